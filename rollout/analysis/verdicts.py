@@ -1,0 +1,77 @@
+"""The outcome of judging one tick, with the evidence that explains it.
+
+These types are the contract between the analysis, the decision core (``decide``), the
+status written to the cluster, the alerts and ``rollout status``: every decision carries
+its evidence, so "why did it roll back?" never needs a debugger.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from typing import Any
+
+
+class Outcome(enum.StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+    INCONCLUSIVE = "inconclusive"
+
+
+@dataclasses.dataclass(frozen=True)
+class Evidence:
+    """One check of one policy at one tick: what was asked, what came back, against what."""
+
+    policy: str
+    check: str
+    outcome: Outcome
+    message: str
+    query: str | None = None
+    value: float | None = None
+    threshold: float | None = None
+    sample_size: float | None = None
+    statistic: float | None = None
+    p_value: float | None = None
+    stable_value: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["outcome"] = self.outcome.value
+        return {key: value for key, value in data.items() if value is not None}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Evidence:
+        fields = {f.name for f in dataclasses.fields(cls)}
+        values = {key: value for key, value in data.items() if key in fields}
+        values["outcome"] = Outcome(values["outcome"])
+        return cls(**values)
+
+
+@dataclasses.dataclass(frozen=True)
+class Verdict:
+    """The verdict of one tick over every policy.
+
+    ``outcome`` is FAIL when any check fails, INCONCLUSIVE when none fails but one could not
+    decide, PASS otherwise. ``promotable`` is True only when the outcome is PASS and the
+    minimum canary sample has been reached.
+    """
+
+    outcome: Outcome
+    evidence: tuple[Evidence, ...]
+    canary_requests: float = 0.0
+    promotable: bool = False
+
+    @property
+    def failed(self) -> tuple[Evidence, ...]:
+        return tuple(e for e in self.evidence if e.outcome is Outcome.FAIL)
+
+    @property
+    def reason(self) -> str:
+        """One line for people: the first failing (or inconclusive) check, or a pass summary."""
+        for wanted in (Outcome.FAIL, Outcome.INCONCLUSIVE):
+            for item in self.evidence:
+                if item.outcome is wanted:
+                    return f"{item.policy}: {item.message}"
+        if not self.promotable and self.outcome is Outcome.PASS:
+            return f"all checks pass; {self.canary_requests:.0f} canary requests so far"
+        return "all checks pass"

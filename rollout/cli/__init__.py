@@ -1,0 +1,1 @@
+"""The command line: ``rollout validate``, ``plan``, ``run``, ``status``, ``promote``, ...."""

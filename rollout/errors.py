@@ -1,0 +1,48 @@
+"""The project's own exception hierarchy.
+
+Adapters translate third-party exceptions (kubernetes, prometheus-api-client, gitpython,
+requests) into these at the edge, so the core and the coordinator handle one documented
+family of errors and no third-party traceback ever reaches a user.
+"""
+
+from __future__ import annotations
+
+
+class RolloutError(Exception):
+    """Base of every error the project raises on purpose."""
+
+
+class SpecError(RolloutError):
+    """A rollout spec or policy is invalid; carries the problems found."""
+
+    def __init__(self, problems: list[object]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(str(p) for p in problems))
+
+
+class TemplateError(RolloutError):
+    """A policy template names a placeholder that is missing or unknown."""
+
+
+class SourceError(RolloutError):
+    """The spec source (Git or the cluster) could not be read."""
+
+
+class ClusterError(RolloutError):
+    """A call to the Kubernetes API failed."""
+
+
+class NotFound(ClusterError):
+    """The object does not exist (HTTP 404)."""
+
+
+class Conflict(ClusterError):
+    """Optimistic concurrency failed: the object changed since it was read (HTTP 409/422)."""
+
+
+class MetricsError(RolloutError):
+    """A metrics query failed; subclasses say how."""
+
+
+class NotifyError(RolloutError):
+    """An alert could not be delivered."""

@@ -1,0 +1,1 @@
+"""Traffic routers: move weights between stable and canary (Istio VirtualServices)."""

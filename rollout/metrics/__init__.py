@@ -1,0 +1,1 @@
+"""Metrics providers: ask a monitoring system for numbers (Prometheus)."""

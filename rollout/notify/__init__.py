@@ -1,0 +1,1 @@
+"""Notifiers: tell people what a rollout did (Slack, Teams, Discord, generic webhook)."""

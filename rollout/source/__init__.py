@@ -1,0 +1,1 @@
+"""Spec sources: where rollout specs come from (a Git repository, or the cluster)."""

@@ -1,0 +1,350 @@
+"""The ``Rollout`` spec: what version should be live and how to get there safely.
+
+One spec per service. A change of ``spec.version`` starts a rollout. The model is strict
+(unknown fields are errors) and validates everything that can be checked without a cluster:
+names, templates, weights, durations. Cross-document checks (policy names, duplicate
+rollouts) live in ``rollout.spec.catalog``.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from rollout import GROUP_VERSION
+from rollout.spec.base import DnsLabel, DnsSubdomain, Duration, ObjectMeta, SpecModel, seconds
+
+_VERSION_TEMPLATE_FIELD = re.compile(r"\{([^{}]*)\}")
+
+
+def render_version_template(template: str, version: str) -> str:
+    """Render ``checkout-{version}`` for one version."""
+    return template.replace("{version}", version)
+
+
+def _check_version_template(value: str) -> str:
+    names = _VERSION_TEMPLATE_FIELD.findall(value)
+    unknown = [name for name in names if name != "version"]
+    if unknown:
+        raise ValueError(f"unknown placeholder {{{unknown[0]}}}: only {{version}} is available")
+    if not names:
+        raise ValueError(f"{value!r} must contain {{version}} so each version maps to its own name")
+    return value
+
+
+class Workload(SpecModel):
+    """How a version maps to its Deployment and its DestinationRule subset."""
+
+    deployment: str = Field(
+        "{service}-{version}",
+        description="Deployment name template; {version} is replaced by the version.",
+    )
+    subset: str = Field("{version}", description="DestinationRule subset name template.")
+
+    @field_validator("subset")
+    @classmethod
+    def _subset_has_version(cls, value: str) -> str:
+        return _check_version_template(value)
+
+
+class VirtualServiceRef(SpecModel):
+    """One VirtualService to manage, and which of its named http routes."""
+
+    name: DnsSubdomain
+    namespace: DnsLabel | None = None
+    routes: list[str] = Field(
+        default_factory=list, description="Named http routes to manage; all when empty."
+    )
+
+
+class Traffic(SpecModel):
+    """The Istio objects that carry the service's traffic."""
+
+    host: str = Field(
+        description="Destination host in the routes, e.g. checkout.shop.svc.cluster.local"
+    )
+    virtual_services: list[VirtualServiceRef] = Field(min_length=1)
+    destination_rule: DnsSubdomain
+
+    @field_validator("virtual_services")
+    @classmethod
+    def _unique_virtual_services(cls, value: list[VirtualServiceRef]) -> list[VirtualServiceRef]:
+        seen: set[tuple[str | None, str]] = set()
+        for ref in value:
+            key = (ref.namespace, ref.name)
+            if key in seen:
+                raise ValueError(f"VirtualService {ref.name!r} is listed twice")
+            seen.add(key)
+        return value
+
+
+class PauseStep(SpecModel):
+    """Hold for a duration, or until a person promotes when no duration is given."""
+
+    duration: Duration | None = None
+
+
+class AnalyzeStep(SpecModel):
+    """Hold at the current weight while the analysis runs for a duration; promote only on pass."""
+
+    duration: Duration
+
+
+class Step(SpecModel):
+    """Exactly one of ``setWeight``, ``pause`` or ``analyze``."""
+
+    set_weight: int | None = Field(None, ge=0, le=100)
+    pause: PauseStep | None = None
+    analyze: AnalyzeStep | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Step:
+        given = [
+            name for name in ("set_weight", "pause", "analyze") if getattr(self, name) is not None
+        ]
+        if len(given) != 1:
+            raise ValueError(
+                "each step needs exactly one of setWeight, pause or analyze"
+                + (f", got {', '.join(given)}" if given else "")
+            )
+        return self
+
+    @property
+    def kind(self) -> Literal["setWeight", "pause", "analyze"]:
+        if self.set_weight is not None:
+            return "setWeight"
+        if self.pause is not None:
+            return "pause"
+        return "analyze"
+
+
+def default_steps() -> list[Step]:
+    return [
+        Step(set_weight=5),
+        Step(analyze=AnalyzeStep(duration="1m")),
+        Step(set_weight=25),
+        Step(analyze=AnalyzeStep(duration="1m")),
+        Step(set_weight=50),
+        Step(analyze=AnalyzeStep(duration="1m")),
+        Step(set_weight=100),
+    ]
+
+
+class NoDataMeaning(enum.StrEnum):
+    """What a check with no data means. Inconclusive holds the weight and never promotes."""
+
+    INCONCLUSIVE = "inconclusive"
+    FAIL = "fail"
+
+
+class PolicyRef(SpecModel):
+    """A policy applied by name, with parameter overrides."""
+
+    name: DnsSubdomain
+    params: dict[str, str | int | float] = Field(default_factory=dict)
+
+
+def default_policies() -> list[PolicyRef]:
+    return [
+        PolicyRef(name="istio-error-ratio"),
+        PolicyRef(name="istio-latency-p99"),
+        PolicyRef(name="istio-slow-request-ratio"),
+    ]
+
+
+class Analysis(SpecModel):
+    """How every step is judged."""
+
+    interval: Duration = "10s"
+    policies: list[PolicyRef] = Field(default_factory=default_policies)
+    compare_with_stable: bool = True
+    significance: float = Field(0.01, gt=0, lt=0.5)
+    min_sample_size: int = Field(
+        200, ge=0, description="Canary requests required before any promotion."
+    )
+    no_data: NoDataMeaning = NoDataMeaning.INCONCLUSIVE
+    max_inconclusive: int = Field(
+        30, ge=1, description="Inconclusive ticks in a row that force a rollback."
+    )
+
+    @field_validator("policies")
+    @classmethod
+    def _unique_policies(cls, value: list[PolicyRef]) -> list[PolicyRef]:
+        names = [ref.name for ref in value]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"policy {duplicates[0]!r} is applied twice")
+        return value
+
+
+class AlertEvent(enum.StrEnum):
+    STARTED = "started"
+    STEP_ADVANCED = "stepAdvanced"
+    PAUSED = "paused"
+    PROMOTED = "promoted"
+    ROLLED_BACK = "rolledBack"
+    FAILED = "failed"
+    INCONCLUSIVE = "inconclusive"
+
+
+class SecretKeyRef(SpecModel):
+    name: DnsSubdomain
+    key: str = "url"
+    namespace: DnsLabel | None = None
+
+
+class UrlSource(SpecModel):
+    """Where a webhook URL comes from: a Secret key or an environment variable."""
+
+    secret_ref: SecretKeyRef | None = None
+    env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    value: str | None = Field(
+        None, description="Inline URL; refused unless allowInlineUrl is set on the target."
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> UrlSource:
+        given = [n for n in ("secret_ref", "env", "value") if getattr(self, n) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of secretRef, env or value")
+        return self
+
+
+class AlertTarget(SpecModel):
+    """One place alerts go to, and which events it wants."""
+
+    name: DnsLabel
+    type: Literal["slack", "teams", "discord", "webhook"]
+    url: UrlSource
+    events: list[AlertEvent] = Field(
+        default_factory=lambda: [
+            AlertEvent.STARTED,
+            AlertEvent.PROMOTED,
+            AlertEvent.ROLLED_BACK,
+            AlertEvent.FAILED,
+            AlertEvent.PAUSED,
+        ]
+    )
+    allow_inline_url: bool = False
+    signing_secret: UrlSource | None = Field(
+        None, description="HMAC-SHA256 key for the generic webhook's signature header."
+    )
+
+    @model_validator(mode="after")
+    def _inline_needs_consent(self) -> AlertTarget:
+        if self.url.value is not None and not self.allow_inline_url:
+            raise ValueError(
+                "an inline url puts a secret in Git: use secretRef or env, "
+                "or set allowInlineUrl: true"
+            )
+        return self
+
+
+class OnDelete(enum.StrEnum):
+    """What to do when the spec is deleted mid-rollout."""
+
+    REVERT = "revert"
+    LEAVE = "leave"
+
+
+class WriteBack(SpecModel):
+    """Opt-in: after a rollback, commit the outcome to the spec repository."""
+
+    enabled: bool = False
+    mode: Literal["revert", "statusFile"] = "revert"
+    branch: str | None = None
+
+
+class RolloutSpec(SpecModel):
+    version: str = Field(
+        min_length=1, max_length=63, pattern=r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+    )
+    service: DnsLabel | None = Field(None, description="Service name; defaults to metadata.name.")
+    workload: Workload = Field(default_factory=Workload)
+    traffic: Traffic
+    steps: list[Step] = Field(default_factory=default_steps)
+    analysis: Analysis = Field(default_factory=Analysis)
+    alerts: list[AlertTarget] = Field(default_factory=list)
+    progress_deadline: Duration = "10m"
+    on_delete: OnDelete = OnDelete.REVERT
+    write_back: WriteBack = Field(default_factory=WriteBack)
+
+    @field_validator("steps")
+    @classmethod
+    def _weights_never_decrease(cls, steps: list[Step]) -> list[Step]:
+        if not steps:
+            raise ValueError("at least one step is needed")
+        previous = 0
+        for index, step in enumerate(steps):
+            if step.set_weight is None:
+                continue
+            if step.set_weight < previous:
+                raise ValueError(
+                    f"step {index}: setWeight {step.set_weight} is lower than the "
+                    f"previous weight {previous}; weights never decrease"
+                )
+            previous = step.set_weight
+        return steps
+
+    @field_validator("alerts")
+    @classmethod
+    def _unique_alert_names(cls, value: list[AlertTarget]) -> list[AlertTarget]:
+        names = [t.name for t in value]
+        for name in names:
+            if names.count(name) > 1:
+                raise ValueError(f"alert target {name!r} is listed twice")
+        return value
+
+
+class Rollout(SpecModel):
+    """A whole ``kind: Rollout`` document."""
+
+    api_version: Literal["canary.rollout.dev/v1alpha1"] = GROUP_VERSION  # type: ignore[assignment]
+    kind: Literal["Rollout"] = "Rollout"
+    metadata: ObjectMeta
+    spec: RolloutSpec
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name
+
+    @property
+    def namespace(self) -> str:
+        return self.metadata.namespace
+
+    @property
+    def key(self) -> str:
+        """``namespace/name``: unique across a spec repository."""
+        return f"{self.metadata.namespace}/{self.metadata.name}"
+
+    @property
+    def service(self) -> str:
+        return self.spec.service or self.metadata.name
+
+    def deployment_for(self, version: str) -> str:
+        template = self.spec.workload.deployment.replace("{service}", self.service)
+        return render_version_template(template, version)
+
+    def subset_for(self, version: str) -> str:
+        return render_version_template(self.spec.workload.subset, version)
+
+    def planned_weights(self) -> list[int]:
+        """The weight after each step; an implied final 100 is appended when missing."""
+        weights: list[int] = []
+        current = 0
+        for step in self.spec.steps:
+            if step.set_weight is not None:
+                current = step.set_weight
+            weights.append(current)
+        return weights
+
+    @property
+    def progress_deadline_seconds(self) -> float:
+        return seconds(self.spec.progress_deadline)
+
+    @property
+    def interval_seconds(self) -> float:
+        return seconds(self.spec.analysis.interval)

@@ -1,0 +1,103 @@
+"""YAML documents with the line of every field, so errors can point at the line.
+
+PyYAML's composer gives node positions; we build plain Python values from the node tree
+and keep a map from each field path (``("spec", "steps", 2, "setWeight")``) to its line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import yaml
+
+FieldPath = tuple[str | int, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Document:
+    """One YAML document of a file: its value and where each field sits."""
+
+    path: str
+    index: int
+    body: Any
+    lines: dict[FieldPath, int]
+    start_line: int
+
+    def line_of(self, field_path: FieldPath) -> int:
+        """The line of the deepest known prefix of ``field_path``."""
+        probe = tuple(field_path)
+        while probe:
+            if probe in self.lines:
+                return self.lines[probe]
+            probe = probe[:-1]
+        return self.start_line
+
+
+class YamlSyntaxError(ValueError):
+    """A file is not valid YAML; carries the line of the first error."""
+
+    def __init__(self, path: str, line: int | None, message: str) -> None:
+        self.path = path
+        self.line = line
+        super().__init__(message)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader; duplicate keys are reported by ``_to_python``."""
+
+
+def _to_python(
+    node: yaml.Node, path: FieldPath, lines: dict[FieldPath, int], loader: yaml.SafeLoader
+) -> Any:
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        loader.flatten_mapping(node)
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            if isinstance(key, list | dict):
+                raise YamlSyntaxError(
+                    "", key_node.start_mark.line + 1, "mapping keys must be scalars"
+                )
+            if key in result:
+                raise YamlSyntaxError("", key_node.start_mark.line + 1, f"duplicate key {key!r}")
+            child = (*path, key)
+            lines[child] = key_node.start_mark.line + 1
+            result[key] = _to_python(value_node, child, lines, loader)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [
+            _to_python(item, (*path, index), lines, loader) for index, item in enumerate(node.value)
+        ]
+    return loader.construct_object(node, deep=True)
+
+
+def load_documents(text: str, path: str) -> list[Document]:
+    """Parse every document in ``text``; raise ``YamlSyntaxError`` naming the line."""
+    loader = _UniqueKeyLoader(text)
+    documents: list[Document] = []
+    try:
+        index = 0
+        while loader.check_node():
+            node = loader.get_node()
+            if node is None:
+                continue
+            lines: dict[FieldPath, int] = {}
+            try:
+                body = _to_python(node, (), lines, loader)
+            except YamlSyntaxError as error:
+                raise YamlSyntaxError(path, error.line, str(error)) from None
+            if body is not None:
+                documents.append(Document(path, index, body, lines, node.start_mark.line + 1))
+            index += 1
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line = mark.line + 1 if mark is not None else None
+        message = error.problem or str(error)
+        raise YamlSyntaxError(path, line, f"invalid YAML: {message}") from None
+    except yaml.YAMLError as error:
+        raise YamlSyntaxError(path, None, f"invalid YAML: {error}") from None
+    finally:
+        loader.dispose()
+    return documents

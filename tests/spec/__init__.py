@@ -1,0 +1,1 @@
+"""Tests of the spec models, policies, loading and validation."""
