@@ -46,3 +46,21 @@ class MetricsError(RolloutError):
 
 class NotifyError(RolloutError):
     """An alert could not be delivered."""
+
+
+class NotifyConfigError(NotifyError):
+    """An alert target cannot be used as configured: its URL or secret cannot be resolved,
+    or the URL is not an http(s) URL. Retrying does not help."""
+
+
+class NotifyRejected(NotifyError):
+    """The receiver refused the alert with a 4xx other than 429; it is not retried."""
+
+    def __init__(self, message: str, *, status: int) -> None:
+        self.status = status
+        super().__init__(message)
+
+
+class NotifyUnavailable(NotifyError):
+    """The receiver could not be reached or kept failing (timeouts, connection errors, 5xx,
+    429) until the attempts or the delivery deadline ran out."""
