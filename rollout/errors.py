@@ -21,7 +21,14 @@ class SpecError(RolloutError):
 
 
 class TemplateError(RolloutError):
-    """A policy template names a placeholder that is missing or unknown."""
+    """A policy template names a placeholder that is missing or unknown.
+
+    ``field`` names the policy field (``query``, ``max``, ...) when it is known.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        self.field = field
+        super().__init__(message)
 
 
 class SourceError(RolloutError):

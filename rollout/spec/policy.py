@@ -209,14 +209,16 @@ def resolve(policy: Policy, overrides: Mapping[str, str | int | float]) -> Rende
         try:
             render(template, context)
         except TemplateError as error:
-            raise TemplateError(f"{_camel(field)}: {error}") from None
+            raise TemplateError(str(error), field=_camel(field)) from None
     thresholds: dict[str, float] = {}
     for field, raw in spec.threshold_fields().items():
-        text = render(raw, params) if isinstance(raw, str) else raw
         try:
+            text = render(raw, params) if isinstance(raw, str) else raw
             thresholds[field] = float(text)
+        except TemplateError as error:
+            raise TemplateError(str(error), field=_camel(field)) from None
         except ValueError:
-            raise TemplateError(f"{_camel(field)}: {text!r} is not a number") from None
+            raise TemplateError(f"{text!r} is not a number", field=_camel(field)) from None
     return RenderedPolicy(
         name=policy.name,
         type=spec.type,

@@ -93,7 +93,8 @@ def load_documents(text: str, path: str) -> list[Document]:
             index += 1
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
-        line = mark.line + 1 if mark is not None else None
+        last_line = max(1, text.count("\n") + (0 if text.endswith("\n") else 1))
+        line = min(mark.line + 1, last_line) if mark is not None else None
         message = error.problem or str(error)
         raise YamlSyntaxError(path, line, f"invalid YAML: {message}") from None
     except yaml.YAMLError as error:

@@ -1,0 +1,5 @@
+"""``python -m rollout`` runs the CLI, as the ``rollout`` console script does."""
+
+from rollout.cli.main import main
+
+main()

@@ -1,0 +1,22 @@
+"""The ``rollout`` command: one click group; each subcommand lives in its own module.
+
+Every command turns the project's errors into a one-line message and an exit code; no
+traceback reaches a user.
+"""
+
+from __future__ import annotations
+
+import click
+
+from rollout import __version__
+from rollout.cli import spec_commands
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="rollout")
+def main() -> None:
+    """GitOps progressive delivery: shift Istio traffic step by step, roll back on SLO breach."""
+
+
+main.add_command(spec_commands.validate)
+main.add_command(spec_commands.plan)

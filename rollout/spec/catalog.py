@@ -1,0 +1,276 @@
+"""Reading a whole spec repository: rollouts and policies, checked together.
+
+``load_texts`` takes the files of one commit (as the Git source yields them) and
+``load_paths`` takes files and directories on disk (as ``rollout validate`` does). Both
+return a ``Catalog``: the valid rollouts, each with the file, line and commit it came from,
+the policies they can use (shipped ones, overridden by same-named ones in the repository),
+and one ``Problem`` per thing wrong. A broken document never hides a valid one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from rollout import API_GROUP, GROUP_VERSION
+from rollout.errors import TemplateError
+from rollout.spec import builtin, pydantic_problems
+from rollout.spec.policy import Policy, RenderedPolicy, resolve
+from rollout.spec.problems import Problem, did_you_mean
+from rollout.spec.rollout import Rollout
+from rollout.spec.yamldocs import Document, YamlSyntaxError, load_documents
+
+KINDS = ("Rollout", "Policy")
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclasses.dataclass(frozen=True)
+class Origin:
+    """Where a document came from: the file, the line of its first field, the commit."""
+
+    path: str
+    line: int
+    commit: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}"
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadedRollout:
+    """A valid rollout with its origin and its policies resolved."""
+
+    rollout: Rollout
+    origin: Origin
+    policies: tuple[RenderedPolicy, ...]
+
+    @property
+    def key(self) -> str:
+        return self.rollout.key
+
+
+@dataclasses.dataclass
+class Catalog:
+    """Everything read from one set of files."""
+
+    rollouts: dict[str, LoadedRollout] = dataclasses.field(default_factory=dict)
+    policies: dict[str, tuple[Policy, Origin | None]] = dataclasses.field(default_factory=dict)
+    policy_documents: dict[str, Document] = dataclasses.field(default_factory=dict)
+    problems: list[Problem] = dataclasses.field(default_factory=list)
+    ignored: int = 0
+    files: int = 0
+    invalid_rollouts: dict[str, Origin] = dataclasses.field(default_factory=dict)
+    """Rollouts whose document is broken, by key where the key could be read."""
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _problem(document: Document, field_path: tuple[str | int, ...], message: str) -> Problem:
+    return Problem(
+        document.path,
+        document.line_of(field_path),
+        pydantic_problems.format_field(field_path),
+        message,
+    )
+
+
+def _classify(document: Document) -> str | Problem | None:
+    """The document's kind, a Problem, or None for a document that is not ours."""
+    body = document.body
+    if not isinstance(body, dict):
+        return _problem(document, (), f"expected a mapping, got {type(body).__name__}")
+    api_version = body.get("apiVersion")
+    kind = body.get("kind")
+    ours = isinstance(api_version, str) and api_version.split("/")[0] == API_GROUP
+    if api_version is not None and not ours:
+        return None
+    if kind is None:
+        return _problem(document, (), f"missing kind: expected one of {', '.join(KINDS)}")
+    if kind not in KINDS:
+        hint = did_you_mean(str(kind), KINDS)
+        return _problem(document, ("kind",), f"unknown kind {kind!r}{hint}")
+    if api_version is None:
+        return _problem(document, (), f"missing apiVersion: expected {GROUP_VERSION}")
+    if api_version != GROUP_VERSION:
+        return _problem(
+            document, ("apiVersion",), f"unknown version {api_version!r}: expected {GROUP_VERSION}"
+        )
+    return str(kind)
+
+
+def _documents(files: Mapping[str, str], catalog: Catalog) -> Iterable[Document]:
+    for path in sorted(files):
+        catalog.files += 1
+        try:
+            yield from load_documents(files[path], path)
+        except YamlSyntaxError as error:
+            catalog.problems.append(Problem(path, error.line, "", str(error)))
+
+
+def _key_of(body: dict[str, Any]) -> str | None:
+    metadata = body.get("metadata")
+    if isinstance(metadata, dict) and isinstance(metadata.get("name"), str):
+        namespace = metadata.get("namespace", "default")
+        return f"{namespace}/{metadata['name']}"
+    return None
+
+
+def load_texts(
+    files: Mapping[str, str],
+    *,
+    commit: str | None = None,
+    shipped_policies: bool = True,
+) -> Catalog:
+    """Parse and check every rollout and policy in ``files`` (path -> YAML text)."""
+    catalog = Catalog()
+    if shipped_policies:
+        for policy in builtin.shipped_policies():
+            catalog.policies[policy.name] = (policy, None)
+    rollout_docs: list[tuple[Document, Rollout]] = []
+    repo_policies: dict[str, Origin] = {}
+    for document in _documents(files, catalog):
+        kind = _classify(document)
+        if kind is None:
+            catalog.ignored += 1
+            continue
+        if isinstance(kind, Problem):
+            catalog.problems.append(kind)
+            continue
+        model: type[Rollout] | type[Policy] = Rollout if kind == "Rollout" else Policy
+        try:
+            parsed = model.model_validate(document.body)
+        except ValidationError as error:
+            catalog.problems.extend(pydantic_problems.problems_from(error, document, model))
+            key = _key_of(document.body)
+            if kind == "Rollout" and key:
+                origin = Origin(document.path, document.start_line, commit)
+                catalog.invalid_rollouts[key] = origin
+            continue
+        origin = Origin(document.path, document.start_line, commit)
+        if isinstance(parsed, Policy):
+            if parsed.name in repo_policies:
+                first = repo_policies[parsed.name]
+                catalog.problems.append(
+                    _problem(
+                        document,
+                        ("metadata", "name"),
+                        f"policy {parsed.name!r} is also defined at {first}",
+                    )
+                )
+                continue
+            repo_policies[parsed.name] = origin
+            catalog.policy_documents[parsed.name] = document
+            catalog.policies[parsed.name] = (parsed, origin)
+        else:
+            rollout_docs.append((document, parsed))
+    broken_policies = _policy_template_problems(catalog)
+    for document, rollout in rollout_docs:
+        _add_rollout(catalog, document, rollout, commit, broken_policies)
+    catalog.problems.sort(key=lambda p: (p.path, p.line or 0))
+    return catalog
+
+
+def _add_rollout(
+    catalog: Catalog,
+    document: Document,
+    rollout: Rollout,
+    commit: str | None,
+    broken_policies: Mapping[str, Origin],
+) -> None:
+    origin = Origin(document.path, document.start_line, commit)
+    if rollout.key in catalog.rollouts:
+        first = catalog.rollouts[rollout.key].origin
+        catalog.problems.append(
+            _problem(
+                document,
+                ("metadata", "name"),
+                f"rollout {rollout.key!r} is also defined at {first}",
+            )
+        )
+        return
+    resolved: list[RenderedPolicy] = []
+    broken = False
+    for index, ref in enumerate(rollout.spec.analysis.policies):
+        field = ("spec", "analysis", "policies", index, "name")
+        if ref.name not in catalog.policies:
+            hint = did_you_mean(ref.name, catalog.policies.keys())
+            catalog.problems.append(_problem(document, field, f"unknown policy {ref.name!r}{hint}"))
+            broken = True
+            continue
+        if ref.name in broken_policies:
+            where = broken_policies[ref.name]
+            catalog.problems.append(
+                _problem(document, field, f"policy {ref.name!r} is invalid (see {where})")
+            )
+            broken = True
+            continue
+        policy, _ = catalog.policies[ref.name]
+        try:
+            resolved.append(resolve(policy, ref.params))
+        except TemplateError as error:
+            field = ("spec", "analysis", "policies", index, "params")
+            message = f"{error.field}: {error}" if error.field else str(error)
+            catalog.problems.append(_problem(document, field, message))
+            broken = True
+    if broken:
+        catalog.invalid_rollouts[rollout.key] = origin
+        return
+    catalog.rollouts[rollout.key] = LoadedRollout(rollout, origin, tuple(resolved))
+
+
+def _policy_template_problems(catalog: Catalog) -> dict[str, Origin]:
+    """Render every repository policy with its own defaults, so a broken one is reported
+    once, even when no rollout uses it yet; return the broken ones."""
+    broken: dict[str, Origin] = {}
+    for name, (policy, origin) in catalog.policies.items():
+        if origin is None:
+            continue
+        try:
+            resolve(policy, {})
+        except TemplateError as error:
+            document = catalog.policy_documents[name]
+            field_path = ("spec", error.field) if error.field else ("spec",)
+            catalog.problems.append(_problem(document, field_path, str(error)))
+            broken[name] = origin
+    return broken
+
+
+def collect_files(paths: Iterable[str | os.PathLike[str]]) -> tuple[dict[str, str], list[Problem]]:
+    """Read every YAML file in the given files and directories, sorted, with their text."""
+    files: dict[str, str] = {}
+    problems: list[Problem] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            candidates = sorted(
+                p for p in path.rglob("*") if p.suffix in YAML_SUFFIXES and p.is_file()
+            )
+        elif path.exists():
+            candidates = [path]
+        else:
+            problems.append(Problem(str(path), None, "", "no such file or directory"))
+            continue
+        for candidate in candidates:
+            if any(part.startswith(".") for part in candidate.parts if part not in (".", "..")):
+                continue
+            try:
+                files[str(candidate)] = candidate.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as error:
+                problems.append(Problem(str(candidate), None, "", f"cannot read: {error}"))
+    return files, problems
+
+
+def load_paths(paths: Iterable[str | os.PathLike[str]]) -> Catalog:
+    """``load_texts`` for files and directories on disk."""
+    files, problems = collect_files(paths)
+    catalog = load_texts(files)
+    catalog.problems[:0] = problems
+    catalog.problems.sort(key=lambda p: (p.path, p.line or 0))
+    return catalog

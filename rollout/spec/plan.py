@@ -1,0 +1,83 @@
+"""What a rollout will do, step by step, and how long it takes at the least.
+
+``rollout plan`` prints this so a person can check a spec before pushing it. Pure.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from rollout.spec.base import seconds
+from rollout.spec.durations import format_duration
+from rollout.spec.rollout import Rollout
+
+
+@dataclasses.dataclass(frozen=True)
+class PlannedStep:
+    index: int
+    description: str
+    weight: int
+    min_seconds: float
+    manual: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    steps: tuple[PlannedStep, ...]
+    implied_promotion: bool
+    shortest_seconds: float
+    manual_gates: int
+    min_sample_size: int
+
+    def lines(self) -> list[str]:
+        rows = [f"{'step':>4}  {'weight':>6}  {'holds at least':<14}  what"]
+        for step in self.steps:
+            hold = "until promoted" if step.manual else format_duration(step.min_seconds)
+            rows.append(f"{step.index:>4}  {step.weight:>5}%  {hold:<14}  {step.description}")
+        if self.implied_promotion:
+            rows.append(f"{'':>4}  {100:>5}%  {'-':<14}  full promotion (implied)")
+        total = format_duration(self.shortest_seconds)
+        rows.append("")
+        rows.append(
+            f"shortest time to full promotion: {total}"
+            + (f", plus {self.manual_gates} manual promotion(s)" if self.manual_gates else "")
+        )
+        rows.append(
+            f"promotion also needs at least {self.min_sample_size} canary requests and "
+            "passing checks at every tick"
+        )
+        return rows
+
+
+def plan(rollout: Rollout) -> Plan:
+    steps: list[PlannedStep] = []
+    weight = 0
+    total = 0.0
+    gates = 0
+    for index, step in enumerate(rollout.spec.steps):
+        manual = False
+        hold = 0.0
+        if step.set_weight is not None:
+            weight = step.set_weight
+            description = f"set the canary weight to {weight}%"
+        elif step.pause is not None:
+            if step.pause.duration is None:
+                manual = True
+                gates += 1
+                description = "pause until a person promotes"
+            else:
+                hold = seconds(step.pause.duration)
+                description = f"pause for {format_duration(hold)}"
+        else:
+            assert step.analyze is not None
+            hold = seconds(step.analyze.duration)
+            description = f"analyse for {format_duration(hold)}; continue only on pass"
+        total += hold
+        steps.append(PlannedStep(index, description, weight, hold, manual))
+    return Plan(
+        steps=tuple(steps),
+        implied_promotion=weight < 100,
+        shortest_seconds=total,
+        manual_gates=gates,
+        min_sample_size=rollout.spec.analysis.min_sample_size,
+    )

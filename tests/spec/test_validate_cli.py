@@ -1,0 +1,104 @@
+"""``rollout validate`` and ``rollout plan`` as a user runs them: files in, lines, exit codes out.
+
+The broken specs in ``tests/spec/broken/`` each carry known mistakes; the expected output,
+one line per problem, is kept next to them in ``expected-output.txt``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from rollout.cli.main import main
+
+BROKEN = Path(__file__).parent / "broken"
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "rollout", *args], capture_output=True, text=True, check=False
+    )
+
+
+def test_examples_are_valid(repo_root: Path) -> None:
+    result = run("validate", str(repo_root / "examples"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout == ""
+    assert "0 problem(s)" in result.stderr
+
+
+def test_broken_specs_give_one_line_per_problem(repo_root: Path) -> None:
+    result = run("validate", "tests/spec/broken")
+    expected = (BROKEN / "expected-output.txt").read_text()
+    assert result.returncode == 1
+    assert result.stdout == expected
+    assert "Traceback" not in result.stderr
+    assert "1 rollout(s) valid" in result.stderr
+
+
+def test_every_line_names_file_line_and_field() -> None:
+    for line in (BROKEN / "expected-output.txt").read_text().splitlines():
+        path, line_number, rest = line.split(":", 2)
+        assert path.startswith("tests/spec/broken/")
+        assert int(line_number) > 0
+        assert rest.strip()
+
+
+def test_json_output_lists_problems_and_valid_rollouts() -> None:
+    result = CliRunner().invoke(main, ["validate", "--output", "json", str(BROKEN)])
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert report["valid"] is False
+    assert report["rollouts"] == ["shop/valid"]
+    fields = {problem["field"] for problem in report["problems"]}
+    assert "spec.trafic" in fields
+    assert "spec.steps[0].setWeight" in fields
+    assert all(problem["line"] for problem in report["problems"])
+
+
+def test_missing_path_is_a_problem_not_a_crash(tmp_path: Path) -> None:
+    result = run("validate", str(tmp_path / "nope"))
+    assert result.returncode == 1
+    assert "no such file or directory" in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_plan_prints_steps_and_shortest_time(repo_root: Path) -> None:
+    result = run("plan", str(repo_root / "examples" / "rollouts" / "checkout.yaml"))
+    assert result.returncode == 0, result.stderr
+    assert "set the canary weight to 5%" in result.stdout
+    assert "shortest time to full promotion: 5m" in result.stdout
+
+
+def test_plan_counts_manual_gates_and_implied_promotion(tmp_path: Path) -> None:
+    spec = tmp_path / "gated.yaml"
+    spec.write_text(
+        """apiVersion: canary.rollout.dev/v1alpha1
+kind: Rollout
+metadata: {name: gated}
+spec:
+  version: v2
+  traffic: {host: gated, destinationRule: gated, virtualServices: [{name: gated}]}
+  steps:
+    - setWeight: 10
+    - pause: {duration: 90s}
+    - setWeight: 50
+    - pause: {}
+"""
+    )
+    result = run("plan", str(spec))
+    assert result.returncode == 0, result.stderr
+    assert "pause until a person promotes" in result.stdout
+    assert "full promotion (implied)" in result.stdout
+    assert "shortest time to full promotion: 1m30s, plus 1 manual promotion(s)" in result.stdout
+
+
+def test_plan_of_an_invalid_file_fails_cleanly() -> None:
+    result = run("plan", str(BROKEN / "weights.yaml"))
+    assert result.returncode == 1
+    assert "weights never decrease" in result.stderr
+    assert "Traceback" not in result.stderr
