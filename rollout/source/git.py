@@ -1,0 +1,454 @@
+"""The Git spec source: a cached bare mirror of one branch, read at one commit at a time.
+
+Git is the default home of rollout specs. The controller keeps a bare repository in its cache
+directory, fetches the configured branch into a private ref (forced, so a force-push is simply
+taken), and reads every YAML file under the configured path straight from the commit's tree:
+no work tree, so a snapshot can never mix two revisions.
+
+Failures are kept apart: an unreachable remote or a missing branch leaves the last good
+snapshot in place and is reported; a damaged cache (``git fsck`` fails, HEAD garbled, objects
+missing) is deleted and cloned again. Credentials reach git only through the environment of
+the git process (an askpass helper that reads them from there, or ``GIT_SSH_COMMAND``): never
+the remote URL on disk, the cache's config, a log line or an error message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import logging
+import os
+import re
+import shlex
+import shutil
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path, PurePosixPath
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
+
+import git
+
+from rollout.errors import SourceError
+from rollout.source.base import CommitInfo, Snapshot, SyncStatus, is_spec_file
+
+__all__ = ["GitCredentials", "GitSource", "scrub", "ssh_command", "strip_credentials"]
+
+logger = logging.getLogger(__name__)
+
+TOKEN_ENV = "ROLLOUT_GIT_TOKEN"
+USERNAME_ENV = "ROLLOUT_GIT_USERNAME"
+SSH_KEY_ENV = "ROLLOUT_GIT_SSH_KEY"
+KNOWN_HOSTS_ENV = "ROLLOUT_GIT_KNOWN_HOSTS"
+DEFAULT_TOKEN_USERNAME = "x-access-token"
+
+_ASKPASS_USERNAME_ENV = "ROLLOUT_GIT_ASKPASS_USERNAME"
+_ASKPASS_PASSWORD_ENV = "ROLLOUT_GIT_ASKPASS_PASSWORD"
+_ASKPASS_SCRIPT = f"""#!/bin/sh
+# Answers git's credential prompts from this process's environment; holds no secret itself.
+case "$1" in
+  [Uu]sername*) printf '%s\\n' "${_ASKPASS_USERNAME_ENV}" ;;
+  *) printf '%s\\n' "${_ASKPASS_PASSWORD_ENV}" ;;
+esac
+"""
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s]+@")
+_WITHOUT_USERINFO = {"http", "https", "ftp", "ftps"}
+_BRANCH_NAME = re.compile(r"^(?!-)(?!.*\.\.)(?!.*//)[A-Za-z0-9._/-]+(?<![./])$")
+_COMMIT_FORMAT = "%x1e%H%x1f%an <%ae>%x1f%ct%x1f%B"
+
+
+@dataclasses.dataclass(frozen=True)
+class GitCredentials:
+    """How to authenticate: an https token, or an SSH key; never printed."""
+
+    token: str | None = dataclasses.field(default=None, repr=False)
+    username: str | None = None
+    ssh_key: str | None = None
+    known_hosts: str | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> GitCredentials:
+        """Read ``ROLLOUT_GIT_TOKEN``, ``_USERNAME``, ``_SSH_KEY`` and ``_KNOWN_HOSTS``."""
+        env = os.environ if environ is None else environ
+        return cls(
+            token=env.get(TOKEN_ENV) or None,
+            username=env.get(USERNAME_ENV) or None,
+            ssh_key=env.get(SSH_KEY_ENV) or None,
+            known_hosts=env.get(KNOWN_HOSTS_ENV) or None,
+        )
+
+
+def scrub(text: str, secrets: Iterable[str] = ()) -> str:
+    """One line with every URL userinfo and every known secret value removed."""
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    text = _URL_USERINFO.sub(r"\1", text)
+    return " ".join(text.split())
+
+
+def strip_credentials(url: str) -> tuple[str, str | None, str | None]:
+    """Split ``url`` into the URL git may store, the username and the password in it.
+
+    HTTP(S) URLs lose their whole userinfo (it travels through the askpass helper instead);
+    other URLs (``ssh://git@host/...``) keep the login name, which is no secret, and lose
+    any password.
+    """
+    parts = urlsplit(url)
+    if "://" not in url or parts.hostname is None or (not parts.username and not parts.password):
+        return url, None, None
+    username = unquote(parts.username) if parts.username else None
+    password = unquote(parts.password) if parts.password is not None else None
+    host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    if parts.scheme.lower() not in _WITHOUT_USERINFO and username:
+        host = f"{quote(username, safe='')}@{host}"
+    clean = urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    return clean, username, password
+
+
+def ssh_command(credentials: GitCredentials, *, connect_timeout: float) -> str:
+    """The ``GIT_SSH_COMMAND`` for these credentials: non-interactive, key-only when given."""
+    words = ["ssh"]
+    if credentials.ssh_key:
+        words += ["-i", credentials.ssh_key, "-o", "IdentitiesOnly=yes"]
+    words += ["-o", "StrictHostKeyChecking=accept-new", "-o", "BatchMode=yes"]
+    if credentials.known_hosts:
+        words += ["-o", f"UserKnownHostsFile={credentials.known_hosts}"]
+    words += ["-o", f"ConnectTimeout={max(1, round(connect_timeout))}"]
+    return " ".join(shlex.quote(word) for word in words)
+
+
+def _normalise_path(path: str) -> str:
+    pure = PurePosixPath(path.strip() or ".")
+    if pure.is_absolute() or ".." in pure.parts:
+        raise SourceError(f"spec path {path!r} must be relative to the repository root")
+    return "" if str(pure) == "." else str(pure)
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+def _git_error_text(error: git.GitCommandError) -> str:
+    stderr = error.stderr if isinstance(error.stderr, str) else str(error.stderr or "")
+    lines = [line.strip() for line in stderr.strip().strip("'").splitlines() if line.strip()]
+    lines = [re.sub(r"^(stderr: )?'?(fatal|error): ", "", line) for line in lines]
+    return "; ".join(lines) or f"git exited with status {error.status}"
+
+
+class GitSource:
+    """Rollout specs from one branch of a Git repository, read at one commit per sync.
+
+    ``url`` may be https (token from ``ROLLOUT_GIT_TOKEN`` or the URL's own userinfo), ssh
+    (key from ``ROLLOUT_GIT_SSH_KEY``), ``git://``, ``file://`` or a local path. Only YAML
+    files under ``path`` are read. ``poll_interval`` is how often the scheduler should call
+    ``sync``; the source itself never starts a thread.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        branch: str = "main",
+        path: str = ".",
+        cache_dir: str | os.PathLike[str],
+        poll_interval: float = 60.0,
+        credentials: GitCredentials | None = None,
+        network_timeout: float = 60.0,
+        max_file_bytes: int = 1 << 20,
+        track_file_commits: bool = True,
+    ) -> None:
+        credentials = GitCredentials.from_env() if credentials is None else credentials
+        self._fetch_url, url_username, url_password = strip_credentials(url)
+        self._password = credentials.token or url_password
+        self._username = credentials.username or url_username or DEFAULT_TOKEN_USERNAME
+        self._secrets = tuple(
+            secret
+            for value in (credentials.token, url_password)
+            if value
+            for secret in {value, quote(value, safe="")}
+        )
+        self._credentials = credentials
+        self.url = scrub(self._fetch_url, self._secrets)
+        if not _BRANCH_NAME.match(branch):
+            raise SourceError(f"invalid branch name {branch!r}")
+        self.branch = branch
+        self.path = _normalise_path(path)
+        self.cache_dir = Path(cache_dir).absolute()
+        self.poll_interval = poll_interval
+        self.network_timeout = network_timeout
+        self.max_file_bytes = max_file_bytes
+        self.track_file_commits = track_file_commits
+        self._repo_dir = self.cache_dir / "mirror.git"
+        self._askpass = self.cache_dir / "askpass.sh"
+        self._tracking_ref = f"refs/heads/{branch}"
+        self._git = git.Git(str(self.cache_dir))
+        self._git.update_environment(GIT_DIR=str(self._repo_dir))
+        self._lock = threading.Lock()
+        self._verified = False
+        self._snapshot: Snapshot | None = None
+        self._skipped: dict[str, str] = {}
+        self._status = SyncStatus()
+
+    def __repr__(self) -> str:
+        return f"GitSource({self.url!r}, branch={self.branch!r}, path={self.path or '.'!r})"
+
+    @property
+    def snapshot(self) -> Snapshot | None:
+        """The last good snapshot, kept across failed syncs."""
+        return self._snapshot
+
+    @property
+    def status(self) -> SyncStatus:
+        """When the source last tried and succeeded, and the last error (scrubbed)."""
+        return self._status
+
+    @property
+    def skipped_files(self) -> Mapping[str, str]:
+        """YAML files of the last snapshot left out, with why (too large, not UTF-8, a link)."""
+        return dict(self._skipped)
+
+    def sync(self) -> Snapshot:
+        """Fetch the branch and return its snapshot; raise ``SourceError`` on failure."""
+        with self._lock:
+            attempted_at = _now()
+            started = time.monotonic()
+            try:
+                snapshot = self._sync_with_recovery()
+            except SourceError as error:
+                message = scrub(str(error), self._secrets)
+                self._status = dataclasses.replace(
+                    self._status,
+                    last_attempt_at=attempted_at,
+                    last_error=message,
+                    consecutive_failures=self._status.consecutive_failures + 1,
+                    last_duration_seconds=time.monotonic() - started,
+                )
+                logger.warning("git sync failed: %s", message)
+                raise SourceError(message) from None
+            if self._snapshot is None or self._snapshot.sha != snapshot.sha:
+                logger.info("git source %s at %s", self.url, scrub(str(snapshot.commit)))
+            self._snapshot = snapshot
+            self._status = SyncStatus(
+                last_attempt_at=attempted_at,
+                last_success_at=_now(),
+                commit=snapshot.sha,
+                last_duration_seconds=time.monotonic() - started,
+            )
+            return snapshot
+
+    def close(self) -> None:
+        """Stop the long-lived ``git cat-file`` helpers this source started."""
+        self._git.clear_cache()
+
+    # -- the cache --------------------------------------------------------------------------
+
+    def _sync_with_recovery(self) -> Snapshot:
+        if not self._verified and self._repo_dir.exists() and not self._cache_is_healthy():
+            self._recreate_cache("failed its check at start")
+        self._verified = True
+        try:
+            return self._fetch_and_read()
+        except SourceError:
+            if self._cache_is_healthy():
+                raise
+        self._recreate_cache("is damaged")
+        return self._fetch_and_read()
+
+    def _cache_is_healthy(self) -> bool:
+        if not (self._repo_dir / "HEAD").is_file():
+            return False
+        try:
+            if self._git.config("--get", "remote.origin.url") != self._fetch_url:
+                return False
+            self._git.fsck("--connectivity-only", "--no-dangling", "--no-progress")
+        except git.GitCommandError as error:
+            logger.info("git cache check failed: %s", scrub(_git_error_text(error), self._secrets))
+            return False
+        return True
+
+    def _recreate_cache(self, why: str) -> None:
+        logger.warning("git cache %s %s; cloning again", self._repo_dir, why)
+        self._git.clear_cache()
+        shutil.rmtree(self._repo_dir, ignore_errors=True)
+
+    def _initialise(self) -> None:
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        if not self._askpass.is_file() or self._askpass.read_text() != _ASKPASS_SCRIPT:
+            self._askpass.write_text(_ASKPASS_SCRIPT)
+            self._askpass.chmod(0o700)
+        if (self._repo_dir / "HEAD").is_file():
+            return
+        shutil.rmtree(self._repo_dir, ignore_errors=True)
+        try:
+            self._git.init("--bare", "--quiet")
+            self._git.config("remote.origin.url", self._fetch_url)
+            self._git.config("core.logAllRefUpdates", "false")
+            self._git.config("gc.autoDetach", "false")
+            self._git.symbolic_ref("HEAD", self._tracking_ref)
+        except git.GitCommandError as error:
+            raise SourceError(
+                f"cannot create the git cache in {self._repo_dir}: {_git_error_text(error)}"
+            ) from None
+
+    # -- fetching ---------------------------------------------------------------------------
+
+    def _network_env(self) -> dict[str, str]:
+        env = {
+            "GIT_TERMINAL_PROMPT": "0",
+            "GIT_ASKPASS": "",
+            "SSH_ASKPASS": "",
+            "GIT_HTTP_LOW_SPEED_LIMIT": "1",
+            "GIT_HTTP_LOW_SPEED_TIME": str(max(1, round(self.network_timeout))),
+            "GIT_SSH_COMMAND": ssh_command(self._credentials, connect_timeout=self.network_timeout),
+            # no credential helper may store what the askpass helper answers
+            "GIT_CONFIG_COUNT": "1",
+            "GIT_CONFIG_KEY_0": "credential.helper",
+            "GIT_CONFIG_VALUE_0": "",
+        }
+        if self._password:
+            env["GIT_ASKPASS"] = str(self._askpass)
+            env[_ASKPASS_USERNAME_ENV] = self._username
+            env[_ASKPASS_PASSWORD_ENV] = self._password
+        return env
+
+    def _fetch_and_read(self) -> Snapshot:
+        self._initialise()
+        refspec = f"+refs/heads/{self.branch}:{self._tracking_ref}"
+        try:
+            self._git.execute(
+                ["git", "fetch", "--quiet", "--no-tags", "--no-auto-gc", "origin", refspec],
+                env=self._network_env(),
+                kill_after_timeout=self.network_timeout,
+            )
+        except git.GitCommandError as error:
+            raise self._fetch_error(error) from None
+        sha = self._run("rev-parse", "--verify", f"{self._tracking_ref}^{{commit}}").strip()
+        if self._snapshot is not None and self._snapshot.sha == sha:
+            return self._snapshot
+        snapshot = self._read_snapshot(sha)
+        self._run("gc", "--auto", "--quiet")
+        return snapshot
+
+    def _fetch_error(self, error: git.GitCommandError) -> SourceError:
+        text = scrub(_git_error_text(error), self._secrets)
+        where = f"branch {self.branch!r} of {self.url}"
+        if "couldn't find remote ref" in text:
+            return SourceError(f"{where}: the branch does not exist on the remote")
+        if "did not complete in" in text or "timed out" in text.lower():
+            return SourceError(f"{where}: fetch timed out after {self.network_timeout:g}s")
+        return SourceError(f"cannot fetch {where}: {text}")
+
+    def _run(self, *args: str) -> str:
+        try:
+            return str(self._git.execute(["git", *args], kill_after_timeout=self.network_timeout))
+        except git.GitCommandError as error:
+            text = scrub(_git_error_text(error), self._secrets)
+            raise SourceError(f"git {args[0]} failed in the cache: {text}") from None
+
+    # -- reading one commit -----------------------------------------------------------------
+
+    def _read_snapshot(self, sha: str) -> Snapshot:
+        commit = self._commits(sha, max_count=1)[0][0]
+        listing = ["ls-tree", "-r", "-l", "-z", "--full-tree", sha]
+        if self.path:
+            listing += ["--", self.path]
+        files: dict[str, str] = {}
+        skipped: dict[str, str] = {}
+        for entry in self._run(*listing).split("\0"):
+            if not entry:
+                continue
+            meta, _, name = entry.partition("\t")
+            mode, kind, blob, size = meta.split()
+            if kind != "blob" or not is_spec_file(name):
+                continue
+            if mode not in ("100644", "100755"):
+                skipped[name] = "a symbolic link, not a file"
+            elif int(size) > self.max_file_bytes:
+                skipped[name] = f"{size} bytes, over the limit of {self.max_file_bytes}"
+            else:
+                text = self._blob_text(blob)
+                if text is None:
+                    skipped[name] = "not UTF-8 text"
+                else:
+                    files[name] = text
+        file_commits = self._file_commits(sha, files) if self.track_file_commits else {}
+        self._skipped = skipped
+        return Snapshot(
+            source=self.url,
+            branch=self.branch,
+            path=self.path or ".",
+            commit=commit,
+            files=files,
+            file_commits=file_commits,
+        )
+
+    def _blob_text(self, blob: str) -> str | None:
+        try:
+            data = self._git.get_object_data(blob)[3]
+        except (git.GitCommandError, ValueError, OSError) as error:
+            raise SourceError(f"cannot read object {blob} from the cache: {error}") from None
+        try:
+            return data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            return None
+
+    def _commits(
+        self, revision: str, *, paths: Sequence[str] | None = None, max_count: int | None = None
+    ) -> list[tuple[CommitInfo, list[str]]]:
+        """Commits reachable from ``revision`` (newest first).
+
+        With ``paths`` (an empty list meaning the whole tree), only commits that changed
+        them, each with the paths it changed.
+        """
+        args = ["log", "-z", f"--format={_COMMIT_FORMAT}", "--no-renames"]
+        if max_count is not None:
+            args.append(f"--max-count={max_count}")
+        if paths is not None:
+            args.append("--name-only")
+        args += [revision, "--", *(paths or [])]
+        commits: list[tuple[CommitInfo, list[str]]] = []
+        for record in self._run(*args).split("\x1e")[1:]:
+            header, _, names = record.partition("\0")
+            sha, author, timestamp, message = header.split("\x1f", 3)
+            info = CommitInfo(
+                sha=sha,
+                author=author,
+                summary=(message.strip().splitlines() or [""])[0],
+                committed_at=datetime.datetime.fromtimestamp(int(timestamp), datetime.UTC),
+            )
+            commits.append((info, [n.strip("\n") for n in names.split("\0") if n.strip("\n")]))
+        return commits
+
+    def _file_commits(self, sha: str, files: Mapping[str, str]) -> dict[str, CommitInfo]:
+        """The last commit that changed each file, walking only what changed when possible."""
+        wanted = set(files)
+        found: dict[str, CommitInfo] = {}
+        previous = self._snapshot
+        revision = sha
+        if previous is not None and previous.file_commits and self._is_ancestor(previous.sha, sha):
+            revision = f"{previous.sha}..{sha}"
+        scope = [self.path] if self.path else []
+        for commit, names in self._commits(revision, paths=scope):
+            for name in names:
+                if name in wanted and name not in found:
+                    found[name] = commit
+        missing = wanted - found.keys()
+        if revision != sha and previous is not None:
+            for name in list(missing):
+                if name in previous.file_commits:
+                    found[name] = previous.file_commits[name]
+                    missing.discard(name)
+            if missing:
+                for commit, names in self._commits(sha, paths=sorted(missing)):
+                    for name in names:
+                        found.setdefault(name, commit)
+        return found
+
+    def _is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        try:
+            self._git.merge_base("--is-ancestor", ancestor, descendant)
+        except git.GitCommandError:
+            return False
+        return True
