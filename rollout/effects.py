@@ -1,0 +1,41 @@
+"""Effects: what the decision core asks the coordinator to do, as data.
+
+Weights are absolute values, never deltas, so applying an effect twice is harmless.
+The coordinator applies them in a safe order: traffic first, then the state, then alerts
+(which the state already holds in its outbox, so a crash loses none).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class SetWeights:
+    """Route ``canary_weight`` percent to ``canary_version`` and the rest to ``stable_version``.
+
+    With ``canary_version`` None every managed route sends all traffic to the stable
+    version and the canary destination is removed.
+    """
+
+    stable_version: str
+    canary_version: str | None
+    canary_weight: int
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.canary_weight <= 100:
+            raise ValueError(f"canary weight {self.canary_weight} is outside 0..100")
+        if self.canary_version is None and self.canary_weight:
+            raise ValueError("a canary weight needs a canary version")
+
+
+@dataclasses.dataclass(frozen=True)
+class RecordEvent:
+    """A Kubernetes Event on the Rollout, for ``kubectl describe`` and Argo CD."""
+
+    reason: str
+    message: str
+    warning: bool = False
+
+
+Effect = SetWeights | RecordEvent

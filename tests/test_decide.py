@@ -1,0 +1,363 @@
+"""The decision core, walked tick by tick: phase, step and weights after each tick.
+
+Inputs are a spec, the state and hand-made observations (verdicts, readiness, commands,
+time); outputs are the next state and the effects. No I/O anywhere.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from rollout.analysis.verdicts import Evidence, Outcome, Verdict
+from rollout.decide import Decision, Observations, decide, mark_sent
+from rollout.effects import SetWeights
+from rollout.spec.rollout import Rollout
+from rollout.state import Command, Phase, RolloutState
+
+PASS = Verdict(Outcome.PASS, (), canary_requests=50, promotable=False)
+PROMOTABLE = Verdict(Outcome.PASS, (), canary_requests=500, promotable=True)
+INCONCLUSIVE = Verdict(
+    Outcome.INCONCLUSIVE,
+    (Evidence("istio-error-ratio", "absolute", Outcome.INCONCLUSIVE, "no data"),),
+)
+FAIL = Verdict(
+    Outcome.FAIL,
+    (
+        Evidence(
+            "istio-error-ratio",
+            "canary-vs-stable",
+            Outcome.FAIL,
+            "error ratio 0.050 > 0.010",
+            value=0.05,
+            threshold=0.01,
+            sample_size=40,
+            p_value=0.001,
+        ),
+    ),
+    canary_requests=40,
+)
+
+
+def make_rollout(version: str = "v1", **spec: Any) -> Rollout:
+    """A rollout of checkout at ``version``; ``spec`` overrides fields of the spec."""
+    body: dict[str, Any] = {
+        "version": version,
+        "traffic": {
+            "host": "checkout",
+            "destinationRule": "checkout",
+            "virtualServices": [{"name": "checkout"}],
+        },
+        "steps": [
+            {"setWeight": 10},
+            {"analyze": {"duration": "30s"}},
+            {"setWeight": 50},
+            {"pause": {"duration": "20s"}},
+            {"setWeight": 100},
+        ],
+        "analysis": {"maxInconclusive": 3},
+        "alerts": [{"name": "team", "type": "slack", "url": {"env": "SLACK_URL"}}],
+    }
+    body.update(spec)
+    return Rollout.model_validate(
+        {
+            "apiVersion": "canary.rollout.dev/v1alpha1",
+            "kind": "Rollout",
+            "metadata": {"name": "checkout", "namespace": "shop"},
+            "spec": body,
+        }
+    )
+
+
+class Walker:
+    """Feeds ticks to ``decide`` and keeps the state, as the coordinator would."""
+
+    def __init__(self, **spec: Any) -> None:
+        self.spec = spec
+        self.rollout = make_rollout("v1", **spec)
+        self.state = RolloutState()
+        self.now = 1000.0
+        self.last: Decision | None = None
+        self.weights: list[tuple[str, str | None, int]] = []
+
+    def tick(
+        self,
+        *,
+        after: float = 10.0,
+        ready: bool = True,
+        verdict: Verdict | None = None,
+        command: Command | None = None,
+        spec_hash: str = "hash-1",
+        deleted: bool = False,
+    ) -> Decision:
+        self.now += after
+        obs = Observations(
+            now=self.now,
+            spec_hash=spec_hash,
+            commit="abc123",
+            author="alice",
+            canary_ready=ready,
+            readiness_message="0/1 replicas available",
+            verdict=verdict,
+            analysis_state={"ticks": 1} if verdict else None,
+            command=command,
+        )
+        self.last = decide(self.rollout, self.state, obs, deleted=deleted)
+        self.state = self.last.state
+        for effect in self.last.effects:
+            if isinstance(effect, SetWeights):
+                self.weights.append(
+                    (effect.stable_version, effect.canary_version, effect.canary_weight)
+                )
+        return self.last
+
+    def push(self, version: str) -> None:
+        self.rollout = make_rollout(version, **self.spec)
+
+    def alerts(self) -> list[str]:
+        return [a.notification["event"] for a in self.state.outbox]
+
+
+def started(walker: Walker) -> Walker:
+    walker.tick()
+    walker.push("v2")
+    return walker
+
+
+def test_first_version_is_adopted_as_stable() -> None:
+    walker = Walker()
+    decision = walker.tick()
+    assert walker.state.phase is Phase.SUCCEEDED
+    assert walker.state.stable_version == "v1"
+    assert decision.weights == SetWeights("v1", None, 0)
+
+
+def test_healthy_rollout_walks_every_step_and_promotes() -> None:
+    walker = started(Walker())
+    walker.tick(ready=False)
+    assert walker.state.phase is Phase.WAITING
+    assert walker.state.canary_version == "v2"
+    assert walker.state.canary_weight == 0
+    walker.tick(ready=True)
+    assert (walker.state.phase, walker.state.step_index, walker.state.canary_weight) == (
+        Phase.PROGRESSING,
+        1,
+        10,
+    )
+    walker.tick(verdict=PASS)  # 10 s into a 30 s analysis step
+    assert (walker.state.step_index, walker.state.canary_weight) == (1, 10)
+    walker.tick(after=25, verdict=PASS)  # analysis done: on to 50% and its pause
+    assert (walker.state.step_index, walker.state.canary_weight) == (3, 50)
+    walker.tick(verdict=PASS)
+    assert walker.state.canary_weight == 50
+    walker.tick(after=15, verdict=PASS)  # pause over: 100%, waits for a promotable verdict
+    assert (walker.state.phase, walker.state.canary_weight) == (Phase.PROMOTING, 100)
+    walker.tick(verdict=PROMOTABLE)
+    assert walker.state.phase is Phase.SUCCEEDED
+    assert walker.state.stable_version == "v2"
+    assert walker.state.canary_version is None
+    assert walker.weights[-4:] == [
+        ("v1", "v2", 10),
+        ("v1", "v2", 50),
+        ("v1", "v2", 100),
+        ("v2", None, 0),
+    ]
+    assert walker.alerts() == [
+        "started",
+        "stepAdvanced",
+        "stepAdvanced",
+        "stepAdvanced",
+        "promoted",
+    ]
+
+
+def test_failed_verdict_rolls_back_at_once_with_evidence() -> None:
+    walker = started(Walker())
+    walker.tick()
+    walker.tick(verdict=FAIL)
+    assert walker.state.phase is Phase.ROLLED_BACK
+    assert walker.last is not None and walker.last.weights == SetWeights("v1", None, 0)
+    assert walker.state.failed is not None and walker.state.failed.version == "v2"
+    rolled_back = walker.state.outbox[-1].notification
+    assert rolled_back["event"] == "rolledBack"
+    assert rolled_back["weight"] == 10 and rolled_back["step"] == 1
+    assert rolled_back["evidence"][0]["value"] == 0.05
+    assert rolled_back["evidence"][0]["threshold"] == 0.01
+
+
+def test_failed_version_is_not_retried_until_spec_changes_or_retry() -> None:
+    walker = started(Walker())
+    walker.tick()
+    walker.tick(verdict=FAIL)
+    walker.tick()
+    walker.tick()
+    assert walker.state.phase is Phase.ROLLED_BACK
+    assert walker.state.canary_weight == 0
+    walker.tick(command=Command(id="c1", action="retry", by="bob", at=1.0), ready=False)
+    assert walker.state.phase is Phase.WAITING
+    assert walker.state.commands[-1].result == "retrying v2"
+    walker.tick()
+    assert walker.state.canary_weight == 10
+    walker.tick(verdict=FAIL)
+    assert walker.state.phase is Phase.ROLLED_BACK
+    walker.tick(spec_hash="hash-2")  # the spec changed: a new attempt
+    assert walker.state.phase is Phase.PROGRESSING
+
+
+def test_inconclusive_holds_the_weight_then_rolls_back() -> None:
+    walker = started(Walker())
+    walker.tick()
+    walker.tick(after=40, verdict=INCONCLUSIVE)
+    assert (walker.state.step_index, walker.state.canary_weight) == (1, 10)
+    walker.tick(verdict=INCONCLUSIVE)
+    assert walker.state.canary_weight == 10
+    assert walker.alerts().count("inconclusive") == 1
+    walker.tick(verdict=INCONCLUSIVE)
+    assert walker.state.phase is Phase.ROLLED_BACK
+    assert "inconclusive for 3 ticks" in walker.state.message
+
+
+def test_inconclusive_streak_resets_on_a_pass() -> None:
+    walker = started(Walker())
+    walker.tick()
+    walker.tick(after=1, verdict=INCONCLUSIVE)
+    walker.tick(after=1, verdict=INCONCLUSIVE)
+    walker.tick(after=1, verdict=PASS)
+    assert walker.state.inconclusive_streak == 0
+    walker.tick(after=1, verdict=INCONCLUSIVE)
+    assert walker.state.phase is Phase.PROGRESSING
+
+
+def test_no_verdict_while_canary_has_traffic_is_inconclusive() -> None:
+    walker = started(Walker())
+    walker.tick()
+    walker.tick(after=40, verdict=None)
+    assert walker.state.inconclusive_streak == 1
+    assert walker.state.canary_weight == 10
+
+
+def test_never_promotes_without_a_promotable_verdict() -> None:
+    walker = started(Walker(steps=[{"setWeight": 100}]))
+    walker.tick(verdict=PASS)
+    for _ in range(5):
+        walker.tick(verdict=PASS)
+        assert walker.state.phase is Phase.PROMOTING
+    walker.tick(verdict=PROMOTABLE)
+    assert walker.state.phase is Phase.SUCCEEDED
+
+
+def test_progress_deadline_fails_a_canary_that_never_becomes_ready() -> None:
+    walker = started(Walker(progressDeadline="1m"))
+    walker.tick(ready=False)
+    walker.tick(after=30, ready=False)
+    assert walker.state.phase is Phase.WAITING
+    walker.tick(after=40, ready=False)
+    assert walker.state.phase is Phase.FAILED
+    assert "not ready within 1m" in walker.state.message
+    assert walker.alerts()[-1] == "failed"
+
+
+def test_new_version_mid_rollout_sends_traffic_back_and_starts_over() -> None:
+    walker = started(Walker())
+    walker.tick()
+    assert walker.state.canary_weight == 10
+    walker.push("v3")
+    decision = walker.tick(ready=False)
+    assert decision.weights == SetWeights("v1", None, 0)
+    assert walker.state.phase is Phase.WAITING
+    assert walker.state.canary_version == "v3"
+    walker.tick(ready=True)
+    assert walker.weights[-1] == ("v1", "v3", 10)
+
+
+def test_reverting_spec_to_stable_mid_rollout_ends_it() -> None:
+    walker = started(Walker())
+    walker.tick()
+    walker.push("v1")
+    walker.tick()
+    assert walker.state.phase is Phase.SUCCEEDED
+    assert walker.state.canary_version is None
+    assert walker.weights[-1] == ("v1", None, 0)
+
+
+def test_pause_until_promoted_and_promote_one_step() -> None:
+    steps = [{"setWeight": 20}, {"pause": {}}, {"setWeight": 60}, {"pause": {}}]
+    walker = started(Walker(steps=steps))
+    walker.tick()
+    assert (walker.state.phase, walker.state.canary_weight) == (Phase.PAUSED, 20)
+    walker.tick(after=3600, verdict=PASS)
+    assert (walker.state.phase, walker.state.canary_weight) == (Phase.PAUSED, 20)
+    walker.tick(verdict=PASS, command=Command(id="p1", action="promote", by="carol", at=5.0))
+    assert (walker.state.phase, walker.state.canary_weight) == (Phase.PAUSED, 60)
+    assert walker.state.commands[-1].by == "carol"
+    walker.tick(verdict=PASS, command=Command(id="p1", action="promote", by="carol", at=5.0))
+    assert walker.state.canary_weight == 60  # the same command is applied once
+    walker.tick(verdict=PROMOTABLE, command=Command(id="p2", action="promote", by="carol"))
+    assert walker.state.phase is Phase.SUCCEEDED
+
+
+def test_promote_fully_skips_the_remaining_steps() -> None:
+    walker = started(Walker())
+    walker.tick()
+    walker.tick(command=Command(id="f1", action="promote-full", by="dave"))
+    assert walker.state.phase is Phase.SUCCEEDED
+    assert walker.weights[-1] == ("v2", None, 0)
+
+
+def test_abort_rolls_back_and_remembers_the_version() -> None:
+    walker = started(Walker())
+    walker.tick()
+    walker.tick(command=Command(id="a1", action="abort", by="erin"))
+    assert walker.state.phase is Phase.ROLLED_BACK
+    assert walker.weights[-1] == ("v1", None, 0)
+    walker.tick()
+    assert walker.state.phase is Phase.ROLLED_BACK
+
+
+@pytest.mark.parametrize(
+    ("on_delete", "phase", "weight"),
+    [("revert", Phase.ROLLED_BACK, 0), ("leave", Phase.PAUSED, 10)],
+)
+def test_spec_deleted_mid_rollout(on_delete: str, phase: Phase, weight: int) -> None:
+    walker = Walker(onDelete=on_delete)
+    walker.tick()
+    walker.push("v2")
+    walker.tick()
+    walker.tick(deleted=True)
+    assert walker.state.phase is phase
+    assert walker.state.canary_weight == weight
+    assert walker.state.spec_deleted
+
+
+def test_replaying_a_tick_changes_nothing() -> None:
+    walker = started(Walker())
+    walker.tick()
+    obs = Observations(now=walker.now, spec_hash="hash-1", canary_ready=True, verdict=PASS)
+    first = decide(walker.rollout, walker.state, obs)
+    second = decide(walker.rollout, first.state, obs)
+    assert second.state == first.state
+    assert [e for e in second.effects if isinstance(e, SetWeights)] in (
+        [],
+        [SetWeights("v1", "v2", first.state.canary_weight)],
+    )
+
+
+def test_alerts_are_sent_once_per_event_per_revision() -> None:
+    walker = started(Walker())
+    walker.tick()
+    keys = [a.key for a in walker.state.outbox]
+    walker.state = mark_sent(walker.state, keys)
+    assert walker.state.outbox == []
+    walker.tick(verdict=INCONCLUSIVE)
+    walker.tick(verdict=PASS)
+    walker.tick(verdict=INCONCLUSIVE)
+    assert walker.alerts() == ["inconclusive"]
+
+
+def test_state_round_trips_through_the_status() -> None:
+    walker = started(Walker())
+    walker.tick()
+    walker.tick(verdict=FAIL)
+    restored = RolloutState.from_status(walker.state.to_status())
+    assert restored == walker.state
