@@ -131,9 +131,16 @@ def _now() -> datetime.datetime:
 
 
 def _git_error_text(error: git.GitCommandError) -> str:
+    """Git's own complaint, one line, without gitpython's wrapping or the command line."""
     stderr = error.stderr if isinstance(error.stderr, str) else str(error.stderr or "")
-    lines = [line.strip() for line in stderr.strip().strip("'").splitlines() if line.strip()]
-    lines = [re.sub(r"^(stderr: )?'?(fatal|error): ", "", line) for line in lines]
+    stderr = stderr.strip()
+    if stderr.startswith("stderr: "):
+        stderr = stderr.removeprefix("stderr: ").strip("'")
+    lines: list[str] = []
+    for raw in stderr.splitlines():
+        line = re.sub(r"^(fatal|error): ", "", raw.strip())
+        if line and line not in lines:
+            lines.append(line)
     return "; ".join(lines) or f"git exited with status {error.status}"
 
 
@@ -363,6 +370,8 @@ class GitSource:
             mode, kind, blob, size = meta.split()
             if kind != "blob" or not is_spec_file(name):
                 continue
+            if not size.isdigit():
+                raise SourceError(f"object {blob} of {name} is missing from the cache")
             if mode not in ("100644", "100755"):
                 skipped[name] = "a symbolic link, not a file"
             elif int(size) > self.max_file_bytes:
