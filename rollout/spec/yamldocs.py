@@ -43,8 +43,11 @@ class YamlSyntaxError(ValueError):
         super().__init__(message)
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader; duplicate keys are reported by ``_to_python``."""
+_BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _UniqueKeyLoader(_BaseLoader):  # type: ignore[valid-type,misc]
+    """The safe loader (libyaml's when present); duplicate keys are reported by ``_to_python``."""
 
 
 def _to_python(
