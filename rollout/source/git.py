@@ -196,6 +196,7 @@ class GitSource:
         self._verified = False
         self._snapshot: Snapshot | None = None
         self._skipped: dict[str, str] = {}
+        self._texts_by_blob: dict[str, str] = {}
         self._status = SyncStatus()
 
     def __repr__(self) -> str:
@@ -269,7 +270,12 @@ class GitSource:
         try:
             if self._git.config("--get", "remote.origin.url") != self._fetch_url:
                 return False
-            self._git.fsck("--connectivity-only", "--no-dangling", "--no-progress")
+            self._git.fsck(
+                "--connectivity-only",
+                "--no-dangling",
+                "--no-progress",
+                kill_after_timeout=self.network_timeout,
+            )
         except git.GitCommandError as error:
             logger.info("git cache check failed: %s", scrub(_git_error_text(error), self._secrets))
             return False
@@ -363,6 +369,7 @@ class GitSource:
             listing += ["--", self.path]
         files: dict[str, str] = {}
         skipped: dict[str, str] = {}
+        texts_by_blob: dict[str, str] = {}
         for entry in self._run(*listing).split("\0"):
             if not entry:
                 continue
@@ -377,13 +384,14 @@ class GitSource:
             elif int(size) > self.max_file_bytes:
                 skipped[name] = f"{size} bytes, over the limit of {self.max_file_bytes}"
             else:
-                text = self._blob_text(blob)
+                text = self._texts_by_blob.get(blob) or self._blob_text(blob)
                 if text is None:
                     skipped[name] = "not UTF-8 text"
                 else:
-                    files[name] = text
+                    files[name] = texts_by_blob[blob] = text
         file_commits = self._file_commits(sha, files) if self.track_file_commits else {}
         self._skipped = skipped
+        self._texts_by_blob = texts_by_blob
         return Snapshot(
             source=self.url,
             branch=self.branch,

@@ -8,6 +8,7 @@ snapshots ``sync()`` returns, the errors it raises and the status it reports.
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime
 import logging
 import shutil
@@ -121,6 +122,15 @@ def test_new_commits_are_picked_up_and_an_unchanged_branch_costs_no_reread(
     assert updated.file_commits["specs/checkout.yaml"].sha == second
     assert updated.file_commits["specs/team/cart.yml"].sha == first
     assert updated.file_commits["specs/checkout.yaml"].summary == "Ship checkout v2"
+
+
+def test_concurrent_syncs_share_one_cache_safely(remote: Remote, make_source: MakeSource) -> None:
+    sha = seed(remote)
+    source = make_source(remote.file_url, path="specs")
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+        snapshots = list(pool.map(lambda _: source.sync(), range(8)))
+    assert {snapshot.sha for snapshot in snapshots} == {sha}
+    assert all(snapshot is snapshots[0] for snapshot in snapshots)
 
 
 def test_a_deleted_spec_file_disappears_from_the_snapshot(
