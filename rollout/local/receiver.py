@@ -82,7 +82,10 @@ class WebhookReceiver:
         server.daemon_threads = True
         self._server = server
         self._thread = threading.Thread(
-            target=server.serve_forever, name="webhook-receiver", daemon=True
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},  # stop() waits up to one poll interval
+            name="webhook-receiver",
+            daemon=True,
         )
         self._thread.start()
         return self

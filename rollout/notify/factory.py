@@ -1,0 +1,133 @@
+"""From an ``AlertTarget`` in a spec to a working ``Notifier``.
+
+The spec never holds a webhook URL in clear unless the user insisted (``allowInlineUrl``):
+it names an environment variable or a Kubernetes Secret key. A ``SecretResolver`` turns that
+``UrlSource`` into the string. This module ships the resolver for environment variables
+(and inline values) and an in-memory one for tests and the demo; the Kubernetes adapter
+provides the one that reads Secrets. Resolution may do I/O, so the dispatcher calls
+``build_notifier`` on its worker threads, never on the caller's.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Protocol
+
+from rollout.errors import NotifyConfigError
+from rollout.events import Notification
+from rollout.notify.discord import DiscordNotifier
+from rollout.notify.notifier import DEFAULT_POLICY, JsonPoster, Notifier, RetryPolicy
+from rollout.notify.slack import SlackNotifier
+from rollout.notify.teams import TeamsNotifier
+from rollout.notify.webhook import GenericWebhookNotifier
+from rollout.spec.rollout import AlertTarget, UrlSource
+
+__all__ = [
+    "EnvSecretResolver",
+    "InMemorySecretResolver",
+    "SecretResolver",
+    "build_notifier",
+    "wants",
+]
+
+
+class SecretResolver(Protocol):
+    """Resolves a ``UrlSource`` (Secret key, environment variable or inline value)."""
+
+    def resolve(self, source: UrlSource, *, namespace: str) -> str:
+        """The value, or ``NotifyConfigError`` naming what is missing (never the value)."""
+        ...
+
+
+class EnvSecretResolver:
+    """Environment variables and inline values; Secret references need the cluster."""
+
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        self._environ = os.environ if environ is None else environ
+
+    def resolve(self, source: UrlSource, *, namespace: str) -> str:
+        if source.value is not None:
+            return source.value
+        if source.env is not None:
+            value = self._environ.get(source.env)
+            if not value:
+                raise NotifyConfigError(f"environment variable {source.env!r} is not set")
+            return value
+        ref = source.secret_ref
+        assert ref is not None  # UrlSource holds exactly one of the three
+        raise NotifyConfigError(
+            f"Secret {ref.namespace or namespace}/{ref.name} key {ref.key!r} cannot be read "
+            "without a cluster resolver"
+        )
+
+
+class InMemorySecretResolver:
+    """Secrets and environment held in memory: for tests and the local demo.
+
+    ``secrets`` maps ``(namespace, name)`` to the Secret's data (key to value).
+    """
+
+    def __init__(
+        self,
+        *,
+        secrets: Mapping[tuple[str, str], Mapping[str, str]] | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self._secrets = {key: dict(data) for key, data in (secrets or {}).items()}
+        self._env = EnvSecretResolver(dict(environ or {}))
+
+    def put(self, *, namespace: str, name: str, key: str, value: str) -> None:
+        self._secrets.setdefault((namespace, name), {})[key] = value
+
+    def resolve(self, source: UrlSource, *, namespace: str) -> str:
+        ref = source.secret_ref
+        if ref is None:
+            return self._env.resolve(source, namespace=namespace)
+        where = ref.namespace or namespace
+        data = self._secrets.get((where, ref.name))
+        if data is None:
+            raise NotifyConfigError(f"Secret {where}/{ref.name} does not exist")
+        if ref.key not in data:
+            raise NotifyConfigError(f"Secret {where}/{ref.name} has no key {ref.key!r}")
+        return data[ref.key]
+
+
+def wants(target: AlertTarget, notification: Notification) -> bool:
+    """True when ``target`` subscribed to the notification's event."""
+    return notification.event in target.events
+
+
+def build_notifier(
+    target: AlertTarget,
+    *,
+    namespace: str,
+    resolver: SecretResolver,
+    policy: RetryPolicy = DEFAULT_POLICY,
+) -> Notifier:
+    """The notifier for ``target``, its URL (and signing secret) resolved in ``namespace``.
+
+    Resolved values are stripped: a Secret made with ``echo`` ends in a newline.
+
+    Raises ``NotifyConfigError`` when a source cannot be resolved or the URL is not http(s).
+    """
+    try:
+        url = resolver.resolve(target.url, namespace=namespace).strip()
+    except NotifyConfigError as error:
+        raise NotifyConfigError(f"alert target {target.name!r}: url: {error}") from None
+    poster = JsonPoster(target=target.name, url=url, policy=policy)
+    if target.type == "slack":
+        return SlackNotifier(poster=poster)
+    if target.type == "teams":
+        return TeamsNotifier(poster=poster)
+    if target.type == "discord":
+        return DiscordNotifier(poster=poster)
+    secret: str | None = None
+    if target.signing_secret is not None:
+        try:
+            secret = resolver.resolve(target.signing_secret, namespace=namespace).strip()
+        except NotifyConfigError as error:
+            raise NotifyConfigError(
+                f"alert target {target.name!r}: signingSecret: {error}"
+            ) from None
+    return GenericWebhookNotifier(poster=poster, signing_secret=secret)
