@@ -44,6 +44,25 @@ class Notification:
     def failed_checks(self) -> tuple[Evidence, ...]:
         return tuple(e for e in self.evidence if e.outcome.value == "fail")
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Notification:
+        """The inverse of ``as_dict``: alerts wait in the Rollout status in that shape."""
+        return cls(
+            event=AlertEvent(data["event"]),
+            rollout=data["rollout"],
+            namespace=data["namespace"],
+            from_version=data.get("fromVersion"),
+            to_version=data["toVersion"],
+            summary=data.get("summary", ""),
+            step=data.get("step"),
+            weight=data.get("weight"),
+            evidence=tuple(Evidence.from_dict(e) for e in data.get("evidence", [])),
+            commit=data.get("commit"),
+            author=data.get("author"),
+            revision=data.get("revision", ""),
+            at=data.get("at", 0.0),
+        )
+
     def as_dict(self) -> dict[str, Any]:
         """The documented JSON shape, used by the generic webhook and logs."""
         return {

@@ -1,0 +1,263 @@
+"""The one coordinator: read spec and state, observe, decide, apply effects, save.
+
+For one rollout and one tick, in a safe order:
+
+1. load the state (the Rollout's status) and its resourceVersion;
+2. observe: the canary Deployment's readiness and the routing config (checked before any
+   traffic moves, so a missing VirtualService or subset leaves no partial write), the live
+   weights (drift from what we wrote is reported and corrected), and the analysis verdict;
+3. ``decide`` (pure);
+4. apply effects: traffic first, then the state with optimistic concurrency (a conflict
+   means someone else wrote: re-read and decide again), then the alerts the state owes.
+
+Weights are absolute and the state is saved after traffic moved, so a crash at any point
+only repeats work: a restarted controller re-reads the state and decides again. Running it
+twice for the same tick changes nothing the second time.
+
+The adapters are reached through the small Protocols below; each is implemented in its own
+module (``rollout.kube.store``, ``rollout.mesh.istio``, ``rollout.kube.readiness``, the
+Prometheus-backed analyzer, ``rollout.notify.dispatch``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+from rollout.analysis.verdicts import Verdict
+from rollout.decide import Decision, Observations, decide, mark_sent
+from rollout.effects import RecordEvent, SetWeights
+from rollout.errors import Conflict, RolloutError
+from rollout.events import Notification
+from rollout.spec.policy import RenderedPolicy
+from rollout.spec.rollout import AlertTarget, Rollout
+from rollout.state import Command, Phase, RolloutState
+
+log = logging.getLogger("rollout.reconcile")
+
+MAX_CONFLICT_RETRIES = 3
+
+
+@dataclasses.dataclass(frozen=True)
+class Desired:
+    """What the spec asks for, and where it came from."""
+
+    rollout: Rollout
+    policies: tuple[RenderedPolicy, ...] = ()
+    commit: str | None = None
+    author: str | None = None
+    deleted: bool = False
+
+    @property
+    def spec_hash(self) -> str:
+        body = json.dumps(self.rollout.spec.model_dump(mode="json", by_alias=True), sort_keys=True)
+        return hashlib.sha256(body.encode()).hexdigest()
+
+
+@dataclasses.dataclass(frozen=True)
+class Stored:
+    """The state as read from the cluster, with what optimistic concurrency needs."""
+
+    state: RolloutState
+    resource_version: str | None
+    command: Command | None = None
+
+
+class StateAccess(Protocol):
+    def load_state(self, namespace: str, name: str) -> Stored: ...
+
+    def save_state(
+        self, namespace: str, name: str, state: RolloutState, resource_version: str | None
+    ) -> str | None: ...
+
+
+class TrafficRouter(Protocol):
+    def check(self, rollout: Rollout, stable: str, canary: str) -> list[str]: ...
+
+    def set_weights(self, rollout: Rollout, weights: SetWeights) -> None: ...
+
+    def live_canary_weight(self, rollout: Rollout, canary: str | None) -> int | None: ...
+
+
+class ReadinessProbe(Protocol):
+    def readiness(self, namespace: str, deployment: str) -> tuple[bool, str]: ...
+
+
+class Analyzer(Protocol):
+    def analyze(
+        self, desired: Desired, state: RolloutState, now: float
+    ) -> tuple[Verdict | None, dict[str, Any] | None]: ...
+
+
+class AlertSink(Protocol):
+    def send(self, notification: Notification, targets: Sequence[AlertTarget]) -> None: ...
+
+
+class EventSink(Protocol):
+    def record(self, rollout: Rollout, event: RecordEvent) -> None: ...
+
+
+@dataclasses.dataclass
+class Ports:
+    """Every adapter the coordinator talks to."""
+
+    store: StateAccess
+    router: TrafficRouter
+    readiness: ReadinessProbe
+    analyzer: Analyzer
+    alerts: AlertSink
+    events: EventSink
+    clock: Callable[[], float] = time.time
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """What one reconcile did, for logs, metrics and tests."""
+
+    state: RolloutState
+    decision: Decision | None
+    verdict: Verdict | None
+    conflicts: int = 0
+    drift: str | None = None
+
+
+class Reconciler:
+    def __init__(self, ports: Ports) -> None:
+        self.ports = ports
+
+    def reconcile(self, desired: Desired) -> Outcome:
+        """One tick of one rollout; retries the whole tick on a write conflict."""
+        conflicts = 0
+        while True:
+            try:
+                outcome = self._tick(desired)
+            except Conflict as error:
+                conflicts += 1
+                if conflicts > MAX_CONFLICT_RETRIES:
+                    raise
+                log.info("conflict writing %s, re-reading: %s", desired.rollout.key, error)
+                continue
+            return dataclasses.replace(outcome, conflicts=conflicts)
+
+    def _tick(self, desired: Desired) -> Outcome:
+        rollout = desired.rollout
+        ports = self.ports
+        stored = ports.store.load_state(rollout.namespace, rollout.name)
+        state = stored.state
+        now = ports.clock()
+        drift = self._correct_drift(rollout, state)
+        ready, message = self._canary_readiness(desired, state)
+        verdict: Verdict | None = None
+        analysis_state: dict[str, Any] | None = None
+        if state.phase in (Phase.PROGRESSING, Phase.PAUSED, Phase.PROMOTING) and (
+            state.canary_weight > 0
+        ):
+            verdict, analysis_state = ports.analyzer.analyze(desired, state, now)
+        observations = Observations(
+            now=now,
+            spec_hash=desired.spec_hash,
+            commit=desired.commit,
+            author=desired.author,
+            canary_ready=ready,
+            readiness_message=message,
+            verdict=verdict,
+            analysis_state=analysis_state,
+            command=stored.command,
+        )
+        decision = decide(rollout, state, observations, deleted=desired.deleted)
+        for effect in decision.effects:
+            if isinstance(effect, SetWeights):
+                ports.router.set_weights(rollout, effect)
+        next_state = decision.state
+        if drift:
+            next_state = next_state.with_condition("TrafficRouted", "False", "Drift", drift, now)
+        elif next_state.condition("TrafficRouted") is not None or decision.weights:
+            next_state = next_state.with_condition(
+                "TrafficRouted", "True", "WeightsApplied", "weights are as decided", now
+            )
+        version = stored.resource_version
+        if next_state != state:
+            version = ports.store.save_state(rollout.namespace, rollout.name, next_state, version)
+        for effect in decision.effects:
+            if isinstance(effect, RecordEvent):
+                self._record(rollout, effect)
+        next_state = self._deliver_alerts(rollout, next_state, version)
+        return Outcome(next_state, decision, verdict, drift=drift)
+
+    def _correct_drift(self, rollout: Rollout, state: RolloutState) -> str | None:
+        """Someone else changed our weights: say so, and put back what the state says."""
+        if state.stable_version is None:
+            return None
+        try:
+            live = self.ports.router.live_canary_weight(rollout, state.canary_version)
+        except RolloutError as error:
+            log.warning("%s: cannot read live weights: %s", rollout.key, error)
+            return None
+        if live is None or live == state.canary_weight:
+            return None
+        drift = (
+            f"canary weight is {live}% in the VirtualService, {state.canary_weight}% "
+            "was set: restored"
+        )
+        log.warning("%s: %s", rollout.key, drift)
+        self.ports.router.set_weights(
+            rollout,
+            SetWeights(
+                state.stable_version,
+                state.canary_version if state.canary_weight else None,
+                state.canary_weight,
+            ),
+        )
+        self._record(rollout, RecordEvent("WeightDrift", drift, warning=True))
+        return drift
+
+    def _canary_readiness(self, desired: Desired, state: RolloutState) -> tuple[bool, str]:
+        rollout = desired.rollout
+        canary = state.canary_version
+        if canary is None:
+            if state.stable_version is None or desired.deleted:
+                return False, ""
+            canary = rollout.spec.version
+            if canary == state.stable_version:
+                return False, ""
+        problems = self.ports.router.check(rollout, state.stable_version or canary, canary)
+        if problems:
+            message = "; ".join(problems)
+            log.warning("%s: traffic config not usable: %s", rollout.key, message)
+            return False, message
+        return self.ports.readiness.readiness(rollout.namespace, rollout.deployment_for(canary))
+
+    def _record(self, rollout: Rollout, event: RecordEvent) -> None:
+        try:
+            self.ports.events.record(rollout, event)
+        except RolloutError as error:
+            log.warning("%s: event %s not recorded: %s", rollout.key, event.reason, error)
+
+    def _deliver_alerts(
+        self, rollout: Rollout, state: RolloutState, resource_version: str | None
+    ) -> RolloutState:
+        """Hand the alerts the state owes to the dispatcher, then record them as sent."""
+        if not state.outbox:
+            return state
+        keys: list[str] = []
+        for pending in state.outbox:
+            try:
+                notification = Notification.from_dict(pending.notification)
+                self.ports.alerts.send(notification, rollout.spec.alerts)
+            except (RolloutError, KeyError, ValueError) as error:
+                log.warning("%s: alert %s not queued: %s", rollout.key, pending.key, error)
+            keys.append(pending.key)
+        delivered = mark_sent(state, keys)
+        try:
+            self.ports.store.save_state(
+                rollout.namespace, rollout.name, delivered, resource_version
+            )
+        except Conflict:
+            log.info("%s: alerts queued; their record will be rewritten next tick", rollout.key)
+            return state
+        return delivered

@@ -1,0 +1,253 @@
+"""The coordinator: the order of effects, conflicts, drift, idempotence and the alert outbox.
+
+The adapters here are small in-memory stand-ins at the Protocols the coordinator declares;
+the real adapters are tested against the local API server, Prometheus and real receivers
+in their own folders, and together end to end.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from rollout.analysis.verdicts import Evidence, Outcome, Verdict
+from rollout.effects import RecordEvent, SetWeights
+from rollout.errors import ClusterError, Conflict
+from rollout.events import Notification
+from rollout.reconcile import Desired, Ports, Reconciler, Stored
+from rollout.spec.rollout import AlertTarget, Rollout
+from rollout.state import Command, Phase, RolloutState
+from tests.test_decide import make_rollout
+
+FAIL = Verdict(
+    Outcome.FAIL,
+    (Evidence("istio-error-ratio", "canary-vs-stable", Outcome.FAIL, "5% > 1%", value=0.05),),
+)
+PASS = Verdict(Outcome.PASS, (), canary_requests=10)
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self.status: dict[str, Any] = {}
+        self.version = 1
+        self.conflicts_to_raise = 0
+        self.command: Command | None = None
+        self.writes = 0
+        self.log: list[str]
+
+    def load_state(self, namespace: str, name: str) -> Stored:
+        return Stored(RolloutState.from_status(self.status), str(self.version), self.command)
+
+    def save_state(
+        self, namespace: str, name: str, state: RolloutState, resource_version: str | None
+    ) -> str | None:
+        if self.conflicts_to_raise:
+            self.conflicts_to_raise -= 1
+            self.version += 1
+            raise Conflict("the object has been modified")
+        if resource_version != str(self.version):
+            raise Conflict("stale resourceVersion")
+        self.status = state.to_status()
+        self.version += 1
+        self.writes += 1
+        self.log.append("state")
+        return str(self.version)
+
+
+class MemoryRouter:
+    def __init__(self, log: list[str]) -> None:
+        self.weights: SetWeights | None = None
+        self.problems: list[str] = []
+        self.log = log
+        self.fail_next = False
+
+    def check(self, rollout: Rollout, stable: str, canary: str) -> list[str]:
+        return list(self.problems)
+
+    def set_weights(self, rollout: Rollout, weights: SetWeights) -> None:
+        if self.fail_next:
+            self.fail_next = False
+            raise ClusterError("connection refused")
+        if weights != self.weights:
+            self.log.append(f"weights {weights.canary_version}={weights.canary_weight}")
+        self.weights = weights
+
+    def live_canary_weight(self, rollout: Rollout, canary: str | None) -> int | None:
+        return None if self.weights is None else self.weights.canary_weight
+
+
+class Probe:
+    ready = True
+
+    def readiness(self, namespace: str, deployment: str) -> tuple[bool, str]:
+        return self.ready, "" if self.ready else f"{deployment}: 0/1 available"
+
+
+class ScriptedAnalyzer:
+    def __init__(self) -> None:
+        self.verdict: Verdict | None = PASS
+
+    def analyze(
+        self, desired: Desired, state: RolloutState, now: float
+    ) -> tuple[Verdict | None, dict[str, Any] | None]:
+        return self.verdict, {"seen": True}
+
+
+class Alerts:
+    def __init__(self, log: list[str]) -> None:
+        self.sent: list[Notification] = []
+        self.log = log
+
+    def send(self, notification: Notification, targets: Sequence[AlertTarget]) -> None:
+        self.sent.append(notification)
+        self.log.append(f"alert {notification.event.value}")
+
+
+class Events:
+    def __init__(self) -> None:
+        self.recorded: list[str] = []
+
+    def record(self, rollout: Rollout, event: RecordEvent) -> None:
+        self.recorded.append(event.reason)
+
+
+@pytest.fixture
+def world() -> dict[str, Any]:
+    log: list[str] = []
+    store = MemoryStore()
+    store.log = log
+    clock = itertools.count(1000, 10)
+    ports = Ports(
+        store=store,
+        router=MemoryRouter(log),
+        readiness=Probe(),
+        analyzer=ScriptedAnalyzer(),
+        alerts=Alerts(log),
+        events=Events(),
+        clock=lambda: float(next(clock)),
+    )
+    return {"ports": ports, "log": log, "reconciler": Reconciler(ports)}
+
+
+def desired(version: str) -> Desired:
+    return Desired(make_rollout(version), commit="c0ffee", author="alice")
+
+
+def test_effects_apply_in_order_weights_then_state_then_alerts(world: dict[str, Any]) -> None:
+    reconciler: Reconciler = world["reconciler"]
+    reconciler.reconcile(desired("v1"))
+    world["log"].clear()
+    outcome = reconciler.reconcile(desired("v2"))
+    assert outcome.state.phase is Phase.PROGRESSING
+    assert world["log"] == [
+        "weights v2=10",
+        "state",
+        "alert started",
+        "alert stepAdvanced",
+        "state",
+    ]
+
+
+def test_a_failed_verdict_rolls_back_and_alerts_with_evidence(world: dict[str, Any]) -> None:
+    reconciler: Reconciler = world["reconciler"]
+    reconciler.reconcile(desired("v1"))
+    reconciler.reconcile(desired("v2"))
+    world["ports"].analyzer.verdict = FAIL
+    outcome = reconciler.reconcile(desired("v2"))
+    assert outcome.state.phase is Phase.ROLLED_BACK
+    assert world["ports"].router.weights == SetWeights("v1", None, 0)
+    last = world["ports"].alerts.sent[-1]
+    assert last.event.value == "rolledBack"
+    assert last.evidence[0].value == 0.05
+    assert "AnalysisFailed" in world["ports"].events.recorded
+
+
+def test_running_the_same_tick_twice_changes_nothing(world: dict[str, Any]) -> None:
+    reconciler: Reconciler = world["reconciler"]
+    ports: Ports = world["ports"]
+    ports.clock = lambda: 5000.0
+    reconciler.reconcile(desired("v1"))
+    reconciler.reconcile(desired("v2"))  # starts, and sets the first weight
+    reconciler.reconcile(desired("v2"))  # the first verdict at that weight
+    writes = ports.store.writes  # type: ignore[attr-defined]
+    world["log"].clear()
+    reconciler.reconcile(desired("v2"))
+    assert world["log"] == []
+    assert ports.store.writes == writes  # type: ignore[attr-defined]
+
+
+def test_a_conflict_rereads_and_decides_again(world: dict[str, Any]) -> None:
+    reconciler: Reconciler = world["reconciler"]
+    reconciler.reconcile(desired("v1"))
+    world["ports"].store.conflicts_to_raise = 2
+    outcome = reconciler.reconcile(desired("v2"))
+    assert outcome.conflicts == 2
+    assert outcome.state.phase is Phase.PROGRESSING
+    assert RolloutState.from_status(world["ports"].store.status).canary_weight == 10
+
+
+def test_a_failed_traffic_write_saves_no_state(world: dict[str, Any]) -> None:
+    reconciler: Reconciler = world["reconciler"]
+    reconciler.reconcile(desired("v1"))
+    before = dict(world["ports"].store.status)
+    world["ports"].router.fail_next = True
+    with pytest.raises(ClusterError):
+        reconciler.reconcile(desired("v2"))
+    assert world["ports"].store.status == before
+    outcome = reconciler.reconcile(desired("v2"))
+    assert outcome.state.canary_weight == 10
+
+
+def test_drift_is_reported_and_corrected(world: dict[str, Any]) -> None:
+    reconciler: Reconciler = world["reconciler"]
+    reconciler.reconcile(desired("v1"))
+    reconciler.reconcile(desired("v2"))
+    world["ports"].router.weights = SetWeights("v1", "v2", 70)
+    outcome = reconciler.reconcile(desired("v2"))
+    assert outcome.drift is not None and "70%" in outcome.drift
+    assert world["ports"].router.weights.canary_weight == 10
+    condition = outcome.state.condition("TrafficRouted")
+    assert condition is not None and condition.reason == "Drift"
+    assert "WeightDrift" in world["ports"].events.recorded
+
+
+def test_broken_traffic_config_moves_no_traffic(world: dict[str, Any]) -> None:
+    reconciler: Reconciler = world["reconciler"]
+    reconciler.reconcile(desired("v1"))
+    world["ports"].router.problems = ["virtualservices checkout not found"]
+    outcome = reconciler.reconcile(desired("v2"))
+    assert outcome.state.phase is Phase.WAITING
+    assert world["ports"].router.weights == SetWeights("v1", None, 0)
+
+
+def test_alerts_owed_by_a_crashed_tick_are_sent_on_restart(world: dict[str, Any]) -> None:
+    reconciler: Reconciler = world["reconciler"]
+    reconciler.reconcile(desired("v1"))
+    reconciler.reconcile(desired("v2"))
+    store: MemoryStore = world["ports"].store
+    alerts: Alerts = world["ports"].alerts
+    delivered = [n.event.value for n in alerts.sent]
+    assert delivered == ["started", "stepAdvanced"]
+    assert RolloutState.from_status(store.status).outbox == []
+    # the state as saved before a crash that came between the save and the delivery
+    state = RolloutState.from_status(store.status)
+    owed = state.model_copy(update={"outbox": outbox_of_a_fresh_start(), "alerts_sent": []})
+    store.status = owed.to_status()
+    alerts.sent.clear()
+    reconciler.reconcile(desired("v2"))
+    assert [n.event.value for n in alerts.sent] == ["started", "stepAdvanced"]
+    assert RolloutState.from_status(store.status).outbox == []
+
+
+def outbox_of_a_fresh_start() -> list[Any]:
+    """The alerts a fresh rollout of v2 owes, computed by deciding its first tick again."""
+    from rollout.decide import Observations, decide
+
+    first = decide(make_rollout("v1"), RolloutState(), Observations(now=1.0))
+    started = decide(
+        make_rollout("v2"), first.state, Observations(now=2.0, spec_hash="h", canary_ready=True)
+    )
+    return list(started.state.outbox)
