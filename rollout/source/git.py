@@ -19,104 +19,25 @@ import datetime
 import logging
 import os
 import re
-import shlex
 import shutil
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import git
 
 from rollout.errors import SourceError
+from rollout.source import gitauth
 from rollout.source.base import CommitInfo, Snapshot, SyncStatus, is_spec_file
+from rollout.source.gitauth import GitCredentials, scrub, ssh_command, strip_credentials
 
 __all__ = ["GitCredentials", "GitSource", "scrub", "ssh_command", "strip_credentials"]
 
 logger = logging.getLogger(__name__)
 
-TOKEN_ENV = "ROLLOUT_GIT_TOKEN"
-USERNAME_ENV = "ROLLOUT_GIT_USERNAME"
-SSH_KEY_ENV = "ROLLOUT_GIT_SSH_KEY"
-KNOWN_HOSTS_ENV = "ROLLOUT_GIT_KNOWN_HOSTS"
-DEFAULT_TOKEN_USERNAME = "x-access-token"
-
-_ASKPASS_USERNAME_ENV = "ROLLOUT_GIT_ASKPASS_USERNAME"
-_ASKPASS_PASSWORD_ENV = "ROLLOUT_GIT_ASKPASS_PASSWORD"
-_ASKPASS_SCRIPT = f"""#!/bin/sh
-# Answers git's credential prompts from this process's environment; holds no secret itself.
-case "$1" in
-  [Uu]sername*) printf '%s\\n' "${_ASKPASS_USERNAME_ENV}" ;;
-  *) printf '%s\\n' "${_ASKPASS_PASSWORD_ENV}" ;;
-esac
-"""
-_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s]+@")
-_WITHOUT_USERINFO = {"http", "https", "ftp", "ftps"}
 _BRANCH_NAME = re.compile(r"^(?!-)(?!.*\.\.)(?!.*//)[A-Za-z0-9._/-]+(?<![./])$")
 _COMMIT_FORMAT = "%x1e%H%x1f%an <%ae>%x1f%ct%x1f%B"
-
-
-@dataclasses.dataclass(frozen=True)
-class GitCredentials:
-    """How to authenticate: an https token, or an SSH key; never printed."""
-
-    token: str | None = dataclasses.field(default=None, repr=False)
-    username: str | None = None
-    ssh_key: str | None = None
-    known_hosts: str | None = None
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> GitCredentials:
-        """Read ``ROLLOUT_GIT_TOKEN``, ``_USERNAME``, ``_SSH_KEY`` and ``_KNOWN_HOSTS``."""
-        env = os.environ if environ is None else environ
-        return cls(
-            token=env.get(TOKEN_ENV) or None,
-            username=env.get(USERNAME_ENV) or None,
-            ssh_key=env.get(SSH_KEY_ENV) or None,
-            known_hosts=env.get(KNOWN_HOSTS_ENV) or None,
-        )
-
-
-def scrub(text: str, secrets: Iterable[str] = ()) -> str:
-    """One line with every URL userinfo and every known secret value removed."""
-    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
-        text = text.replace(secret, "***")
-    text = _URL_USERINFO.sub(r"\1", text)
-    return " ".join(text.split())
-
-
-def strip_credentials(url: str) -> tuple[str, str | None, str | None]:
-    """Split ``url`` into the URL git may store, the username and the password in it.
-
-    HTTP(S) URLs lose their whole userinfo (it travels through the askpass helper instead);
-    other URLs (``ssh://git@host/...``) keep the login name, which is no secret, and lose
-    any password.
-    """
-    parts = urlsplit(url)
-    if "://" not in url or parts.hostname is None or (not parts.username and not parts.password):
-        return url, None, None
-    username = unquote(parts.username) if parts.username else None
-    password = unquote(parts.password) if parts.password is not None else None
-    host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    if parts.scheme.lower() not in _WITHOUT_USERINFO and username:
-        host = f"{quote(username, safe='')}@{host}"
-    clean = urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
-    return clean, username, password
-
-
-def ssh_command(credentials: GitCredentials, *, connect_timeout: float) -> str:
-    """The ``GIT_SSH_COMMAND`` for these credentials: non-interactive, key-only when given."""
-    words = ["ssh"]
-    if credentials.ssh_key:
-        words += ["-i", credentials.ssh_key, "-o", "IdentitiesOnly=yes"]
-    words += ["-o", "StrictHostKeyChecking=accept-new", "-o", "BatchMode=yes"]
-    if credentials.known_hosts:
-        words += ["-o", f"UserKnownHostsFile={credentials.known_hosts}"]
-    words += ["-o", f"ConnectTimeout={max(1, round(connect_timeout))}"]
-    return " ".join(shlex.quote(word) for word in words)
 
 
 def _normalise_path(path: str) -> str:
@@ -166,18 +87,10 @@ class GitSource:
         max_file_bytes: int = 1 << 20,
         track_file_commits: bool = True,
     ) -> None:
-        credentials = GitCredentials.from_env() if credentials is None else credentials
-        self._fetch_url, url_username, url_password = strip_credentials(url)
-        self._password = credentials.token or url_password
-        self._username = credentials.username or url_username or DEFAULT_TOKEN_USERNAME
-        self._secrets = tuple(
-            secret
-            for value in (credentials.token, url_password)
-            if value
-            for secret in {value, quote(value, safe="")}
+        self._access = gitauth.RemoteAccess.resolve(
+            url, GitCredentials.from_env() if credentials is None else credentials
         )
-        self._credentials = credentials
-        self.url = scrub(self._fetch_url, self._secrets)
+        self.url = self._access.display_url
         if not _BRANCH_NAME.match(branch):
             raise SourceError(f"invalid branch name {branch!r}")
         self.branch = branch
@@ -225,7 +138,7 @@ class GitSource:
             try:
                 snapshot = self._sync_with_recovery()
             except SourceError as error:
-                message = scrub(str(error), self._secrets)
+                message = self._access.scrub(str(error))
                 self._status = dataclasses.replace(
                     self._status,
                     last_attempt_at=attempted_at,
@@ -236,7 +149,9 @@ class GitSource:
                 logger.warning("git sync failed: %s", message)
                 raise SourceError(message) from None
             if self._snapshot is None or self._snapshot.sha != snapshot.sha:
-                logger.info("git source %s at %s", self.url, scrub(str(snapshot.commit)))
+                logger.info(
+                    "git source %s at %s", self.url, self._access.scrub(str(snapshot.commit))
+                )
             self._snapshot = snapshot
             self._status = SyncStatus(
                 last_attempt_at=attempted_at,
@@ -268,7 +183,7 @@ class GitSource:
         if not (self._repo_dir / "HEAD").is_file():
             return False
         try:
-            if self._git.config("--get", "remote.origin.url") != self._fetch_url:
+            if self._git.config("--get", "remote.origin.url") != self._access.fetch_url:
                 return False
             self._git.fsck(
                 "--connectivity-only",
@@ -277,7 +192,7 @@ class GitSource:
                 kill_after_timeout=self.network_timeout,
             )
         except git.GitCommandError as error:
-            logger.info("git cache check failed: %s", scrub(_git_error_text(error), self._secrets))
+            logger.info("git cache check failed: %s", self._access.scrub(_git_error_text(error)))
             return False
         return True
 
@@ -288,15 +203,13 @@ class GitSource:
 
     def _initialise(self) -> None:
         self.cache_dir.mkdir(parents=True, exist_ok=True)
-        if not self._askpass.is_file() or self._askpass.read_text() != _ASKPASS_SCRIPT:
-            self._askpass.write_text(_ASKPASS_SCRIPT)
-            self._askpass.chmod(0o700)
+        gitauth.write_askpass(self._askpass)
         if (self._repo_dir / "HEAD").is_file():
             return
         shutil.rmtree(self._repo_dir, ignore_errors=True)
         try:
             self._git.init("--bare", "--quiet")
-            self._git.config("remote.origin.url", self._fetch_url)
+            self._git.config("remote.origin.url", self._access.fetch_url)
             self._git.config("core.logAllRefUpdates", "false")
             self._git.config("gc.autoDetach", "false")
             self._git.symbolic_ref("HEAD", self._tracking_ref)
@@ -307,32 +220,13 @@ class GitSource:
 
     # -- fetching ---------------------------------------------------------------------------
 
-    def _network_env(self) -> dict[str, str]:
-        env = {
-            "GIT_TERMINAL_PROMPT": "0",
-            "GIT_ASKPASS": "",
-            "SSH_ASKPASS": "",
-            "GIT_HTTP_LOW_SPEED_LIMIT": "1",
-            "GIT_HTTP_LOW_SPEED_TIME": str(max(1, round(self.network_timeout))),
-            "GIT_SSH_COMMAND": ssh_command(self._credentials, connect_timeout=self.network_timeout),
-            # no credential helper may store what the askpass helper answers
-            "GIT_CONFIG_COUNT": "1",
-            "GIT_CONFIG_KEY_0": "credential.helper",
-            "GIT_CONFIG_VALUE_0": "",
-        }
-        if self._password:
-            env["GIT_ASKPASS"] = str(self._askpass)
-            env[_ASKPASS_USERNAME_ENV] = self._username
-            env[_ASKPASS_PASSWORD_ENV] = self._password
-        return env
-
     def _fetch_and_read(self) -> Snapshot:
         self._initialise()
         refspec = f"+refs/heads/{self.branch}:{self._tracking_ref}"
         try:
             self._git.execute(
                 ["git", "fetch", "--quiet", "--no-tags", "--no-auto-gc", "origin", refspec],
-                env=self._network_env(),
+                env=self._access.environment(askpass=self._askpass, timeout=self.network_timeout),
                 kill_after_timeout=self.network_timeout,
             )
         except git.GitCommandError as error:
@@ -345,7 +239,7 @@ class GitSource:
         return snapshot
 
     def _fetch_error(self, error: git.GitCommandError) -> SourceError:
-        text = scrub(_git_error_text(error), self._secrets)
+        text = self._access.scrub(_git_error_text(error))
         where = f"branch {self.branch!r} of {self.url}"
         if "couldn't find remote ref" in text:
             return SourceError(f"{where}: the branch does not exist on the remote")
@@ -357,7 +251,7 @@ class GitSource:
         try:
             return str(self._git.execute(["git", *args], kill_after_timeout=self.network_timeout))
         except git.GitCommandError as error:
-            text = scrub(_git_error_text(error), self._secrets)
+            text = self._access.scrub(_git_error_text(error))
             raise SourceError(f"git {args[0]} failed in the cache: {text}") from None
 
     # -- reading one commit -----------------------------------------------------------------

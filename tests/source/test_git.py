@@ -22,7 +22,7 @@ import pytest
 
 from rollout.errors import SourceError
 from rollout.source.base import SpecSource
-from rollout.source.git import GitCredentials, GitSource, scrub, ssh_command, strip_credentials
+from rollout.source.git import GitCredentials, GitSource
 from tests.source.conftest import GitDaemon, Remote, SmartHttpServer, run_git
 
 NO_CREDENTIALS = GitCredentials()
@@ -436,25 +436,3 @@ def test_bad_configuration_is_refused_up_front(
 ) -> None:
     with pytest.raises(SourceError, match=message):
         make_source("file:///nowhere.git", **options)
-
-
-def test_scrub_removes_userinfo_and_known_secrets_and_keeps_one_line() -> None:
-    text = "fatal: https://bot:s3cr%2Ft@host/x.git\nretry ssh://me:pw@h/y and s3cr/t"
-    expected = "fatal: https://host/x.git retry ssh://h/y and ***"
-    assert scrub(text, ["s3cr/t", "s3cr%2Ft"]) == expected
-
-
-def test_strip_credentials_keeps_ssh_logins_but_no_http_userinfo() -> None:
-    clean = ("https://h:8443/r.git", "u", "p@ss")
-    assert strip_credentials("https://u:p%40ss@h:8443/r.git") == clean
-    assert strip_credentials("ssh://git:pw@h/r.git") == ("ssh://git@h/r.git", "git", "pw")
-    assert strip_credentials("git@github.com:org/r.git") == ("git@github.com:org/r.git", None, None)
-
-
-def test_ssh_command_pins_the_key_and_the_known_hosts_file() -> None:
-    credentials = GitCredentials(ssh_key="/keys/deploy key", known_hosts="/etc/rollout/known")
-    assert ssh_command(credentials, connect_timeout=7) == (
-        "ssh -i '/keys/deploy key' -o IdentitiesOnly=yes -o StrictHostKeyChecking=accept-new"
-        " -o BatchMode=yes -o UserKnownHostsFile=/etc/rollout/known -o ConnectTimeout=7"
-    )
-    assert "token" not in repr(GitCredentials(token="token"))
