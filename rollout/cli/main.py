@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from rollout import __version__
-from rollout.cli import spec_commands
+from rollout.cli import local, spec_commands
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -20,3 +20,4 @@ def main() -> None:
 
 main.add_command(spec_commands.validate)
 main.add_command(spec_commands.plan)
+main.add_command(local.local)
