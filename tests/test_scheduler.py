@@ -1,0 +1,119 @@
+"""The scheduler: runs per rollout, no overlap, folded re-runs, a slow rollout blocks no other.
+
+Real APScheduler threads and real time, with short intervals; every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from rollout.scheduler import SYNC_JOB, Scheduler
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.01)
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+        self.running: Counter[str] = Counter()
+        self.overlaps = 0
+        self.slow: dict[str, float] = {}
+        self.lock = threading.Lock()
+
+    def run(self, key: str) -> None:
+        with self.lock:
+            self.running[key] += 1
+            if self.running[key] > 1:
+                self.overlaps += 1
+            self.calls[key] += 1
+        time.sleep(self.slow.get(key, 0.0))
+        with self.lock:
+            self.running[key] -= 1
+
+    def sync(self) -> None:
+        self.run(SYNC_JOB)
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
+
+
+@pytest.fixture
+def scheduler(recorder: Recorder) -> Iterator[Scheduler]:
+    scheduler = Scheduler(run_rollout=recorder.run, sync=recorder.sync, poll_interval=3600)
+    scheduler.start()
+    yield scheduler
+    scheduler.stop()
+
+
+def test_sync_runs_at_start_and_on_demand(scheduler: Scheduler, recorder: Recorder) -> None:
+    wait_until(lambda: recorder.calls[SYNC_JOB] == 1)
+    scheduler.trigger_sync()
+    wait_until(lambda: recorder.calls[SYNC_JOB] == 2)
+
+
+def test_rollouts_run_at_their_interval(scheduler: Scheduler, recorder: Recorder) -> None:
+    scheduler.set_rollouts({"shop/a": 0.2, "shop/b": 3600})
+    wait_until(lambda: recorder.calls["shop/a"] >= 4)
+    assert recorder.calls["shop/b"] == 1  # once at start, not again within the hour
+
+
+def test_removed_rollouts_stop_running(scheduler: Scheduler, recorder: Recorder) -> None:
+    scheduler.set_rollouts({"shop/a": 0.1})
+    wait_until(lambda: recorder.calls["shop/a"] >= 2)
+    scheduler.set_rollouts({})
+    time.sleep(0.2)
+    count = recorder.calls["shop/a"]
+    time.sleep(0.4)
+    assert recorder.calls["shop/a"] == count
+    assert scheduler.rollouts() == {}
+
+
+def test_triggers_during_a_run_fold_into_one_follow_up(
+    scheduler: Scheduler, recorder: Recorder
+) -> None:
+    recorder.slow["shop/a"] = 0.5
+    scheduler.set_rollouts({"shop/a": 3600})
+    wait_until(lambda: recorder.running["shop/a"] == 1)
+    for _ in range(5):
+        scheduler.trigger("shop/a")
+    wait_until(lambda: recorder.calls["shop/a"] == 2, timeout=5)
+    time.sleep(0.7)
+    assert recorder.calls["shop/a"] == 2
+    assert recorder.overlaps == 0
+
+
+def test_a_slow_rollout_does_not_block_others(scheduler: Scheduler, recorder: Recorder) -> None:
+    recorder.slow["shop/slow"] = 6.0
+    scheduler.set_rollouts({"shop/slow": 0.1, "shop/fast": 0.1})
+    wait_until(lambda: recorder.calls["shop/fast"] >= 5, timeout=5.0)
+    assert recorder.calls["shop/slow"] == 1
+    assert recorder.overlaps == 0
+
+
+def test_a_failing_run_keeps_the_schedule(recorder: Recorder) -> None:
+    calls: Counter[str] = Counter()
+
+    def explode(key: str) -> None:
+        calls[key] += 1
+        raise RuntimeError("boom")
+
+    scheduler = Scheduler(run_rollout=explode, sync=lambda: None, poll_interval=3600)
+    scheduler.start()
+    try:
+        scheduler.set_rollouts({"shop/a": 0.1})
+        wait_until(lambda: calls["shop/a"] >= 3)
+    finally:
+        scheduler.stop()
