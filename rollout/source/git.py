@@ -235,7 +235,10 @@ class GitSource:
         if self._snapshot is not None and self._snapshot.sha == sha:
             return self._snapshot
         snapshot = self._read_snapshot(sha)
-        self._run("gc", "--auto", "--quiet")
+        try:
+            self._run("gc", "--auto", "--quiet")
+        except SourceError as error:  # housekeeping only: the snapshot is good
+            logger.info("git cache housekeeping failed: %s", error)
         return snapshot
 
     def _fetch_error(self, error: git.GitCommandError) -> SourceError:
