@@ -5,8 +5,9 @@ routes each request (:mod:`.routes`), serves discovery (:mod:`.discovery`), and 
 verbs on resources: create (201), get, list (``kind: XList`` with
 ``metadata.resourceVersion``, label and field selectors, ``limit``/``continue``), watch
 (chunked newline-delimited JSON, :mod:`.watch`), update (PUT), patch (:mod:`.patching`),
-delete (the object for custom resources, a ``Success`` Status for built-ins, 202 while
-finalizers hold it) and deletecollection. ``kubectl get`` tables come from :mod:`.tables`.
+delete (the object for custom resources, a ``Success`` Status for built-ins, the marked
+object while finalizers hold it) and deletecollection. ``kubectl get`` tables come from
+:mod:`.tables`.
 ``/openapi/v3`` answers the small documents of :mod:`.openapi` and ``/openapi/v2`` a 404, so
 kubectl leaves validation to the server and falls back to its built-in types. Every request
 is appended to the server's request log as a :class:`RequestRecord`. Failures are ``Status``
@@ -415,7 +416,9 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
         )
         shown = self._presented(resource, route.version, obj)
         if not gone:
-            self._send_json(202, shown)
+            # the real server answers 202 only when orphanDependents is explicitly false
+            accepted = isinstance(options, dict) and options.get("orphanDependents") is False
+            self._send_json(202 if accepted else 200, shown)
         elif resource.custom:
             self._send_json(200, shown)
         else:
