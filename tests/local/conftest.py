@@ -1,4 +1,7 @@
-"""Fixtures for the embedded data plane: demo services and a real Envoy, each stopped after use."""
+"""Fixtures for the embedded stack: demo services, a real Envoy and the local API server.
+
+Each is stopped after the test that used it.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import pytest
 
 from rollout.local.demo_service import DemoService
 from rollout.local.envoy import EnvoyProxy
+from tests.kube_fixtures import api_client, apiserver, kubeconfig  # noqa: F401
 
 
 @pytest.fixture
