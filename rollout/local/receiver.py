@@ -69,7 +69,7 @@ class WebhookReceiver:
         self._plans: deque[_Plan] = deque()
         self._changed = threading.Condition()
         self._release = threading.Event()
-        self._server: http.server.ThreadingHTTPServer | None = None
+        self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
     # lifecycle
@@ -78,8 +78,7 @@ class WebhookReceiver:
         if self._server is not None:
             return self
         self._release.clear()
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        server.daemon_threads = True
+        server = _Server(("127.0.0.1", 0), _handler_for(self))
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever,
@@ -190,6 +189,11 @@ class WebhookReceiver:
 
     def _hang(self, seconds: float) -> None:
         self._release.wait(seconds)
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # socketserver's 5 drops bursts of concurrent alerts
 
 
 def _handler_for(receiver: WebhookReceiver) -> type[http.server.BaseHTTPRequestHandler]:

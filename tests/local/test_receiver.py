@@ -136,15 +136,22 @@ def test_verifies_the_generic_webhook_signature() -> None:
 
 
 def test_concurrent_posts_are_all_recorded(receiver: WebhookReceiver) -> None:
-    threads = [
-        threading.Thread(target=post, args=(receiver, f"/{i}", json.dumps({"i": i}).encode()))
-        for i in range(20)
-    ]
+    statuses: list[int] = []
+    errors: list[BaseException] = []
+
+    def send(i: int) -> None:
+        try:
+            statuses.append(post(receiver, f"/{i}", json.dumps({"i": i}).encode())[0])
+        except Exception as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(20)]
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(5.0)
+        thread.join(10.0)
 
+    assert errors == [] and statuses == [200] * 20
     received = receiver.wait_for(20, timeout=5.0)
     assert sorted(r.json["i"] for r in received) == list(range(20))
 
