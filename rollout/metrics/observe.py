@@ -1,0 +1,128 @@
+"""Turn rendered policies and a metrics provider into one tick's observations.
+
+The I/O half of the analysis: for each policy, render its queries for the canary and the
+stable version with the built-in template context, ask the provider, and record either
+the series or the reason there are none (``rollout.analysis.observations.Reading``). The
+pure half, ``rollout.analysis.judge``, decides what the numbers mean. This function never
+raises a metrics error: a failed query is an observation too.
+
+Built-in placeholders, per version: ``namespace``, ``service``, ``workload`` (the
+Deployment name), ``version``, ``subset``, ``window`` (a trailing window for ``rate()``
+and ``histogram_quantile()``, at least four scrape intervals; 1m by default) and
+``interval`` (the analysis interval).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from rollout.analysis.observations import COUNT_FIELDS, PolicyObservation, Reading, ReadingProblem
+from rollout.errors import MetricsError, TemplateError
+from rollout.metrics import errors
+from rollout.metrics.provider import DEFAULT_TIMEOUT, MetricsProvider
+from rollout.spec.base import seconds
+from rollout.spec.policy import RenderedPolicy
+from rollout.spec.rollout import Rollout
+
+__all__ = ["DEFAULT_WINDOW", "observe", "promql_duration", "template_context"]
+
+DEFAULT_WINDOW = "1m"
+
+_PROBLEMS: tuple[tuple[type[MetricsError], ReadingProblem], ...] = (
+    (errors.Unreachable, ReadingProblem.UNREACHABLE),
+    (errors.BadQuery, ReadingProblem.BAD_QUERY),
+    (errors.NoData, ReadingProblem.NO_DATA),
+    (errors.NotANumber, ReadingProblem.NOT_A_NUMBER),
+    (errors.SeveralSeries, ReadingProblem.SEVERAL_SERIES),
+)
+
+
+def promql_duration(value: str | int | float) -> str:
+    """A spec duration as PromQL accepts it (whole seconds, or milliseconds)."""
+    total = seconds(value)
+    return f"{total:.0f}s" if total == int(total) else f"{round(total * 1000)}ms"
+
+
+def template_context(
+    rollout: Rollout, version: str, *, window: str = DEFAULT_WINDOW
+) -> dict[str, str]:
+    """The built-in placeholders for one version of one rollout."""
+    return {
+        "namespace": rollout.namespace,
+        "service": rollout.service,
+        "workload": rollout.deployment_for(version),
+        "version": version,
+        "subset": rollout.subset_for(version),
+        "window": window,
+        "interval": promql_duration(rollout.spec.analysis.interval),
+    }
+
+
+def observe(
+    policies: Sequence[RenderedPolicy],
+    provider: MetricsProvider,
+    *,
+    canary: Mapping[str, object],
+    stable: Mapping[str, object] | None,
+    at: float | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> dict[str, PolicyObservation]:
+    """Query every policy for the canary (and stable, when its context is given).
+
+    ``canary``/``stable`` are template contexts (``template_context``). Once the provider
+    is found unreachable, the remaining queries of the tick are not sent: they would each
+    wait for the same timeout.
+    """
+    session = _Session(provider, at=at, timeout=timeout)
+    observed: dict[str, PolicyObservation] = {}
+    for policy in policies:
+        canary_readings = session.read_all(policy, canary)
+        stable_readings = session.read_all(policy, stable) if stable is not None else {}
+        observed[policy.name] = PolicyObservation(
+            policy=policy.name, canary=canary_readings, stable=stable_readings
+        )
+    return observed
+
+
+class _Session:
+    """One tick's queries: remembers answers and whether the provider is down."""
+
+    def __init__(self, provider: MetricsProvider, *, at: float | None, timeout: float) -> None:
+        self.provider = provider
+        self.at = at
+        self.timeout = timeout
+        self.down: str | None = None
+        self.answers: dict[str, Reading] = {}
+
+    def read_all(self, policy: RenderedPolicy, context: Mapping[str, object]) -> dict[str, Reading]:
+        try:
+            queries = policy.queries_for(context)
+        except TemplateError as error:
+            return {
+                field: Reading.failed(template, ReadingProblem.BAD_QUERY, str(error))
+                for field, template in policy.templates.items()
+            }
+        return {field: self.read(field, query) for field, query in queries.items()}
+
+    def read(self, field: str, query: str) -> Reading:
+        if query in self.answers:
+            return self.answers[query]
+        if self.down is not None:
+            return Reading.failed(query, ReadingProblem.UNREACHABLE, self.down)
+        try:
+            series = self.provider.query_series(query, at=self.at, timeout=self.timeout)
+        except MetricsError as error:
+            problem = next(
+                (kind for cls, kind in _PROBLEMS if isinstance(error, cls)), ReadingProblem.ERROR
+            )
+            if problem is ReadingProblem.UNREACHABLE:
+                self.down = str(error)
+            reading = Reading.failed(query, problem, str(error))
+        else:
+            reading = Reading(query=query, series={s.key: s.value for s in series})
+            if field not in COUNT_FIELDS and not series:
+                reading = Reading.failed(
+                    query, ReadingProblem.NO_DATA, "no data: the query returned an empty result"
+                )
+        self.answers[query] = reading
+        return reading

@@ -1,0 +1,238 @@
+"""The Prometheus metrics provider, on prometheus-api-client.
+
+The only module that imports ``prometheus_api_client``. It runs instant queries with a
+timeout, supports bearer-token or basic authentication and TLS options (a CA bundle, or
+skipping verification), and translates every third-party exception into the errors of
+``rollout.metrics.errors``: the caller never sees a ``requests`` or client exception, and a
+refused query carries Prometheus' own error text.
+
+Settings come from arguments or from the environment:
+
+==================================== =============================================
+``ROLLOUT_PROMETHEUS_URL``           base URL, e.g. ``https://prometheus.monitoring:9090``
+``ROLLOUT_PROMETHEUS_BEARER_TOKEN``  a bearer token (or ``..._BEARER_TOKEN_FILE``, a path)
+``ROLLOUT_PROMETHEUS_USERNAME``      basic-auth user (with ``..._PASSWORD``)
+``ROLLOUT_PROMETHEUS_CA_FILE``       CA bundle to verify the server's certificate
+``ROLLOUT_PROMETHEUS_INSECURE_SKIP_VERIFY``  ``true`` to skip certificate checks
+==================================== =============================================
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import json
+import math
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import requests
+from prometheus_api_client import PrometheusConnect
+from prometheus_api_client.exceptions import PrometheusApiClientException
+from urllib3.util.retry import Retry
+
+from rollout.errors import MetricsError
+from rollout.metrics import errors
+from rollout.metrics.provider import DEFAULT_TIMEOUT, Series, single_value
+
+__all__ = ["ENV_PREFIX", "PrometheusProvider", "PrometheusSettings"]
+
+ENV_PREFIX = "ROLLOUT_PROMETHEUS_"
+_STATUS = re.compile(r"HTTP Status Code (\d+) \((.*)\)\s*$", re.DOTALL)
+_TRUE = {"1", "true", "yes", "on"}
+
+
+@dataclasses.dataclass(frozen=True)
+class PrometheusSettings:
+    """How to reach Prometheus. ``repr`` hides the secrets."""
+
+    url: str = "http://127.0.0.1:9090"
+    bearer_token: str | None = dataclasses.field(default=None, repr=False)
+    username: str | None = None
+    password: str | None = dataclasses.field(default=None, repr=False)
+    ca_file: str | None = None
+    insecure_skip_verify: bool = False
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, **overrides: Any
+    ) -> PrometheusSettings:
+        """Settings from ``ROLLOUT_PROMETHEUS_*`` variables; keyword overrides win."""
+        env = os.environ if environ is None else environ
+
+        def get(name: str) -> str | None:
+            value = env.get(ENV_PREFIX + name)
+            return value if value else None
+
+        token = get("BEARER_TOKEN")
+        token_file = get("BEARER_TOKEN_FILE")
+        if token is None and token_file is not None:
+            try:
+                token = Path(token_file).read_text().strip()
+            except OSError as error:
+                message = f"cannot read the bearer token file {token_file}: {error}"
+                raise MetricsError(message) from None
+        values: dict[str, Any] = {
+            "url": get("URL") or cls.url,
+            "bearer_token": token,
+            "username": get("USERNAME"),
+            "password": get("PASSWORD"),
+            "ca_file": get("CA_FILE"),
+            "insecure_skip_verify": (get("INSECURE_SKIP_VERIFY") or "").lower() in _TRUE,
+        }
+        values.update({key: value for key, value in overrides.items() if value is not None})
+        return cls(**values)
+
+
+class PrometheusProvider:
+    """``MetricsProvider`` for Prometheus' HTTP API (instant queries)."""
+
+    def __init__(self, settings: PrometheusSettings | None = None) -> None:
+        self.settings = settings or PrometheusSettings.from_env()
+        if self.settings.bearer_token and self.settings.username:
+            raise MetricsError("give a bearer token or basic auth, not both")
+        session = requests.Session()
+        if self.settings.insecure_skip_verify:
+            session.verify = False
+        elif self.settings.ca_file:
+            session.verify = self.settings.ca_file
+        headers = (
+            {"Authorization": f"Bearer {self.settings.bearer_token}"}
+            if self.settings.bearer_token
+            else None
+        )
+        auth = (
+            (self.settings.username, self.settings.password or "")
+            if self.settings.username
+            else None
+        )
+        # One quick retry on connection errors only: the tick comes back soon anyway.
+        retry = Retry(total=1, connect=1, read=0, status=0, other=0, backoff_factor=0.1)
+        try:
+            self._client = PrometheusConnect(
+                url=self.settings.url.rstrip("/"),
+                headers=headers,
+                disable_ssl=self.settings.insecure_skip_verify,
+                retry=retry,
+                auth=auth,
+                session=session,
+            )
+        except (TypeError, ValueError) as error:
+            raise MetricsError(f"bad Prometheus settings: {error}") from None
+
+    @property
+    def url(self) -> str:
+        return self.settings.url
+
+    def close(self) -> None:
+        self._client.close()
+
+    def query(
+        self, promql: str, *, at: float | None = None, timeout: float = DEFAULT_TIMEOUT
+    ) -> float:
+        return single_value(self.query_series(promql, at=at, timeout=timeout), query=promql)
+
+    def query_series(
+        self, promql: str, *, at: float | None = None, timeout: float = DEFAULT_TIMEOUT
+    ) -> tuple[Series, ...]:
+        params: dict[str, str] = {"timeout": f"{max(round(timeout * 1000), 1)}ms"}
+        if at is not None:
+            params["time"] = f"{at:.3f}"
+        try:
+            result = self._client.custom_query(promql, params=params, timeout=timeout)
+        except PrometheusApiClientException as error:
+            raise _from_status(str(error), promql) from None
+        except requests.exceptions.Timeout:
+            raise errors.Unreachable(
+                f"Prometheus at {self.url} did not answer within {timeout:g}s"
+            ) from None
+        except (requests.exceptions.ConnectionError, requests.exceptions.RetryError) as error:
+            raise errors.Unreachable(
+                f"Prometheus at {self.url} is unreachable: {_short(error)}"
+            ) from None
+        except requests.exceptions.RequestException as error:
+            raise errors.Unreachable(f"request to {self.url} failed: {_short(error)}") from None
+        except (ValueError, KeyError, TypeError) as error:
+            raise errors.Unreachable(
+                f"{self.url} did not answer like Prometheus' API: {_short(error)}"
+            ) from None
+        except Exception as error:  # the edge: nothing third-party gets through
+            raise MetricsError(f"query failed: {type(error).__name__}: {_short(error)}") from None
+        return _parse_result(result, promql)
+
+    def is_online(self) -> bool:
+        try:
+            self.query_series("vector(1)", timeout=5.0)
+        except MetricsError:
+            return False
+        return True
+
+
+def _short(error: BaseException | str, limit: int = 300) -> str:
+    text = str(error)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _from_status(text: str, promql: str) -> MetricsError:
+    """Turn the client's ``HTTP Status Code 400 (b'{...}')`` into one of our errors."""
+    match = _STATUS.search(text)
+    if match is None:
+        return MetricsError(f"query failed: {_short(text)}")
+    status = int(match.group(1))
+    body: Any = match.group(2)
+    try:
+        raw = ast.literal_eval(body)
+        body = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+    except (ValueError, SyntaxError):
+        pass
+    server_message = str(body).strip()
+    try:
+        decoded = json.loads(server_message)
+        if isinstance(decoded, dict) and decoded.get("error"):
+            server_message = str(decoded["error"])
+    except ValueError:
+        pass
+    server_message = _short(server_message, 500)
+    if status in (400, 422):
+        return errors.BadQuery(
+            f"Prometheus refused the query: {server_message}",
+            server_message=server_message,
+            query=promql,
+        )
+    if status in (401, 403):
+        return errors.Unreachable(
+            f"Prometheus refused the credentials (HTTP {status}): {server_message}"
+        )
+    return errors.Unreachable(f"Prometheus answered HTTP {status}: {server_message}")
+
+
+def _parse_result(result: Any, promql: str) -> tuple[Series, ...]:
+    """An instant vector, a scalar or a string result as series; refuse range vectors."""
+    if isinstance(result, list) and len(result) == 2 and not isinstance(result[0], dict):
+        return (Series(labels=(), value=_number(result[1], promql)),)
+    if not isinstance(result, list):
+        raise errors.BadQuery(f"unexpected result shape {type(result).__name__}", query=promql)
+    series: list[Series] = []
+    for item in result:
+        if not isinstance(item, dict):
+            raise errors.BadQuery("unexpected result item", query=promql)
+        if "values" in item and "value" not in item:
+            raise errors.BadQuery(
+                "the query returned a range vector; an instant vector is needed "
+                "(drop the [range] selector or wrap it in a function)",
+                query=promql,
+            )
+        labels = tuple(sorted((str(k), str(v)) for k, v in item.get("metric", {}).items()))
+        series.append(Series(labels=labels, value=_number(item["value"][1], promql)))
+    return tuple(series)
+
+
+def _number(text: Any, promql: str) -> float:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise errors.BadQuery(f"the query returned {text!r}, not a number", query=promql) from None
+    return value if not math.isnan(value) else math.nan

@@ -1,0 +1,163 @@
+"""The judge on hand-made observations: baseline, pass, fail, inconclusive, promotable.
+
+Inputs are the shipped policies (resolved) and readings as ``observe`` would produce them;
+outputs are verdicts, their evidence and the state, which must survive JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import pytest
+
+from rollout.analysis.judge import judge, rejection_log_threshold
+from rollout.analysis.observations import PolicyObservation, Reading, ReadingProblem
+from rollout.analysis.running import AnalysisState
+from rollout.analysis.verdicts import Outcome
+from rollout.spec.builtin import shipped_policies
+from rollout.spec.policy import RenderedPolicy, resolve
+from rollout.spec.rollout import Analysis, NoDataMeaning
+
+POLICIES = [resolve(policy, {}) for policy in shipped_policies()]
+SETTINGS = Analysis()
+
+
+class Traffic:
+    """Cumulative counters of both versions, turned into observations."""
+
+    def __init__(self) -> None:
+        self.counts = {v: {"total": 0.0, "errors": 0.0, "slow": 0.0} for v in ("c", "s")}
+        self.p99 = {"c": 50.0, "s": 50.0}
+
+    def serve(self, version: str, requests: int, *, errors: int = 0, slow: int = 0) -> None:
+        self.counts[version]["total"] += requests
+        self.counts[version]["errors"] += errors
+        self.counts[version]["slow"] += slow
+
+    def observe(self, *, silent_canary: bool = False) -> dict[str, PolicyObservation]:
+        def readings(version: str, policy: RenderedPolicy) -> dict[str, Reading]:
+            out = {}
+            for field in policy.templates:
+                if field == "quantile":
+                    if silent_canary and version == "c":
+                        out[field] = Reading.failed("q", ReadingProblem.NO_DATA)
+                    else:
+                        out[field] = Reading.of("q", self.p99[version])
+                elif silent_canary and version == "c" and field == "total":
+                    out[field] = Reading(query="t", series={})
+                else:
+                    out[field] = Reading(query=field, series={"pod=x": self.counts[version][field]})
+            return out
+
+        return {
+            p.name: PolicyObservation(p.name, canary=readings("c", p), stable=readings("s", p))
+            for p in POLICIES
+        }
+
+
+def run(
+    traffic: Traffic, state: Any, settings: Analysis = SETTINGS, **kwargs: bool
+) -> tuple[Any, AnalysisState]:
+    verdict, new_state = judge(POLICIES, traffic.observe(**kwargs), settings, state)
+    # the state is stored in the cluster between ticks: it must survive JSON
+    return verdict, AnalysisState.from_dict(json.loads(json.dumps(new_state.as_dict())))
+
+
+def test_first_tick_is_a_baseline_that_passes_without_promoting() -> None:
+    traffic = Traffic()
+    traffic.serve("s", 10_000, errors=10)
+    verdict, state = run(traffic, None, silent_canary=True)
+    assert verdict.outcome is Outcome.PASS
+    assert not verdict.promotable
+    assert state.ticks == 1
+
+
+def test_no_canary_traffic_after_the_baseline_is_inconclusive_or_fails_on_request() -> None:
+    traffic = Traffic()
+    _, state = run(traffic, None, silent_canary=True)
+    traffic.serve("s", 1000)
+    verdict, _ = run(traffic, state, silent_canary=True)
+    assert verdict.outcome is Outcome.INCONCLUSIVE
+    assert "no canary requests yet" in verdict.reason
+    strict = SETTINGS.model_copy(update={"no_data": NoDataMeaning.FAIL})
+    verdict, _ = run(traffic, state, strict, silent_canary=True)
+    assert verdict.outcome is Outcome.FAIL
+
+
+def test_a_healthy_canary_passes_and_becomes_promotable_after_the_minimum_sample() -> None:
+    traffic = Traffic()
+    _, state = run(traffic, None)
+    for _ in range(6):
+        traffic.serve("c", 50)
+        traffic.serve("s", 950, errors=1)
+        verdict, state = run(traffic, state)
+        assert verdict.outcome is Outcome.PASS, verdict.reason
+    assert verdict.canary_requests == 300
+    assert verdict.promotable
+
+
+def test_an_erroring_canary_fails_with_its_numbers_and_stays_failed() -> None:
+    traffic = Traffic()
+    _, state = run(traffic, None)
+    traffic.serve("c", 40, errors=4)
+    traffic.serve("s", 4000, errors=4)
+    verdict, state = run(traffic, state)
+    assert verdict.outcome is Outcome.FAIL
+    (failed,) = verdict.failed
+    assert failed.policy == "istio-error-ratio"
+    assert failed.value == pytest.approx(0.1)
+    assert failed.sample_size == 40
+    assert failed.p_value is not None and failed.p_value < 0.01
+    assert "4 errors in 40 requests" in failed.message
+    traffic.serve("c", 1000)
+    traffic.serve("s", 1000)
+    verdict, _ = run(traffic, state)
+    assert verdict.outcome is Outcome.FAIL
+
+
+def test_a_slow_quantile_fails_only_once_the_canary_has_enough_requests() -> None:
+    traffic = Traffic()
+    traffic.p99["c"] = 900.0
+    _, state = run(traffic, None)
+    traffic.serve("c", 20)
+    traffic.serve("s", 2000)
+    verdict, state = run(traffic, state)
+    assert verdict.outcome is Outcome.INCONCLUSIVE
+    traffic.serve("c", 100)
+    traffic.serve("s", 2000)
+    verdict, _ = run(traffic, state)
+    assert verdict.outcome is Outcome.FAIL
+    assert verdict.failed[0].check == "quantile"
+
+
+def test_unreachable_prometheus_is_inconclusive_and_keeps_the_counts() -> None:
+    traffic = Traffic()
+    _, state = run(traffic, None)
+    traffic.serve("c", 30)
+    traffic.serve("s", 3000)
+    _, state = run(traffic, state)
+    down = {
+        p.name: PolicyObservation(
+            p.name,
+            canary={
+                f: Reading.failed("q", ReadingProblem.UNREACHABLE, "refused") for f in p.templates
+            },
+            stable={
+                f: Reading.failed("q", ReadingProblem.UNREACHABLE, "refused") for f in p.templates
+            },
+        )
+        for p in POLICIES
+    }
+    verdict, state = judge(POLICIES, down, SETTINGS, state)
+    assert verdict.outcome is Outcome.INCONCLUSIVE
+    assert "refused" in verdict.reason
+    traffic.serve("c", 30)
+    traffic.serve("s", 3000)
+    verdict, _ = run(traffic, state)
+    assert verdict.canary_requests == 60
+
+
+def test_alpha_is_split_over_the_count_policies() -> None:
+    assert rejection_log_threshold(POLICIES, 0.01) == pytest.approx(math.log(200))
