@@ -30,7 +30,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from typing import Literal
 
-from rollout.errors import NotifyError
+from rollout.errors import NotifyError, NotifyUnavailable
 from rollout.events import Notification
 from rollout.notify.factory import SecretResolver, build_notifier, wants
 from rollout.notify.notifier import DEFAULT_POLICY, RetryPolicy
@@ -165,6 +165,19 @@ class AlertDispatcher:
             dropped=tuple(dropped),
             futures=tuple(futures),
         )
+
+    def send(self, notification: Notification, targets: Sequence[AlertTarget]) -> None:
+        """``rollout.reconcile.AlertSink``: queue for every target that wants it.
+
+        The coordinator dedupes through the state's outbox, so no keys are handed in.
+        Raises ``NotifyUnavailable`` naming the targets whose alert was dropped.
+        """
+        dispatch = self.dispatch(notification, targets)
+        if dispatch.dropped:
+            raise NotifyUnavailable(
+                f"alert {notification.dedupe_key} dropped for {', '.join(dispatch.dropped)}: "
+                "the alert queue is full or closed"
+            )
 
     def stats(self) -> dict[str, int]:
         """Alerts ``sent``, ``failed`` and ``dropped`` since start."""

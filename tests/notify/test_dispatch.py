@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from rollout.errors import NotifyUnavailable
 from rollout.local.receiver import WebhookReceiver
 from rollout.notify.dispatch import AlertDispatcher, AlertResult, alert_key
 from rollout.notify.factory import InMemorySecretResolver
@@ -210,6 +211,21 @@ def test_close_delivers_what_is_queued(receiver: WebhookReceiver) -> None:
     assert len(receiver.received) == 3
     late = small.dispatch(make_notification(revision="9" * 40), [target("a", "A_URL")])
     assert late.dropped == ("a",)
+
+
+def test_send_is_the_coordinators_alert_sink(
+    dispatcher: AlertDispatcher, receiver: WebhookReceiver, results: list[AlertResult]
+) -> None:
+    dispatcher.send(make_notification(), [target("a", "A_URL"), target("b", "B_URL")])
+
+    assert receiver.wait_for(1)[0].json["event"] == "rolledBack"
+    deadline = time.monotonic() + 5.0
+    while len(results) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert sorted((r.target, r.status) for r in results) == [("a", "sent"), ("b", "sent")]
+    dispatcher.close()
+    with pytest.raises(NotifyUnavailable, match="dropped for a"):
+        dispatcher.send(make_notification(), [target("a", "A_URL")])
 
 
 def test_no_secret_in_logs_or_results(
