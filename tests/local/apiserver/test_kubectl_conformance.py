@@ -317,3 +317,63 @@ def test_api_resources(kubectl: Kubectl, applied: Path) -> None:
         ["destinationrules", "dr"],
         ["virtualservices", "vs"],
     ]
+
+
+INSTALL_MANIFEST = """
+apiVersion: v1
+kind: Namespace
+metadata: {name: rollout-system}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: rollout-controller, namespace: rollout-system}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: rollout-controller}
+rules:
+- apiGroups: [networking.istio.io]
+  resources: [virtualservices]
+  verbs: [get, list, watch, patch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: rollout-controller}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: rollout-controller}
+subjects:
+- {kind: ServiceAccount, name: rollout-controller, namespace: rollout-system}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: rollout-controller, namespace: rollout-system}
+spec:
+  selector: {app: rollout-controller}
+  ports: [{name: http, port: 8080, targetPort: 8080}]
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: rollout-config, namespace: rollout-system}
+data: {interval: 10s}
+"""
+
+
+def test_apply_install_style_manifest(kubectl: Kubectl, tmp_path: Path) -> None:
+    path = tmp_path / "install.yaml"
+    path.write_text(INSTALL_MANIFEST)
+    assert kubectl("apply", "-f", str(path)).stdout.splitlines() == [
+        "namespace/rollout-system created",
+        "serviceaccount/rollout-controller created",
+        "clusterrole.rbac.authorization.k8s.io/rollout-controller created",
+        "clusterrolebinding.rbac.authorization.k8s.io/rollout-controller created",
+        "service/rollout-controller created",
+        "configmap/rollout-config created",
+    ]
+    assert "unchanged" in kubectl("apply", "-f", str(path)).stdout.splitlines()[-1]
+    role = get_json(kubectl, "clusterrole", "rollout-controller")
+    assert role["rules"][0]["verbs"] == ["get", "list", "watch", "patch"]
+    names = kubectl("get", "sa,svc,cm", "-n", "rollout-system", "-o", "name").stdout.split()
+    assert names == [
+        "serviceaccount/rollout-controller",
+        "service/rollout-controller",
+        "configmap/rollout-config",
+    ]
