@@ -152,12 +152,7 @@ class Reconciler:
         now = ports.clock()
         drift = self._correct_drift(rollout, state)
         ready, message = self._canary_readiness(desired, state)
-        verdict: Verdict | None = None
-        analysis_state: dict[str, Any] | None = None
-        if state.phase in (Phase.PROGRESSING, Phase.PAUSED, Phase.PROMOTING) and (
-            state.canary_weight > 0
-        ):
-            verdict, analysis_state = ports.analyzer.analyze(desired, state, now)
+        verdict, analysis_state = self._analyze(desired, state, ready, now)
         observations = Observations(
             now=now,
             spec_hash=desired.spec_hash,
@@ -188,6 +183,32 @@ class Reconciler:
                 self._record(rollout, effect)
         next_state = self._deliver_alerts(rollout, next_state, version)
         return Outcome(next_state, decision, verdict, drift=drift)
+
+    def _analyze(
+        self, desired: Desired, state: RolloutState, ready: bool, now: float
+    ) -> tuple[Verdict | None, dict[str, Any] | None]:
+        """Judge the canary whenever it has, or is about to get, traffic.
+
+        The tick that first sends traffic to a canary is analysed too, with a fresh
+        analysis state: its counters are the baseline that counts start from.
+        """
+        version = desired.rollout.spec.version
+        if desired.deleted or state.stable_version is None:
+            return None, None
+        failed = state.failed
+        blocked = failed is not None and (failed.version, failed.spec_hash) == (
+            version,
+            desired.spec_hash,
+        )
+        starting = state.canary_version != version and version != state.stable_version
+        if starting and not blocked:
+            if not ready:
+                return None, None
+            fresh = state.model_copy(update={"canary_version": version, "analysis": {}})
+            return self.ports.analyzer.analyze(desired, fresh, now)
+        if state.phase.active and (state.phase is not Phase.WAITING or ready):
+            return self.ports.analyzer.analyze(desired, state, now)
+        return None, None
 
     def _correct_drift(self, rollout: Rollout, state: RolloutState) -> str | None:
         """Someone else changed our weights: say so, and put back what the state says."""

@@ -89,11 +89,13 @@ class Probe:
 class ScriptedAnalyzer:
     def __init__(self) -> None:
         self.verdict: Verdict | None = PASS
+        self.calls: list[tuple[str | None, dict[str, Any], int]] = []
 
     def analyze(
         self, desired: Desired, state: RolloutState, now: float
     ) -> tuple[Verdict | None, dict[str, Any] | None]:
-        return self.verdict, {"seen": True}
+        self.calls.append((state.canary_version, dict(state.analysis), state.canary_weight))
+        return self.verdict, {"for": state.canary_version}
 
 
 class Alerts:
@@ -251,3 +253,16 @@ def outbox_of_a_fresh_start() -> list[Any]:
         make_rollout("v2"), first.state, Observations(now=2.0, spec_hash="h", canary_ready=True)
     )
     return list(started.state.outbox)
+
+
+def test_the_tick_that_first_sends_traffic_takes_the_baseline(world: dict[str, Any]) -> None:
+    reconciler: Reconciler = world["reconciler"]
+    analyzer: ScriptedAnalyzer = world["ports"].analyzer
+    reconciler.reconcile(desired("v1"))
+    assert analyzer.calls == []  # nothing to judge while only stable runs
+    outcome = reconciler.reconcile(desired("v2"))
+    assert analyzer.calls == [("v2", {}, 0)]  # judged before the weight moved, fresh state
+    assert outcome.state.analysis == {"for": "v2"}
+    reconciler.reconcile(desired("v3"))  # superseded mid-rollout: a fresh state again
+    assert analyzer.calls[-1] == ("v3", {}, 10)
+    assert RolloutState.from_status(world["ports"].store.status).analysis == {"for": "v3"}

@@ -1,0 +1,50 @@
+"""The analyzer the coordinator calls each tick: query Prometheus, then judge.
+
+Joins the I/O half (``rollout.metrics.observe``: render each policy for the canary and the
+stable version, ask the provider) and the pure half (``rollout.analysis.judge``: counts,
+sequential tests, thresholds) for one rollout, carrying the analysis state between ticks in
+the Rollout's status. Satisfies ``rollout.reconcile.Analyzer``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rollout.analysis.judge import judge
+from rollout.analysis.verdicts import Verdict
+from rollout.metrics.observe import observe, template_context
+from rollout.metrics.provider import DEFAULT_TIMEOUT, MetricsProvider
+from rollout.reconcile import Desired
+from rollout.state import RolloutState
+
+
+class PrometheusAnalyzer:
+    """Judges a rollout's canary against its policies with one metrics provider."""
+
+    def __init__(self, provider: MetricsProvider, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.provider = provider
+        self.timeout = timeout
+
+    def analyze(
+        self, desired: Desired, state: RolloutState, now: float
+    ) -> tuple[Verdict | None, dict[str, Any] | None]:
+        rollout = desired.rollout
+        if not desired.policies:
+            return None, None
+        canary = state.canary_version or rollout.spec.version
+        stable = state.stable_version
+        settings = rollout.spec.analysis
+        observations = observe(
+            desired.policies,
+            self.provider,
+            canary=template_context(rollout, canary),
+            stable=(
+                template_context(rollout, stable)
+                if stable is not None and settings.compare_with_stable
+                else None
+            ),
+            at=now,
+            timeout=self.timeout,
+        )
+        verdict, analysis_state = judge(desired.policies, observations, settings, state.analysis)
+        return verdict, analysis_state.as_dict()
