@@ -51,6 +51,8 @@ class Observations:
     verdict: Verdict | None = None
     analysis_state: dict[str, Any] | None = None
     command: Command | None = None
+    spec_problems: tuple[str, ...] = ()
+    """The newest spec in the source is invalid: the rollout keeps its last valid spec."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -364,6 +366,7 @@ def decide(
         return _done(tick)
     if tick.state.spec_deleted:
         tick.update(spec_deleted=False)
+    _spec_validity(tick)
     desired = rollout.spec.version
     if tick.state.stable_version is None:
         tick.update(stable_version=desired, spec_hash=obs.spec_hash, commit=obs.commit)
@@ -389,6 +392,26 @@ def decide(
     if tick.state.phase.active:
         _progress(tick, rollout)
     return _done(tick)
+
+
+def _spec_validity(tick: _Tick) -> None:
+    """An invalid newer spec: a condition, an event and one alert; the last valid spec runs."""
+    problems = tick.obs.spec_problems
+    current = tick.state.condition("SpecValid")
+    if not problems:
+        if current is not None and current.status == "False":
+            tick.update(conditions=[c for c in tick.state.conditions if c.type != "SpecValid"])
+            tick.event("SpecValid", "the spec in the source is valid again")
+        return
+    message = "; ".join(problems)
+    if current is None or current.message != message:
+        tick.event("SpecInvalid", f"keeping the last valid spec: {message}", warning=True)
+    tick.state = tick.state.with_condition(
+        "SpecValid", "False", "InvalidSpec", message, tick.obs.now
+    )
+    tick.notify(
+        AlertEvent.SPEC_INVALID, f"the new spec is invalid, keeping the last valid one: {message}"
+    )
 
 
 def _spec_deleted(tick: _Tick, rollout: Rollout) -> None:

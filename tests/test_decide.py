@@ -361,3 +361,30 @@ def test_state_round_trips_through_the_status() -> None:
     walker.tick(verdict=FAIL)
     restored = RolloutState.from_status(walker.state.to_status())
     assert restored == walker.state
+
+
+def test_an_invalid_newer_spec_keeps_the_last_valid_one_and_alerts_once() -> None:
+    walker = started(Walker())
+    walker.tick()
+    problems = ("rollouts/checkout.yaml:9: spec.steps[0].setWeight: must be <= 100",)
+    for _ in range(3):
+        walker.last = decide(
+            walker.rollout,
+            walker.state,
+            Observations(
+                now=walker.now + 1,
+                spec_hash="hash-1",
+                canary_ready=True,
+                verdict=PASS,
+                spec_problems=problems,
+            ),
+        )
+        walker.state = walker.last.state
+    assert walker.state.phase is Phase.PROGRESSING
+    assert walker.state.canary_weight == 10
+    condition = walker.state.condition("SpecValid")
+    assert condition is not None and condition.status == "False"
+    assert "setWeight" in condition.message
+    assert walker.alerts().count("specInvalid") == 1
+    walker.tick(verdict=PASS)
+    assert walker.state.condition("SpecValid") is None

@@ -122,10 +122,19 @@ class Step(SpecModel):
 
 
 def default_steps() -> list[Step]:
+    """1% → 10% → 50% → 100%, a minute of analysis at each.
+
+    The first step is small on purpose: with a 15 s scrape interval each scrape adds
+    ``weight × rate × 15 s`` canary requests at once, and at 1% of 100 req/s that is 15
+    requests, fine enough for the sequential test to stop a grossly bad canary after a few
+    dozen requests; at 5% a single scrape already holds 75. A minute at 10% then gives a
+    mildly worse canary (1% errors against 0.1%) several hundred requests to be caught
+    before half the traffic sees it (``python -m bench.detection``).
+    """
     return [
-        Step(set_weight=5),
+        Step(set_weight=1),
         Step(analyze=AnalyzeStep(duration="1m")),
-        Step(set_weight=25),
+        Step(set_weight=10),
         Step(analyze=AnalyzeStep(duration="1m")),
         Step(set_weight=50),
         Step(analyze=AnalyzeStep(duration="1m")),
@@ -158,7 +167,13 @@ def default_policies() -> list[PolicyRef]:
 class Analysis(SpecModel):
     """How every step is judged."""
 
-    interval: Duration = "10s"
+    interval: Duration = Field(
+        "5s",
+        description=(
+            "Time between analysis ticks. Shorter than the usual 15 s scrape interval, so a "
+            "breach is acted on within seconds of reaching Prometheus."
+        ),
+    )
     policies: list[PolicyRef] = Field(default_factory=default_policies)
     compare_with_stable: bool = True
     significance: float = Field(0.01, gt=0, lt=0.5)
@@ -167,7 +182,12 @@ class Analysis(SpecModel):
     )
     no_data: NoDataMeaning = NoDataMeaning.INCONCLUSIVE
     max_inconclusive: int = Field(
-        30, ge=1, description="Inconclusive ticks in a row that force a rollback."
+        120,
+        ge=1,
+        description=(
+            "Inconclusive ticks in a row that force a rollback (10 minutes at the default "
+            "5 s interval: long enough for a quiet service's 1% canary to see traffic)."
+        ),
     )
 
     @field_validator("policies")
@@ -188,6 +208,7 @@ class AlertEvent(enum.StrEnum):
     ROLLED_BACK = "rolledBack"
     FAILED = "failed"
     INCONCLUSIVE = "inconclusive"
+    SPEC_INVALID = "specInvalid"
 
 
 class SecretKeyRef(SpecModel):
@@ -226,6 +247,7 @@ class AlertTarget(SpecModel):
             AlertEvent.ROLLED_BACK,
             AlertEvent.FAILED,
             AlertEvent.PAUSED,
+            AlertEvent.SPEC_INVALID,
         ]
     )
     allow_inline_url: bool = False
