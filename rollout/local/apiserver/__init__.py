@@ -29,8 +29,8 @@ Public API::
 ``rollout local apiserver --port PORT --kubeconfig PATH`` runs one in the foreground.
 Modules: :mod:`.server` (lifecycle), :mod:`.handlers` (HTTP), :mod:`.routes`,
 :mod:`.discovery`, :mod:`.storage`, :mod:`.patching`, :mod:`.watch`, :mod:`.selectors`,
-:mod:`.tables`, :mod:`.status` (errors), :mod:`.crds` and :mod:`.builtin_crds`,
-:mod:`.kubeconfig`.
+:mod:`.tables`, :mod:`.openapi`, :mod:`.state`, :mod:`.status` (errors), :mod:`.crds`,
+:mod:`.builtin_crds` and :mod:`.kubeconfig`.
 
 Known simplifications: no authentication or authorization, no admission or schema
 validation of custom resources, no server-side apply or dry run, no conversion between
@@ -41,9 +41,9 @@ conversion strategy ``None``), namespaces are created on first use and deleted a
 from __future__ import annotations
 
 from rollout.local.apiserver.crds import crd_manifest
-from rollout.local.apiserver.handlers import RequestRecord
 from rollout.local.apiserver.kubeconfig import write_kubeconfig
 from rollout.local.apiserver.resources import ResourceType
 from rollout.local.apiserver.server import LocalApiServer
+from rollout.local.apiserver.state import RequestRecord
 
 __all__ = ["LocalApiServer", "RequestRecord", "ResourceType", "crd_manifest", "write_kubeconfig"]

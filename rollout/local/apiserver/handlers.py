@@ -21,8 +21,6 @@ import json
 import logging
 import select
 import socket
-import threading
-from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -32,45 +30,13 @@ import yaml
 from rollout.local.apiserver import discovery, openapi, patching, selectors, status, tables, watch
 from rollout.local.apiserver.resources import ResourceRegistry, ResourceType
 from rollout.local.apiserver.routes import Route, parse_route, verb_for
+from rollout.local.apiserver.state import RequestRecord, ServerState
 from rollout.local.apiserver.storage import ObjectStore
 
-__all__ = ["ApiHttpServer", "ApiRequestHandler", "RequestRecord", "ServerState"]
+__all__ = ["ApiHttpServer", "ApiRequestHandler"]
 
 JsonObject = dict[str, Any]
 _log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class RequestRecord:
-    """One request as the server saw it, for tests that list the calls a client made."""
-
-    method: str
-    path: str
-    verb: str
-    group: str = ""
-    version: str = ""
-    resource: str = ""
-    namespace: str = ""
-    name: str = ""
-    subresource: str = ""
-    query: str = ""
-    code: int = 0
-
-
-@dataclass
-class ServerState:
-    """What every handler thread shares: the kinds, the objects and the request log."""
-
-    registry: ResourceRegistry
-    store: ObjectStore
-    bookmark_interval: float = 5.0
-    default_watch_timeout: float = 1800.0
-    records: list[RequestRecord] = field(default_factory=list)
-    records_lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def record(self, entry: RequestRecord) -> None:
-        with self.records_lock:
-            self.records.append(entry)
 
 
 class ApiHttpServer(ThreadingHTTPServer):

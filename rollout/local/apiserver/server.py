@@ -15,8 +15,9 @@ from types import TracebackType
 
 from rollout.local.apiserver import kubeconfig
 from rollout.local.apiserver.builtin_crds import ISTIO_CRDS
-from rollout.local.apiserver.handlers import ApiHttpServer, RequestRecord, ServerState
+from rollout.local.apiserver.handlers import ApiHttpServer
 from rollout.local.apiserver.resources import CRD_GROUP, ResourceRegistry
+from rollout.local.apiserver.state import RequestRecord, ServerState
 from rollout.local.apiserver.storage import ObjectStore
 
 __all__ = ["LocalApiServer"]

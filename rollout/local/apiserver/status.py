@@ -20,6 +20,7 @@ __all__ = [
     "invalid",
     "method_not_allowed",
     "not_found",
+    "rejected_patch",
     "resource_not_found",
     "success_status",
     "unsupported_media_type",

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kubernetes import client
+from kubernetes.client import ApiClient
 
 from rollout.local.apiserver import crd_manifest
 from tests.kube_fixtures import api_client, apiserver, kubeconfig
@@ -33,6 +35,12 @@ WIDGET_CRD: dict[str, Any] = crd_manifest(
         {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
     ),
 )
+
+
+@pytest.fixture
+def custom(api_client: ApiClient) -> client.CustomObjectsApi:
+    """``CustomObjectsApi`` on the test's server."""
+    return client.CustomObjectsApi(api_client)
 
 
 @pytest.fixture
