@@ -52,6 +52,7 @@ class Desired:
     commit: str | None = None
     author: str | None = None
     deleted: bool = False
+    spec_problems: tuple[str, ...] = ()
 
     @property
     def spec_hash(self) -> str:
@@ -163,6 +164,7 @@ class Reconciler:
             verdict=verdict,
             analysis_state=analysis_state,
             command=stored.command,
+            spec_problems=desired.spec_problems,
         )
         decision = decide(rollout, state, observations, deleted=desired.deleted)
         for effect in decision.effects:

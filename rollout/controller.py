@@ -1,0 +1,361 @@
+"""The controller process: wires the spec source, the cluster, Prometheus and the alerts
+to the coordinator, the scheduler, the HTTP server and leader election.
+
+``rollout run`` builds a ``Controller`` from ``ControllerSettings`` and runs it until a
+signal; the end-to-end tests and the demo run it in-process the same way.
+
+Git mode (the default): every sync reads the repository at one commit, checks every spec
+and policy together, and mirrors each valid spec into its Rollout resource (annotated with
+the commit), which is what the coordinator then reads. A spec that turns invalid keeps the
+last valid one in the cluster and is reported on its Rollout; a spec removed from Git is
+finished per its ``onDelete`` and its mirror removed. Cluster mode reads Rollout resources
+that Argo CD or Flux applied, and never writes their spec.
+
+Only the leader (a ``coordination.k8s.io`` Lease) syncs and reconciles; every replica
+serves ``/healthz``, ``/readyz`` and ``/metrics``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal
+
+from pydantic import ValidationError
+
+from rollout.errors import RolloutError, SourceError
+from rollout.kube.client import api_client
+from rollout.kube.lease import LeaderElector
+from rollout.kube.readiness import DeploymentReadiness
+from rollout.kube.secrets import KubeSecretResolver
+from rollout.kube.store import KubeStateStore, StoredRollout
+from rollout.logs import rollout_context
+from rollout.mesh.istio import IstioRouter
+from rollout.metrics.analyzer import PrometheusAnalyzer
+from rollout.metrics.prometheus import PrometheusProvider, PrometheusSettings
+from rollout.notify.dispatch import AlertDispatcher, AlertResult
+from rollout.reconcile import Desired, Ports, Reconciler
+from rollout.scheduler import Scheduler
+from rollout.server.http import ControllerServer
+from rollout.server.metrics import ControllerMetrics
+from rollout.source.git import GitSource
+from rollout.spec import builtin, catalog
+from rollout.spec.policy import RenderedPolicy, resolve
+from rollout.spec.rollout import Rollout
+from rollout.state import Phase
+
+log = logging.getLogger("rollout.controller")
+
+
+def default_identity() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+@dataclasses.dataclass(frozen=True)
+class ControllerSettings:
+    """Everything the controller reads at start; ``rollout run`` fills it from flags and env."""
+
+    prometheus: PrometheusSettings
+    source: Literal["git", "cluster"] = "git"
+    git_url: str | None = None
+    git_branch: str = "main"
+    git_path: str = "."
+    cache_dir: Path = Path("/tmp/rollout-cache")
+    poll_interval: float = 30.0
+    kubeconfig: str | None = None
+    context: str | None = None
+    listen_host: str = "0.0.0.0"
+    listen_port: int = 8080
+    hook_secret: str | None = None
+    leader_election: bool = True
+    lease_namespace: str = "rollout-system"
+    lease_name: str = "rollout-controller"
+    identity: str = dataclasses.field(default_factory=default_identity)
+    policy_paths: tuple[str, ...] = ()
+    workers: int = 8
+
+
+class Controller:
+    def __init__(self, settings: ControllerSettings, *, clock: Callable[[], float] = time.time):
+        if settings.source == "git" and not settings.git_url:
+            raise RolloutError("git mode needs a repository URL (--git-url)")
+        self.settings = settings
+        self.metrics = ControllerMetrics(known_phases=[p.value for p in Phase])
+        self.api = api_client(kubeconfig=settings.kubeconfig, context=settings.context)
+        self.store = KubeStateStore(self.api)
+        self.dispatcher = AlertDispatcher(
+            resolver=KubeSecretResolver(self.api), on_result=self._count_alert
+        )
+        ports = Ports(
+            store=self.store,
+            router=IstioRouter(self.api),
+            readiness=DeploymentReadiness(self.api),
+            analyzer=PrometheusAnalyzer(PrometheusProvider(settings.prometheus)),
+            alerts=self.dispatcher,
+            events=self.store,
+            clock=clock,
+        )
+        self.reconciler = Reconciler(ports)
+        self.source = (
+            GitSource(
+                settings.git_url or "",
+                branch=settings.git_branch,
+                path=settings.git_path,
+                cache_dir=settings.cache_dir,
+                poll_interval=settings.poll_interval,
+            )
+            if settings.source == "git"
+            else None
+        )
+        self.scheduler = Scheduler(
+            run_rollout=self.run_rollout,
+            sync=self.sync,
+            poll_interval=settings.poll_interval,
+            workers=settings.workers,
+        )
+        self.server = ControllerServer(
+            metrics=self.metrics,
+            host=settings.listen_host,
+            port=settings.listen_port,
+            is_alive=self._alive,
+            on_push=self._on_push,
+            hook_secret=settings.hook_secret,
+        )
+        self.elector = (
+            LeaderElector(
+                self.api,
+                settings.lease_namespace,
+                settings.lease_name,
+                settings.identity,
+                on_started_leading=self._start_leading,
+                on_stopped_leading=self._stop_leading,
+            )
+            if settings.leader_election
+            else None
+        )
+        self._catalog: catalog.Catalog | None = None
+        self._authors: dict[str, str] = {}
+        self._commit_author: str | None = None
+        self._lock = threading.Lock()
+        self._leading = False
+        self._stopped = threading.Event()
+        self._last_tick = time.monotonic()
+
+    # ---- lifecycle -------------------------------------------------------------------
+    def start(self) -> None:
+        self.server.start()
+        log.info("serving probes, metrics and hooks on port %d", self.server.port)
+        if self.elector is not None:
+            self.elector.start()
+        else:
+            self._start_leading()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self.elector is not None:
+            self.elector.stop()
+        else:
+            self._stop_leading()
+        self.dispatcher.close()
+        self.server.stop()
+        if self.source is not None:
+            self.source.close()
+
+    def wait(self) -> None:
+        self._stopped.wait()
+
+    @property
+    def is_leader(self) -> bool:
+        return self._leading
+
+    def _start_leading(self) -> None:
+        with self._lock:
+            if self._leading or self._stopped.is_set():
+                return
+            log.info("%s is the leader: syncing and reconciling", self.settings.identity)
+            self._leading = True
+            self.metrics.set_leader(True)
+            self.scheduler = Scheduler(
+                run_rollout=self.run_rollout,
+                sync=self.sync,
+                poll_interval=self.settings.poll_interval,
+                workers=self.settings.workers,
+            )
+            self.scheduler.start()
+
+    def _stop_leading(self) -> None:
+        with self._lock:
+            if not self._leading:
+                return
+            log.info("%s stopped leading: no more writes", self.settings.identity)
+            self._leading = False
+            self.metrics.set_leader(False)
+            self.scheduler.stop(wait=True)
+
+    def _alive(self) -> bool:
+        return not self._stopped.is_set()
+
+    def _on_push(self, branch: str | None, commit: str | None) -> None:
+        if branch is not None and branch != self.settings.git_branch:
+            log.info("push to %s ignored: watching %s", branch, self.settings.git_branch)
+            return
+        if self._leading:
+            self.scheduler.trigger_sync()
+
+    def _count_alert(self, result: AlertResult) -> None:
+        self.metrics.count_alert(
+            target=result.target, event=result.event, sent=result.status == "sent"
+        )
+
+    # ---- syncing the spec source -------------------------------------------------------
+    def sync(self) -> None:
+        """Read the source, mirror valid specs, and make the rollout jobs match."""
+        if not self._leading:
+            return
+        try:
+            loaded = self._load_catalog()
+        except SourceError as error:
+            self.metrics.record_git_sync(success=False)
+            log.warning("spec source sync failed, keeping the last good specs: %s", error)
+            return
+        self.metrics.record_git_sync(success=True)
+        self._catalog = loaded
+        for problem in loaded.problems:
+            log.warning("invalid spec: %s", problem)
+        stored = {item.key: item for item in self.store.list()}
+        if self.source is not None:
+            self._mirror(loaded, stored)
+            stored = {item.key: item for item in self.store.list()}
+        intervals: dict[str, float] = {}
+        for key, item in stored.items():
+            rollout = _parse(item)
+            if rollout is not None:
+                intervals[key] = rollout.interval_seconds
+        before = self.scheduler.rollouts()
+        self.scheduler.set_rollouts(intervals)
+        for key in intervals:
+            if key in before:
+                self.scheduler.trigger(key)
+        self.server.mark_ready()
+        phases = [(i.namespace, i.name, i.state.phase.value) for i in stored.values()]
+        self.metrics.set_rollout_phases(phases)
+
+    def _load_catalog(self) -> catalog.Catalog:
+        if self.source is None:
+            files, problems = catalog.collect_files(self.settings.policy_paths)
+            loaded = catalog.load_texts(files)
+            loaded.problems[:0] = problems
+            return loaded
+        snapshot = self.source.sync()
+        loaded = catalog.load_texts(snapshot.files, commit=snapshot.sha)
+        self._authors = {path: info.author for path, info in snapshot.file_commits.items()}
+        self._commit_author = snapshot.commit.author
+        return loaded
+
+    def _mirror(self, loaded: catalog.Catalog, stored: dict[str, StoredRollout]) -> None:
+        for key, entry in loaded.rollouts.items():
+            body = entry.rollout.model_dump(mode="json", by_alias=True, exclude_none=True)
+            try:
+                self.store.mirror_spec(
+                    body, commit=entry.origin.commit or "", path=entry.origin.path
+                )
+            except RolloutError as error:
+                log.error("%s: spec not mirrored into the cluster: %s", key, error)
+
+    # ---- one rollout -------------------------------------------------------------------
+    def run_rollout(self, key: str) -> None:
+        if not self._leading:
+            return
+        namespace, name = key.split("/", 1)
+        with rollout_context(rollout=name, namespace=namespace):
+            started = time.perf_counter()
+            try:
+                self._reconcile(namespace, name)
+            except RolloutError as error:
+                self.metrics.count_reconcile_error(namespace, name, kind=type(error).__name__)
+                log.error("reconcile failed: %s", error)
+            finally:
+                self.metrics.observe_reconcile(namespace, name, time.perf_counter() - started)
+
+    def _reconcile(self, namespace: str, name: str) -> None:
+        item = self.store.load(namespace, name)
+        rollout = _parse(item)
+        if rollout is None:
+            return
+        key = item.key
+        loaded = self._catalog
+        deleted = False
+        problems: tuple[str, ...] = ()
+        policies: tuple[RenderedPolicy, ...]
+        if self.source is not None and loaded is not None and item.source_path is not None:
+            deleted = key not in loaded.rollouts and key not in loaded.invalid_rollouts
+            if key in loaded.invalid_rollouts:
+                origin = loaded.invalid_rollouts[key]
+                problems = tuple(str(p) for p in loaded.problems if p.path == origin.path)
+        policies = self._policies_for(rollout, loaded)
+        author = self._author_of(item)
+        desired = Desired(
+            rollout=rollout,
+            policies=policies,
+            commit=item.commit,
+            author=author,
+            deleted=deleted,
+            spec_problems=problems,
+        )
+        outcome = self.reconciler.reconcile(desired)
+        state = outcome.state
+        self.metrics.set_canary_weight(namespace, name, state.canary_weight)
+        if outcome.verdict is not None:
+            for evidence in outcome.verdict.evidence:
+                self.metrics.count_verdict(
+                    namespace, name, policy=evidence.policy, outcome=evidence.outcome.value
+                )
+        if deleted and not state.phase.active:
+            self.store.delete_mirror(namespace, name)
+            self.metrics.forget_rollout(namespace, name)
+            self.scheduler.set_rollouts(
+                {k: v for k, v in self.scheduler.rollouts().items() if k != key}
+            )
+
+    def _policies_for(
+        self, rollout: Rollout, loaded: catalog.Catalog | None
+    ) -> tuple[RenderedPolicy, ...]:
+        if loaded is not None and rollout.key in loaded.rollouts:
+            entry = loaded.rollouts[rollout.key]
+            if entry.rollout.spec == rollout.spec:
+                return entry.policies
+        known = {p.name: p for p in builtin.shipped_policies()}
+        if loaded is not None:
+            known.update({name: policy for name, (policy, _) in loaded.policies.items()})
+        resolved: list[RenderedPolicy] = []
+        for ref in rollout.spec.analysis.policies:
+            if ref.name not in known:
+                raise RolloutError(f"unknown policy {ref.name!r}")
+            resolved.append(resolve(known[ref.name], ref.params))
+        return tuple(resolved)
+
+    def _author_of(self, item: StoredRollout) -> str | None:
+        if item.source_path and item.source_path in self._authors:
+            return self._authors[item.source_path]
+        return self._commit_author
+
+
+def _parse(item: StoredRollout) -> Rollout | None:
+    """The Rollout model of a stored resource; None (and a log line) when it does not parse."""
+    body = {
+        "apiVersion": "canary.rollout.dev/v1alpha1",
+        "kind": "Rollout",
+        "metadata": {"name": item.name, "namespace": item.namespace},
+        "spec": item.spec,
+    }
+    try:
+        return Rollout.model_validate(body)
+    except ValidationError as error:
+        log.error("rollout %s: spec in the cluster is invalid: %s", item.key, error)
+        return None
