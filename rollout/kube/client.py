@@ -1,0 +1,96 @@
+"""Building a Kubernetes ``ApiClient``: from a kubeconfig (path and context) or in-cluster.
+
+Every adapter that talks to the cluster takes an ``ApiClient`` built here, so there is one
+place that decides where the cluster is, and one place that turns a missing or broken
+configuration into a :class:`~rollout.errors.ClusterError` instead of a traceback. The
+local API server is reached the same way, from the kubeconfig it writes.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, cast
+
+from kubernetes import client as k8s_client
+from kubernetes import config as k8s_config
+
+from rollout.errors import ClusterError
+from rollout.kube import errors
+
+__all__ = ["REQUEST_TIMEOUT", "api_client", "as_json", "in_cluster_available", "json_object"]
+
+REQUEST_TIMEOUT: tuple[float, float] = (5.0, 30.0)
+"""(connect, read) seconds for every ordinary API call; watches set their own."""
+
+_SERVICE_HOST_ENV = "KUBERNETES_SERVICE_HOST"
+
+
+def in_cluster_available() -> bool:
+    """True inside a pod with a service account (the environment a real controller runs in)."""
+    return (
+        bool(os.environ.get(_SERVICE_HOST_ENV))
+        and Path("/var/run/secrets/kubernetes.io/serviceaccount/token").is_file()
+    )
+
+
+def _default_kubeconfig() -> Path | None:
+    from_env = os.environ.get("KUBECONFIG", "")
+    for candidate in from_env.split(os.pathsep):
+        if candidate and Path(candidate).expanduser().is_file():
+            return Path(candidate).expanduser()
+    default = Path(k8s_config.KUBE_CONFIG_DEFAULT_LOCATION).expanduser()
+    return default if default.is_file() else None
+
+
+def api_client(
+    *,
+    kubeconfig: str | Path | None = None,
+    context: str | None = None,
+    in_cluster: bool | None = None,
+) -> k8s_client.ApiClient:
+    """An ``ApiClient`` for the cluster.
+
+    - ``in_cluster=True``: the pod's service account, or an error outside a pod;
+    - a ``kubeconfig`` path (and optional ``context``): that file;
+    - neither: ``$KUBECONFIG`` or ``~/.kube/config`` when present, else in-cluster.
+    """
+    if in_cluster:
+        return _in_cluster_client()
+    path = Path(kubeconfig).expanduser() if kubeconfig is not None else _default_kubeconfig()
+    if path is None:
+        if in_cluster is None and in_cluster_available():
+            return _in_cluster_client()
+        raise ClusterError(
+            "no Kubernetes configuration: pass --kubeconfig, set KUBECONFIG, "
+            "or run inside a cluster"
+        )
+    if not path.is_file():
+        raise ClusterError(f"kubeconfig {path} does not exist")
+    with errors.translated(f"loading kubeconfig {path}"):
+        built = k8s_config.new_client_from_config(  # type: ignore[no-untyped-call]
+            config_file=str(path), context=context, persist_config=False
+        )
+    return cast(k8s_client.ApiClient, built)
+
+
+def _in_cluster_client() -> k8s_client.ApiClient:
+    configuration = k8s_client.Configuration()
+    with errors.translated("loading the in-cluster configuration"):
+        k8s_config.load_incluster_config(  # type: ignore[no-untyped-call]
+            client_configuration=configuration
+        )
+    return k8s_client.ApiClient(configuration)
+
+
+def as_json(api: k8s_client.ApiClient, model: object) -> dict[str, Any]:
+    """A typed client model (``V1Deployment``...) as the JSON the server sent."""
+    serialized = api.sanitize_for_serialization(model)  # type: ignore[no-untyped-call]
+    return cast(dict[str, Any], serialized) if isinstance(serialized, dict) else {}
+
+
+def json_object(value: object) -> dict[str, Any]:
+    """The dict a ``CustomObjectsApi`` call returns (typed ``object`` by the client)."""
+    if not isinstance(value, dict):
+        raise TypeError(f"expected a JSON object from the API, got {type(value).__name__}")
+    return cast(dict[str, Any], value)
