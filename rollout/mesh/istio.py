@@ -1,0 +1,332 @@
+"""The Istio traffic router: weights in VirtualService http routes, subsets in a DestinationRule.
+
+Each weight change is ONE JSON patch per VirtualService that touches only the ``weight``
+and ``destination/subset`` of the managed route entries (and appends or removes the canary
+entry), guarded by ``test`` ops on ``/metadata/resourceVersion`` and on every path it
+changes. So a watcher never sees a half-written route, a concurrent edit of anything else
+(matches, retries, labels, another route) is never lost, and Argo CD sees only weight
+changes (see :mod:`rollout.mesh.istio_routes` for the planning rules).
+
+A conflict (the object moved between read and patch: 422 from the ``test`` op, or 409)
+is answered by re-reading and planning again, a bounded number of times with jittered
+backoff. Several VirtualServices (mesh and gateway) are all checked before the first is
+patched, so a broken one leaves the others untouched. Weights already in place send
+nothing. The cluster's Istio API version is found on first use: ``v1``, else ``v1beta1``.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from kubernetes import client as k8s_client
+from kubernetes.client.exceptions import ApiException
+
+from rollout.effects import SetWeights
+from rollout.errors import ClusterError, Conflict, NotFound
+from rollout.kube import errors
+from rollout.kube.client import REQUEST_TIMEOUT, json_object
+from rollout.mesh import istio_routes
+from rollout.mesh.router import LiveWeights, RouteWeights, TrafficConfigError
+from rollout.spec.rollout import Rollout, VirtualServiceRef
+
+__all__ = ["ISTIO_GROUP", "IstioRouter"]
+
+log = logging.getLogger("rollout.mesh.istio")
+
+ISTIO_GROUP = "networking.istio.io"
+ISTIO_VERSIONS = ("v1", "v1beta1")
+JSON_PATCH = "application/json-patch+json"
+
+JsonObject = dict[str, Any]
+
+
+class IstioRouter:
+    """Moves a rollout's traffic by patching its Istio VirtualServices.
+
+    Implements :class:`rollout.mesh.router.Router`, plus ``live_canary_weight`` for the
+    coordinator's drift check.
+    """
+
+    def __init__(
+        self,
+        api: k8s_client.ApiClient,
+        *,
+        max_attempts: int = 10,
+        retry_deadline: float = 15.0,
+        sleep: Callable[[float], None] = time.sleep,
+        jitter: random.Random | None = None,
+    ) -> None:
+        self._objects = k8s_client.CustomObjectsApi(api)
+        self._max_attempts = max_attempts
+        self._retry_deadline = retry_deadline
+        self._sleep = sleep
+        self._jitter = jitter or random.Random()
+        self._version: str | None = None
+        self._written: dict[str, SetWeights] = {}
+        self._lock = threading.Lock()
+        self.patches_sent = 0
+        self.conflicts_seen = 0
+
+    # -- reading -------------------------------------------------------------------------
+
+    @property
+    def api_version(self) -> str | None:
+        """The Istio API version in use (``v1`` or ``v1beta1``), once found."""
+        return self._version
+
+    def _get(self, kind: str, plural: str, namespace: str, name: str) -> JsonObject:
+        action = f"reading {kind} {namespace}/{name}"
+        versions = (self._version,) if self._version else ISTIO_VERSIONS
+        for version in versions:
+            try:
+                with errors.translated(action):
+                    try:
+                        found = json_object(
+                            self._objects.get_namespaced_custom_object(
+                                ISTIO_GROUP,
+                                version,
+                                namespace,
+                                plural,
+                                name,
+                                _request_timeout=REQUEST_TIMEOUT,
+                            )
+                        )
+                    except ApiException as error:
+                        if self._version is None and errors.is_unserved_api(error):
+                            continue
+                        raise
+            except NotFound as error:
+                raise NotFound(f"{kind} {namespace}/{name} not found") from error
+            self._version = version
+            return found
+        raise ClusterError(
+            f"{action}: the cluster serves no Istio API {ISTIO_GROUP} "
+            f"(tried {', '.join(ISTIO_VERSIONS)})"
+        )
+
+    def _virtual_service(self, rollout: Rollout, ref: VirtualServiceRef) -> JsonObject:
+        return self._get(
+            "VirtualService", "virtualservices", ref.namespace or rollout.namespace, ref.name
+        )
+
+    # -- checking ------------------------------------------------------------------------
+
+    def check(self, rollout: Rollout, stable: str, canary: str | None) -> list[str]:
+        """Problems with the VirtualServices and the DestinationRule, each naming its object."""
+        target_canary = canary if canary != stable else None
+        problems: list[str] = []
+        for ref in rollout.spec.traffic.virtual_services:
+            namespace = ref.namespace or rollout.namespace
+            label = f"VirtualService {namespace}/{ref.name}"
+            try:
+                virtual_service = self._virtual_service(rollout, ref)
+            except ClusterError as error:
+                problems.append(str(error))
+                continue
+            target = self._target(rollout, ref, stable, target_canary, 0)
+            spec = virtual_service.get("spec") or {}
+            routes, found = istio_routes.managed_routes(
+                spec, ref.routes, target.host, target.namespace
+            )
+            problems.extend(f"{label} {problem}" for problem in found)
+            for managed in routes:
+                route_found = istio_routes.route_problems(managed.route, managed.label, target)
+                problems.extend(f"{label} {problem}" for problem in route_found)
+                if not route_found:
+                    total = istio_routes.weight_sum_problem(managed.route, managed.label)
+                    problems.extend([f"{label} {total}"] if total else [])
+        problems.extend(self._subset_problems(rollout, [stable, canary]))
+        return problems
+
+    def _subset_problems(self, rollout: Rollout, versions: list[str | None]) -> list[str]:
+        namespace, name = rollout.namespace, rollout.spec.traffic.destination_rule
+        label = f"DestinationRule {namespace}/{name}"
+        try:
+            rule = self._get("DestinationRule", "destinationrules", namespace, name)
+        except ClusterError as error:
+            return [str(error)]
+        spec = rule.get("spec") or {}
+        problems: list[str] = []
+        rule_host = spec.get("host")
+        host = rollout.spec.traffic.host
+        if not isinstance(rule_host, str) or not istio_routes.same_host(rule_host, host, namespace):
+            problems.append(f"{label} is for host {rule_host!r}, not {host}")
+        subsets = {
+            str(subset.get("name"))
+            for subset in spec.get("subsets") or []
+            if isinstance(subset, dict) and subset.get("name")
+        }
+        for version in dict.fromkeys(v for v in versions if v is not None):
+            subset = rollout.subset_for(version)
+            if subset not in subsets:
+                problems.append(f"{label} has no subset {subset!r} for version {version}")
+        return problems
+
+    def _target(
+        self,
+        rollout: Rollout,
+        ref: VirtualServiceRef,
+        stable: str,
+        canary: str | None,
+        weight: int,
+    ) -> istio_routes.Target:
+        return istio_routes.Target(
+            host=rollout.spec.traffic.host,
+            namespace=ref.namespace or rollout.namespace,
+            stable_subset=rollout.subset_for(stable),
+            canary_subset=rollout.subset_for(canary) if canary is not None else None,
+            canary_weight=weight,
+        )
+
+    # -- writing -------------------------------------------------------------------------
+
+    def set_weights(self, rollout: Rollout, weights: SetWeights) -> None:
+        """Make every managed route carry ``weights``; check all objects before any write."""
+        planned: list[tuple[VirtualServiceRef, istio_routes.Target, JsonObject]] = []
+        problems: list[str] = []
+        for ref in rollout.spec.traffic.virtual_services:
+            target = self._target(
+                rollout, ref, weights.stable_version, weights.canary_version, weights.canary_weight
+            )
+            try:
+                virtual_service = self._virtual_service(rollout, ref)
+            except NotFound as error:
+                problems.append(str(error))
+                continue
+            plan = istio_routes.plan_weights(virtual_service, ref.routes, target)
+            label = f"VirtualService {target.namespace}/{ref.name}"
+            problems.extend(f"{label} {problem}" for problem in plan.problems)
+            planned.append((ref, target, virtual_service))
+        if weights.canary_version is not None:
+            problems.extend(
+                self._subset_problems(rollout, [weights.stable_version, weights.canary_version])
+            )
+        if problems:
+            raise TrafficConfigError(problems)
+        for ref, target, virtual_service in planned:
+            self._apply(ref, target, virtual_service)
+        with self._lock:
+            self._written[rollout.key] = weights
+
+    def _apply(
+        self, ref: VirtualServiceRef, target: istio_routes.Target, virtual_service: JsonObject
+    ) -> None:
+        """Send the planned patch; on conflict re-read, re-plan and retry (bounded)."""
+        namespace, name = target.namespace, ref.name
+        label = f"VirtualService {namespace}/{name}"
+        deadline = time.monotonic() + self._retry_deadline
+        attempt = 0
+        while True:
+            plan = istio_routes.plan_weights(virtual_service, ref.routes, target)
+            if plan.problems:
+                raise TrafficConfigError([f"{label} {problem}" for problem in plan.problems])
+            if not plan.operations:
+                return
+            try:
+                with errors.translated(f"patching {label}"):
+                    self._objects.patch_namespaced_custom_object(
+                        ISTIO_GROUP,
+                        self._version or ISTIO_VERSIONS[0],
+                        namespace,
+                        "virtualservices",
+                        name,
+                        plan.operations,
+                        _content_type=JSON_PATCH,
+                        _request_timeout=REQUEST_TIMEOUT,
+                    )
+                self.patches_sent += 1
+                return
+            except Conflict as error:
+                attempt += 1
+                self.conflicts_seen += 1
+                if attempt >= self._max_attempts or time.monotonic() >= deadline:
+                    raise Conflict(
+                        f"{label} kept changing while its weights were set "
+                        f"({attempt} attempts): {error}"
+                    ) from error
+                log.debug("%s moved under our patch (attempt %d), re-reading", label, attempt)
+                self._sleep(self._jitter.uniform(0.0, min(0.5, 0.01 * 2**attempt)))
+                virtual_service = self._get("VirtualService", "virtualservices", namespace, name)
+
+    # -- reading weights back ------------------------------------------------------------
+
+    def _routes(
+        self, rollout: Rollout, stable: str | None, canary: str | None
+    ) -> list[RouteWeights]:
+        found: list[RouteWeights] = []
+        for ref in rollout.spec.traffic.virtual_services:
+            found.extend(
+                istio_routes.route_weights(
+                    self._virtual_service(rollout, ref),
+                    ref.routes,
+                    host=rollout.spec.traffic.host,
+                    stable_subset=rollout.subset_for(stable) if stable is not None else None,
+                    canary_subset=rollout.subset_for(canary) if canary is not None else None,
+                )
+            )
+        return found
+
+    def read_weights(self, rollout: Rollout, *, expected: SetWeights | None = None) -> LiveWeights:
+        """The live weights of every managed route; drift against ``expected`` or the last
+        write of this router (versions unknown when neither is given)."""
+        with self._lock:
+            reference = expected or self._written.get(rollout.key)
+        stable = reference.stable_version if reference else None
+        canary = reference.canary_version if reference else None
+        routes = tuple(self._routes(rollout, stable, canary))
+        values = {route.canary_weight for route in routes}
+        summary = values.pop() if len(values) == 1 else None
+        drift = _drift(rollout, routes, reference) if reference else None
+        return LiveWeights(routes=routes, canary_weight=summary, drift=drift)
+
+    def live_canary_weight(self, rollout: Rollout, canary: str | None) -> int | None:
+        """The canary weight the routes carry, for the coordinator's drift check.
+
+        With no canary, any weight off the stable destination counts (the stable is the
+        last written one, or the heaviest subset). When routes disagree, the odd one out
+        is returned so that a single edited route is seen; None when nothing can be said.
+        """
+        with self._lock:
+            remembered = self._written.get(rollout.key)
+        stable = remembered.stable_version if remembered else None
+        routes = self._routes(rollout, stable, canary)
+        per_route: list[int] = []
+        for route in routes:
+            if canary is not None:
+                per_route.append(route.canary_weight or 0)
+            elif route.stable_weight is not None:
+                per_route.append(100 - route.stable_weight)
+            elif route.weights:
+                per_route.append(100 - max(route.weights.values()))
+        if not per_route:
+            return None
+        counts = collections.Counter(per_route)
+        if len(counts) == 1:
+            return per_route[0]
+        expected = remembered.canary_weight if remembered else None
+        odd = [value for value in per_route if value != expected] if expected is not None else []
+        if odd:
+            return odd[0]
+        rarest = min(counts.values())
+        return next(value for value in per_route if counts[value] == rarest)
+
+
+def _drift(rollout: Rollout, routes: tuple[RouteWeights, ...], expected: SetWeights) -> str | None:
+    stable_subset = rollout.subset_for(expected.stable_version)
+    canary_subset = rollout.subset_for(expected.canary_version) if expected.canary_version else None
+    want = {stable_subset: 100 - expected.canary_weight}
+    if canary_subset is not None:
+        want[canary_subset] = expected.canary_weight
+    differences: list[str] = []
+    for route in routes:
+        live = dict(route.weights)
+        if live != want:
+            wanted = ", ".join(f"{subset} {weight}%" for subset, weight in want.items())
+            differences.append(f"{route.describe()} (expected {wanted})")
+    return "; ".join(differences) if differences else None

@@ -1,0 +1,37 @@
+"""Fixtures for the router tests: the local API server, a CustomObjectsApi on it, and a
+helper to create Istio objects through the API as a user would."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import kubernetes
+import pytest
+
+from tests.kube_fixtures import api_client, apiserver, kubeconfig
+from tests.mesh.objects import ISTIO_GROUP
+
+__all__ = ["api_client", "apiserver", "kubeconfig"]
+
+Create = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+@pytest.fixture
+def objects(api_client: kubernetes.client.ApiClient) -> kubernetes.client.CustomObjectsApi:
+    return kubernetes.client.CustomObjectsApi(api_client)
+
+
+@pytest.fixture
+def create(objects: kubernetes.client.CustomObjectsApi) -> Create:
+    """Create an Istio object (VirtualService or DestinationRule) from its document."""
+
+    def run(document: dict[str, Any]) -> dict[str, Any]:
+        version = document["apiVersion"].split("/", 1)[1]
+        plural = document["kind"].lower() + "s"
+        created: dict[str, Any] = objects.create_namespaced_custom_object(
+            ISTIO_GROUP, version, document["metadata"]["namespace"], plural, document
+        )
+        return created
+
+    return run
