@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from rollout import __version__
-from rollout.cli import local, spec_commands
+from rollout.cli import controller_commands, local, people_commands, spec_commands
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -21,3 +21,8 @@ def main() -> None:
 main.add_command(spec_commands.validate)
 main.add_command(spec_commands.plan)
 main.add_command(local.local)
+main.add_command(controller_commands.run)
+main.add_command(people_commands.status)
+main.add_command(people_commands.promote)
+main.add_command(people_commands.abort)
+main.add_command(people_commands.retry)

@@ -1,0 +1,168 @@
+"""``rollout run``: the controller process, configured by flags or environment variables.
+
+Every flag has a ``ROLLOUT_*`` environment variable, so the Deployment in ``manifests/``
+configures it from a ConfigMap and Secrets without a command line to maintain.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from rollout import logs
+from rollout.controller import Controller, ControllerSettings, default_identity
+from rollout.errors import RolloutError
+from rollout.metrics.prometheus import PrometheusSettings
+
+
+@click.command()
+@click.option(
+    "--source",
+    type=click.Choice(["git", "cluster"]),
+    default="git",
+    envvar="ROLLOUT_SOURCE",
+    show_default=True,
+    help="Read specs from Git, or from Rollout resources applied by Argo CD or Flux.",
+)
+@click.option("--git-url", envvar="ROLLOUT_GIT_URL", help="Spec repository (https, ssh, file).")
+@click.option("--git-branch", envvar="ROLLOUT_GIT_BRANCH", default="main", show_default=True)
+@click.option(
+    "--git-path",
+    envvar="ROLLOUT_GIT_PATH",
+    default=".",
+    show_default=True,
+    help="Directory of specs and policies inside the repository.",
+)
+@click.option(
+    "--cache-dir",
+    envvar="ROLLOUT_CACHE_DIR",
+    default="/tmp/rollout-cache",
+    show_default=True,
+    type=click.Path(path_type=Path),
+)
+@click.option(
+    "--poll-interval",
+    envvar="ROLLOUT_POLL_INTERVAL",
+    default=30.0,
+    show_default=True,
+    help="Seconds between Git polls (a push webhook syncs at once).",
+)
+@click.option(
+    "--kubeconfig",
+    envvar="KUBECONFIG",
+    default=None,
+    help="Kubeconfig file; in a pod the service account is used.",
+)
+@click.option("--context", envvar="ROLLOUT_KUBE_CONTEXT", default=None)
+@click.option(
+    "--prometheus-url",
+    envvar="ROLLOUT_PROMETHEUS_URL",
+    default="http://prometheus.istio-system:9090",
+    show_default=True,
+)
+@click.option(
+    "--listen",
+    envvar="ROLLOUT_LISTEN",
+    default="0.0.0.0:8080",
+    show_default=True,
+    help="host:port for /healthz, /readyz, /metrics and /hooks/git.",
+)
+@click.option(
+    "--leader-election/--no-leader-election",
+    envvar="ROLLOUT_LEADER_ELECTION",
+    default=True,
+    show_default=True,
+)
+@click.option(
+    "--lease-namespace",
+    envvar="ROLLOUT_LEASE_NAMESPACE",
+    default="rollout-system",
+    show_default=True,
+)
+@click.option(
+    "--lease-name", envvar="ROLLOUT_LEASE_NAME", default="rollout-controller", show_default=True
+)
+@click.option(
+    "--identity",
+    envvar="ROLLOUT_IDENTITY",
+    default=None,
+    help="Leader-election identity (default: hostname-pid).",
+)
+@click.option(
+    "--policies",
+    "policy_paths",
+    envvar="ROLLOUT_POLICY_PATHS",
+    multiple=True,
+    type=click.Path(),
+    help="Extra policy files or directories (cluster mode).",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    envvar="ROLLOUT_LOG_FORMAT",
+    default="text",
+    show_default=True,
+)
+@click.option("--log-level", envvar="ROLLOUT_LOG_LEVEL", default="info", show_default=True)
+def run(
+    source: str,
+    git_url: str | None,
+    git_branch: str,
+    git_path: str,
+    cache_dir: Path,
+    poll_interval: float,
+    kubeconfig: str | None,
+    context: str | None,
+    prometheus_url: str,
+    listen: str,
+    leader_election: bool,
+    lease_namespace: str,
+    lease_name: str,
+    identity: str | None,
+    policy_paths: tuple[str, ...],
+    log_format: str,
+    log_level: str,
+) -> None:
+    """Run the controller until SIGTERM or Ctrl-C.
+
+    The push-hook secret comes from ROLLOUT_HOOK_SECRET (never a flag: flags show in ps).
+    """
+    logs.configure(level=log_level, fmt=log_format)
+    host, _, port = listen.rpartition(":")
+    try:
+        settings = ControllerSettings(
+            prometheus=PrometheusSettings.from_env(url=prometheus_url),
+            source="cluster" if source == "cluster" else "git",
+            git_url=git_url,
+            git_branch=git_branch,
+            git_path=git_path,
+            cache_dir=cache_dir,
+            poll_interval=poll_interval,
+            kubeconfig=kubeconfig,
+            context=context,
+            listen_host=host or "0.0.0.0",
+            listen_port=int(port),
+            hook_secret=os.environ.get("ROLLOUT_HOOK_SECRET") or None,
+            leader_election=leader_election,
+            lease_namespace=lease_namespace,
+            lease_name=lease_name,
+            identity=identity or default_identity(),
+            policy_paths=policy_paths,
+        )
+        controller = Controller(settings)
+        controller.start()
+    except (RolloutError, ValueError) as error:
+        click.echo(f"rollout run: {error}", err=True)
+        sys.exit(1)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        controller.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    controller.wait()
