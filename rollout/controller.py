@@ -29,6 +29,7 @@ from typing import Literal
 
 from pydantic import ValidationError
 
+from rollout import __version__
 from rollout.errors import RolloutError, SourceError
 from rollout.kube.client import api_client
 from rollout.kube.lease import LeaderElector
@@ -88,6 +89,7 @@ class Controller:
         self.settings = settings
         self.metrics = ControllerMetrics(known_phases=[p.value for p in Phase])
         self.api = api_client(kubeconfig=settings.kubeconfig, context=settings.context)
+        self.api.user_agent = f"rollout-controller/{__version__} ({settings.identity})"
         self.store = KubeStateStore(self.api)
         self.dispatcher = AlertDispatcher(
             resolver=KubeSecretResolver(self.api), on_result=self._count_alert

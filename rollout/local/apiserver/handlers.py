@@ -159,6 +159,7 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
                     subresource=route.subresource,
                     query=url.query,
                     code=self._code,
+                    user_agent=self.headers.get("User-Agent", ""),
                 )
             )
 

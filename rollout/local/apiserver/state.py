@@ -32,6 +32,7 @@ class RequestRecord:
     subresource: str = ""
     query: str = ""
     code: int = 0
+    user_agent: str = ""
 
 
 @dataclass
