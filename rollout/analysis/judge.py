@@ -16,8 +16,11 @@ Per policy:
 
 Outcomes: FAIL when any check fails; INCONCLUSIVE when none fails but one could not be
 judged (no data, NaN, Prometheus unreachable, no canary request yet since the baseline);
-PASS otherwise. ``promotable`` needs PASS and at least ``minSampleSize`` canary requests
-counted by the count policies. The first call (empty state) records the baselines and
+PASS otherwise. ``promotable`` needs PASS, at least ``minSampleSize`` canary requests
+counted by the count policies, and every count policy's evidence at most 1 (the data do not
+lean towards "the canary is worse"): in the grey zone between 1 and the rejection level the
+rollout keeps analysing instead of promoting, which is always allowed with an anytime-valid
+test and stops mildly worse canaries that the steps' minutes did not yet convict. The first call (empty state) records the baselines and
 passes without judging, so a rollout at weight 0 is never held for lack of canary traffic.
 """
 
@@ -86,6 +89,7 @@ def judge(
     evidence: list[Evidence] = []
     progress: dict[str, PolicyProgress] = {}
     canary_totals: list[float] = []
+    evidence_clear = True
     for policy in policies:
         fields = count_fields(policy)
         if fields is None:
@@ -103,6 +107,7 @@ def judge(
         )
         evidence.append(item)
         progress[policy.name] = updated
+        evidence_clear = evidence_clear and (item.statistic is None or item.statistic <= 0.0)
         if canary_total is not None:
             canary_totals.append(canary_total)
     canary_requests = min(canary_totals) if canary_totals else None
@@ -125,7 +130,7 @@ def judge(
         outcome=outcome,
         evidence=tuple(evidence),
         canary_requests=requests,
-        promotable=outcome is Outcome.PASS and enough and not baseline,
+        promotable=outcome is Outcome.PASS and enough and evidence_clear and not baseline,
     )
     return verdict, AnalysisState(ticks=current.ticks + 1, policies=progress)
 
@@ -304,6 +309,8 @@ def _summary(
         evidence = math.exp(min(log_evidence, 700.0)) if math.isfinite(log_evidence) else 0.0
         relation = "≥" if log_evidence >= log_threshold else "<"
         text += f"; evidence {evidence:.3g} {relation} {math.exp(log_threshold):.3g}"
+        if 0.0 < log_evidence < log_threshold:
+            text += " (above 1: promotion waits for more data)"
     return text
 
 

@@ -122,23 +122,24 @@ class Step(SpecModel):
 
 
 def default_steps() -> list[Step]:
-    """1% → 10% → 50% → 100%, a minute of analysis at each.
+    """1% for 2 minutes, 10% for 1, 50% for 1, then promotion once the verdict allows it.
 
     The first step is small on purpose: with a 15 s scrape interval each scrape adds
     ``weight × rate × 15 s`` canary requests at once, and at 1% of 100 req/s that is 15
     requests, fine enough for the sequential test to stop a grossly bad canary after a few
-    dozen requests; at 5% a single scrape already holds 75. A minute at 10% then gives a
-    mildly worse canary (1% errors against 0.1%) several hundred requests to be caught
-    before half the traffic sees it (``python -m bench.detection``).
+    dozen requests; at 5% a single scrape already holds 75. Two minutes there let that
+    happen before the weight grows. A minute at 10% then gives a mildly worse canary (1%
+    errors against 0.1%) several hundred requests to be caught before half the traffic
+    sees it. There is no final ``setWeight: 100``: after the last step the rollout holds at
+    50% until the verdict is promotable, then promotes (``python -m bench.detection``).
     """
     return [
         Step(set_weight=1),
-        Step(analyze=AnalyzeStep(duration="1m")),
+        Step(analyze=AnalyzeStep(duration="2m")),
         Step(set_weight=10),
         Step(analyze=AnalyzeStep(duration="1m")),
         Step(set_weight=50),
         Step(analyze=AnalyzeStep(duration="1m")),
-        Step(set_weight=100),
     ]
 
 

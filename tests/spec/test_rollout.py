@@ -33,7 +33,8 @@ def test_defaults_are_a_complete_rollout() -> None:
     assert rollout.key == "shop/checkout"
     assert rollout.deployment_for("v3") == "checkout-v3"
     assert rollout.subset_for("v3") == "v3"
-    assert rollout.planned_weights()[-1] == 100
+    # the default steps end at 50%: promotion to 100% follows a promotable verdict
+    assert rollout.planned_weights() == [1, 1, 10, 10, 50, 50]
     assert rollout.interval_seconds > 0
     assert rollout.progress_deadline_seconds == 600
     assert [ref.name for ref in rollout.spec.analysis.policies] == [
