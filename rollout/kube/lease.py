@@ -1,0 +1,431 @@
+"""Leader election with a ``coordination.k8s.io/v1`` Lease, as client-go does it.
+
+Several controller replicas may run for availability, but only one may shift traffic at a
+time. They compete for one Lease object; the holder renews it every ``retry_period``, the
+others poll it. The semantics follow client-go's ``tools/leaderelection``:
+
+- A candidate takes the lease when it is absent (create), released (empty
+  ``holderIdentity``) or expired, and then replaces it with the ``resourceVersion`` it read,
+  so of two candidates racing only one wins (the other gets 409). A takeover from another
+  holder increments ``leaseTransitions`` and sets ``acquireTime``.
+- Expiry is judged on the local monotonic clock, never on the timestamps in the record:
+  a lease is expired when the record has not changed for ``leaseDurationSeconds`` since
+  this process last saw it change. Clock skew between replicas therefore does not matter.
+- The leader gives up when it has not renewed for ``renew_deadline`` (shorter than
+  ``lease_duration``), so it stops acting before any other replica may take over. It also
+  gives up at once when it finds another holder in the record. :attr:`is_leader` turns
+  false at the deadline even if the election thread is stuck.
+- :meth:`LeaderElector.stop` calls ``on_stopped_leading`` first and then releases the
+  lease (empty holder, ``leaseDurationSeconds: 1``), so another replica takes over at its
+  next poll rather than after a full lease duration.
+
+After losing the lease the elector goes back to being a candidate until stopped.
+Timestamps are sent as RFC 3339 MicroTime with six fractional digits, as the API
+requires (see :func:`micro_time`). Callbacks run on the election thread and must return quickly.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import random
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Any
+
+import kubernetes
+import urllib3
+
+from rollout.errors import ClusterError, Conflict, NotFound
+
+__all__ = ["LeaderElector", "default_identity", "micro_time"]
+
+logger = logging.getLogger(__name__)
+
+Callback = Callable[[], None]
+
+
+def default_identity() -> str:
+    """``<hostname>_<random>``: unique per process, readable in ``kubectl get lease``."""
+    return f"{socket.gethostname()}_{uuid.uuid4().hex[:12]}"
+
+
+def micro_time(moment: datetime | None = None) -> datetime:
+    """``moment`` (default: now) in UTC, ready to be sent as a Kubernetes ``MicroTime``.
+
+    The API server parses MicroTime with exactly six fractional digits
+    (``2006-01-02T15:04:05.000000Z07:00``), but the client serialises datetimes with
+    :meth:`datetime.isoformat`, which drops the fraction when it is zero. A zero
+    microsecond is therefore sent as one: a shift of 1 µs, and always a valid MicroTime.
+    """
+    moment = (moment or datetime.now(UTC)).astimezone(UTC)
+    return moment if moment.microsecond else moment.replace(microsecond=1)
+
+
+def _parse_micro_time(value: object) -> datetime | None:
+    """A MicroTime read from the API (``...Z`` or ``...+00:00``), or None."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return micro_time(datetime.fromisoformat(value))
+    except ValueError:
+        return None
+
+
+def _single_attempt_client(api_client: Any) -> Any:
+    """A client like ``api_client`` whose requests are never retried by urllib3.
+
+    The election loop does its own retrying on its own schedule; a call retried inside the
+    HTTP library could outlast the renew deadline by several request timeouts.
+    """
+    configuration = copy.deepcopy(api_client.configuration)
+    configuration.retries = 0
+    return kubernetes.client.ApiClient(configuration)
+
+
+class _Attempt(Enum):
+    ACQUIRED = "acquired"
+    HELD_BY_OTHER = "held by another"
+    FAILED = "failed"
+
+
+class LeaderElector:
+    """Compete for the Lease ``namespace/name`` under ``identity`` in a background thread.
+
+    ``lease_duration`` is whole seconds (the API field is an integer);
+    ``lease_duration > renew_deadline > 1.2 * retry_period`` as in client-go.
+    """
+
+    def __init__(
+        self,
+        api_client: Any,
+        namespace: str,
+        name: str,
+        identity: str,
+        *,
+        lease_duration: int = 15,
+        renew_deadline: float = 10.0,
+        retry_period: float = 2.0,
+        on_started_leading: Callback | None = None,
+        on_stopped_leading: Callback | None = None,
+    ) -> None:
+        if not identity:
+            raise ValueError("the leader election identity must not be empty")
+        if int(lease_duration) != lease_duration or lease_duration < 1:
+            raise ValueError("lease_duration must be a whole number of seconds, at least 1")
+        if not lease_duration > renew_deadline > 1.2 * retry_period > 0:
+            raise ValueError("need lease_duration > renew_deadline > 1.2 * retry_period > 0")
+        self._client = _single_attempt_client(api_client)
+        self._api = kubernetes.client.CoordinationV1Api(self._client)
+        self.namespace = namespace
+        self.name = name
+        self.identity = identity
+        self.lease_duration = int(lease_duration)
+        self.renew_deadline = renew_deadline
+        self.retry_period = retry_period
+        self._on_started = on_started_leading
+        self._on_stopped = on_stopped_leading
+
+        self._lock = threading.Lock()
+        self._leading = False
+        self._renewed_at = 0.0  # monotonic start of the latest successful acquire or renew
+        self._lease: dict[str, Any] | None = None  # the latest lease read or written
+        self._observed_spec: dict[str, Any] | None = None
+        self._observed_at = 0.0  # monotonic time the record was last seen to change
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- public face ---------------------------------------------------------------------
+
+    @property
+    def is_leader(self) -> bool:
+        """True while this replica holds the lease and is within its renew deadline."""
+        with self._lock:
+            return self._leading and time.monotonic() - self._renewed_at < self.renew_deadline
+
+    @property
+    def holder(self) -> str:
+        """The holder identity last seen in the lease ('' when none or not yet read)."""
+        with self._lock:
+            spec = self._observed_spec or {}
+            return str(spec.get("holderIdentity") or "")
+
+    def start(self) -> LeaderElector:
+        """Start competing in a daemon thread; returns ``self``."""
+        if self._thread is not None or self._stop.is_set():
+            raise RuntimeError("a leader elector is started once")
+        self._thread = threading.Thread(
+            target=self._run, name=f"leader-election-{self.name}", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self, *, release: bool = True) -> None:
+        """Stop competing; when leading, stop acting and then release the lease.
+
+        ``release=False`` leaves the lease to expire, as a crashed process would.
+        """
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.renew_deadline + self.retry_period)
+            if self._thread.is_alive():
+                logger.warning("the leader election thread did not stop in time")
+            self._thread = None
+        if self._step_down("stopping") and release:
+            self._release()
+        self._client.close()
+
+    def __enter__(self) -> LeaderElector:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # -- the election loop ---------------------------------------------------------------
+
+    def _run(self) -> None:
+        logger.info("competing for lease %s/%s as %s", self.namespace, self.name, self.identity)
+        while not self._stop.is_set():
+            attempt_started = time.monotonic()
+            if self._is_leading_flag() and not self.is_leader:
+                self._step_down("could not renew within the renew deadline")
+            attempt = self._try_acquire_or_renew(attempt_started)
+            if self._stop.is_set():
+                break
+            leading = self._is_leading_flag()
+            if attempt is _Attempt.ACQUIRED:
+                if leading and time.monotonic() - self._renewed_at >= self.renew_deadline:
+                    # the renew call outlasted the deadline: is_leader had turned false
+                    self._step_down("renewed only after the renew deadline")
+                    leading = False
+                with self._lock:
+                    self._renewed_at = attempt_started
+                    self._leading = True
+                if not leading:
+                    logger.info("acquired lease %s/%s", self.namespace, self.name)
+                    self._call(self._on_started, "on_started_leading")
+                wait = self.retry_period
+            elif leading and attempt is _Attempt.HELD_BY_OTHER:
+                self._step_down(f"lease taken by {self.holder!r}")
+                wait = self._candidate_wait()
+            elif leading:
+                # retry until the deadline; the next pass steps down if it has passed
+                remaining = self._renewed_at + self.renew_deadline - time.monotonic()
+                wait = min(self.retry_period, remaining)
+            else:
+                wait = self._candidate_wait()
+            self._stop.wait(max(wait, 0.0))
+        logger.debug("leader election for %s/%s stopped", self.namespace, self.name)
+
+    def _candidate_wait(self) -> float:
+        """Poll every retry period (jittered down, never up), and wake at the expiry."""
+        wait = self.retry_period * random.uniform(0.9, 1.0)
+        with self._lock:
+            spec = self._observed_spec
+            if spec and spec.get("holderIdentity") and spec.get("holderIdentity") != self.identity:
+                expires = self._observed_at + float(spec.get("leaseDurationSeconds") or 0)
+                wait = min(wait, expires - time.monotonic() + 0.01)
+        return wait
+
+    def _is_leading_flag(self) -> bool:
+        with self._lock:
+            return self._leading
+
+    def _step_down(self, why: str) -> bool:
+        """Stop leading (flag first, then the callback); False when not leading."""
+        with self._lock:
+            was_leading, self._leading = self._leading, False
+        if was_leading:
+            logger.warning("stopped leading lease %s/%s: %s", self.namespace, self.name, why)
+            self._call(self._on_stopped, "on_stopped_leading")
+        return was_leading
+
+    def _call(self, callback: Callback | None, what: str) -> None:
+        if callback is None:
+            return
+        try:
+            callback()
+        except Exception:
+            logger.exception("the %s callback raised", what)
+
+    # -- one attempt -----------------------------------------------------------------------
+
+    def _request_timeout(self, attempt_started: float) -> float:
+        if self._is_leading_flag():
+            remaining = self._renewed_at + self.renew_deadline - attempt_started
+            return max(0.2, min(remaining, self.renew_deadline))
+        return self.renew_deadline
+
+    def _try_acquire_or_renew(self, attempt_started: float) -> _Attempt:
+        timeout = self._request_timeout(attempt_started)
+        now = micro_time()
+        leading = self._is_leading_flag()
+        if leading and self._lease is not None:
+            # fast path: assume the lease we wrote last is still the current version
+            previous = self._lease.get("spec") or {}
+            spec = dict(
+                previous,
+                renewTime=now,
+                acquireTime=_parse_micro_time(previous.get("acquireTime")) or now,
+            )
+            try:
+                self._store(self._replace(spec, self._lease, timeout))
+                return _Attempt.ACQUIRED
+            except ClusterError as error:
+                logger.debug("optimistic renew failed (%s); reading the lease", error)
+        try:
+            current = self._read(timeout)
+        except NotFound:
+            return self._create(now, timeout)
+        except ClusterError as error:
+            logger.warning("could not read lease %s/%s: %s", self.namespace, self.name, error)
+            return _Attempt.FAILED
+        self._observe(current)
+        spec = current.get("spec") or {}
+        holder = spec.get("holderIdentity") or ""
+        if holder and holder != self.identity and not self._observed_expired(spec):
+            return _Attempt.HELD_BY_OTHER
+        new_spec: dict[str, Any] = {
+            "holderIdentity": self.identity,
+            "leaseDurationSeconds": self.lease_duration,
+            "renewTime": now,
+            "acquireTime": _parse_micro_time(spec.get("acquireTime")) or now,
+            "leaseTransitions": int(spec.get("leaseTransitions") or 0),
+        }
+        if holder != self.identity:
+            new_spec["acquireTime"] = now
+            new_spec["leaseTransitions"] += 1
+        try:
+            self._store(self._replace(new_spec, current, timeout))
+        except Conflict:
+            logger.debug("lost the race for lease %s/%s", self.namespace, self.name)
+            return _Attempt.FAILED
+        except ClusterError as error:
+            logger.warning("could not update lease %s/%s: %s", self.namespace, self.name, error)
+            return _Attempt.FAILED
+        return _Attempt.ACQUIRED
+
+    def _create(self, now: datetime, timeout: float) -> _Attempt:
+        spec = {
+            "holderIdentity": self.identity,
+            "leaseDurationSeconds": self.lease_duration,
+            "acquireTime": now,
+            "renewTime": now,
+            "leaseTransitions": 0,
+        }
+        body = {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {"name": self.name, "namespace": self.namespace},
+            "spec": spec,
+        }
+        try:
+            created = self._call_api(
+                self._api.create_namespaced_lease, self.namespace, body, timeout=timeout
+            )
+        except ClusterError as error:
+            logger.debug("could not create lease %s/%s: %s", self.namespace, self.name, error)
+            return _Attempt.FAILED
+        self._store(created)
+        return _Attempt.ACQUIRED
+
+    def _release(self) -> None:
+        """Hand the lease back: empty holder and a one-second duration, like client-go."""
+        lease = self._lease
+        for _ in range(2):
+            if lease is None or (lease.get("spec") or {}).get("holderIdentity") != self.identity:
+                return
+            now = micro_time()
+            spec = dict(
+                lease.get("spec") or {},
+                holderIdentity="",
+                leaseDurationSeconds=1,
+                renewTime=now,
+                acquireTime=now,
+            )
+            try:
+                self._store(self._replace(spec, lease, self.renew_deadline))
+                logger.info("released lease %s/%s", self.namespace, self.name)
+                return
+            except Conflict:
+                lease = self._safe_read()
+            except ClusterError as error:
+                logger.warning(
+                    "could not release lease %s/%s: %s", self.namespace, self.name, error
+                )
+                return
+
+    # -- record keeping ------------------------------------------------------------------
+
+    def _observe(self, lease: dict[str, Any]) -> None:
+        spec = dict(lease.get("spec") or {})
+        with self._lock:
+            if spec != self._observed_spec:
+                self._observed_spec = spec
+                self._observed_at = time.monotonic()
+
+    def _observed_expired(self, spec: dict[str, Any]) -> bool:
+        with self._lock:
+            duration = float(spec.get("leaseDurationSeconds") or 0)
+            return self._observed_at + duration <= time.monotonic()
+
+    def _store(self, lease: dict[str, Any]) -> None:
+        self._lease = lease
+        self._observe(lease)
+
+    # -- API calls, errors translated at this edge ---------------------------------------
+
+    def _read(self, timeout: float) -> dict[str, Any]:
+        return self._call_api(
+            self._api.read_namespaced_lease, self.name, self.namespace, timeout=timeout
+        )
+
+    def _safe_read(self) -> dict[str, Any] | None:
+        try:
+            return self._read(self.renew_deadline)
+        except ClusterError:
+            return None
+
+    def _replace(
+        self, spec: dict[str, Any], based_on: dict[str, Any], timeout: float
+    ) -> dict[str, Any]:
+        metadata = based_on.get("metadata") or {}
+        body = {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {
+                "name": self.name,
+                "namespace": self.namespace,
+                "resourceVersion": metadata.get("resourceVersion"),
+            },
+            "spec": spec,
+        }
+        return self._call_api(
+            self._api.replace_namespaced_lease, self.name, self.namespace, body, timeout=timeout
+        )
+
+    def _call_api(self, method: Callable[..., Any], *args: Any, timeout: float) -> dict[str, Any]:
+        """Call the client and return the raw JSON object, with MicroTimes as sent."""
+        try:
+            response = method(*args, _preload_content=False, _request_timeout=timeout)
+            document = json.loads(response.data)
+        except kubernetes.client.ApiException as error:
+            message = f"lease {self.namespace}/{self.name}: HTTP {error.status} {error.reason}"
+            if error.status == 404:
+                raise NotFound(message) from None
+            if error.status == 409:
+                raise Conflict(message) from None
+            raise ClusterError(message) from None
+        except (urllib3.exceptions.HTTPError, OSError, ValueError) as error:
+            raise ClusterError(
+                f"lease {self.namespace}/{self.name}: {type(error).__name__}"
+            ) from None
+        if not isinstance(document, dict):
+            raise ClusterError(f"lease {self.namespace}/{self.name}: not a JSON object")
+        return document
