@@ -101,7 +101,8 @@ def mesh_virtual_service(name: str = "checkout", *, version: str = "v1") -> Json
 
 
 def gateway_virtual_service(name: str = "checkout-gateway") -> JsonObject:
-    """The public entry: one unnamed route through the ingress gateway, in another namespace."""
+    """The public entry: one unnamed route through the ingress gateway, in another namespace,
+    to the host without a subset (as before any rollout: the router adopts it as stable)."""
     return {
         "apiVersion": f"{ISTIO_GROUP}/v1",
         "kind": "VirtualService",
@@ -114,7 +115,7 @@ def gateway_virtual_service(name: str = "checkout-gateway") -> JsonObject:
                     "match": [{"uri": {"prefix": "/checkout"}}],
                     "rewrite": {"uri": "/"},
                     "corsPolicy": {"allowOrigins": [{"exact": "https://shop.example.com"}]},
-                    "route": [{"destination": {"host": HOST, "subset": "v1"}, "weight": 100}],
+                    "route": [{"destination": {"host": HOST}, "weight": 100}],
                 }
             ],
         },

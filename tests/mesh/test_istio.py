@@ -134,6 +134,7 @@ def test_a_shift_changes_only_weight_and_destination_paths(
             "v1": 100 - weight,
             "v2": weight,
         }
+        assert router.check(rollout, "v1", "v2") == []
 
 
 def test_promotion_drops_the_old_stable_and_keeps_everything_else(
@@ -256,9 +257,13 @@ def test_several_virtual_services_get_one_patch_each(
     assert patched == {(NAMESPACE, "checkout"), (GATEWAY_NAMESPACE, "checkout-gateway")}
     assert len(patch_requests(apiserver)) == 2
     after = read_vs(objects, "checkout-gateway", GATEWAY_NAMESPACE)
-    for op, path in changed_paths(gateway, after):
-        assert re.match(r"^/spec/http/0/route/\d+(/weight)?$", path), (op, path)
-    assert subset_weights(after["spec"]["http"][0]) == {"v1": 75, "v2": 25}
+    for _op, path in changed_paths(gateway, after):
+        assert re.match(r"^/spec/http/0/route/\d+(/weight|/destination/subset)?$", path), path
+    assert after["spec"]["http"][0]["route"] == [
+        {"destination": {"host": HOST, "subset": "v1"}, "weight": 75},
+        {"destination": {"host": HOST, "subset": "v2"}, "weight": 25},
+    ]
+    assert router.check(rollout, "v1", "v2") == [], "mid-rollout the objects are still fine"
     live = router.read_weights(rollout)
     assert live.canary_weight == 25 and live.drift is None
     assert {(r.virtual_service, r.route) for r in live.routes} == {
