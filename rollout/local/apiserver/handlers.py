@@ -58,6 +58,9 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
     """Answers one connection's requests (see the module docstring)."""
 
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; with Nagle on, the body waits for the
+    # client's delayed ACK (~40 ms) on every keep-alive request.
+    disable_nagle_algorithm = True
     server: ApiHttpServer
 
     def log_message(self, format: str, *args: Any) -> None:
