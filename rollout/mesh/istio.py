@@ -57,7 +57,7 @@ class IstioRouter:
         self,
         api: k8s_client.ApiClient,
         *,
-        max_attempts: int = 10,
+        max_attempts: int = 20,
         retry_deadline: float = 15.0,
         sleep: Callable[[float], None] = time.sleep,
         jitter: random.Random | None = None,
