@@ -20,8 +20,10 @@ PASS otherwise. ``promotable`` needs PASS, at least ``minSampleSize`` canary req
 counted by the count policies, and every count policy's evidence at most 1 (the data do not
 lean towards "the canary is worse"): in the grey zone between 1 and the rejection level the
 rollout keeps analysing instead of promoting, which is always allowed with an anytime-valid
-test and stops mildly worse canaries that the steps' minutes did not yet convict. The first call (empty state) records the baselines and
-passes without judging, so a rollout at weight 0 is never held for lack of canary traffic.
+test and stops mildly worse canaries that the steps' minutes did not yet convict.
+
+The first call (empty state) records the baselines and passes without judging, so a
+rollout at weight 0 is never held for lack of canary traffic.
 """
 
 from __future__ import annotations
