@@ -105,8 +105,9 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(payload)))
         self.send_header("Cache-Control", "no-cache, private")
         self.end_headers()
-        self.wfile.write(payload)
         self._code = code
+        self._record()
+        self.wfile.write(payload)
 
     def _send_text(self, code: int, text: str) -> None:
         payload = text.encode()
@@ -114,11 +115,13 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "text/plain; charset=utf-8")
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
-        self.wfile.write(payload)
         self._code = code
+        self._record()
+        self.wfile.write(payload)
 
     def _dispatch(self) -> None:
         self._code = 0
+        self._recorded = False
         url = urlsplit(self.path)
         query = parse_qs(url.query, keep_blank_values=True)
         body = self._read_body()
@@ -127,6 +130,7 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
         verb = self.command.lower()
         if route is not None and route.endpoint == "resource":
             verb = verb_for(self.command, route, watch=is_watch)
+        self._request = (url, route, verb)
         try:
             if route is None:
                 raise status.resource_not_found()
@@ -148,23 +152,32 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
                 ).to_status(),
             )
         finally:
-            route = route or Route(endpoint="unknown")
-            self.server.state.record(
-                RequestRecord(
-                    method=self.command,
-                    path=url.path,
-                    verb=verb,
-                    group=route.group,
-                    version=route.version,
-                    resource=route.plural,
-                    namespace=route.namespace or "",
-                    name=route.name,
-                    subresource=route.subresource,
-                    query=url.query,
-                    code=self._code,
-                    user_agent=self.headers.get("User-Agent", ""),
-                )
+            self._record()
+
+    def _record(self) -> None:
+        """Log the request once, before its response body leaves: a client that reads
+        ``requests`` right after its call returned must find the call there."""
+        if self._recorded:
+            return
+        self._recorded = True
+        url, found, verb = self._request
+        route = found or Route(endpoint="unknown")
+        self.server.state.record(
+            RequestRecord(
+                method=self.command,
+                path=url.path,
+                verb=verb,
+                group=route.group,
+                version=route.version,
+                resource=route.plural,
+                namespace=route.namespace or "",
+                name=route.name,
+                subresource=route.subresource,
+                query=url.query,
+                code=self._code,
+                user_agent=self.headers.get("User-Agent", ""),
             )
+        )
 
     # -- discovery -----------------------------------------------------------------------
 
@@ -466,6 +479,7 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-cache, private")
         self.end_headers()
         self._code = 200
+        self._record()
 
         def send(event: JsonObject) -> None:
             line = json.dumps(event, separators=(",", ":")).encode() + b"\n"
