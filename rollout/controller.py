@@ -154,6 +154,8 @@ class Controller:
         self.server.start()
         log.info("serving probes, metrics and hooks on port %d", self.server.port)
         if self.elector is not None:
+            # a follower is ready to take over; the leader is ready after its first sync
+            self.server.mark_ready()
             self.elector.start()
         else:
             self._start_leading()
@@ -174,6 +176,10 @@ class Controller:
 
     @property
     def is_leader(self) -> bool:
+        """Leading by our own record and, with election on, by the Lease's clock too: a
+        stuck election thread stops us acting at its renew deadline."""
+        if self.elector is not None and not self.elector.is_leader:
+            return False
         return self._leading
 
     def _start_leading(self) -> None:
@@ -182,6 +188,7 @@ class Controller:
                 return
             log.info("%s is the leader: syncing and reconciling", self.settings.identity)
             self._leading = True
+            self.server.mark_ready(False)
             self.metrics.set_leader(True)
             self.scheduler = Scheduler(
                 run_rollout=self.run_rollout,
@@ -199,6 +206,7 @@ class Controller:
             self._leading = False
             self.metrics.set_leader(False)
             self.scheduler.stop(wait=True)
+            self.server.mark_ready()
 
     def _alive(self) -> bool:
         return not self._stopped.is_set()
@@ -207,7 +215,7 @@ class Controller:
         if branch is not None and branch != self.settings.git_branch:
             log.info("push to %s ignored: watching %s", branch, self.settings.git_branch)
             return
-        if self._leading:
+        if self.is_leader:
             self.scheduler.trigger_sync()
 
     def _count_alert(self, result: AlertResult) -> None:
@@ -218,7 +226,7 @@ class Controller:
     # ---- syncing the spec source -------------------------------------------------------
     def sync(self) -> None:
         """Read the source, mirror valid specs, and make the rollout jobs match."""
-        if not self._leading:
+        if not self.is_leader:
             return
         try:
             loaded = self._load_catalog()
@@ -272,7 +280,7 @@ class Controller:
 
     # ---- one rollout -------------------------------------------------------------------
     def run_rollout(self, key: str) -> None:
-        if not self._leading:
+        if not self.is_leader:
             return
         namespace, name = key.split("/", 1)
         with rollout_context(rollout=name, namespace=namespace):
