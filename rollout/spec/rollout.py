@@ -125,7 +125,7 @@ def default_steps() -> list[Step]:
     """1% for 2 minutes, 10% for 1, 50% for 1, then promotion once the verdict allows it.
 
     The first step is small on purpose: with a 15 s scrape interval each scrape adds
-    ``weight × rate × 15 s`` canary requests at once, and at 1% of 100 req/s that is 15
+    ``weight * rate * 15 s`` canary requests at once, and at 1% of 100 req/s that is 15
     requests, fine enough for the sequential test to stop a grossly bad canary after a few
     dozen requests; at 5% a single scrape already holds 75. Two minutes there let that
     happen before the weight grows. A minute at 10% then gives a mildly worse canary (1%
