@@ -1,0 +1,234 @@
+"""The controller killed with SIGKILL at random moments of rollouts, and restarted.
+
+``rollout run`` runs as a real process against the local API server, a real Prometheus and a
+real Git repository. Trials alternate a healthy and a bad version; in every trial but the
+reference ones the process is killed once or twice at a random moment and started again.
+Every rollout must reach the same final state as an uninterrupted run, walk every step (no
+weight of the plan is skipped, weights never go down before the end), and every weight
+written to the VirtualService, as seen by a watch, sums to 100.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import kubernetes
+import pytest
+
+from rollout.local.prometheus import PrometheusServer
+from tests.e2e.world import (
+    NAMESPACE,
+    SpecRepo,
+    TrafficSimulator,
+    VersionBehaviour,
+    install_app,
+    read_rollout,
+    route_weights,
+    wait_for,
+)
+from tests.metrics.exporter import IstioExporter
+
+TRIALS = 22  # two reference runs and twenty killed ones
+PLAN = [20, 50, 100]
+pytestmark = pytest.mark.slow
+
+
+class WeightWatch:
+    """Every state of the VirtualService's first route, as a watch delivers it."""
+
+    def __init__(self, api: kubernetes.client.ApiClient) -> None:
+        self.api = api
+        self.seen: list[dict[str, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> WeightWatch:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        custom = kubernetes.client.CustomObjectsApi(self.api)
+        version = ""
+        while not self._stop.is_set():
+            watch = kubernetes.watch.Watch()
+            try:
+                for event in watch.stream(
+                    custom.list_namespaced_custom_object,
+                    "networking.istio.io",
+                    "v1",
+                    NAMESPACE,
+                    "virtualservices",
+                    resource_version=version,
+                    timeout_seconds=2,
+                ):
+                    body = event["object"]
+                    version = body["metadata"]["resourceVersion"]
+                    self.seen.append(route_weights(body))
+                    if self._stop.is_set():
+                        break
+            except Exception:  # a 410 or a dropped stream: list again from now
+                version = ""
+
+
+class ControllerProcess:
+    """``rollout run`` as a child process, which the test may kill at any moment."""
+
+    def __init__(self, args: list[str], log: Path) -> None:
+        self.args = args
+        self.log = log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "rollout", "run", *self.args],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture
+def cluster(
+    apiserver: object, api_client: kubernetes.client.ApiClient
+) -> kubernetes.client.ApiClient:
+    versions = [f"v{n}" for n in range(1, TRIALS + 2)]
+    install_app(api_client, versions, "http://127.0.0.1:9/unused")
+    return api_client
+
+
+@pytest.fixture
+def world(
+    cluster: kubernetes.client.ApiClient, kubeconfig: Path, tmp_path: Path
+) -> Iterator[tuple[ControllerProcess, TrafficSimulator, WeightWatch, SpecRepo]]:
+    with (
+        IstioExporter() as exporter,
+        PrometheusServer(
+            scrape_configs=[exporter.scrape_config()], scrape_interval=1.0
+        ) as prometheus,
+    ):
+        prometheus.wait_for_targets()
+        repo = SpecRepo(tmp_path / "git")
+        repo.push("v1", hold="1s", interval="1s")
+        controller = ControllerProcess(
+            [
+                "--git-url",
+                repo.url,
+                "--cache-dir",
+                str(tmp_path / "cache"),
+                "--poll-interval",
+                "0.5",
+                "--kubeconfig",
+                str(kubeconfig),
+                "--prometheus-url",
+                prometheus.url,
+                "--listen",
+                "127.0.0.1:0",
+                "--no-leader-election",
+                "--log-format",
+                "json",
+            ],
+            tmp_path / "controller.log",
+        )
+        traffic = TrafficSimulator(cluster, exporter, rate=200).start()
+        watch = WeightWatch(cluster).start()
+        try:
+            yield controller, traffic, watch, repo
+        finally:
+            controller.stop()
+            watch.stop()
+            traffic.stop()
+
+
+def final_state(api: kubernetes.client.ApiClient, version: str) -> tuple[str, str] | None:
+    try:
+        status = read_rollout(api).get("status", {})
+    except kubernetes.client.ApiException:
+        return None
+    if status.get("phase") == "Succeeded" and status.get("stableVersion") == version:
+        return ("promoted", version)
+    failed = status.get("failed") or {}
+    if status.get("phase") == "RolledBack" and failed.get("version") == version:
+        return ("rolled-back", status.get("stableVersion", ""))
+    return None
+
+
+def canary_walk(seen: list[dict[str, int]], version: str) -> list[int]:
+    """The distinct canary weights of ``version`` in the order they were written."""
+    walk: list[int] = []
+    for weights in seen:
+        weight = weights.get(version, 0) if len(weights) > 1 else (100 if version in weights else 0)
+        if weight and (not walk or walk[-1] != weight):
+            walk.append(weight)
+    return walk
+
+
+def test_sigkill_at_random_moments_loses_no_state(
+    world: tuple[ControllerProcess, TrafficSimulator, WeightWatch, SpecRepo],
+    cluster: kubernetes.client.ApiClient,
+) -> None:
+    controller, traffic, watch, repo = world
+    rng = random.Random(20261126)
+    controller.start()
+    wait_for(lambda: final_state(cluster, "v1"), timeout=60, what="v1 adopted")
+    stable = "v1"
+    outcomes: dict[str, tuple[str, str]] = {}
+    kills = 0
+    for trial in range(TRIALS):
+        version = f"v{trial + 2}"
+        bad = trial % 2 == 1
+        traffic.behaviour[version] = VersionBehaviour(error_rate=0.10 if bad else 0.001)
+        start_of_trial = len(watch.seen)
+        repo.push(version, hold="1s", interval="1s")
+        if trial >= 2:  # the first two trials are the uninterrupted references
+            for _ in range(rng.choice((1, 2))):
+                threading.Event().wait(rng.uniform(0.2, 4.0))
+                controller.kill()
+                kills += 1
+                controller.start()
+        state = wait_for(
+            lambda v=version: final_state(cluster, v),
+            timeout=120,
+            what=f"{version} decided (trial {trial})",
+        )
+        expected = ("rolled-back", stable) if bad else ("promoted", version)
+        assert state == expected, f"trial {trial}: {version} ended {state}, expected {expected}"
+        outcomes[version] = state
+        walk = canary_walk(watch.seen[start_of_trial:], version)
+        if not bad:
+            assert [w for w in PLAN if w in walk] == PLAN, (
+                f"trial {trial}: walk {walk} skipped a step"
+            )
+            assert walk == sorted(walk), f"trial {trial}: weights went down: {walk}"
+            stable = version
+        else:
+            assert walk and walk[0] == PLAN[0], f"trial {trial}: bad canary walk {walk}"
+    assert kills >= 20
+    invalid = [w for w in watch.seen if sum(w.values()) != 100]
+    assert invalid == [], f"weights not summing to 100 were written: {invalid[:5]}"
+    assert traffic.invalid_weights == []
+    assert len(outcomes) == TRIALS
