@@ -86,7 +86,9 @@ def _single_attempt_client(api_client: Any) -> Any:
     """
     configuration = copy.deepcopy(api_client.configuration)
     configuration.retries = 0
-    return kubernetes.client.ApiClient(configuration)
+    single = kubernetes.client.ApiClient(configuration)
+    single.user_agent = api_client.user_agent  # the Lease calls name the controller too
+    return single
 
 
 class _Attempt(Enum):
