@@ -388,10 +388,22 @@ def decide(
             return _done(tick)
         tick.start(desired)
     elif not active and desired == tick.state.stable_version and tick.state.failed:
-        tick.update(failed=None)
+        _spec_back_on_stable(tick, tick.state.failed.version)
     if tick.state.phase.active:
         _progress(tick, rollout)
     return _done(tick)
+
+
+def _spec_back_on_stable(tick: _Tick, failed_version: str) -> None:
+    """The spec asks for the stable version again (reverted in Git, by hand or by the
+    controller's write-back): the failure is settled and the rollout is healthy."""
+    tick.update(failed=None)
+    if tick.state.phase in (Phase.ROLLED_BACK, Phase.FAILED):
+        stable = tick.state.stable_version
+        tick.set_phase(
+            Phase.SUCCEEDED, f"{stable} is stable; the spec no longer asks for {failed_version}"
+        )
+        tick.event("SpecReverted", f"the spec asks for the stable version {stable} again")
 
 
 def _spec_validity(tick: _Tick) -> None:

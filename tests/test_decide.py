@@ -205,6 +205,21 @@ def test_failed_version_is_not_retried_until_spec_changes_or_retry() -> None:
     assert walker.state.phase is Phase.PROGRESSING
 
 
+def test_a_spec_reverted_to_stable_after_a_rollback_settles_as_succeeded() -> None:
+    walker = started(Walker())
+    walker.tick()
+    walker.tick(verdict=FAIL)
+    assert walker.state.phase is Phase.ROLLED_BACK
+    walker.push("v1")  # the spec asks for the stable version again (a revert commit)
+    decision = walker.tick(spec_hash="hash-2")
+    assert walker.state.phase is Phase.SUCCEEDED and walker.state.failed is None
+    assert "no longer asks for v2" in walker.state.message
+    assert decision.weights is None  # no traffic moves, no new rollout
+    assert walker.state.stable_version == "v1" and walker.state.canary_version is None
+    walker.tick(spec_hash="hash-2")
+    assert walker.state.phase is Phase.SUCCEEDED
+
+
 def test_inconclusive_holds_the_weight_then_rolls_back() -> None:
     walker = started(Walker())
     walker.tick()
