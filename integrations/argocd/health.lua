@@ -1,0 +1,70 @@
+-- Argo CD health check for canary.rollout.dev/v1alpha1 Rollout.
+-- Argo CD runs it with the live object as the global table `obj` and reads the
+-- returned `hs.status` (Healthy, Progressing, Suspended, Degraded, Unknown) and
+-- `hs.message`. Install: argocd-cm key
+--   resource.customizations.health.canary.rollout.dev_Rollout
+-- (integrations/argocd/argocd-cm.yaml carries this script under that key).
+--
+-- Mapping (docs/argocd.md explains the choices):
+--   no status yet, or status.observedGeneration behind metadata.generation -> Progressing
+--   condition SpecValid=False (a newer spec is invalid; the last valid one runs) -> Degraded
+--   WaitingForCanary, Progressing, Promoting -> Progressing
+--   Paused -> Suspended
+--   RolledBack, Failed -> Degraded
+--   Succeeded -> Healthy
+--   anything else -> Unknown
+hs = {}
+
+local function with_message(default)
+  if obj.status ~= nil and obj.status.message ~= nil and obj.status.message ~= "" then
+    return obj.status.message
+  end
+  return default
+end
+
+if obj.status == nil or obj.status.phase == nil or obj.status.phase == "" then
+  hs.status = "Progressing"
+  hs.message = "Waiting for the rollout controller to report a phase"
+  return hs
+end
+
+local generation = nil
+if obj.metadata ~= nil then
+  generation = obj.metadata.generation
+end
+local observed = obj.status.observedGeneration
+if generation ~= nil and observed ~= nil and observed < generation then
+  hs.status = "Progressing"
+  hs.message = "Waiting for the rollout controller to observe generation " .. tostring(generation)
+  return hs
+end
+
+if obj.status.conditions ~= nil then
+  for _, condition in ipairs(obj.status.conditions) do
+    if condition.type == "SpecValid" and condition.status == "False" then
+      hs.status = "Degraded"
+      local detail = condition.message or condition.reason or "invalid spec"
+      hs.message = "The newest spec is invalid, the last valid one still runs: " .. detail
+      return hs
+    end
+  end
+end
+
+local phase = obj.status.phase
+if phase == "WaitingForCanary" or phase == "Progressing" or phase == "Promoting" then
+  hs.status = "Progressing"
+  hs.message = with_message(phase)
+elseif phase == "Paused" then
+  hs.status = "Suspended"
+  hs.message = with_message("Paused: waiting for `rollout promote`")
+elseif phase == "RolledBack" or phase == "Failed" then
+  hs.status = "Degraded"
+  hs.message = with_message(phase)
+elseif phase == "Succeeded" then
+  hs.status = "Healthy"
+  hs.message = with_message("Succeeded")
+else
+  hs.status = "Unknown"
+  hs.message = "Unknown rollout phase " .. tostring(phase)
+end
+return hs

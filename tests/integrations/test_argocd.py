@@ -1,0 +1,303 @@
+"""The Argo CD integration: the Rollout health check and the example Application.
+
+Inputs: ``integrations/argocd/health.lua`` run as Argo CD runs it (Lua 5.1 sandbox, global
+``obj``) over Rollouts whose status is written by the real state model in every phase, with
+an invalid newer spec, a lagging observedGeneration and no status; the ``argocd-cm``
+snippet; ``examples/argocd/application.yaml`` with the real jq evaluating its
+``jqPathExpressions`` over the example VirtualServices while the real route planner walks
+each example rollout through steps, promotion and a rollback. Outputs under test: the
+health status and message, the snippet's key and script, and that every path our patches
+change is ignored while the routes we do not manage are not.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jq
+import jsonpatch
+import pytest
+import yaml
+
+from rollout.mesh import istio_routes
+from rollout.spec.rollout import Rollout
+from rollout.state import Condition, Phase, RolloutState
+from tests.integrations.lua_health import run_health
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+HEALTH_LUA = REPO_ROOT / "integrations" / "argocd" / "health.lua"
+ARGOCD_CM = REPO_ROOT / "integrations" / "argocd" / "argocd-cm.yaml"
+APPLICATION = REPO_ROOT / "examples" / "argocd" / "application.yaml"
+EXAMPLE_APP = REPO_ROOT / "examples" / "app"
+EXAMPLE_ROLLOUTS = REPO_ROOT / "examples" / "rollouts"
+
+EXPECTED_HEALTH = {
+    Phase.WAITING: "Progressing",
+    Phase.PROGRESSING: "Progressing",
+    Phase.PROMOTING: "Progressing",
+    Phase.PAUSED: "Suspended",
+    Phase.ROLLED_BACK: "Degraded",
+    Phase.FAILED: "Degraded",
+    Phase.SUCCEEDED: "Healthy",
+}
+
+
+@pytest.fixture(scope="module")
+def script() -> str:
+    return HEALTH_LUA.read_text()
+
+
+def rollout_object(state: RolloutState | None, *, generation: int = 4) -> dict[str, Any]:
+    obj: dict[str, Any] = {
+        "apiVersion": "canary.rollout.dev/v1alpha1",
+        "kind": "Rollout",
+        "metadata": {"name": "checkout", "namespace": "shop", "generation": generation},
+        "spec": {"version": "v2"},
+    }
+    if state is not None:
+        obj["status"] = state.to_status()
+    return obj
+
+
+def state_in(phase: Phase, message: str = "") -> RolloutState:
+    return RolloutState(
+        phase=phase,
+        message=message or f"the rollout is {phase.value}",
+        stable_version="v1",
+        canary_version="v2" if phase.active else None,
+        canary_weight=25 if phase.active else 0,
+        step_index=2,
+        observed_generation=4,
+    )
+
+
+@pytest.mark.parametrize("phase", list(Phase))
+def test_every_phase_maps_to_its_health(script: str, phase: Phase) -> None:
+    health = run_health(script, rollout_object(state_in(phase, f"message of {phase.value}")))
+    assert health == {"status": EXPECTED_HEALTH[phase], "message": f"message of {phase.value}"}
+
+
+def test_a_phase_without_message_names_itself(script: str) -> None:
+    state = state_in(Phase.PROGRESSING).model_copy(update={"message": ""})
+    assert run_health(script, rollout_object(state)) == {
+        "status": "Progressing",
+        "message": "Progressing",
+    }
+    paused = state_in(Phase.PAUSED).model_copy(update={"message": ""})
+    assert run_health(script, rollout_object(paused))["message"].startswith("Paused")
+
+
+def test_no_status_yet_is_progressing(script: str) -> None:
+    health = run_health(script, rollout_object(None))
+    assert health["status"] == "Progressing"
+    assert "Waiting for the rollout controller" in health["message"]
+
+
+def test_a_lagging_observed_generation_is_progressing(script: str) -> None:
+    obj = rollout_object(state_in(Phase.SUCCEEDED), generation=5)
+    health = run_health(script, obj)
+    assert health == {
+        "status": "Progressing",
+        "message": "Waiting for the rollout controller to observe generation 5",
+    }
+    without = state_in(Phase.SUCCEEDED).model_copy(update={"observed_generation": None})
+    assert run_health(script, rollout_object(without, generation=5))["status"] == "Healthy"
+
+
+def test_an_invalid_newer_spec_is_degraded_whatever_the_phase(script: str) -> None:
+    problem = "rollouts/checkout.yaml:12: spec.steps[0].setWeight: must be at most 100"
+    for phase in (Phase.SUCCEEDED, Phase.PROGRESSING):
+        state = state_in(phase).with_condition("SpecValid", "False", "InvalidSpec", problem, 1.0)
+        health = run_health(script, rollout_object(state))
+        assert health["status"] == "Degraded"
+        assert health["message"].endswith(problem)
+    valid = state_in(Phase.SUCCEEDED).model_copy(
+        update={
+            "conditions": [Condition(type="TrafficRouted", status="True", reason="WeightsApplied")]
+        }
+    )
+    assert run_health(script, rollout_object(valid))["status"] == "Healthy"
+
+
+def test_an_unknown_phase_is_unknown(script: str) -> None:
+    obj = rollout_object(state_in(Phase.SUCCEEDED))
+    obj["status"]["phase"] = "Sleeping"
+    assert run_health(script, obj) == {
+        "status": "Unknown",
+        "message": "Unknown rollout phase Sleeping",
+    }
+
+
+def test_argocd_cm_installs_the_script_under_the_crd_key(script: str) -> None:
+    config = yaml.safe_load(ARGOCD_CM.read_text())
+    crd = yaml.safe_load((REPO_ROOT / "manifests" / "crd.yaml").read_text())
+    key = f"resource.customizations.health.{crd['spec']['group']}_{crd['spec']['names']['kind']}"
+    assert key == "resource.customizations.health.canary.rollout.dev_Rollout"
+    assert config["metadata"] == {
+        "name": "argocd-cm",
+        "namespace": "argocd",
+        "labels": {"app.kubernetes.io/name": "argocd-cm", "app.kubernetes.io/part-of": "argocd"},
+    }
+    assert config["data"] == {key: script}
+
+
+# -- ignoreDifferences --------------------------------------------------------------------
+
+
+def yaml_documents(directory: Path) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for path in sorted(directory.rglob("*.yaml")):
+        found.extend(doc for doc in yaml.safe_load_all(path.read_text()) if doc)
+    return found
+
+
+def virtual_services() -> dict[str, dict[str, Any]]:
+    """The example VirtualServices as the API server returns them (with a resourceVersion,
+    which our patches test)."""
+    found = {}
+    for doc in yaml_documents(EXAMPLE_APP):
+        if doc.get("kind") == "VirtualService":
+            doc["metadata"]["resourceVersion"] = "1"
+            found[doc["metadata"]["name"]] = doc
+    return found
+
+
+def ignore_expressions(name: str) -> list[str]:
+    application = yaml.safe_load(APPLICATION.read_text())
+    expressions: list[str] = []
+    for entry in application["spec"]["ignoreDifferences"]:
+        if (entry["group"], entry["kind"]) != ("networking.istio.io", "VirtualService"):
+            continue
+        if entry.get("name", name) == name and entry.get("namespace", "shop") == "shop":
+            expressions.extend(entry["jqPathExpressions"])
+    return expressions
+
+
+def ignored_pointers(obj: dict[str, Any], expressions: list[str]) -> set[str]:
+    """JSON pointers of everything the expressions select in ``obj``, as Argo CD's
+    normalizer removes them (jq ``path(EXPR)``)."""
+    pointers: set[str] = set()
+    for expression in expressions:
+        for path in jq.compile(f"[path({expression})]").input_value(obj).first():
+            pointers.add("".join(f"/{part}" for part in path))
+    return pointers
+
+
+def covered(pointer: str, ignored: set[str]) -> bool:
+    return any(pointer == path or pointer.startswith(path + "/") for path in ignored)
+
+
+def rollout_specs() -> list[Rollout]:
+    return [
+        Rollout.model_validate(doc)
+        for doc in yaml_documents(EXAMPLE_ROLLOUTS)
+        if doc.get("kind") == "Rollout"
+    ]
+
+
+def lifecycle(rollout: Rollout, namespace: str) -> list[istio_routes.Target]:
+    """Every weight setting a rollout goes through: v1 -> v2 by the spec's steps and a
+    promotion, then v2 -> v3 at the first step and a rollback."""
+
+    def target(stable: str, canary: str | None, weight: int) -> istio_routes.Target:
+        return istio_routes.Target(
+            host=rollout.spec.traffic.host,
+            namespace=namespace,
+            stable_subset=rollout.subset_for(stable),
+            canary_subset=rollout.subset_for(canary) if canary else None,
+            canary_weight=weight,
+        )
+
+    weights = [w for w in dict.fromkeys(rollout.planned_weights()) if 0 < w < 100]
+    steps = [target("v1", "v2", weight) for weight in weights]
+    return [*steps, target("v2", None, 0), target("v2", "v3", weights[0]), target("v2", None, 0)]
+
+
+def mutating_pointers(operations: list[dict[str, Any]]) -> list[str]:
+    pointers = []
+    for operation in operations:
+        if operation["op"] == "test":
+            continue
+        path = operation["path"]
+        pointers.append(path.removesuffix("/-"))  # an append changes the array itself
+    return pointers
+
+
+def test_every_path_our_patches_change_is_ignored() -> None:
+    services = virtual_services()
+    checked = 0
+    for rollout in rollout_specs():
+        for ref in rollout.spec.traffic.virtual_services:
+            live = services[ref.name]
+            expressions = ignore_expressions(ref.name)
+            assert expressions, f"no ignoreDifferences for VirtualService {ref.name}"
+            for target in lifecycle(rollout, rollout.namespace):
+                plan = istio_routes.plan_weights(live, ref.routes, target)
+                assert plan.problems == []
+                before = ignored_pointers(live, expressions)
+                patched = jsonpatch.apply_patch(live, plan.operations)
+                after = ignored_pointers(patched, expressions)
+                for pointer in mutating_pointers(plan.operations):
+                    assert covered(pointer, before | after), (ref.name, pointer)
+                    checked += 1
+                live = patched
+    assert checked > 20
+
+
+def normalized(obj: dict[str, Any], expressions: list[str]) -> Any:
+    """``obj`` without the ignored paths, as Argo CD compares desired and live."""
+    program = "delpaths([" + ", ".join(f"path({e})" for e in expressions) + "])"
+    return jq.compile(program).input_value(obj).first()
+
+
+def walk(rollout: Rollout, ref_name: str, routes: list[str]) -> list[dict[str, Any]]:
+    """The live VirtualService after each weight setting of the lifecycle."""
+    live = virtual_services()[ref_name]
+    seen = []
+    for target in lifecycle(rollout, rollout.namespace):
+        live = jsonpatch.apply_patch(
+            live, istio_routes.plan_weights(live, routes, target).operations
+        )
+        seen.append(live)
+    return seen
+
+
+def test_argo_cd_sees_no_difference_at_any_step() -> None:
+    for rollout in rollout_specs():
+        for ref in rollout.spec.traffic.virtual_services:
+            desired = virtual_services()[ref.name]
+            expressions = ignore_expressions(ref.name)
+            for live in walk(rollout, ref.name, ref.routes):
+                assert normalized(live, expressions) == normalized(desired, expressions)
+
+
+def test_weights_alone_would_show_the_canary_entry_and_the_promoted_subset() -> None:
+    rollout = next(r for r in rollout_specs() if r.name == "checkout")
+    desired = virtual_services()["checkout"]
+    weight_only = [".spec.http[].route[].weight"]
+    first_step, *_, promoted, _, rolled_back = walk(rollout, "checkout", [])
+    assert len(first_step["spec"]["http"][0]["route"]) == 2  # the canary entry appended
+    assert normalized(first_step, weight_only) != normalized(desired, weight_only)
+    assert promoted["spec"]["http"][0]["route"][0]["destination"]["subset"] == "v2"
+    assert normalized(promoted, weight_only) != normalized(desired, weight_only)
+    assert rolled_back["spec"]["http"][0]["route"] == promoted["spec"]["http"][0]["route"]
+
+
+def test_routes_we_do_not_manage_are_still_synced() -> None:
+    gateway = virtual_services()["checkout-gateway"]
+    names = [route.get("name") for route in gateway["spec"]["http"]]
+    ignored = ignored_pointers(gateway, ignore_expressions("checkout-gateway"))
+    storefront = f"/spec/http/{names.index('storefront')}"
+    assert ignored == {f"/spec/http/{names.index('checkout-api')}/route"}
+    assert not covered(storefront, ignored)
+    for name, service in virtual_services().items():
+        for path in ignored_pointers(service, ignore_expressions(name)):
+            assert "/route" in path and "/match" not in path and "/retries" not in path
+
+
+def test_the_application_respects_ignore_differences() -> None:
+    application = yaml.safe_load(APPLICATION.read_text())
+    assert application["apiVersion"] == "argoproj.io/v1alpha1"
+    assert "RespectIgnoreDifferences=true" in application["spec"]["syncPolicy"]["syncOptions"]
+    assert application["spec"]["source"]["path"] == "examples/app"
