@@ -8,8 +8,15 @@ Git mode (the default): every sync reads the repository at one commit, checks ev
 and policy together, and mirrors each valid spec into its Rollout resource (annotated with
 the commit), which is what the coordinator then reads. A spec that turns invalid keeps the
 last valid one in the cluster and is reported on its Rollout; a spec removed from Git is
-finished per its ``onDelete`` and its mirror removed. Cluster mode reads Rollout resources
-that Argo CD or Flux applied, and never writes their spec.
+finished per its ``onDelete`` and its mirror removed. With ``writeBack`` on, a rollback is
+committed back to the spec repository off the reconcile path (``rollout.writeback``).
+
+Cluster mode reads Rollout resources that Argo CD or Flux applied (all namespaces, or one)
+and never writes their spec: only their status, Events, and nothing else. Each is
+validated with the spec model; an invalid one gets a ``SpecValid=False`` condition and an
+Event (a rollout under way keeps running on its last valid spec held in memory), and the
+others carry on. A deleted Rollout is simply forgotten: there is no status left to keep,
+so ``onDelete`` applies to git mode only.
 
 Only the leader (a ``coordination.k8s.io`` Lease) syncs and reconciles; every replica
 serves ``/healthz``, ``/readyz`` and ``/metrics``.
@@ -30,7 +37,7 @@ from typing import Literal
 from pydantic import ValidationError
 
 from rollout import __version__
-from rollout.errors import RolloutError, SourceError
+from rollout.errors import NotFound, RolloutError, SourceError
 from rollout.kube.client import api_client
 from rollout.kube.lease import LeaderElector
 from rollout.kube.readiness import DeploymentReadiness
@@ -45,11 +52,15 @@ from rollout.reconcile import Desired, Ports, Reconciler
 from rollout.scheduler import Scheduler
 from rollout.server.http import ControllerServer
 from rollout.server.metrics import ControllerMetrics
+from rollout.source import gitwrite, specedit
 from rollout.source.git import GitSource
 from rollout.spec import builtin, catalog
 from rollout.spec.policy import RenderedPolicy, resolve
+from rollout.spec.pydantic_problems import problems_from
 from rollout.spec.rollout import Rollout
+from rollout.spec.yamldocs import Document
 from rollout.state import Phase
+from rollout.writeback import WriteBackWorker
 
 log = logging.getLogger("rollout.controller")
 
@@ -80,6 +91,11 @@ class ControllerSettings:
     identity: str = dataclasses.field(default_factory=default_identity)
     policy_paths: tuple[str, ...] = ()
     workers: int = 8
+    namespace: str | None = None
+    """Cluster mode: watch Rollouts of this namespace only (default: all namespaces)."""
+    git_author_name: str = gitwrite.DEFAULT_NAME
+    git_author_email: str = gitwrite.DEFAULT_EMAIL
+    """Author and committer of write-back commits."""
 
 
 class Controller:
@@ -104,6 +120,7 @@ class Controller:
             clock=clock,
         )
         self.reconciler = Reconciler(ports)
+        self._clock = clock
         self.source = (
             GitSource(
                 settings.git_url or "",
@@ -111,6 +128,23 @@ class Controller:
                 path=settings.git_path,
                 cache_dir=settings.cache_dir,
                 poll_interval=settings.poll_interval,
+            )
+            if settings.source == "git"
+            else None
+        )
+        self.write_back = (
+            WriteBackWorker(
+                gitwrite.GitWriter(
+                    settings.git_url or "",
+                    branch=settings.git_branch,
+                    cache_dir=settings.cache_dir,
+                    identity=gitwrite.Identity(settings.git_author_name, settings.git_author_email),
+                ),
+                self.store,
+                on_written=self._written_back,
+                count=lambda namespace, name, result: self.metrics.count_write_back(
+                    namespace, name, result=result
+                ),
             )
             if settings.source == "git"
             else None
@@ -144,6 +178,8 @@ class Controller:
         self._catalog: catalog.Catalog | None = None
         self._authors: dict[str, str] = {}
         self._commit_author: str | None = None
+        self._last_valid: dict[str, tuple[Rollout, tuple[RenderedPolicy, ...]]] = {}
+        self._namespace = settings.namespace if settings.source == "cluster" else None
         self._lock = threading.Lock()
         self._leading = False
         self._stopped = threading.Event()
@@ -167,6 +203,8 @@ class Controller:
         else:
             self._stop_leading()
         self.dispatcher.close()
+        if self.write_back is not None:
+            self.write_back.close()
         self.server.stop()
         if self.source is not None:
             self.source.close()
@@ -218,6 +256,11 @@ class Controller:
         if self.is_leader:
             self.scheduler.trigger_sync()
 
+    def _written_back(self) -> None:
+        """A write-back commit landed: read Git now rather than at the next poll."""
+        if self.is_leader:
+            self.scheduler.trigger_sync()
+
     def _count_alert(self, result: AlertResult) -> None:
         self.metrics.count_alert(
             target=result.target, event=result.event, sent=result.status == "sent"
@@ -238,15 +281,17 @@ class Controller:
         self._catalog = loaded
         for problem in loaded.problems:
             log.warning("invalid spec: %s", problem)
-        stored = {item.key: item for item in self.store.list()}
+        stored = {item.key: item for item in self.store.list(self._namespace)}
         if self.source is not None:
             self._mirror(loaded, stored)
-            stored = {item.key: item for item in self.store.list()}
+            stored = {item.key: item for item in self.store.list(self._namespace)}
         intervals: dict[str, float] = {}
         for key, item in stored.items():
-            rollout = _parse(item)
-            if rollout is not None:
-                intervals[key] = rollout.interval_seconds
+            desired = self._desired_spec(item, loaded)
+            if desired is not None:
+                intervals[key] = desired[0].interval_seconds
+        for key in set(self._last_valid) - set(stored):
+            del self._last_valid[key]
         before = self.scheduler.rollouts()
         self.scheduler.set_rollouts(intervals)
         for key in intervals:
@@ -263,7 +308,8 @@ class Controller:
             loaded.problems[:0] = problems
             return loaded
         snapshot = self.source.sync()
-        loaded = catalog.load_texts(snapshot.files, commit=snapshot.sha)
+        files = {p: t for p, t in snapshot.files.items() if not specedit.is_status_file(p)}
+        loaded = catalog.load_texts(files, commit=snapshot.sha)
         self._authors = {path: info.author for path, info in snapshot.file_commits.items()}
         self._commit_author = snapshot.commit.author
         return loaded
@@ -294,21 +340,23 @@ class Controller:
                 self.metrics.observe_reconcile(namespace, name, time.perf_counter() - started)
 
     def _reconcile(self, namespace: str, name: str) -> None:
-        item = self.store.load(namespace, name)
-        rollout = _parse(item)
-        if rollout is None:
+        try:
+            item = self.store.load(namespace, name)
+        except NotFound:
+            self._forget(f"{namespace}/{name}")
             return
         key = item.key
         loaded = self._catalog
+        spec = self._desired_spec(item, loaded)
+        if spec is None:
+            return
+        rollout, policies, problems = spec
         deleted = False
-        problems: tuple[str, ...] = ()
-        policies: tuple[RenderedPolicy, ...]
         if self.source is not None and loaded is not None and item.source_path is not None:
             deleted = key not in loaded.rollouts and key not in loaded.invalid_rollouts
             if key in loaded.invalid_rollouts:
                 origin = loaded.invalid_rollouts[key]
                 problems = tuple(str(p) for p in loaded.problems if p.path == origin.path)
-        policies = self._policies_for(rollout, loaded)
         author = self._author_of(item)
         desired = Desired(
             rollout=rollout,
@@ -326,12 +374,69 @@ class Controller:
                 self.metrics.count_verdict(
                     namespace, name, policy=evidence.policy, outcome=evidence.outcome.value
                 )
+        if self.write_back is not None and not deleted:
+            self.write_back.consider(
+                rollout,
+                state,
+                source_path=item.source_path,
+                annotations=item.annotations,
+                uid=item.uid,
+            )
         if deleted and not state.phase.active:
             self.store.delete_mirror(namespace, name)
-            self.metrics.forget_rollout(namespace, name)
-            self.scheduler.set_rollouts(
-                {k: v for k, v in self.scheduler.rollouts().items() if k != key}
+            self._forget(key)
+
+    def _forget(self, key: str) -> None:
+        """The Rollout is gone: no job, no metrics series, no remembered spec."""
+        namespace, name = key.split("/", 1)
+        if key in self.scheduler.rollouts():
+            log.info("rollout %s is gone: forgetting it", key)
+        self._last_valid.pop(key, None)
+        self.metrics.forget_rollout(namespace, name)
+        remaining = {k: v for k, v in self.scheduler.rollouts().items() if k != key}
+        self.scheduler.set_rollouts(remaining)
+
+    def _desired_spec(
+        self, item: StoredRollout, loaded: catalog.Catalog | None
+    ) -> tuple[Rollout, tuple[RenderedPolicy, ...], tuple[str, ...]] | None:
+        """The spec to run, its policies, and the problems of a newer invalid spec.
+
+        An invalid spec (or one naming an unknown policy) falls back to the last valid
+        one seen, with its problems reported through the tick; with none to fall back on
+        it is reported on the Rollout here, and None says there is nothing to run.
+        """
+        rollout, problem = _parse(item)
+        policies: tuple[RenderedPolicy, ...] = ()
+        if rollout is not None:
+            try:
+                policies = self._policies_for(rollout, loaded)
+            except RolloutError as error:
+                rollout, problem = None, f"spec.analysis.policies: {error}"
+        if rollout is not None:
+            self._last_valid[item.key] = (rollout, policies)
+            return rollout, policies, ()
+        last = self._last_valid.get(item.key)
+        if last is not None:
+            return last[0], last[1], (problem,)
+        self._report_invalid(item, problem)
+        return None
+
+    def _report_invalid(self, item: StoredRollout, problem: str) -> None:
+        """A condition and an Event on a Rollout whose spec cannot run (once per problem)."""
+        current = item.state.condition("SpecValid")
+        if current is not None and current.status == "False" and current.message == problem:
+            return
+        log.error("rollout %s: the spec in the cluster is invalid: %s", item.key, problem)
+        state = item.state.with_condition(
+            "SpecValid", "False", "InvalidSpec", problem, self._clock()
+        )
+        try:
+            self.store.save_state(item.namespace, item.name, state, item.resource_version)
+            self.store.record_event(
+                item.namespace, item.name, item.uid, "SpecInvalid", problem, warning=True
             )
+        except RolloutError as error:
+            log.warning("rollout %s: invalid spec not reported: %s", item.key, error)
 
     def _policies_for(
         self, rollout: Rollout, loaded: catalog.Catalog | None
@@ -356,8 +461,8 @@ class Controller:
         return self._commit_author
 
 
-def _parse(item: StoredRollout) -> Rollout | None:
-    """The Rollout model of a stored resource; None (and a log line) when it does not parse."""
+def _parse(item: StoredRollout) -> tuple[Rollout | None, str]:
+    """The Rollout model of a stored resource, or None and what is wrong with it."""
     body = {
         "apiVersion": "canary.rollout.dev/v1alpha1",
         "kind": "Rollout",
@@ -365,7 +470,8 @@ def _parse(item: StoredRollout) -> Rollout | None:
         "spec": item.spec,
     }
     try:
-        return Rollout.model_validate(body)
+        return Rollout.model_validate(body), ""
     except ValidationError as error:
-        log.error("rollout %s: spec in the cluster is invalid: %s", item.key, error)
-        return None
+        document = Document(item.key, 0, body, {}, 0)
+        problems = problems_from(error, document, Rollout)
+        return None, "; ".join(f"{p.field}: {p.message}" for p in problems)

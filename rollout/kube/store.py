@@ -333,6 +333,19 @@ class KubeStateStore:
             raise NotFound(f"rollout {namespace}/{name} not found") from error
         return command
 
+    def annotate(self, namespace: str, name: str, annotations: dict[str, str]) -> None:
+        """Set annotations on the Rollout (a merge patch of those keys only)."""
+        try:
+            self._patch(
+                namespace,
+                name,
+                {"metadata": {"annotations": annotations}},
+                f"annotating rollout {namespace}/{name}",
+                content_type=MERGE_PATCH,
+            )
+        except NotFound as error:
+            raise NotFound(f"rollout {namespace}/{name} not found") from error
+
     @staticmethod
     def read_command(stored: StoredRollout) -> Command | None:
         return resource.read_command(stored)

@@ -105,6 +105,13 @@ class ControllerMetrics:
             ["hook", "outcome"],
             registry=self.registry,
         )
+        self._write_backs = Counter(
+            "rollout_write_backs_total",
+            "Git write-backs after a rollback, by result "
+            "(written, alreadyWritten, superseded, failed).",
+            ["namespace", "rollout", "result"],
+            registry=self.registry,
+        )
         self._leader = Gauge(
             "rollout_leader",
             "1 while this replica holds the leader lease, else 0.",
@@ -187,6 +194,10 @@ class ControllerMetrics:
     def count_webhook(self, *, hook: str, outcome: str) -> None:
         """Count one push webhook request (``outcome``: accepted, ignored, unauthorized...)."""
         self._webhooks.labels(hook=hook, outcome=outcome).inc()
+
+    def count_write_back(self, namespace: str, rollout: str, *, result: str) -> None:
+        """Count one Git write-back attempt of a rollback and how it ended."""
+        self._write_backs.labels(namespace=namespace, rollout=rollout, result=result).inc()
 
     def set_leader(self, leading: bool) -> None:
         """Record whether this replica currently leads."""

@@ -117,6 +117,7 @@ class WriteOutcome(enum.StrEnum):
 @dataclasses.dataclass(frozen=True)
 class WriteResult:
     outcome: WriteOutcome
+    mode: WriteMode
     commit: str | None
     """The write-back commit (new, or found in the history); None when superseded."""
     branch: str
@@ -219,7 +220,7 @@ class GitWriter:
             seconds,
             message,
         )
-        return WriteResult(outcome, commit, target, attempts, seconds, message)
+        return WriteResult(outcome, mode, commit, target, attempts, seconds, message)
 
     def _write(
         self, rollback: Rollback, mode: WriteMode, target: str
