@@ -87,10 +87,15 @@ class SpecRepo:
     def url(self) -> str:
         return f"file://{self.remote}"
 
-    def push(self, version: str, *, hold: str = "3s", interval: str = "1s") -> str:
+    def push(
+        self, version: str, *, hold: str = "3s", interval: str = "1s", write_back: bool = False
+    ) -> str:
         path = self.work / "rollouts" / "checkout.yaml"
         path.parent.mkdir(exist_ok=True)
-        path.write_text(SPEC.format(version=version, hold=hold, interval=interval))
+        text = SPEC.format(version=version, hold=hold, interval=interval)
+        if write_back:
+            text += "  writeBack: {enabled: true}\n"
+        path.write_text(text)
         git(self.work, "add", ".")
         git(self.work, "commit", "-qm", f"checkout: roll out {version}")
         git(self.work, "push", "-q", "origin", "main")
