@@ -102,6 +102,19 @@ from rollout.metrics.prometheus import PrometheusSettings
     help="Extra policy files or directories (cluster mode).",
 )
 @click.option(
+    "--namespace",
+    envvar="ROLLOUT_NAMESPACE",
+    default=None,
+    help="Cluster mode: read Rollouts of this namespace only (default: all namespaces).",
+)
+@click.option(
+    "--git-author",
+    envvar="ROLLOUT_GIT_AUTHOR",
+    default="rollout-controller <rollout-controller@users.noreply.local>",
+    show_default=True,
+    help="Author and committer of write-back commits, as 'Name <email>'.",
+)
+@click.option(
     "--log-format",
     type=click.Choice(["text", "json"]),
     envvar="ROLLOUT_LOG_FORMAT",
@@ -125,6 +138,8 @@ def run(
     lease_name: str,
     identity: str | None,
     policy_paths: tuple[str, ...],
+    namespace: str | None,
+    git_author: str,
     log_format: str,
     log_level: str,
 ) -> None:
@@ -134,6 +149,7 @@ def run(
     """
     logs.configure(level=log_level, fmt=log_format)
     host, _, port = listen.rpartition(":")
+    author_name, _, author_email = git_author.partition("<")
     try:
         settings = ControllerSettings(
             prometheus=PrometheusSettings.from_env(url=prometheus_url),
@@ -153,6 +169,10 @@ def run(
             lease_name=lease_name,
             identity=identity or default_identity(),
             policy_paths=policy_paths,
+            namespace=namespace or None,
+            git_author_name=author_name.strip() or "rollout-controller",
+            git_author_email=author_email.rstrip(">").strip()
+            or "rollout-controller@users.noreply.local",
         )
         controller = Controller(settings)
         controller.start()
