@@ -1,0 +1,191 @@
+"""Cluster mode: Rollouts applied by someone else (as Argo CD would) are run, never rewritten.
+
+The controller runs in-process with ``source="cluster"`` and ``namespace="shop"`` against
+the local API server, the real Prometheus and simulated traffic; there is no Git at all.
+Inputs: a Rollout created with the official client carrying Argo CD's tracking label and
+annotation, a later change of its ``spec.version`` (a merge patch, as a sync would send),
+a second Rollout whose spec the model refuses, a Rollout in another namespace, and the
+deletion of Rollouts. Outputs: adoption and promotion (status and VirtualService weights),
+the invalid one's condition and Event while the other carries on, a deleted one forgotten,
+and the API server's request log filtered by the controller's User-Agent: its only writes
+to ``rollouts`` are to the ``status`` subresource.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import kubernetes
+import pytest
+
+from rollout.controller import Controller, ControllerSettings
+from rollout.local.apiserver import LocalApiServer
+from rollout.local.prometheus import PrometheusServer
+from rollout.metrics.prometheus import PrometheusSettings
+from tests.e2e.world import (
+    NAMESPACE,
+    TrafficSimulator,
+    read_rollout,
+    read_virtual_service,
+    route_weights,
+    wait_for,
+)
+
+pytestmark = pytest.mark.slow
+
+GROUP, VERSION, PLURAL = "canary.rollout.dev", "v1alpha1", "rollouts"
+WRITES = ("POST", "PUT", "PATCH", "DELETE")
+
+
+def argo_rollout(name: str, version: str, *, namespace: str = NAMESPACE) -> dict[str, Any]:
+    """A Rollout as Argo CD applies it from Git: its tracking label and annotation on."""
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "Rollout",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": {"app.kubernetes.io/instance": "shop"},
+            "annotations": {
+                "argocd.argoproj.io/tracking-id": f"shop:{GROUP}/Rollout:{namespace}/{name}",
+            },
+        },
+        "spec": {
+            "version": version,
+            "traffic": {
+                "host": "checkout.shop.svc.cluster.local",
+                "destinationRule": "checkout",
+                "virtualServices": [{"name": "checkout"}],
+            },
+            "steps": [
+                {"setWeight": 20},
+                {"analyze": {"duration": "3s"}},
+                {"setWeight": 50},
+                {"analyze": {"duration": "3s"}},
+                {"setWeight": 100},
+            ],
+            "analysis": {
+                "interval": "1s",
+                "minSampleSize": 100,
+                "policies": [{"name": "istio-error-ratio"}],
+            },
+            "progressDeadline": "2m",
+        },
+    }
+
+
+@pytest.fixture
+def controller(
+    kubeconfig: Path,
+    prometheus: PrometheusServer,
+    tmp_path: Path,
+    app: kubernetes.client.ApiClient,
+) -> Iterator[Controller]:
+    settings = ControllerSettings(
+        prometheus=PrometheusSettings(url=prometheus.url),
+        source="cluster",
+        namespace=NAMESPACE,
+        cache_dir=tmp_path / "cache",
+        poll_interval=1.0,
+        kubeconfig=str(kubeconfig),
+        listen_host="127.0.0.1",
+        listen_port=0,
+        lease_namespace="rollout-system",
+        identity="e2e-cluster-source",
+    )
+    running = Controller(settings)
+    running.start()
+    yield running
+    running.stop()
+
+
+def status(api: kubernetes.client.ApiClient, name: str = "checkout") -> dict[str, Any]:
+    custom = kubernetes.client.CustomObjectsApi(api)
+    body: dict[str, Any] = custom.get_namespaced_custom_object(
+        GROUP, VERSION, NAMESPACE, PLURAL, name
+    )
+    return body.get("status") or {}
+
+
+def test_rollouts_applied_by_argo_cd_are_adopted_promoted_and_never_rewritten(
+    controller: Controller,
+    apiserver: LocalApiServer,
+    app: kubernetes.client.ApiClient,
+    traffic: TrafficSimulator,
+) -> None:
+    custom = kubernetes.client.CustomObjectsApi(app)
+    applied = argo_rollout("checkout", "v1")
+    custom.create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, applied)
+    broken = copy.deepcopy(applied)
+    broken["metadata"]["name"] = "broken"
+    broken["spec"]["steps"] = [{"setWeight": 50}, {"setWeight": 20}]
+    custom.create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, broken)
+    kubernetes.client.CoreV1Api(app).create_namespace({"metadata": {"name": "elsewhere"}})
+    custom.create_namespaced_custom_object(
+        GROUP, VERSION, "elsewhere", PLURAL, argo_rollout("checkout", "v1", namespace="elsewhere")
+    )
+
+    wait_for(lambda: status(app).get("stableVersion") == "v1", timeout=30, what="v1 adopted")
+    assert status(app)["phase"] == "Succeeded"
+
+    def reported_invalid() -> dict[str, Any] | None:
+        conditions = status(app, "broken").get("conditions") or []
+        return next((c for c in conditions if c["type"] == "SpecValid"), None)
+
+    condition = wait_for(reported_invalid, timeout=15, what="the invalid spec reported")
+    assert condition["status"] == "False" and condition["reason"] == "InvalidSpec"
+    assert "spec.steps" in condition["message"] and "weights never decrease" in condition["message"]
+    events = kubernetes.client.CoreV1Api(app).list_namespaced_event(
+        NAMESPACE, field_selector="involvedObject.name=broken"
+    )
+    assert [e.reason for e in events.items] == ["SpecInvalid"]
+    assert events.items[0].type == "Warning"
+
+    # the sync changes the version, as Argo CD would after a commit
+    custom.patch_namespaced_custom_object(
+        GROUP, VERSION, NAMESPACE, PLURAL, "checkout", {"spec": {"version": "v2"}}
+    )
+    seen_weights: set[int] = set()
+
+    def promoted() -> bool:
+        seen_weights.add(route_weights(read_virtual_service(app)).get("v2", 0))
+        current = status(app)
+        return (current.get("phase"), current.get("stableVersion")) == ("Succeeded", "v2")
+
+    wait_for(promoted, timeout=90, what="v2 promoted")
+    assert route_weights(read_virtual_service(app)) == {"v2": 100}
+    assert {20, 50} <= seen_weights
+    assert traffic.invalid_weights == []
+    body = read_rollout(app)
+    assert body["spec"] == {**applied["spec"], "version": "v2"}  # the spec as Argo CD left it
+    assert body["metadata"]["annotations"] == applied["metadata"]["annotations"]
+    assert body["metadata"]["labels"] == applied["metadata"]["labels"]
+    assert status(app, "broken").get("stableVersion") is None  # never run
+    other = custom.get_namespaced_custom_object(GROUP, VERSION, "elsewhere", PLURAL, "checkout")
+    assert "status" not in other  # outside --namespace: untouched
+
+    # Argo CD prunes the Rollouts: the controller forgets them, without errors
+    assert "shop/checkout" in controller.scheduler.rollouts()
+    custom.delete_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, "checkout")
+    custom.delete_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, "broken")
+    wait_for(lambda: not controller.scheduler.rollouts(), timeout=15, what="the Rollouts forgotten")
+    time.sleep(2)
+    exposition = controller.metrics.exposition()[0].decode()
+    assert "rollout_reconcile_errors_total{" not in exposition
+    assert route_weights(read_virtual_service(app)) == {"v2": 100}  # traffic left as it was
+    listed = custom.list_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL)
+    assert listed["items"] == []  # nothing recreated
+
+    ours = [r for r in apiserver.requests if r.user_agent.startswith("rollout-controller/")]
+    assert ours, "the controller's requests carry its User-Agent"
+    rollout_writes = [r for r in ours if r.resource == PLURAL and r.method in WRITES]
+    assert rollout_writes, "the controller wrote status"
+    assert {(r.method, r.subresource) for r in rollout_writes} <= {
+        ("PUT", "status"),
+        ("PATCH", "status"),
+    }, [(r.method, r.path) for r in rollout_writes if r.subresource != "status"]
+    assert not [r for r in ours if r.resource == PLURAL and r.namespace == "elsewhere"]
