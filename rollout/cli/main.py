@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from rollout import __version__
-from rollout.cli import controller_commands, local, people_commands, spec_commands
+from rollout.cli import controller_commands, demo, local, people_commands, spec_commands
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -26,3 +26,4 @@ main.add_command(people_commands.status)
 main.add_command(people_commands.promote)
 main.add_command(people_commands.abort)
 main.add_command(people_commands.retry)
+main.add_command(demo.demo)
