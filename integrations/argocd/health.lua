@@ -10,9 +10,12 @@
 --   condition SpecValid=False (a newer spec is invalid; the last valid one runs) -> Degraded
 --   WaitingForCanary, Progressing, Promoting -> Progressing
 --   Paused -> Suspended
---   RolledBack, Failed -> Degraded
---   Succeeded -> Healthy
+--   Succeeded -> Healthy, or Progressing while spec.version is not yet the stable one
+--     (the controller has not picked the new spec up yet)
+--   RolledBack, Failed -> Degraded, or Healthy once spec.version is the stable version
+--     again (Git was reverted to what runs)
 --   anything else -> Unknown
+-- Only the base and table libraries are used: Argo CD opens no others for this script.
 hs = {}
 
 local function with_message(default)
@@ -51,6 +54,10 @@ if obj.status.conditions ~= nil then
 end
 
 local phase = obj.status.phase
+local wanted = nil
+if obj.spec ~= nil then
+  wanted = obj.spec.version
+end
 if phase == "WaitingForCanary" or phase == "Progressing" or phase == "Promoting" then
   hs.status = "Progressing"
   hs.message = with_message(phase)
@@ -58,11 +65,21 @@ elseif phase == "Paused" then
   hs.status = "Suspended"
   hs.message = with_message("Paused: waiting for `rollout promote`")
 elseif phase == "RolledBack" or phase == "Failed" then
-  hs.status = "Degraded"
-  hs.message = with_message(phase)
+  if wanted ~= nil and wanted == obj.status.stableVersion then
+    hs.status = "Healthy"
+    hs.message = tostring(wanted) .. " is stable; " .. with_message(phase)
+  else
+    hs.status = "Degraded"
+    hs.message = with_message(phase)
+  end
 elseif phase == "Succeeded" then
-  hs.status = "Healthy"
-  hs.message = with_message("Succeeded")
+  if wanted ~= nil and wanted ~= obj.status.stableVersion then
+    hs.status = "Progressing"
+    hs.message = "Waiting for the rollout controller to start rolling out " .. tostring(wanted)
+  else
+    hs.status = "Healthy"
+    hs.message = with_message("Succeeded")
+  end
 else
   hs.status = "Unknown"
   hs.message = "Unknown rollout phase " .. tostring(phase)

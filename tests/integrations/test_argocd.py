@@ -61,10 +61,11 @@ def rollout_object(state: RolloutState | None, *, generation: int = 4) -> dict[s
 
 
 def state_in(phase: Phase, message: str = "") -> RolloutState:
+    """A status in ``phase`` for a rollout whose spec asks for v2 (v1 was stable)."""
     return RolloutState(
         phase=phase,
         message=message or f"the rollout is {phase.value}",
-        stable_version="v1",
+        stable_version="v2" if phase is Phase.SUCCEEDED else "v1",
         canary_version="v2" if phase.active else None,
         canary_weight=25 if phase.active else 0,
         step_index=2,
@@ -118,6 +119,24 @@ def test_an_invalid_newer_spec_is_degraded_whatever_the_phase(script: str) -> No
         }
     )
     assert run_health(script, rollout_object(valid))["status"] == "Healthy"
+
+
+def test_a_new_spec_not_yet_picked_up_is_progressing(script: str) -> None:
+    obj = rollout_object(state_in(Phase.SUCCEEDED))
+    obj["spec"]["version"] = "v3"
+    assert run_health(script, obj) == {
+        "status": "Progressing",
+        "message": "Waiting for the rollout controller to start rolling out v3",
+    }
+
+
+def test_git_reverted_to_the_stable_version_after_a_rollback_is_healthy(script: str) -> None:
+    obj = rollout_object(state_in(Phase.ROLLED_BACK, "rolled back: error ratio 5% above 1%"))
+    obj["spec"]["version"] = "v1"
+    assert run_health(script, obj) == {
+        "status": "Healthy",
+        "message": "v1 is stable; rolled back: error ratio 5% above 1%",
+    }
 
 
 def test_an_unknown_phase_is_unknown(script: str) -> None:
