@@ -66,8 +66,8 @@ EVIDENCE = (
         "message": "canary error ratio above threshold",
         "value": 0.052,
         "threshold": 0.01,
-        "sampleSize": 412.0,
-        "pValue": 0.0003,
+        "sample_size": 412.0,
+        "p_value": 0.0003,
     },
 )
 CHECK = "istio-error-ratio/error-ratio: value 0.052 against threshold 0.01 (n=412, p=0.0003)"
@@ -318,7 +318,7 @@ def test_status_file_mode_writes_the_outcome_beside_the_spec(
     assert status["outcome"] == "RolledBack"
     assert status["failedChecks"] == [CHECK]
     assert status["evidence"][0]["value"] == 0.052
-    assert status["evidence"][0]["pValue"] == 0.0003
+    assert status["evidence"][0]["p_value"] == 0.0003
     assert status["specCommit"] == before
     message = run_git("log", "-1", "--format=%B", "main", cwd=origin.bare)
     assert message.startswith("Record rollback of shop/checkout v3")
