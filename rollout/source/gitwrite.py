@@ -135,7 +135,7 @@ def commit_message(rollback: Rollback, *, mode: WriteMode) -> str:
         subject = f"Record rollback of {r.key} {r.failed_version} (stable {r.stable_version})"
     body = [
         f"The rollout controller put all traffic of {r.key} back on {r.stable_version}",
-        f"after {r.failed_version} ended {r.outcome}: {r.reason}",
+        f"after {r.failed_version} ended {r.outcome}: {r.reason.removeprefix('rolled back: ')}",
     ]
     if r.failed_checks:
         body.append("")
