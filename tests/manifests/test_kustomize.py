@@ -158,3 +158,22 @@ def test_kubectl_applies_the_build(kubectl: Kubectl, built_yaml: str) -> None:
     roles = kubectl("get", "clusterrole", "rollout-controller", "-o", "yaml")
     rules = yaml.safe_load(roles.stdout)["rules"]
     assert {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get"]} in rules
+
+
+def test_install_doc_lists_every_setting(repo_root: Path) -> None:
+    text = (repo_root / "docs" / "install.md").read_text()
+    prometheus = {
+        f"ROLLOUT_PROMETHEUS_{name}"
+        for name in ("BEARER_TOKEN", "BEARER_TOKEN_FILE", "USERNAME", "PASSWORD", "CA_FILE")
+    }
+    credentials = {
+        "ROLLOUT_GIT_TOKEN",
+        "ROLLOUT_GIT_USERNAME",
+        "ROLLOUT_GIT_SSH_KEY",
+        "ROLLOUT_GIT_KNOWN_HOSTS",
+        "ROLLOUT_HOOK_SECRET",
+    }
+    missing = sorted(
+        name for name in cli_env_vars() | prometheus | credentials if f"`{name}`" not in text
+    )
+    assert missing == []
