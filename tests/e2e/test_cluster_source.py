@@ -4,10 +4,12 @@ The controller runs in-process with ``source="cluster"`` and ``namespace="shop"`
 the local API server, the real Prometheus and simulated traffic; there is no Git at all.
 Inputs: a Rollout created with the official client carrying Argo CD's tracking label and
 annotation, a later change of its ``spec.version`` (a merge patch, as a sync would send),
-a second Rollout whose spec the model refuses, a Rollout in another namespace, and the
-deletion of Rollouts. Outputs: adoption and promotion (status and VirtualService weights),
-the invalid one's condition and Event while the other carries on, a deleted one forgotten,
-and the API server's request log filtered by the controller's User-Agent: its only writes
+an invalid update of it mid-rollout, a second Rollout whose spec the model refuses, a
+Rollout in another namespace, and the deletion of Rollouts. Outputs: adoption and
+promotion (status and VirtualService weights), the invalid update reported while the
+rollout carries on with its last valid spec, the invalid Rollout's condition and Event
+while the other carries on, deleted Rollouts forgotten, and the API server's request log
+filtered by the controller's User-Agent: its only writes
 to ``rollouts`` are to the ``status`` subresource.
 """
 
@@ -149,7 +151,27 @@ def test_rollouts_applied_by_argo_cd_are_adopted_promoted_and_never_rewritten(
     custom.patch_namespaced_custom_object(
         GROUP, VERSION, NAMESPACE, PLURAL, "checkout", {"spec": {"version": "v2"}}
     )
-    seen_weights: set[int] = set()
+    wait_for(
+        lambda: route_weights(read_virtual_service(app)).get("v2") == 20,
+        timeout=30,
+        what="v2 at 20%",
+    )
+    # a bad sync mid-rollout: the rollout carries on with its last valid spec, and says so
+    custom.patch_namespaced_custom_object(
+        GROUP, VERSION, NAMESPACE, PLURAL, "checkout", {"spec": {"progressDeadline": "soon"}}
+    )
+
+    def flagged() -> dict[str, Any] | None:
+        conditions = status(app).get("conditions") or []
+        return next((c for c in conditions if c["type"] == "SpecValid"), None)
+
+    flagged_condition = wait_for(flagged, timeout=15, what="the invalid update reported")
+    assert "spec.progressDeadline" in flagged_condition["message"]
+    assert status(app)["phase"] == "Progressing" and status(app)["canaryVersion"] == "v2"
+    custom.patch_namespaced_custom_object(
+        GROUP, VERSION, NAMESPACE, PLURAL, "checkout", {"spec": {"progressDeadline": "2m"}}
+    )
+    seen_weights: set[int] = {20}
 
     def promoted() -> bool:
         seen_weights.add(route_weights(read_virtual_service(app)).get("v2", 0))
@@ -159,6 +181,7 @@ def test_rollouts_applied_by_argo_cd_are_adopted_promoted_and_never_rewritten(
     wait_for(promoted, timeout=90, what="v2 promoted")
     assert route_weights(read_virtual_service(app)) == {"v2": 100}
     assert {20, 50} <= seen_weights
+    assert not [c for c in status(app).get("conditions", []) if c["type"] == "SpecValid"]
     assert traffic.invalid_weights == []
     body = read_rollout(app)
     assert body["spec"] == {**applied["spec"], "version": "v2"}  # the spec as Argo CD left it
