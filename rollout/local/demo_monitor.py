@@ -100,8 +100,8 @@ class TimelinePoint:
     canary: str | None
 
 
-def evidence_text(item: dict[str, Any]) -> str:
-    """``istio-error-ratio/canary-vs-stable: ... (value 0.05, threshold 0.01, n=180)``."""
+def evidence_numbers(item: dict[str, Any]) -> str:
+    """``istio-error-ratio/errors: value 0.0373, threshold 0.01, n=268, p=0.00011``."""
     numbers = [
         f"{label} {item[key]:.4g}"
         for key, label in (("value", "value"), ("threshold", "threshold"))
@@ -111,8 +111,7 @@ def evidence_text(item: dict[str, Any]) -> str:
         numbers.append(f"n={item['sample_size']:.0f}")
     if isinstance(item.get("p_value"), int | float):
         numbers.append(f"p={item['p_value']:.2g}")
-    suffix = f" ({', '.join(numbers)})" if numbers else ""
-    return f"{item.get('policy', '?')}/{item.get('check', '?')}: {item.get('message', '')}{suffix}"
+    return f"{item.get('policy', '?')}/{item.get('check', '?')}: {', '.join(numbers)}"
 
 
 class DemoMonitor:
@@ -247,7 +246,7 @@ class DemoMonitor:
 
     def _follow_status(self, record: VersionRecord, state: RolloutState) -> None:
         marker = (state.phase.value, state.step_index)
-        if marker != self._last_phase and record.outcome is None:
+        if marker != self._last_phase and record.outcome is None and state.phase.active:
             self._last_phase = marker
             self._echo(f"{self.clock()}  {state.phase.value}: {state.message}")
         verdict = state.last_verdict
@@ -272,7 +271,7 @@ class DemoMonitor:
 
     def _note_verdict(self, record: VersionRecord, verdict: dict[str, Any]) -> None:
         failing = tuple(
-            evidence_text(item)
+            evidence_numbers(item)
             for item in verdict.get("evidence", [])
             if item.get("outcome") == "fail"
         )
@@ -298,8 +297,9 @@ class DemoMonitor:
         if record.steps and record.steps[-1].ended_at is None:
             record.steps[-1].ended_at = now
         took = record.seconds_to_decision
-        after = f" {took:.1f}s after its first request" if took is not None else ""
-        self._echo(f"{self.clock(now)}  ==> {record.version} {outcome.upper()}{after}: {reason}")
+        after = f" {took:.1f}s after its first request at Envoy" if took is not None else ""
+        why = "" if record.verdicts and record.verdicts[-1].outcome == "fail" else f": {reason}"
+        self._echo(f"{self.clock(now)}  ==> {record.version} {outcome.upper()}{after}{why}")
 
     def _traffic_line(self, reading: Reading, record: VersionRecord | None) -> None:
         if reading.at - self._last_traffic_line < self._traffic_every:

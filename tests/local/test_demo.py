@@ -1,0 +1,203 @@
+"""``rollout demo`` end to end, through the CLI as a user runs it, with real Envoy and Prometheus.
+
+Inputs: ``python -m rollout demo --json ... --report ...`` in a subprocess (the story: v2
+healthy, v3 failing 5% of its requests), and once the same command interrupted with SIGINT
+while v2 is rolling out. Outputs: the JSON summary (outcomes, time to decision, and each
+step's canary share as Envoy counted it), the HTML report, the exit codes, and the process
+table: no Envoy or Prometheus of the demo may outlive it.
+
+Shares are binomial draws (Envoy picks a weighted cluster at random per request): a step
+the rollout held to its end carries about a thousand requests at 200 req/s, so 5 points is
+over three standard errors and is asserted as such; the step a rollback cut short may hold
+only a few dozen, and is held to four standard errors (and 5 points at least) instead.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+STORY_TIMEOUT = 240.0
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def demo_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "rollout", "demo", *args]
+
+
+def demo_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def started_parts(output: str) -> tuple[Path, dict[str, int]]:
+    """The demo's working directory and the pids of its Envoy and Prometheus, as printed."""
+    workdir = re.search(r"working directory (\S+)", output)
+    pids = dict(re.findall(r"(envoy|prometheus) pid (\d+)", output))
+    assert workdir is not None, output
+    assert set(pids) == {"envoy", "prometheus"}, output
+    return Path(workdir.group(1)), {name: int(pid) for name, pid in pids.items()}
+
+
+def running_commands() -> dict[int, str]:
+    commands = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = (entry / "cmdline").read_bytes()
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if raw and state != "Z":
+            commands[int(entry.name)] = raw.replace(b"\0", b" ").decode(errors="replace")
+    return commands
+
+
+def assert_nothing_left(workdir: Path, pids: dict[str, int]) -> None:
+    """Neither the printed pids nor any process naming the demo's directory still run."""
+    deadline = time.monotonic() + 10
+    while True:
+        commands = running_commands()
+        left = {pid: cmd for pid, cmd in commands.items() if str(workdir) in cmd}
+        left.update(
+            {pid: commands[pid] for pid in pids.values() if pid in commands and name_matches(pid)}
+        )
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert left == {}, f"demo processes left running: {left}"
+    assert not workdir.exists(), f"{workdir} was not removed"
+
+
+def name_matches(pid: int) -> bool:
+    try:
+        command = (Path("/proc") / str(pid) / "cmdline").read_bytes()
+    except OSError:
+        return False
+    return b"envoy" in command or b"prometheus" in command
+
+
+def check_share(step: dict[str, Any], *, held_to_end: bool) -> None:
+    weight, share, requests = step["weight"], step["measured_share"], step["requests"]
+    assert requests > 0 and share is not None, step
+    if held_to_end:
+        assert requests >= 600, step
+        assert abs(share - weight) <= 5.0, step
+    else:
+        p = weight / 100
+        allowed = max(5.0, 400 * math.sqrt(p * (1 - p) / requests))
+        assert abs(share - weight) <= allowed, step
+
+
+def test_the_story_promotes_v2_and_rolls_back_v3_as_envoy_counts_it(tmp_path: Path) -> None:
+    summary_path, report_path = tmp_path / "demo.json", tmp_path / "report.html"
+    started = time.monotonic()
+    done = subprocess.run(
+        demo_command("--json", str(summary_path), "--report", str(report_path)),
+        cwd=tmp_path,
+        env=demo_env(),
+        capture_output=True,
+        text=True,
+        timeout=STORY_TIMEOUT,
+        check=False,
+    )
+    elapsed = time.monotonic() - started
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    workdir, pids = started_parts(done.stdout)
+    assert_nothing_left(workdir, pids)
+    assert elapsed < 180, f"the story took {elapsed:.0f}s"
+
+    summary = json.loads(summary_path.read_text())
+    assert summary["scenario"] == "story" and summary["as_expected"] is True
+    versions = {entry["version"]: entry for entry in summary["versions"]}
+    assert list(versions) == ["v2", "v3"]
+    v2, v3 = versions["v2"], versions["v3"]
+    assert v2["outcome"] == "promoted"
+    assert v3["outcome"] == "rolled-back"
+    assert "istio-error-ratio" in v3["reason"]
+    assert 0 < v3["seconds_to_decision"] <= 20, v3
+
+    assert [step["weight"] for step in v2["steps"]] == [10, 30, 60]
+    for step in v2["steps"]:
+        check_share(step, held_to_end=True)
+    assert v3["steps"] and v3["steps"][0]["weight"] == 10
+    for index, step in enumerate(v3["steps"]):
+        check_share(step, held_to_end=index < len(v3["steps"]) - 1)
+
+    final = summary["final"]
+    assert final["virtual_service"] == {"v2": 100}
+    assert final["envoy"] == {"v2": 100}
+    assert (final["phase"], final["stable_version"], final["failed_version"]) == (
+        "RolledBack",
+        "v2",
+        "v3",
+    )
+    alerts = "\n".join(summary["alerts"])
+    assert "promoted" in alerts and "rolled back" in alerts and "istio-error-ratio" in alerts
+
+    report = report_path.read_text()
+    assert "<svg" in report and "canary weight" in report
+    assert "<script" not in report and "<link" not in report and "src=" not in report
+    assert "rolled-back" in report and "promoted" in report
+    assert "v3 ROLLED-BACK" in done.stdout and "verdict FAIL" in done.stdout
+
+
+def read_lines(stream: Any, into: queue.Queue[str]) -> None:
+    for line in stream:
+        into.put(line)
+
+
+def test_ctrl_c_mid_rollout_stops_every_part(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        demo_command("--scenario", "healthy", "--report", str(tmp_path / "r.html")),
+        cwd=tmp_path,
+        env=demo_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(target=read_lines, args=(process.stdout, lines), daemon=True)
+    reader.start()
+    output: list[str] = []
+    try:
+        deadline = time.monotonic() + 120
+        while not any("Envoy now routes v1 90% / v2 10%" in line for line in output):
+            assert time.monotonic() < deadline, "".join(output)
+            assert process.poll() is None, "".join(output)
+            try:
+                output.append(lines.get(timeout=1))
+            except queue.Empty:
+                continue
+        process.send_signal(signal.SIGINT)
+        code = process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    reader.join(timeout=5)
+    while not lines.empty():
+        output.append(lines.get())
+    text = "".join(output)
+    assert code == 130, text
+    assert "interrupted" in text
+    workdir, pids = started_parts(text)
+    assert_nothing_left(workdir, pids)
+    assert not (tmp_path / "r.html").exists()
