@@ -67,6 +67,7 @@ class Stored:
     state: RolloutState
     resource_version: str | None
     command: Command | None = None
+    generation: int | None = None
 
 
 class StateAccess(Protocol):
@@ -151,7 +152,6 @@ class Reconciler:
         stored = ports.store.load_state(rollout.namespace, rollout.name)
         state = stored.state
         now = ports.clock()
-        drift = self._correct_drift(rollout, state)
         ready, message = self._canary_readiness(desired, state)
         verdict, analysis_state = self._analyze(desired, state, ready, now)
         observations = Observations(
@@ -171,6 +171,9 @@ class Reconciler:
             if isinstance(effect, SetWeights):
                 ports.router.set_weights(rollout, effect)
         next_state = decision.state
+        if stored.generation is not None:
+            next_state = next_state.model_copy(update={"observed_generation": stored.generation})
+        drift = None if decision.weights else self._correct_drift(rollout, next_state)
         if drift:
             next_state = next_state.with_condition("TrafficRouted", "False", "Drift", drift, now)
         elif next_state.condition("TrafficRouted") is not None or decision.weights:
@@ -213,7 +216,12 @@ class Reconciler:
         return None, None
 
     def _correct_drift(self, rollout: Rollout, state: RolloutState) -> str | None:
-        """Someone else changed our weights: say so, and put back what the state says."""
+        """Someone else changed our weights: say so, and put back what the state says.
+
+        Checked against the state this tick decided, not the one it read: after a crash
+        between moving traffic and saving the state, the live weight is the one the
+        re-decided step sets again, which is no drift and must not be undone.
+        """
         if state.stable_version is None:
             return None
         try:

@@ -403,3 +403,15 @@ def test_an_invalid_newer_spec_keeps_the_last_valid_one_and_alerts_once() -> Non
     assert walker.alerts().count("specInvalid") == 1
     walker.tick(verdict=PASS)
     assert walker.state.condition("SpecValid") is None
+
+
+def test_reverting_the_spec_after_a_rollback_returns_to_succeeded() -> None:
+    walker = started(Walker())
+    walker.tick()
+    walker.tick(verdict=FAIL)
+    assert walker.state.phase is Phase.ROLLED_BACK
+    walker.push("v1")  # a revert commit in Git, by a person or by write-back
+    walker.tick(spec_hash="hash-revert")
+    assert walker.state.phase is Phase.SUCCEEDED
+    assert walker.state.failed is None
+    assert walker.state.stable_version == "v1"

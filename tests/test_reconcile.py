@@ -266,3 +266,23 @@ def test_the_tick_that_first_sends_traffic_takes_the_baseline(world: dict[str, A
     reconciler.reconcile(desired("v3"))  # superseded mid-rollout: a fresh state again
     assert analyzer.calls[-1] == ("v3", {}, 10)
     assert RolloutState.from_status(world["ports"].store.status).analysis == {"for": "v3"}
+
+
+def test_after_a_crash_the_redecided_weight_is_not_taken_for_drift(world: dict[str, Any]) -> None:
+    """Traffic moved to 50% but the state saying so was never saved: no step back to 10%."""
+    reconciler: Reconciler = world["reconciler"]
+    ports: Ports = world["ports"]
+    reconciler.reconcile(desired("v1"))
+    reconciler.reconcile(desired("v2"))
+    reconciler.reconcile(desired("v2"))
+    before_crash = dict(ports.store.status)  # type: ignore[attr-defined]
+    state = RolloutState.from_status(before_crash)
+    assert (state.step_index, state.canary_weight) == (1, 10)
+    ports.router.weights = SetWeights("v1", "v2", 50)  # type: ignore[attr-defined]
+    later = iter(range(2000, 3000, 5))
+    ports.clock = lambda: float(next(later))  # the 30 s analysis step has run its course
+    world["log"].clear()
+    outcome = reconciler.reconcile(desired("v2"))
+    assert outcome.drift is None
+    assert outcome.state.canary_weight == 50
+    assert not any(entry.startswith("weights v2=10") for entry in world["log"])

@@ -203,7 +203,9 @@ class KubeStateStore:
     def load_state(self, namespace: str, name: str) -> Stored:
         """The coordinator's view (:class:`rollout.reconcile.StateAccess`)."""
         stored = self.load(namespace, name)
-        return Stored(stored.state, stored.resource_version, stored.command)
+        return Stored(
+            stored.state, stored.resource_version, stored.command, generation=stored.generation
+        )
 
     # -- the spec mirror -----------------------------------------------------------------
 
