@@ -23,6 +23,7 @@ __all__ = ["chart_svg", "render_report", "write_report"]
 WIDTH, HEIGHT = 920, 380
 LEFT, RIGHT, TOP, BOTTOM = 56, 64, 34, 48
 BUCKET_SECONDS = 1.0
+ERROR_WINDOW_BUCKETS = 3
 _STYLE = """
 body { font: 15px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 980px; color: #222; }
 h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 1.6em; }
@@ -41,23 +42,42 @@ def _esc(value: object) -> str:
 def _buckets(
     timeline: Sequence[TimelinePoint], origin: float
 ) -> list[tuple[float, int, float | None, float | None]]:
-    """Per second: (t, canary weight, measured canary share %, canary error rate %)."""
+    """Per second: (t, canary weight, measured canary share %, canary error rate %).
+
+    The error rate is taken over the last few seconds of the same canary, so one error among
+    twenty requests does not read as a 5% spike."""
     grouped: dict[int, list[TimelinePoint]] = {}
     for point in timeline:
         grouped.setdefault(int((point.at - origin) // BUCKET_SECONDS), []).append(point)
     rows = []
+    recent: list[tuple[str | None, int, int]] = []  # (canary, served, failed) per bucket
     for index in sorted(grouped):
         points = grouped[index]
-        last = points[-1]
-        canary = last.canary
-        weight = last.weights.get(canary, 0) if canary else 0
+        canary = points[-1].canary
+        weight = points[-1].weights.get(canary, 0) if canary else 0
         total = sum(sum(p.requests.values()) for p in points)
         served = sum(p.requests.get(canary, 0) for p in points) if canary else 0
         failed = sum(p.errors.get(canary, 0) for p in points) if canary else 0
         share = 100.0 * served / total if canary and total else None
-        error_rate = 100.0 * failed / served if served else None
+        recent = [*recent, (canary, served, failed)][-ERROR_WINDOW_BUCKETS:]
+        window = [(s, f) for c, s, f in recent if c == canary and canary]
+        window_served = sum(s for s, _ in window)
+        error_rate = (
+            100.0 * sum(f for _, f in window) / window_served if served and window_served else None
+        )
         rows.append(((index + 0.5) * BUCKET_SECONDS, weight, share, error_rate))
     return rows
+
+
+def _polyline(points: Sequence[tuple[float, float]], gap: float) -> str:
+    """An SVG path through the points, lifting the pen where they are more than ``gap`` apart."""
+    commands = []
+    previous: float | None = None
+    for x, y in points:
+        move = previous is None or x - previous > gap
+        commands.append(f"{'M' if move else 'L'}{x:.1f},{y:.1f}")
+        previous = x
+    return " ".join(commands)
 
 
 def chart_svg(result: DemoResult) -> str:
@@ -115,12 +135,9 @@ def chart_svg(result: DemoResult) -> str:
                 parts.append(
                     f'<circle cx="{x(t):.1f}" cy="{y_weight(share):.1f}" r="2.5" fill="#7fb3ff"/>'
                 )
-        error_points = [(t, e) for t, _, _, e in rows if e is not None]
+        error_points = [(x(t), y_error(e)) for t, _, _, e in rows if e is not None]
         if error_points:
-            error_path = " ".join(
-                f"{'M' if i == 0 else 'L'}{x(t):.1f},{y_error(e):.1f}"
-                for i, (t, e) in enumerate(error_points)
-            )
+            error_path = _polyline(error_points, gap=x(1.6 * BUCKET_SECONDS) - x(0))
             parts.append(
                 f'<path d="{error_path}" fill="none" stroke="#c0392b" stroke-width="1.8"/>'
             )
