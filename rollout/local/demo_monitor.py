@@ -225,9 +225,13 @@ class DemoMonitor:
                 canary=canary,
             )
         )
+        if reading.weights != previous.weights:
+            self._echo(f"{self.clock(reading.at)}  Envoy now routes {_weights(reading.weights)}")
         if record is None or canary is None:
             return
         weight = reading.weights.get(canary, 0)
+        if set(reading.weights) == {canary}:
+            weight = 0  # promoted: the route names the new version alone, this is no step
         if record.first_request_at is None and weight > 0 and delta.requests.get(canary, 0) > 0:
             record.first_request_at = reading.at
             self._echo(f"{self.clock(reading.at)}  first request to {canary} seen at Envoy")
@@ -236,7 +240,6 @@ class DemoMonitor:
             if current is not None:
                 current.ended_at = reading.at
             record.steps.append(StepRecord(weight=weight, started_at=reading.at))
-            self._echo(f"{self.clock(reading.at)}  Envoy now routes {_weights(reading.weights)}")
             return
         clean = previous.settled and reading.settled and previous.weights == reading.weights
         if current is not None and clean and weight == current.weight:
