@@ -180,6 +180,7 @@ class Reconciler:
             next_state = next_state.with_condition(
                 "TrafficRouted", "True", "WeightsApplied", "weights are as decided", now
             )
+        _log_transition(state, next_state, verdict)
         version = stored.resource_version
         if next_state != state:
             version = ports.store.save_state(rollout.namespace, rollout.name, next_state, version)
@@ -292,3 +293,24 @@ class Reconciler:
             log.info("%s: alerts queued; their record will be rewritten next tick", rollout.key)
             return state
         return delivered
+
+
+def _log_transition(before: RolloutState, after: RolloutState, verdict: Verdict | None) -> None:
+    """One line per change people care about: phase, step, weight, and a verdict that is
+    not a plain pass."""
+    moved = (before.phase, before.step_index, before.canary_weight) != (
+        after.phase,
+        after.step_index,
+        after.canary_weight,
+    )
+    if moved:
+        log.info(
+            "%s: step %d, canary %s at %d%%: %s",
+            after.phase.value,
+            after.step_index,
+            after.canary_version or "-",
+            after.canary_weight,
+            after.message,
+        )
+    if verdict is not None and verdict.outcome.value != "pass":
+        log.info("verdict %s: %s", verdict.outcome.value, verdict.reason)
