@@ -24,6 +24,7 @@ WIDTH, HEIGHT = 920, 380
 LEFT, RIGHT, TOP, BOTTOM = 56, 64, 34, 48
 BUCKET_SECONDS = 1.0
 ERROR_WINDOW_BUCKETS = 3
+MIN_REQUESTS_FOR_ERROR_RATE = 30
 _STYLE = """
 body { font: 15px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 980px; color: #222; }
 h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 1.6em; }
@@ -44,8 +45,8 @@ def _buckets(
 ) -> list[tuple[float, int, float | None, float | None]]:
     """Per second: (t, canary weight, measured canary share %, canary error rate %).
 
-    The error rate is taken over the last few seconds of the same canary, so one error among
-    twenty requests does not read as a 5% spike."""
+    The error rate is taken over the last few seconds of the same canary, and only once
+    they hold some requests, so one error among a handful does not read as a spike."""
     grouped: dict[int, list[TimelinePoint]] = {}
     for point in timeline:
         grouped.setdefault(int((point.at - origin) // BUCKET_SECONDS), []).append(point)
@@ -62,9 +63,8 @@ def _buckets(
         recent = [*recent, (canary, served, failed)][-ERROR_WINDOW_BUCKETS:]
         window = [(s, f) for c, s, f in recent if c == canary and canary]
         window_served = sum(s for s, _ in window)
-        error_rate = (
-            100.0 * sum(f for _, f in window) / window_served if served and window_served else None
-        )
+        enough = served and window_served >= MIN_REQUESTS_FOR_ERROR_RATE
+        error_rate = 100.0 * sum(f for _, f in window) / window_served if enough else None
         rows.append(((index + 0.5) * BUCKET_SECONDS, weight, share, error_rate))
     return rows
 
@@ -125,10 +125,10 @@ def chart_svg(result: DemoResult) -> str:
     )
     parts.extend(_markers(result.versions, origin, x, TOP, plot_h))
     if rows:
-        weight_path = " ".join(
-            f"{'M' if i == 0 else 'L'}{x(t):.1f},{y_weight(w):.1f}"
-            for i, (t, w, _, _) in enumerate(rows)
-        )
+        first_t, first_w = rows[0][0], rows[0][1]
+        weight_path = f"M{x(first_t):.1f},{y_weight(first_w):.1f} " + " ".join(
+            f"H{x(t):.1f} V{y_weight(w):.1f}" for t, w, _, _ in rows[1:]
+        )  # a step line: a weight holds until the next one is applied
         parts.append(f'<path d="{weight_path}" fill="none" stroke="#1f5fbf" stroke-width="2.5"/>')
         for t, _, share, _ in rows:
             if share is not None:
