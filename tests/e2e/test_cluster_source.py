@@ -5,7 +5,8 @@ the local API server, the real Prometheus and simulated traffic; there is no Git
 Inputs: a Rollout created with the official client carrying Argo CD's tracking label and
 annotation, a later change of its ``spec.version`` (a merge patch, as a sync would send),
 an invalid update of it mid-rollout, a second Rollout whose spec the model refuses, a
-Rollout in another namespace, and the deletion of Rollouts. Outputs: adoption and
+third naming an unknown policy (the first uses one given with ``--policies``), a Rollout
+in another namespace, and the deletion of Rollouts. Outputs: adoption and
 promotion (status and VirtualService weights), the invalid update reported while the
 rollout carries on with its last valid spec, the invalid Rollout's condition and Event
 while the other carries on, deleted Rollouts forgotten, and the API server's request log
@@ -30,6 +31,7 @@ from rollout.local.prometheus import PrometheusServer
 from rollout.metrics.prometheus import PrometheusSettings
 from tests.e2e.world import (
     NAMESPACE,
+    REPO_ROOT,
     TrafficSimulator,
     read_rollout,
     read_virtual_service,
@@ -73,7 +75,7 @@ def argo_rollout(name: str, version: str, *, namespace: str = NAMESPACE) -> dict
             "analysis": {
                 "interval": "1s",
                 "minSampleSize": 100,
-                "policies": [{"name": "istio-error-ratio"}],
+                "policies": [{"name": "team-error-ratio"}],  # from --policies
             },
             "progressDeadline": "2m",
         },
@@ -87,9 +89,15 @@ def controller(
     tmp_path: Path,
     app: kubernetes.client.ApiClient,
 ) -> Iterator[Controller]:
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    shipped = (REPO_ROOT / "policies" / "istio-error-ratio.yaml").read_text()
+    team_policy = shipped.replace("name: istio-error-ratio", "name: team-error-ratio")
+    (policies / "team-error-ratio.yaml").write_text(team_policy)
     settings = ControllerSettings(
         prometheus=PrometheusSettings(url=prometheus.url),
         source="cluster",
+        policy_paths=(str(policies),),
         namespace=NAMESPACE,
         cache_dir=tmp_path / "cache",
         poll_interval=1.0,
@@ -126,6 +134,10 @@ def test_rollouts_applied_by_argo_cd_are_adopted_promoted_and_never_rewritten(
     broken["metadata"]["name"] = "broken"
     broken["spec"]["steps"] = [{"setWeight": 50}, {"setWeight": 20}]
     custom.create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, broken)
+    unknown = copy.deepcopy(applied)
+    unknown["metadata"]["name"] = "unknown-policy"
+    unknown["spec"]["analysis"]["policies"] = [{"name": "no-such-policy"}]
+    custom.create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, unknown)
     kubernetes.client.CoreV1Api(app).create_namespace({"metadata": {"name": "elsewhere"}})
     custom.create_namespaced_custom_object(
         GROUP, VERSION, "elsewhere", PLURAL, argo_rollout("checkout", "v1", namespace="elsewhere")
@@ -134,10 +146,14 @@ def test_rollouts_applied_by_argo_cd_are_adopted_promoted_and_never_rewritten(
     wait_for(lambda: status(app).get("stableVersion") == "v1", timeout=30, what="v1 adopted")
     assert status(app)["phase"] == "Succeeded"
 
-    def reported_invalid() -> dict[str, Any] | None:
-        conditions = status(app, "broken").get("conditions") or []
+    def reported_invalid(name: str = "broken") -> dict[str, Any] | None:
+        conditions = status(app, name).get("conditions") or []
         return next((c for c in conditions if c["type"] == "SpecValid"), None)
 
+    unknown_condition = wait_for(
+        lambda: reported_invalid("unknown-policy"), timeout=15, what="the unknown policy"
+    )
+    assert "unknown policy 'no-such-policy'" in unknown_condition["message"]
     condition = wait_for(reported_invalid, timeout=15, what="the invalid spec reported")
     assert condition["status"] == "False" and condition["reason"] == "InvalidSpec"
     assert "spec.steps" in condition["message"] and "weights never decrease" in condition["message"]
@@ -195,6 +211,7 @@ def test_rollouts_applied_by_argo_cd_are_adopted_promoted_and_never_rewritten(
     assert "shop/checkout" in controller.scheduler.rollouts()
     custom.delete_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, "checkout")
     custom.delete_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, "broken")
+    custom.delete_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, "unknown-policy")
     wait_for(lambda: not controller.scheduler.rollouts(), timeout=15, what="the Rollouts forgotten")
     time.sleep(2)
     exposition = controller.metrics.exposition()[0].decode()
