@@ -52,7 +52,7 @@ from rollout.reconcile import Desired, Ports, Reconciler
 from rollout.scheduler import Scheduler
 from rollout.server.http import ControllerServer
 from rollout.server.metrics import ControllerMetrics
-from rollout.source import gitwrite, specedit
+from rollout.source import gitwrite
 from rollout.source.git import GitSource
 from rollout.spec import builtin, catalog
 from rollout.spec.policy import RenderedPolicy, resolve
@@ -308,7 +308,7 @@ class Controller:
             loaded.problems[:0] = problems
             return loaded
         snapshot = self.source.sync()
-        files = {p: t for p, t in snapshot.files.items() if not specedit.is_status_file(p)}
+        files = dict(snapshot.files)
         loaded = catalog.load_texts(files, commit=snapshot.sha)
         self._authors = {path: info.author for path, info in snapshot.file_commits.items()}
         self._commit_author = snapshot.commit.author

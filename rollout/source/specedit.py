@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from rollout.errors import SourceError
+from rollout.spec import catalog
 
 __all__ = [
     "STATUS_FILE_SUFFIX",
@@ -32,7 +33,7 @@ __all__ = [
     "status_file_text",
 ]
 
-STATUS_FILE_SUFFIX = ".status.yaml"
+STATUS_FILE_SUFFIX = catalog.STATUS_FILE_SUFFIX
 _KIND = "Rollout"
 _API_GROUP = "canary.rollout.dev"
 
@@ -139,9 +140,7 @@ def set_spec_version(text: str, *, name: str, namespace: str, version: str) -> s
     return result
 
 
-def is_status_file(path: str) -> bool:
-    """Whether ``path`` is a write-back status file (never read as a spec)."""
-    return path.lower().endswith(STATUS_FILE_SUFFIX)
+is_status_file = catalog.is_status_file
 
 
 def status_file_path(spec_path: str) -> str:
@@ -166,7 +165,7 @@ def status_file_text(
     """The status file: what was rolled back, why, and the evidence, as YAML for people.
 
     It has no ``apiVersion``/``kind`` on purpose (it is not a resource): the controller
-    skips ``*.status.yaml`` when reading specs.
+    skips ``*.status.yaml`` when reading specs, and so does ``rollout validate``.
     """
     stamp = datetime.datetime.fromtimestamp(at, datetime.UTC).isoformat(timespec="seconds")
     body: dict[str, Any] = {

@@ -27,6 +27,13 @@ from rollout.spec.yamldocs import Document, YamlSyntaxError, load_documents
 
 KINDS = ("Rollout", "Policy")
 YAML_SUFFIXES = (".yaml", ".yml")
+STATUS_FILE_SUFFIX = ".status.yaml"
+"""Write-back status files sit next to specs; they are records for people, never specs."""
+
+
+def is_status_file(path: str) -> bool:
+    """Whether ``path`` is a write-back status file (never read as a spec)."""
+    return path.lower().endswith(STATUS_FILE_SUFFIX)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,6 +114,9 @@ def _classify(document: Document) -> str | Problem | None:
 
 def _documents(files: Mapping[str, str], catalog: Catalog) -> Iterable[Document]:
     for path in sorted(files):
+        if is_status_file(path):
+            catalog.ignored += 1
+            continue
         catalog.files += 1
         try:
             yield from load_documents(files[path], path)

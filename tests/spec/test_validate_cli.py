@@ -102,3 +102,10 @@ def test_plan_of_an_invalid_file_fails_cleanly() -> None:
     assert result.returncode == 1
     assert "weights never decrease" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_write_back_status_files_are_not_specs(tmp_path: Path) -> None:
+    (tmp_path / "checkout.status.yaml").write_text("rollout: shop/checkout\noutcome: rolledBack\n")
+    result = run("validate", str(tmp_path))
+    assert result.returncode == 0, result.stdout
+    assert result.stdout == ""
