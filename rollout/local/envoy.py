@@ -29,13 +29,10 @@ Example::
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import logging
 import re
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,12 +42,13 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import Any
 
 import yaml
 
 from rollout.errors import RolloutError
 from rollout.local import envoy_config
+from rollout.local.child import ChildProcess
 
 __all__ = ["EnvoyError", "EnvoyProxy", "envoy_binary"]
 
@@ -88,12 +86,6 @@ def envoy_binary() -> str | None:
     return shutil.which("envoy")
 
 
-def _die_with_parent() -> None:
-    """Run in the child before exec: ask Linux to send SIGTERM when the parent goes away."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
 class EnvoyProxy:
     """One Envoy process with an HTTP listener whose routes and clusters come from files.
 
@@ -121,11 +113,10 @@ class EnvoyProxy:
         self._stats_flush_interval = stats_flush_interval
         self._ready_timeout = ready_timeout
         self._die_with_parent = die_with_parent
-        self._process: subprocess.Popen[bytes] | None = None
+        self._child = ChildProcess()
         self._admin: str | None = None
         self._listener_port: int | None = None
         self._version = 0
-        self._log_file: IO[bytes] | None = None
 
     # -- where things are ------------------------------------------------------------------
 
@@ -169,11 +160,11 @@ class EnvoyProxy:
 
     @property
     def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
+        return self._child.running
 
     @property
     def pid(self) -> int | None:
-        return self._process.pid if self._process is not None else None
+        return self._child.pid
 
     def log_tail(self, lines: int = 30, *, problems_only: bool = False) -> str:
         """The last lines of Envoy's log; with ``problems_only``, warnings and errors only."""
@@ -406,14 +397,11 @@ class EnvoyProxy:
             "--admin-address-path",
             str(admin_path),
         ]
-        self._log_file = self.log_path.open("ab")
-        self._process = subprocess.Popen(
+        self._child.start(
             command,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log_file,
-            stderr=subprocess.STDOUT,
+            log_path=self.log_path,
             cwd=self.workdir,
-            preexec_fn=_die_with_parent if self._die_with_parent else None,
+            die_with_parent=self._die_with_parent,
         )
         try:
             self._wait_ready(admin_path)
@@ -426,8 +414,8 @@ class EnvoyProxy:
     def _wait_ready(self, admin_path: Path) -> None:
         deadline = time.monotonic() + self._ready_timeout
         while time.monotonic() < deadline:
-            if self._process is None or self._process.poll() is not None:
-                code = self._process.returncode if self._process else None
+            if self._child.exited:
+                code = self._child.returncode
                 raise EnvoyError(
                     f"envoy exited with code {code} while starting:\n{self.log_tail()}"
                 )
@@ -461,19 +449,9 @@ class EnvoyProxy:
             self._workdir = None
 
     def _terminate(self, *, grace: float = 5.0) -> None:
-        process, self._process = self._process, None
         self._admin = None
         self._listener_port = None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        if self._log_file is not None:
-            self._log_file.close()
-            self._log_file = None
+        self._child.terminate(grace=grace)
 
     def __enter__(self) -> EnvoyProxy:
         return self.start()
@@ -485,10 +463,3 @@ class EnvoyProxy:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
-
-    def __del__(self) -> None:
-        process = getattr(self, "_process", None)
-        if process is not None and process.poll() is None:
-            process.kill()
-            with contextlib.suppress(Exception):
-                process.wait(timeout=5)

@@ -30,14 +30,10 @@ Example::
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import json
 import os
 import shutil
-import signal
 import socket
-import subprocess
 import tempfile
 import time
 import urllib.error
@@ -50,6 +46,7 @@ from typing import Any
 import yaml
 
 from rollout.errors import RolloutError
+from rollout.local.child import ChildProcess
 
 DEFAULT_BINARY = "/usr/bin/prometheus"
 
@@ -74,24 +71,6 @@ def _prometheus_duration(seconds: float) -> str:
     if milliseconds <= 0:
         raise ValueError(f"an interval must be positive, got {seconds}")
     return f"{milliseconds}ms"
-
-
-def _load_libc() -> Any:
-    try:
-        return ctypes.CDLL(None, use_errno=True)
-    except OSError:  # pragma: no cover - not Linux
-        return None
-
-
-_LIBC = _load_libc()
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """Run in the child before exec: ask Linux to send SIGTERM when the parent goes away."""
-    if _LIBC is not None:
-        with contextlib.suppress(AttributeError):
-            _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class PrometheusServer:
@@ -130,8 +109,7 @@ class PrometheusServer:
         self._extra_args = list(extra_args)
         self._ready_timeout = ready_timeout
         self._die_with_parent = die_with_parent
-        self._process: subprocess.Popen[bytes] | None = None
-        self._log_file: Any = None
+        self._child = ChildProcess()
 
     # -- where things are ------------------------------------------------------------------
 
@@ -164,11 +142,11 @@ class PrometheusServer:
 
     @property
     def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
+        return self._child.running
 
     @property
     def pid(self) -> int | None:
-        return self._process.pid if self._process is not None else None
+        return self._child.pid
 
     def log_tail(self, lines: int = 30) -> str:
         """The last lines of the server log, for error messages."""
@@ -261,22 +239,19 @@ class PrometheusServer:
             "--web.enable-lifecycle",
             *self._extra_args,
         ]
-        self._log_file = self.log_path.open("ab")
-        self._process = subprocess.Popen(
+        self._child.start(
             command,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log_file,
-            stderr=subprocess.STDOUT,
+            log_path=self.log_path,
             cwd=self.workdir,
-            env={**os.environ, "GOMAXPROCS": os.environ.get("GOMAXPROCS", "1")},
-            preexec_fn=_die_with_parent if self._die_with_parent else None,
+            env={"GOMAXPROCS": os.environ.get("GOMAXPROCS", "1")},
+            die_with_parent=self._die_with_parent,
         )
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self._ready_timeout
         while time.monotonic() < deadline:
-            if self._process is None or self._process.poll() is not None:
-                code = self._process.returncode if self._process else None
+            if self._child.exited:
+                code = self._child.returncode
                 raise PrometheusServerError(
                     f"prometheus exited with code {code} while starting:\n{self.log_tail()}"
                 )
@@ -339,17 +314,7 @@ class PrometheusServer:
         self._port = None
 
     def _terminate(self, *, grace: float = 10.0) -> None:
-        process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        if self._log_file is not None:
-            self._log_file.close()
-            self._log_file = None
+        self._child.terminate(grace=grace)
 
     def __enter__(self) -> PrometheusServer:
         return self.start()
@@ -361,10 +326,3 @@ class PrometheusServer:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
-
-    def __del__(self) -> None:
-        process = getattr(self, "_process", None)
-        if process is not None and process.poll() is None:
-            process.kill()
-            with contextlib.suppress(Exception):
-                process.wait(timeout=5)
