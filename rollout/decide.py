@@ -250,6 +250,11 @@ def _walk_steps(tick: _Tick, rollout: Rollout, outcome: Outcome | None) -> None:
             if step.set_weight > tick.state.canary_weight and held:
                 tick.set_phase(Phase.PROGRESSING, f"holding at step {index}: analysis inconclusive")
                 return
+            if step.set_weight == 100 and not _promotable(tick, rollout, outcome):
+                # all traffic on the canary leaves stable idle, and the comparison with it
+                # can then never conclude: 100% is given only on a promotable verdict
+                _wait_for_promotable(tick, rollout, f"before step {index} (100%)")
+                return
             if step.set_weight != tick.state.canary_weight:
                 tick.route(stable, canary, step.set_weight)
                 if tick.state.canary_traffic_since is None and step.set_weight > 0:
@@ -286,19 +291,35 @@ def _hold_seconds(step: Step) -> float:
     return seconds(step.analyze.duration)
 
 
-def _finish(tick: _Tick, rollout: Rollout, outcome: Outcome | None) -> None:
-    """Every step is done: promote on a promotable verdict, otherwise wait for one."""
+def _promotable(tick: _Tick, rollout: Rollout, outcome: Outcome | None) -> bool:
     verdict = tick.obs.verdict
-    no_analysis = not rollout.spec.analysis.policies
-    if no_analysis or (verdict is not None and verdict.promotable and outcome is Outcome.PASS):
-        tick.promote()
-        return
+    if not rollout.spec.analysis.policies:
+        return True
+    return verdict is not None and verdict.promotable and outcome is Outcome.PASS
+
+
+def _wait_for_promotable(tick: _Tick, rollout: Rollout, where: str) -> None:
+    verdict = tick.obs.verdict
     needed = rollout.spec.analysis.min_sample_size
     seen = verdict.canary_requests if verdict else 0
     tick.set_phase(
         Phase.PROMOTING,
-        f"steps done; waiting for a promotable verdict ({seen:.0f} of {needed} canary requests)",
+        f"waiting for a promotable verdict {where} ({seen:.0f} of {needed} canary requests)",
     )
+
+
+def _finish(tick: _Tick, rollout: Rollout, outcome: Outcome | None) -> None:
+    """Every step is done: promote on a promotable verdict, otherwise wait for one.
+
+    A canary already at 100% (steps after a ``setWeight: 100``, such as a bake time) was
+    found promotable before it got there; since then only a plain pass is needed, as the
+    idle stable version gives the comparison nothing new.
+    """
+    at_full = tick.state.canary_weight == 100 and outcome is Outcome.PASS
+    if at_full or _promotable(tick, rollout, outcome):
+        tick.promote()
+        return
+    _wait_for_promotable(tick, rollout, "after the last step")
 
 
 def _progress(tick: _Tick, rollout: Rollout) -> None:

@@ -151,16 +151,15 @@ def test_healthy_rollout_walks_every_step_and_promotes() -> None:
     assert (walker.state.step_index, walker.state.canary_weight) == (3, 50)
     walker.tick(verdict=PASS)
     assert walker.state.canary_weight == 50
-    walker.tick(after=15, verdict=PASS)  # pause over: 100%, waits for a promotable verdict
-    assert (walker.state.phase, walker.state.canary_weight) == (Phase.PROMOTING, 100)
+    walker.tick(after=15, verdict=PASS)  # pause over: 100% waits for a promotable verdict
+    assert (walker.state.phase, walker.state.canary_weight) == (Phase.PROMOTING, 50)
     walker.tick(verdict=PROMOTABLE)
     assert walker.state.phase is Phase.SUCCEEDED
     assert walker.state.stable_version == "v2"
     assert walker.state.canary_version is None
-    assert walker.weights[-4:] == [
+    assert walker.weights[-3:] == [
         ("v1", "v2", 10),
         ("v1", "v2", 50),
-        ("v1", "v2", 100),
         ("v2", None, 0),
     ]
     assert walker.alerts() == [
@@ -415,3 +414,25 @@ def test_reverting_the_spec_after_a_rollback_returns_to_succeeded() -> None:
     assert walker.state.phase is Phase.SUCCEEDED
     assert walker.state.failed is None
     assert walker.state.stable_version == "v1"
+
+
+def test_a_final_100_percent_step_waits_for_a_promotable_verdict_at_the_weight_before() -> None:
+    walker = started(Walker(steps=[{"setWeight": 50}, {"setWeight": 100}]))
+    walker.tick(verdict=PASS)
+    assert (walker.state.phase, walker.state.canary_weight) == (Phase.PROMOTING, 50)
+    walker.tick(verdict=PASS)
+    assert walker.state.canary_weight == 50  # stable still gets traffic to compare with
+    walker.tick(verdict=PROMOTABLE)
+    assert walker.state.phase is Phase.SUCCEEDED
+    # going to 100% and promoting happen in the same tick: one write, straight to promoted
+    assert walker.weights[-2:] == [("v1", "v2", 50), ("v2", None, 0)]
+
+
+def test_a_bake_time_at_100_percent_promotes_on_a_plain_pass() -> None:
+    walker = started(
+        Walker(steps=[{"setWeight": 50}, {"setWeight": 100}, {"pause": {"duration": "30s"}}])
+    )
+    walker.tick(verdict=PROMOTABLE)
+    assert (walker.state.phase, walker.state.canary_weight) == (Phase.PROGRESSING, 100)
+    walker.tick(after=40, verdict=PASS)
+    assert walker.state.phase is Phase.SUCCEEDED

@@ -98,6 +98,9 @@ class ControllerProcess:
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
 
+    def log_tail(self, lines: int = 60) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGKILL)
@@ -210,11 +213,17 @@ def test_sigkill_at_random_moments_loses_no_state(
                 controller.kill()
                 kills += 1
                 controller.start()
-        state = wait_for(
-            lambda v=version: final_state(cluster, v),
-            timeout=120,
-            what=f"{version} decided (trial {trial})",
-        )
+        try:
+            state = wait_for(
+                lambda v=version: final_state(cluster, v),
+                timeout=120,
+                what=f"{version} decided (trial {trial})",
+            )
+        except AssertionError as error:
+            status = read_rollout(cluster).get("status", {})
+            raise AssertionError(
+                f"{error}\nstatus: {status}\ncontroller log:\n{controller.log_tail()}"
+            ) from None
         expected = ("rolled-back", stable) if bad else ("promoted", version)
         assert state == expected, f"trial {trial}: {version} ended {state}, expected {expected}"
         outcomes[version] = state
