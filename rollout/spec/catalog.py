@@ -73,6 +73,10 @@ class Catalog:
     files: int = 0
     invalid_rollouts: dict[str, Origin] = dataclasses.field(default_factory=dict)
     """Rollouts whose document is broken, by key where the key could be read."""
+    resolved: dict[tuple[str, tuple[tuple[str, str], ...]], RenderedPolicy | TemplateError] = (
+        dataclasses.field(default_factory=dict, repr=False)
+    )
+    """Policies resolved with a given set of overrides, shared by the rollouts using them."""
 
     @property
     def ok(self) -> bool:
@@ -221,18 +225,33 @@ def _add_rollout(
             )
             broken = True
             continue
-        policy, _ = catalog.policies[ref.name]
-        try:
-            resolved.append(resolve(policy, ref.params))
-        except TemplateError as error:
+        outcome = _resolve_once(catalog, ref.name, ref.params)
+        if isinstance(outcome, TemplateError):
             field = ("spec", "analysis", "policies", index, "params")
-            message = f"{error.field}: {error}" if error.field else str(error)
+            message = f"{outcome.field}: {outcome}" if outcome.field else str(outcome)
             catalog.problems.append(_problem(document, field, message))
             broken = True
+        else:
+            resolved.append(outcome)
     if broken:
         catalog.invalid_rollouts[rollout.key] = origin
         return
     catalog.rollouts[rollout.key] = LoadedRollout(rollout, origin, tuple(resolved))
+
+
+def _resolve_once(
+    catalog: Catalog, name: str, params: Mapping[str, str | int | float]
+) -> RenderedPolicy | TemplateError:
+    """``resolve``, once per policy and set of overrides: most rollouts of a repository
+    apply the same few policies the same way."""
+    key = (name, tuple(sorted((k, repr(v)) for k, v in params.items())))
+    if key not in catalog.resolved:
+        policy, _ = catalog.policies[name]
+        try:
+            catalog.resolved[key] = resolve(policy, params)
+        except TemplateError as error:
+            catalog.resolved[key] = error
+    return catalog.resolved[key]
 
 
 def _policy_template_problems(catalog: Catalog) -> dict[str, Origin]:

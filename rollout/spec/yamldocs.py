@@ -55,10 +55,11 @@ def _to_python(
 ) -> Any:
     lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
-        loader.flatten_mapping(node)
+        if any(key_node.tag == _MERGE_TAG for key_node, _ in node.value):
+            loader.flatten_mapping(node)
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
+            key = _scalar(key_node, loader)
             if isinstance(key, list | dict):
                 raise YamlSyntaxError(
                     "", key_node.start_mark.line + 1, "mapping keys must be scalars"
@@ -73,6 +74,19 @@ def _to_python(
         return [
             _to_python(item, (*path, index), lines, loader) for index, item in enumerate(node.value)
         ]
+    return _scalar(node, loader)
+
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+def _scalar(node: yaml.Node, loader: yaml.SafeLoader) -> Any:
+    """Construct a scalar by its resolved tag, skipping the loader's per-object bookkeeping
+    (anchors and recursion tracking) that plain scalars never need."""
+    if isinstance(node, yaml.ScalarNode):
+        constructor = loader.yaml_constructors.get(node.tag)
+        if constructor is not None:
+            return constructor(loader, node)
     return loader.construct_object(node, deep=True)
 
 

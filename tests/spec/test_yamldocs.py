@@ -34,3 +34,11 @@ def test_syntax_errors_name_the_line(text: str, line: int, fragment: str) -> Non
         load_documents(text, "f.yaml")
     assert caught.value.line == line
     assert fragment in str(caught.value)
+
+
+def test_merge_keys_and_tags_still_resolve() -> None:
+    text = "base: &b {a: 1}\nuse:\n  <<: *b\n  c: 2\nflags: [yes, 1.5, ~, '3']\n"
+    (document,) = load_documents(text, "f.yaml")
+    assert document.body["use"] == {"a": 1, "c": 2}
+    assert document.body["flags"] == [True, 1.5, None, "3"]
+    assert document.line_of(("use", "c")) == 4
