@@ -31,6 +31,8 @@ from tests.metrics.exporter import IstioExporter
 NAMESPACE = "shop"
 HOST = "checkout.shop.svc.cluster.local"
 REPO_ROOT = Path(__file__).resolve().parents[2]
+ALERT_SECRET = "rollout-alerts"
+"""The Secret holding the Slack URL: the only name the shipped RBAC lets the controller read."""
 
 SPEC = """\
 apiVersion: canary.rollout.dev/v1alpha1
@@ -61,7 +63,7 @@ spec:
     - name: team-slack
       type: slack
       url:
-        secretRef: {{name: alerts, key: slack-url}}
+        secretRef: {{name: rollout-alerts, key: slack-url}}
   progressDeadline: 2m
 """
 
@@ -182,7 +184,7 @@ def install_app(api: kubernetes.client.ApiClient, versions: list[str], alerts_ur
         {
             "apiVersion": "v1",
             "kind": "Secret",
-            "metadata": {"name": "alerts"},
+            "metadata": {"name": ALERT_SECRET},
             "stringData": {"slack-url": alerts_url},
         },
     )

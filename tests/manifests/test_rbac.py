@@ -31,6 +31,7 @@ from rollout.local.receiver import WebhookReceiver
 from rollout.metrics.prometheus import PrometheusSettings
 from tests.e2e.world import (
     NAMESPACE,
+    SPEC,
     SpecRepo,
     TrafficSimulator,
     VersionBehaviour,
@@ -46,40 +47,6 @@ log = logging.getLogger(__name__)
 
 ACCOUNT = ("rollout-system", "rollout-controller")
 CONTROLLER_AGENT = "rollout-controller/"
-ALERT_SECRET = "rollout-alerts"
-
-SPEC = """\
-apiVersion: canary.rollout.dev/v1alpha1
-kind: Rollout
-metadata:
-  name: checkout
-  namespace: shop
-spec:
-  version: {version}
-  traffic:
-    host: checkout.shop.svc.cluster.local
-    destinationRule: checkout
-    virtualServices:
-      - name: checkout
-  steps:
-    - setWeight: 20
-    - analyze: {{duration: 3s}}
-    - setWeight: 50
-    - analyze: {{duration: 3s}}
-    - setWeight: 100
-  analysis:
-    interval: 1s
-    minSampleSize: 100
-    maxInconclusive: 60
-    policies:
-      - name: istio-error-ratio
-  alerts:
-    - name: team-slack
-      type: slack
-      url:
-        secretRef: {{name: rollout-alerts, key: slack-url}}
-  progressDeadline: 2m
-"""
 
 
 def push_spec(repo: SpecRepo, version: str | None) -> None:
@@ -90,7 +57,7 @@ def push_spec(repo: SpecRepo, version: str | None) -> None:
         path.unlink()
         message = "checkout: stop managing the rollout"
     else:
-        path.write_text(SPEC.format(version=version))
+        path.write_text(SPEC.format(version=version, hold="3s", interval="1s"))
         message = f"checkout: roll out {version}"
     git(repo.work, "add", "-A", ".")
     git(repo.work, "commit", "-qm", message)
@@ -122,17 +89,8 @@ def installed(
     built_yaml: str,
     receiver: WebhookReceiver,
 ) -> list[dict[str, Any]]:
-    """The built manifests applied with kubectl, and the Secret the alerts read."""
+    """The built manifests applied with kubectl (``app`` made the Secret the alerts read)."""
     kubectl("apply", "-f", "-", stdin=built_yaml)
-    kubernetes.client.CoreV1Api(app).create_namespaced_secret(
-        NAMESPACE,
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": ALERT_SECRET},
-            "stringData": {"slack-url": f"{receiver.url}/slack"},
-        },
-    )
     return [doc for doc in yaml.safe_load_all(built_yaml) if doc]
 
 
