@@ -1,0 +1,151 @@
+"""``rollout promote|abort|retry|status`` against the local API server, as a person runs them.
+
+Inputs: a Rollout resource and the command line; outputs: the command annotation the
+controller will read (action, who, when), the exit code, and one clean line on error.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import kubernetes
+import pytest
+
+from rollout.kube.rollout_resource import COMMAND_ANNOTATION
+from tests.kube.conftest import crd_document
+from tests.kube_fixtures import api_client, apiserver, kubeconfig
+
+__all__ = ["api_client", "apiserver", "kubeconfig"]
+
+
+@pytest.fixture
+def checkout(api_client: kubernetes.client.ApiClient) -> kubernetes.client.CustomObjectsApi:
+    kubernetes.client.ApiextensionsV1Api(api_client).create_custom_resource_definition(
+        crd_document()
+    )
+    custom = kubernetes.client.CustomObjectsApi(api_client)
+    custom.create_namespaced_custom_object(
+        "canary.rollout.dev",
+        "v1alpha1",
+        "shop",
+        "rollouts",
+        {
+            "apiVersion": "canary.rollout.dev/v1alpha1",
+            "kind": "Rollout",
+            "metadata": {"name": "checkout", "namespace": "shop"},
+            "spec": {
+                "version": "v2",
+                "traffic": {
+                    "host": "checkout",
+                    "destinationRule": "checkout",
+                    "virtualServices": [{"name": "checkout"}],
+                },
+            },
+        },
+    )
+    return custom
+
+
+def rollout_cli(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "rollout", *args, "--kubeconfig", str(kubeconfig)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def command_of(custom: kubernetes.client.CustomObjectsApi) -> dict[str, Any]:
+    body = custom.get_namespaced_custom_object(
+        "canary.rollout.dev", "v1alpha1", "shop", "rollouts", "checkout"
+    )
+    decoded: dict[str, Any] = json.loads(body["metadata"]["annotations"][COMMAND_ANNOTATION])
+    return decoded
+
+
+@pytest.mark.parametrize(
+    ("args", "action"),
+    [
+        (("promote", "checkout"), "promote"),
+        (("promote", "checkout", "--full"), "promote-full"),
+        (("abort", "checkout"), "abort"),
+        (("retry", "checkout"), "retry"),
+    ],
+)
+def test_commands_land_on_the_rollout_with_who_and_when(
+    checkout: kubernetes.client.CustomObjectsApi,
+    kubeconfig: Path,
+    args: tuple[str, ...],
+    action: str,
+) -> None:
+    result = rollout_cli(kubeconfig, *args, "-n", "shop", "--as", "alice")
+    assert result.returncode == 0, result.stderr
+    assert f"{action} of shop/checkout requested by alice" in result.stdout
+    command = command_of(checkout)
+    assert command["action"] == action
+    assert command["by"] == "alice"
+    assert command["at"] > 0 and command["id"]
+
+
+def test_a_second_command_replaces_the_first_with_a_new_id(
+    checkout: kubernetes.client.CustomObjectsApi, kubeconfig: Path
+) -> None:
+    rollout_cli(kubeconfig, "promote", "checkout", "-n", "shop", "--as", "alice")
+    first = command_of(checkout)
+    rollout_cli(kubeconfig, "abort", "checkout", "-n", "shop", "--as", "bob")
+    second = command_of(checkout)
+    assert (second["action"], second["by"]) == ("abort", "bob")
+    assert second["id"] != first["id"]
+
+
+def test_an_unknown_rollout_is_one_clean_line(
+    checkout: kubernetes.client.CustomObjectsApi, kubeconfig: Path
+) -> None:
+    result = rollout_cli(kubeconfig, "abort", "nope", "-n", "shop")
+    assert result.returncode == 1
+    assert "not found" in result.stderr
+    assert "Traceback" not in result.stderr
+    result = rollout_cli(kubeconfig, "status", "nope")
+    assert result.returncode == 1
+    assert "not found" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_status_lists_every_rollout(
+    checkout: kubernetes.client.CustomObjectsApi, kubeconfig: Path
+) -> None:
+    result = rollout_cli(kubeconfig, "status")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("shop/checkout")
+
+
+def test_an_unreachable_cluster_is_one_clean_line(tmp_path: Path) -> None:
+    config = tmp_path / "kubeconfig"
+    config.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        "clusters: [{name: c, cluster: {server: 'http://127.0.0.1:1'}}]\n"
+        "contexts: [{name: c, context: {cluster: c, user: u}}]\nusers: [{name: u, user: {}}]\n"
+    )
+    result = rollout_cli(config, "promote", "checkout", "-n", "shop")
+    assert result.returncode == 1
+    assert result.stderr.startswith("rollout: ")
+    assert "Traceback" not in result.stderr
+
+
+def test_run_without_a_repository_says_what_is_missing(tmp_path: Path) -> None:
+    config = tmp_path / "kubeconfig"
+    config.write_text("apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "rollout", "run", "--kubeconfig", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "--git-url" in result.stderr
+    assert "Traceback" not in result.stderr
