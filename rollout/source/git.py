@@ -32,11 +32,20 @@ from rollout.source import gitauth
 from rollout.source.base import CommitInfo, Snapshot, SyncStatus, is_spec_file
 from rollout.source.gitauth import GitCredentials, scrub, ssh_command, strip_credentials
 
-__all__ = ["GitCredentials", "GitSource", "scrub", "ssh_command", "strip_credentials"]
+__all__ = [
+    "BRANCH_NAME",
+    "GitCredentials",
+    "GitSource",
+    "git_error_text",
+    "scrub",
+    "ssh_command",
+    "strip_credentials",
+]
 
 logger = logging.getLogger(__name__)
 
-_BRANCH_NAME = re.compile(r"^(?!-)(?!.*\.\.)(?!.*//)[A-Za-z0-9._/-]+(?<![./])$")
+BRANCH_NAME = re.compile(r"^(?!-)(?!.*\.\.)(?!.*//)[A-Za-z0-9._/-]+(?<![./])$")
+"""A branch name git accepts and that cannot smuggle an option or a path escape."""
 _COMMIT_FORMAT = "%x1e%H%x1f%an <%ae>%x1f%ct%x1f%B"
 
 
@@ -51,7 +60,7 @@ def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
-def _git_error_text(error: git.GitCommandError) -> str:
+def git_error_text(error: git.GitCommandError) -> str:
     """Git's own complaint, one line, without gitpython's wrapping or the command line."""
     stderr = error.stderr if isinstance(error.stderr, str) else str(error.stderr or "")
     stderr = stderr.strip()
@@ -91,7 +100,7 @@ class GitSource:
             url, GitCredentials.from_env() if credentials is None else credentials
         )
         self.url = self._access.display_url
-        if not _BRANCH_NAME.match(branch):
+        if not BRANCH_NAME.match(branch):
             raise SourceError(f"invalid branch name {branch!r}")
         self.branch = branch
         self.path = _normalise_path(path)
@@ -192,7 +201,7 @@ class GitSource:
                 kill_after_timeout=self.network_timeout,
             )
         except git.GitCommandError as error:
-            logger.info("git cache check failed: %s", self._access.scrub(_git_error_text(error)))
+            logger.info("git cache check failed: %s", self._access.scrub(git_error_text(error)))
             return False
         return True
 
@@ -215,7 +224,7 @@ class GitSource:
             self._git.symbolic_ref("HEAD", self._tracking_ref)
         except git.GitCommandError as error:
             raise SourceError(
-                f"cannot create the git cache in {self._repo_dir}: {_git_error_text(error)}"
+                f"cannot create the git cache in {self._repo_dir}: {git_error_text(error)}"
             ) from None
 
     # -- fetching ---------------------------------------------------------------------------
@@ -242,7 +251,7 @@ class GitSource:
         return snapshot
 
     def _fetch_error(self, error: git.GitCommandError) -> SourceError:
-        text = self._access.scrub(_git_error_text(error))
+        text = self._access.scrub(git_error_text(error))
         where = f"branch {self.branch!r} of {self.url}"
         if "couldn't find remote ref" in text:
             return SourceError(f"{where}: the branch does not exist on the remote")
@@ -254,7 +263,7 @@ class GitSource:
         try:
             return str(self._git.execute(["git", *args], kill_after_timeout=self.network_timeout))
         except git.GitCommandError as error:
-            text = self._access.scrub(_git_error_text(error))
+            text = self._access.scrub(git_error_text(error))
             raise SourceError(f"git {args[0]} failed in the cache: {text}") from None
 
     # -- reading one commit -----------------------------------------------------------------

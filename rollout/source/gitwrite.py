@@ -41,7 +41,7 @@ import git
 
 from rollout.errors import SourceError
 from rollout.source import gitauth, specedit
-from rollout.source.git import _BRANCH_NAME, _git_error_text
+from rollout.source.git import BRANCH_NAME, git_error_text
 from rollout.source.gitauth import GitCredentials
 
 __all__ = ["GitWriter", "Identity", "Rollback", "WriteOutcome", "WriteResult", "commit_message"]
@@ -174,7 +174,7 @@ class GitWriter:
             url, GitCredentials.from_env() if credentials is None else credentials
         )
         self.url = self._access.display_url
-        if not _BRANCH_NAME.match(branch):
+        if not BRANCH_NAME.match(branch):
             raise SourceError(f"invalid branch name {branch!r}")
         self.branch = branch
         self.identity = identity or Identity()
@@ -201,7 +201,7 @@ class GitWriter:
     ) -> WriteResult:
         """Commit ``rollback`` and push it; ``SourceError`` (scrubbed) when it cannot."""
         target = branch or self.branch
-        if not _BRANCH_NAME.match(target):
+        if not BRANCH_NAME.match(target):
             raise SourceError(f"invalid write-back branch name {target!r}")
         started = time.monotonic()
         with self._lock:
@@ -335,7 +335,7 @@ class GitWriter:
             )
         except git.GitCommandError as error:
             raise SourceError(
-                f"cannot fetch {self.branch!r} of {self.url}: {_git_error_text(error)}"
+                f"cannot fetch {self.branch!r} of {self.url}: {git_error_text(error)}"
             ) from None
 
     def _written_before(self, rollback: Rollback, tip: str) -> str | None:
@@ -435,7 +435,7 @@ class GitWriter:
                 self._git.execute(["git", *args], env=env, kill_after_timeout=self.network_timeout)
             )
         except git.GitCommandError as error:
-            text = self._access.scrub(_git_error_text(error))
+            text = self._access.scrub(git_error_text(error))
             raise SourceError(f"git {args[0]} failed in the write-back cache: {text}") from None
 
     def _one_line(self, text: object) -> str:
