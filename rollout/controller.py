@@ -176,6 +176,7 @@ class Controller:
             else None
         )
         self._catalog: catalog.Catalog | None = None
+        self._reported_problems: set[str] = set()
         self._authors: dict[str, str] = {}
         self._commit_author: str | None = None
         self._last_valid: dict[str, tuple[Rollout, tuple[RenderedPolicy, ...]]] = {}
@@ -279,8 +280,10 @@ class Controller:
             return
         self.metrics.record_git_sync(success=True)
         self._catalog = loaded
-        for problem in loaded.problems:
+        reported = {str(problem) for problem in loaded.problems}
+        for problem in sorted(reported - self._reported_problems):
             log.warning("invalid spec: %s", problem)
+        self._reported_problems = reported
         stored = {item.key: item for item in self.store.list(self._namespace)}
         if self.source is not None:
             self._mirror(loaded, stored)

@@ -384,19 +384,26 @@ def decide(
     tick = _Tick(rollout, state, obs)
     if deleted:
         _spec_deleted(tick, rollout)
-        return _done(tick)
+    else:
+        _advance(tick, rollout)
+        # judged last, so its one alert carries the revision this tick settled on
+        _spec_validity(tick)
+    return _done(tick)
+
+
+def _advance(tick: _Tick, rollout: Rollout) -> None:
+    obs = tick.obs
     if tick.state.spec_deleted:
         tick.update(spec_deleted=False)
-    _spec_validity(tick)
     desired = rollout.spec.version
     if tick.state.stable_version is None:
         tick.update(stable_version=desired, spec_hash=obs.spec_hash, commit=obs.commit)
         tick.route(desired, None, 0)
         tick.set_phase(Phase.SUCCEEDED, f"{desired} is stable")
         tick.event("Initialized", f"{desired} adopted as the stable version")
-        return _done(tick)
+        return
     if _apply_command(tick):
-        return _done(tick)
+        return
     active = tick.state.phase.active
     canary = tick.state.canary_version
     if active and canary is not None and canary != desired:
@@ -406,13 +413,12 @@ def decide(
     failed = tick.state.failed
     if not active and desired != tick.state.stable_version:
         if failed and failed.version == desired and failed.spec_hash == obs.spec_hash:
-            return _done(tick)
+            return
         tick.start(desired)
     elif not active and desired == tick.state.stable_version and tick.state.failed:
         _spec_back_on_stable(tick, tick.state.failed.version)
     if tick.state.phase.active:
         _progress(tick, rollout)
-    return _done(tick)
 
 
 def _spec_back_on_stable(tick: _Tick, failed_version: str) -> None:

@@ -12,6 +12,9 @@ from typing import Any
 from rollout.analysis.verdicts import Evidence
 from rollout.spec.rollout import AlertEvent
 
+_PER_STEP = frozenset({AlertEvent.STEP_ADVANCED, AlertEvent.PAUSED, AlertEvent.INCONCLUSIVE})
+"""Events that may happen once at each step; every other one happens once per revision."""
+
 
 @dataclasses.dataclass(frozen=True)
 class Notification:
@@ -37,7 +40,8 @@ class Notification:
 
     @property
     def dedupe_key(self) -> str:
-        step = "" if self.step is None else f"/{self.step}"
+        per_step = self.event in _PER_STEP and self.step is not None
+        step = f"/{self.step}" if per_step else ""
         return f"{self.event.value}/{self.to_version}/{self.revision}{step}"
 
     @property

@@ -436,3 +436,24 @@ def test_a_bake_time_at_100_percent_promotes_on_a_plain_pass() -> None:
     assert (walker.state.phase, walker.state.canary_weight) == (Phase.PROGRESSING, 100)
     walker.tick(after=40, verdict=PASS)
     assert walker.state.phase is Phase.SUCCEEDED
+
+
+def test_an_invalid_spec_alerts_once_across_steps() -> None:
+    walker = started(Walker())
+    problems = ("rollouts/checkout.yaml:8: spec.canaryWeight: unknown field",)
+    for after, verdict in ((10.0, PASS), (40.0, PASS), (30.0, PASS)):
+        walker.now += after
+        walker.last = decide(
+            walker.rollout,
+            walker.state,
+            Observations(
+                now=walker.now,
+                spec_hash="hash-1",
+                canary_ready=True,
+                verdict=verdict,
+                spec_problems=problems,
+            ),
+        )
+        walker.state = mark_sent(walker.last.state, [a.key for a in walker.last.state.outbox])
+    assert walker.state.step_index > 1  # the rollout moved on through several steps
+    assert sum(key.startswith("specInvalid/") for key in walker.state.alerts_sent) == 1

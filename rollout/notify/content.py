@@ -49,7 +49,7 @@ class Severity(enum.Enum):
     def of(cls, event: AlertEvent) -> Severity:
         if event in (AlertEvent.ROLLED_BACK, AlertEvent.FAILED):
             return cls.DANGER
-        if event in (AlertEvent.PAUSED, AlertEvent.INCONCLUSIVE):
+        if event in (AlertEvent.PAUSED, AlertEvent.INCONCLUSIVE, AlertEvent.SPEC_INVALID):
             return cls.WARNING
         return cls.GOOD
 
@@ -62,6 +62,7 @@ _EVENT_WORDS = {
     AlertEvent.ROLLED_BACK: "rolled back",
     AlertEvent.FAILED: "failed",
     AlertEvent.INCONCLUSIVE: "is inconclusive",
+    AlertEvent.SPEC_INVALID: "has an invalid new spec, keeping the last valid one",
 }
 
 

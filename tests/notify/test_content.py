@@ -57,3 +57,13 @@ def test_headline_per_event() -> None:
     )
     assert content.Severity.of(AlertEvent.FAILED) is content.Severity.DANGER
     assert content.Severity.DANGER.hex == "A30200"
+
+
+def test_every_event_has_words_and_a_severity() -> None:
+    for event in AlertEvent:
+        line = content.headline(make_notification(event=event))
+        assert line.startswith("Rollout shop/checkout ")
+        assert isinstance(content.Severity.of(event), content.Severity)
+    invalid = content.headline(make_notification(event=AlertEvent.SPEC_INVALID))
+    assert "invalid new spec" in invalid
+    assert content.Severity.of(AlertEvent.SPEC_INVALID) is content.Severity.WARNING

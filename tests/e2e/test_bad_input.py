@@ -1,0 +1,122 @@
+"""Bad input mid-rollout, end to end: an invalid spec pushed, Prometheus gone.
+
+- An invalid spec pushed while v2 rolls out keeps the rollout on its last valid spec (v2
+  still promotes), marks the Rollout ``SpecValid=False`` and alerts exactly once.
+- Prometheus stopped mid-rollout: every verdict is inconclusive, the weight holds, and the
+  canary is never promoted.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import kubernetes
+import pytest
+
+from rollout.controller import Controller, ControllerSettings
+from rollout.local.prometheus import PrometheusServer
+from rollout.local.receiver import WebhookReceiver
+from rollout.metrics.prometheus import PrometheusSettings
+from tests.e2e.world import (
+    SpecRepo,
+    TrafficSimulator,
+    git,
+    read_rollout,
+    read_virtual_service,
+    route_weights,
+    wait_for,
+)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def controller(
+    kubeconfig: Path,
+    prometheus: PrometheusServer,
+    spec_repo: SpecRepo,
+    tmp_path: Path,
+    app: kubernetes.client.ApiClient,
+) -> Iterator[Controller]:
+    spec_repo.push("v1")
+    running = Controller(
+        ControllerSettings(
+            prometheus=PrometheusSettings(url=prometheus.url),
+            git_url=spec_repo.url,
+            cache_dir=tmp_path / "cache",
+            poll_interval=0.5,
+            kubeconfig=str(kubeconfig),
+            listen_host="127.0.0.1",
+            listen_port=0,
+            leader_election=False,
+        )
+    )
+    running.start()
+    yield running
+    running.stop()
+
+
+def status(api: kubernetes.client.ApiClient) -> dict:  # type: ignore[type-arg]
+    try:
+        return read_rollout(api).get("status", {})  # type: ignore[no-any-return]
+    except kubernetes.client.ApiException:
+        return {}
+
+
+def push_invalid(repo: SpecRepo) -> None:
+    path = repo.work / "rollouts" / "checkout.yaml"
+    path.write_text(path.read_text().replace("version: v2", "version: v3\n  canaryWeight: 5"))
+    git(repo.work, "commit", "-qam", "checkout: a typo")
+    git(repo.work, "push", "-q", "origin", "main")
+
+
+def test_an_invalid_spec_mid_rollout_keeps_the_last_valid_one_and_alerts_once(
+    controller: Controller,
+    app: kubernetes.client.ApiClient,
+    spec_repo: SpecRepo,
+    traffic: TrafficSimulator,
+    receiver: WebhookReceiver,
+) -> None:
+    wait_for(lambda: status(app).get("stableVersion") == "v1", timeout=30, what="v1 adopted")
+    spec_repo.push("v2", hold="4s")
+    wait_for(lambda: status(app).get("canaryWeight") == 20, timeout=30, what="v2 at 20%")
+    push_invalid(spec_repo)
+    wait_for(lambda: status(app).get("stableVersion") == "v2", timeout=90, what="v2 promoted")
+    assert read_rollout(app)["spec"]["version"] == "v2"  # the invalid spec never reached it
+    conditions = {c["type"]: c for c in status(app).get("conditions", [])}
+    assert conditions["SpecValid"]["status"] == "False"
+    assert "canaryWeight" in conditions["SpecValid"]["message"]
+    time.sleep(3)  # more syncs of the same invalid commit
+    invalid_alerts = [
+        alert for alert in receiver.received if "invalid new spec" in json.dumps(alert.json)
+    ]
+    assert len(invalid_alerts) == 1
+
+
+def test_prometheus_gone_mid_rollout_holds_and_never_promotes(
+    controller: Controller,
+    app: kubernetes.client.ApiClient,
+    spec_repo: SpecRepo,
+    traffic: TrafficSimulator,
+    prometheus: PrometheusServer,
+) -> None:
+    wait_for(lambda: status(app).get("stableVersion") == "v1", timeout=30, what="v1 adopted")
+    spec_repo.push("v2", hold="2s")
+    wait_for(lambda: status(app).get("canaryWeight") == 20, timeout=30, what="v2 at 20%")
+    prometheus.stop()
+    wait_for(
+        lambda: (status(app).get("lastVerdict") or {}).get("outcome") == "inconclusive",
+        timeout=30,
+        what="an inconclusive verdict",
+    )
+    for _ in range(8):
+        time.sleep(1)
+        current = status(app)
+        assert current.get("stableVersion") == "v1"
+        assert current.get("phase") in ("Progressing", "Promoting")
+        assert route_weights(read_virtual_service(app)).get("v2") == current["canaryWeight"]
+    assert status(app)["canaryWeight"] == 20
+    assert status(app)["inconclusiveStreak"] >= 5
