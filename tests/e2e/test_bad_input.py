@@ -26,6 +26,7 @@ from tests.e2e.world import (
     git,
     read_rollout,
     read_virtual_service,
+    rollout_status,
     route_weights,
     wait_for,
 )
@@ -59,13 +60,6 @@ def controller(
     running.stop()
 
 
-def status(api: kubernetes.client.ApiClient) -> dict:  # type: ignore[type-arg]
-    try:
-        return read_rollout(api).get("status", {})  # type: ignore[no-any-return]
-    except kubernetes.client.ApiException:
-        return {}
-
-
 def push_invalid(repo: SpecRepo) -> None:
     path = repo.work / "rollouts" / "checkout.yaml"
     path.write_text(path.read_text().replace("version: v2", "version: v3\n  canaryWeight: 5"))
@@ -80,13 +74,17 @@ def test_an_invalid_spec_mid_rollout_keeps_the_last_valid_one_and_alerts_once(
     traffic: TrafficSimulator,
     receiver: WebhookReceiver,
 ) -> None:
-    wait_for(lambda: status(app).get("stableVersion") == "v1", timeout=30, what="v1 adopted")
+    wait_for(
+        lambda: rollout_status(app).get("stableVersion") == "v1", timeout=30, what="v1 adopted"
+    )
     spec_repo.push("v2", hold="4s")
-    wait_for(lambda: status(app).get("canaryWeight") == 20, timeout=30, what="v2 at 20%")
+    wait_for(lambda: rollout_status(app).get("canaryWeight") == 20, timeout=30, what="v2 at 20%")
     push_invalid(spec_repo)
-    wait_for(lambda: status(app).get("stableVersion") == "v2", timeout=90, what="v2 promoted")
+    wait_for(
+        lambda: rollout_status(app).get("stableVersion") == "v2", timeout=90, what="v2 promoted"
+    )
     assert read_rollout(app)["spec"]["version"] == "v2"  # the invalid spec never reached it
-    conditions = {c["type"]: c for c in status(app).get("conditions", [])}
+    conditions = {c["type"]: c for c in rollout_status(app).get("conditions", [])}
     assert conditions["SpecValid"]["status"] == "False"
     assert "canaryWeight" in conditions["SpecValid"]["message"]
     time.sleep(3)  # more syncs of the same invalid commit
@@ -103,20 +101,22 @@ def test_prometheus_gone_mid_rollout_holds_and_never_promotes(
     traffic: TrafficSimulator,
     prometheus: PrometheusServer,
 ) -> None:
-    wait_for(lambda: status(app).get("stableVersion") == "v1", timeout=30, what="v1 adopted")
+    wait_for(
+        lambda: rollout_status(app).get("stableVersion") == "v1", timeout=30, what="v1 adopted"
+    )
     spec_repo.push("v2", hold="2s")
-    wait_for(lambda: status(app).get("canaryWeight") == 20, timeout=30, what="v2 at 20%")
+    wait_for(lambda: rollout_status(app).get("canaryWeight") == 20, timeout=30, what="v2 at 20%")
     prometheus.stop()
     wait_for(
-        lambda: (status(app).get("lastVerdict") or {}).get("outcome") == "inconclusive",
+        lambda: (rollout_status(app).get("lastVerdict") or {}).get("outcome") == "inconclusive",
         timeout=30,
         what="an inconclusive verdict",
     )
     for _ in range(8):
         time.sleep(1)
-        current = status(app)
+        current = rollout_status(app)
         assert current.get("stableVersion") == "v1"
         assert current.get("phase") in ("Progressing", "Promoting")
         assert route_weights(read_virtual_service(app)).get("v2") == current["canaryWeight"]
-    assert status(app)["canaryWeight"] == 20
-    assert status(app)["inconclusiveStreak"] >= 5
+    assert rollout_status(app)["canaryWeight"] == 20
+    assert rollout_status(app)["inconclusiveStreak"] >= 5

@@ -31,6 +31,7 @@ from tests.e2e.world import (
     VersionBehaviour,
     read_rollout,
     read_virtual_service,
+    rollout_status,
     route_weights,
     wait_for,
 )
@@ -84,12 +85,7 @@ def push_hook(controller: Controller, commit: str) -> int:
 
 
 def phase_of(api: kubernetes.client.ApiClient) -> tuple[str, str, str]:
-    try:
-        status = read_rollout(api).get("status", {})
-    except kubernetes.client.ApiException as error:
-        if error.status == 404:  # not mirrored from Git yet
-            return "", "", ""
-        raise
+    status = rollout_status(api)
     return status.get("phase", ""), status.get("stableVersion", ""), status.get("canaryVersion", "")
 
 

@@ -18,7 +18,7 @@ from rollout.controller import Controller, ControllerSettings
 from rollout.local.apiserver import LocalApiServer
 from rollout.local.prometheus import PrometheusServer
 from rollout.metrics.prometheus import PrometheusSettings
-from tests.e2e.world import SpecRepo, TrafficSimulator, read_rollout, wait_for
+from tests.e2e.world import SpecRepo, TrafficSimulator, rollout_status, wait_for
 
 pytestmark = pytest.mark.slow
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
@@ -73,13 +73,6 @@ def writers(apiserver: LocalApiServer) -> set[str]:
     return found
 
 
-def status(api: kubernetes.client.ApiClient) -> dict:  # type: ignore[type-arg]
-    try:
-        return read_rollout(api).get("status", {})  # type: ignore[no-any-return]
-    except kubernetes.client.ApiException:
-        return {}
-
-
 def test_only_the_leader_writes_and_the_other_takes_over(
     replicas: tuple[Controller, Controller],
     apiserver: LocalApiServer,
@@ -88,10 +81,14 @@ def test_only_the_leader_writes_and_the_other_takes_over(
     traffic: TrafficSimulator,
 ) -> None:
     first, second = replicas
-    wait_for(lambda: status(app).get("stableVersion") == "v1", timeout=30, what="v1 adopted")
+    wait_for(
+        lambda: rollout_status(app).get("stableVersion") == "v1", timeout=30, what="v1 adopted"
+    )
     apiserver.clear_requests()
     spec_repo.push("v2")
-    wait_for(lambda: status(app).get("stableVersion") == "v2", timeout=90, what="v2 promoted")
+    wait_for(
+        lambda: rollout_status(app).get("stableVersion") == "v2", timeout=90, what="v2 promoted"
+    )
     assert first.is_leader and not second.is_leader
     assert writers(apiserver) == {"replica-a"}
 
@@ -99,5 +96,7 @@ def test_only_the_leader_writes_and_the_other_takes_over(
     wait_for(lambda: second.is_leader, timeout=30, what="replica-b taking over")
     apiserver.clear_requests()
     spec_repo.push("v3")
-    wait_for(lambda: status(app).get("stableVersion") == "v3", timeout=90, what="v3 promoted")
+    wait_for(
+        lambda: rollout_status(app).get("stableVersion") == "v3", timeout=90, what="v3 promoted"
+    )
     assert writers(apiserver) == {"replica-b"}

@@ -30,6 +30,7 @@ from tests.e2e.world import (
     git,
     read_rollout,
     read_virtual_service,
+    rollout_status,
     route_weights,
     wait_for,
 )
@@ -63,22 +64,15 @@ def controller(
     running.stop()
 
 
-def status_of(api: kubernetes.client.ApiClient) -> dict:  # type: ignore[type-arg]
-    try:
-        return read_rollout(api).get("status") or {}  # type: ignore[no-any-return]
-    except kubernetes.client.ApiException as error:
-        if error.status == 404:
-            return {}
-        raise
-
-
 def test_a_rolled_back_version_is_reverted_in_git_and_the_rollout_settles(
     controller: Controller,
     app: kubernetes.client.ApiClient,
     traffic: TrafficSimulator,
     spec_repo: SpecRepo,
 ) -> None:
-    wait_for(lambda: status_of(app).get("stableVersion") == "v1", timeout=30, what="v1 adopted")
+    wait_for(
+        lambda: rollout_status(app).get("stableVersion") == "v1", timeout=30, what="v1 adopted"
+    )
     traffic.behaviour["v3"] = VersionBehaviour(error_rate=0.05)
     bad_commit = spec_repo.push("v3", write_back=True)
     pushed_at = time.monotonic()
@@ -87,7 +81,7 @@ def test_a_rolled_back_version_is_reverted_in_git_and_the_rollout_settles(
         head = git(spec_repo.remote, "rev-parse", "refs/heads/main")
         return head if head != bad_commit else None
 
-    wait_for(lambda: status_of(app).get("phase") == "RolledBack", timeout=90, what="rollback")
+    wait_for(lambda: rollout_status(app).get("phase") == "RolledBack", timeout=90, what="rollback")
     rolled_back_at = time.monotonic()
     assert route_weights(read_virtual_service(app)) == {"v1": 100}
     revert = wait_for(reverted, timeout=30, what="the revert commit")
@@ -122,7 +116,7 @@ def test_a_rolled_back_version_is_reverted_in_git_and_the_rollout_settles(
     status = body["status"]
     assert status["stableVersion"] == "v1" and "failed" not in status
     time.sleep(4)  # several ticks and polls later: still no new rollout, still one commit
-    status = status_of(app)
+    status = rollout_status(app)
     assert status["phase"] == "Succeeded" and status.get("canaryVersion") is None
     assert route_weights(read_virtual_service(app)) == {"v1": 100}
     assert git(remote, "rev-parse", "refs/heads/main") == revert

@@ -214,6 +214,17 @@ def read_rollout(api: kubernetes.client.ApiClient) -> dict[str, Any]:
     return body
 
 
+def rollout_status(api: kubernetes.client.ApiClient) -> dict[str, Any]:
+    """The Rollout's status; empty until the controller has mirrored the spec from Git."""
+    try:
+        status: dict[str, Any] = read_rollout(api).get("status") or {}
+    except kubernetes.client.ApiException as error:
+        if error.status == 404:
+            return {}
+        raise
+    return status
+
+
 @dataclasses.dataclass
 class VersionBehaviour:
     error_rate: float = 0.001

@@ -37,6 +37,7 @@ from tests.e2e.world import (
     VersionBehaviour,
     git,
     read_rollout,
+    rollout_status,
     wait_for,
 )
 from tests.manifests import rbac
@@ -62,16 +63,6 @@ def push_spec(repo: SpecRepo, version: str | None) -> None:
     git(repo.work, "add", "-A", ".")
     git(repo.work, "commit", "-qm", message)
     git(repo.work, "push", "-q", "origin", "main")
-
-
-def status_of(api: kubernetes.client.ApiClient) -> dict[str, Any]:
-    try:
-        found: dict[str, Any] = read_rollout(api).get("status") or {}
-    except kubernetes.client.ApiException as error:
-        if error.status == 404:
-            return {}
-        raise
-    return found
 
 
 def rollout_gone(api: kubernetes.client.ApiClient) -> bool:
@@ -130,11 +121,13 @@ def live_the_whole_cycle(
     receiver: WebhookReceiver,
 ) -> None:
     wait_for(lambda: controller.is_leader, timeout=30, what="the controller leading")
-    wait_for(lambda: status_of(api).get("stableVersion") == "v1", timeout=30, what="v1 adopted")
+    wait_for(
+        lambda: rollout_status(api).get("stableVersion") == "v1", timeout=30, what="v1 adopted"
+    )
     push_spec(repo, "v2")
     wait_for(
         lambda: (
-            (status_of(api).get("phase"), status_of(api).get("stableVersion"))
+            (rollout_status(api).get("phase"), rollout_status(api).get("stableVersion"))
             == ("Succeeded", "v2")
         ),
         timeout=90,
@@ -142,7 +135,9 @@ def live_the_whole_cycle(
     )
     traffic.behaviour["v3"] = VersionBehaviour(error_rate=0.08)
     push_spec(repo, "v3")
-    wait_for(lambda: status_of(api).get("phase") == "RolledBack", timeout=90, what="v3 rolled back")
+    wait_for(
+        lambda: rollout_status(api).get("phase") == "RolledBack", timeout=90, what="v3 rolled back"
+    )
     wait_for(
         lambda: any("v3" in json.dumps(alert.json) for alert in receiver.received),
         timeout=20,
@@ -152,8 +147,10 @@ def live_the_whole_cycle(
     KubeStateStore(api).request_command(NAMESPACE, "checkout", "retry", "alice")
     wait_for(
         lambda: (
-            status_of(api).get("phase") == "RolledBack"
-            and any(c.get("result", "").startswith("retrying") for c in status_of(api)["commands"])
+            rollout_status(api).get("phase") == "RolledBack"
+            and any(
+                c.get("result", "").startswith("retrying") for c in rollout_status(api)["commands"]
+            )
         ),
         timeout=90,
         what="v3 retried and rolled back again",
