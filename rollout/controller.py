@@ -149,12 +149,7 @@ class Controller:
             if settings.source == "git"
             else None
         )
-        self.scheduler = Scheduler(
-            run_rollout=self.run_rollout,
-            sync=self.sync,
-            poll_interval=settings.poll_interval,
-            workers=settings.workers,
-        )
+        self.scheduler = self._new_scheduler()
         self.server = ControllerServer(
             metrics=self.metrics,
             host=settings.listen_host,
@@ -229,13 +224,17 @@ class Controller:
             self._leading = True
             self.server.mark_ready(False)
             self.metrics.set_leader(True)
-            self.scheduler = Scheduler(
-                run_rollout=self.run_rollout,
-                sync=self.sync,
-                poll_interval=self.settings.poll_interval,
-                workers=self.settings.workers,
-            )
+            # a fresh one each term: a stopped APScheduler cannot be started again
+            self.scheduler = self._new_scheduler()
             self.scheduler.start()
+
+    def _new_scheduler(self) -> Scheduler:
+        return Scheduler(
+            run_rollout=self.run_rollout,
+            sync=self.sync,
+            poll_interval=self.settings.poll_interval,
+            workers=self.settings.workers,
+        )
 
     def _stop_leading(self) -> None:
         with self._lock:
