@@ -1,7 +1,7 @@
 """Reusable fixtures for tests that need a Kubernetes API: the project's local API server.
 
 Inputs: nothing but a free port on 127.0.0.1. Outputs: ``apiserver`` (a started
-:class:`~rollout.local.apiserver.LocalApiServer`, stopped after the test), ``kubeconfig``
+:class:`~kubelite.LocalApiServer`, stopped after the test), ``kubeconfig``
 (the path of a kubeconfig pointing at it) and ``api_client`` (a
 ``kubernetes.client.ApiClient`` built from that kubeconfig, closed after the test).
 
@@ -18,7 +18,7 @@ from pathlib import Path
 import kubernetes
 import pytest
 
-from rollout.local.apiserver import LocalApiServer
+from kubelite import LocalApiServer
 
 __all__ = ["api_client", "apiserver", "kubeconfig", "new_api_client"]
 

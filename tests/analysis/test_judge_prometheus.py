@@ -15,12 +15,12 @@ import pytest
 
 from rollout.analysis.judge import judge
 from rollout.analysis.verdicts import Outcome, Verdict
-from rollout.local.prometheus import PrometheusServer
 from rollout.metrics.observe import observe, template_context
 from rollout.metrics.prometheus import PrometheusProvider, PrometheusSettings
 from rollout.spec.builtin import shipped_policies
 from rollout.spec.policy import resolve
 from rollout.spec.rollout import Rollout
+from rollout_local.processes.prometheus_server import PrometheusServer
 from tests.metrics.exporter import IstioExporter
 from tests.metrics.stack import wait_for_scrape, wait_until
 

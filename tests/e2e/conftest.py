@@ -9,9 +9,9 @@ from pathlib import Path
 import kubernetes
 import pytest
 
-from rollout.local.apiserver import LocalApiServer
-from rollout.local.prometheus import PrometheusServer
-from rollout.local.receiver import WebhookReceiver
+from kubelite import LocalApiServer
+from rollout_local.processes.prometheus_server import PrometheusServer
+from rollout_local.receiver import WebhookReceiver
 from tests.e2e.world import SpecRepo, TrafficSimulator, install_app
 from tests.kube_fixtures import api_client, apiserver, kubeconfig
 from tests.metrics.exporter import IstioExporter

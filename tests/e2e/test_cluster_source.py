@@ -25,10 +25,10 @@ from typing import Any
 import kubernetes
 import pytest
 
+from kubelite import LocalApiServer
 from rollout.controller import Controller, ControllerSettings
-from rollout.local.apiserver import LocalApiServer
-from rollout.local.prometheus import PrometheusServer
 from rollout.metrics.prometheus import PrometheusSettings
+from rollout_local.processes.prometheus_server import PrometheusServer
 from tests.e2e.world import (
     NAMESPACE,
     REPO_ROOT,

@@ -22,9 +22,9 @@ import kubernetes
 import pytest
 
 from rollout.controller import Controller, ControllerSettings
-from rollout.local.prometheus import PrometheusServer
-from rollout.local.receiver import WebhookReceiver
 from rollout.metrics.prometheus import PrometheusSettings
+from rollout_local.processes.prometheus_server import PrometheusServer
+from rollout_local.receiver import WebhookReceiver
 from tests.e2e.world import (
     SpecRepo,
     TrafficSimulator,

@@ -14,10 +14,10 @@ from pathlib import Path
 import kubernetes
 import pytest
 
+from kubelite import LocalApiServer
 from rollout.controller import Controller, ControllerSettings
-from rollout.local.apiserver import LocalApiServer
-from rollout.local.prometheus import PrometheusServer
 from rollout.metrics.prometheus import PrometheusSettings
+from rollout_local.processes.prometheus_server import PrometheusServer
 from tests.e2e.world import SpecRepo, TrafficSimulator, rollout_status, wait_for
 
 pytestmark = pytest.mark.slow

@@ -22,7 +22,7 @@ from pathlib import Path
 import kubernetes
 import pytest
 
-from rollout.local.prometheus import PrometheusServer
+from rollout_local.processes.prometheus_server import PrometheusServer
 from tests.e2e.world import (
     NAMESPACE,
     SpecRepo,

@@ -19,9 +19,9 @@ import kubernetes
 import pytest
 
 from rollout.controller import Controller, ControllerSettings
-from rollout.local.prometheus import PrometheusServer
 from rollout.metrics.prometheus import PrometheusSettings
 from rollout.writeback import WRITE_BACK_ANNOTATION
+from rollout_local.processes.prometheus_server import PrometheusServer
 from tests.e2e.world import (
     NAMESPACE,
     SpecRepo,

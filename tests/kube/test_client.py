@@ -14,9 +14,9 @@ import kubernetes
 import pytest
 import yaml
 
+from kubelite import LocalApiServer, write_kubeconfig
 from rollout.errors import ClusterError
 from rollout.kube.client import api_client
-from rollout.local.apiserver import LocalApiServer, write_kubeconfig
 
 
 def namespaces(client: kubernetes.client.ApiClient) -> set[str]:

@@ -13,9 +13,9 @@ from pathlib import Path
 import kubernetes
 import pytest
 
+from kubelite import LocalApiServer
 from rollout.errors import ClusterError, Conflict, NotFound
 from rollout.kube import errors
-from rollout.local.apiserver import LocalApiServer
 from tests.kube_fixtures import new_api_client
 
 GROUP = "networking.istio.io"

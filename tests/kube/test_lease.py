@@ -25,8 +25,8 @@ from urllib.parse import urlsplit
 import kubernetes
 import pytest
 
+from kubelite import LocalApiServer, write_kubeconfig
 from rollout.kube.lease import LeaderElector, micro_time
-from rollout.local.apiserver import LocalApiServer, write_kubeconfig
 from tests.kube_fixtures import api_client, apiserver, kubeconfig, new_api_client
 
 __all__ = ["api_client", "apiserver", "kubeconfig"]  # fixtures used by name below

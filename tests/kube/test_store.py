@@ -17,6 +17,7 @@ from typing import Any
 import kubernetes
 import pytest
 
+from kubelite import LocalApiServer
 from rollout.effects import RecordEvent, SetWeights
 from rollout.errors import Conflict, NotFound
 from rollout.kube.rollout_resource import (
@@ -25,7 +26,6 @@ from rollout.kube.rollout_resource import (
     SOURCE_PATH_ANNOTATION,
 )
 from rollout.kube.store import KubeStateStore, MirrorResult
-from rollout.local.apiserver import LocalApiServer
 from rollout.mesh.istio import IstioRouter
 from rollout.spec.rollout import Rollout
 from rollout.state import Phase, RolloutState

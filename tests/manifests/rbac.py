@@ -14,7 +14,7 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from rollout.local.apiserver import RequestRecord
+from kubelite import RequestRecord
 
 __all__ = ["Call", "Grant", "call_of", "grants_for", "matching_grants"]
 

@@ -23,12 +23,12 @@ import kubernetes
 import pytest
 import yaml
 
+from kubelite import LocalApiServer
 from rollout.controller import Controller, ControllerSettings
 from rollout.kube.store import KubeStateStore
-from rollout.local.apiserver import LocalApiServer
-from rollout.local.prometheus import PrometheusServer
-from rollout.local.receiver import WebhookReceiver
 from rollout.metrics.prometheus import PrometheusSettings
+from rollout_local.processes.prometheus_server import PrometheusServer
+from rollout_local.receiver import WebhookReceiver
 from tests.e2e.world import (
     NAMESPACE,
     SPEC,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rollout.local.apiserver import RequestRecord
+from kubelite import RequestRecord
 from tests.manifests import rbac
 
 

@@ -17,9 +17,9 @@ import jsonpatch
 import kubernetes
 import pytest
 
+from kubelite import LocalApiServer
 from rollout.effects import SetWeights
 from rollout.errors import NotFound
-from rollout.local.apiserver import LocalApiServer
 from rollout.mesh.istio import IstioRouter
 from rollout.mesh.router import TrafficConfigError
 from tests.mesh.conftest import Create

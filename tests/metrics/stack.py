@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from rollout.local.prometheus import PrometheusServer
 from rollout.metrics.prometheus import PrometheusProvider, PrometheusSettings
+from rollout_local.processes.prometheus_server import PrometheusServer
 from tests.metrics.exporter import IstioExporter
 
 SCRAPE_SECONDS = 1.0

@@ -14,9 +14,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from rollout.local.prometheus import free_port
 from rollout.metrics import errors
 from rollout.metrics.prometheus import PrometheusProvider, PrometheusSettings
+from rollout_local.processes.prometheus_server import free_port
 from tests.metrics.exporter import IstioExporter
 from tests.metrics.stack import wait_for_scrape
 

@@ -12,9 +12,9 @@ import pytest
 
 from rollout.analysis.verdicts import Evidence, Outcome
 from rollout.events import Notification
-from rollout.local.receiver import WebhookReceiver
 from rollout.notify.notifier import RetryPolicy
 from rollout.spec.rollout import AlertEvent
+from rollout_local.receiver import WebhookReceiver
 
 COMMIT = "3f2c1a9d8e7b6a5f4c3d2e1f0a9b8c7d6e5f4a3b"
 SECRET_PATH = "/services/T0001/B0002/s3cr3tT0k3nXYZ"

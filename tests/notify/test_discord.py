@@ -9,10 +9,10 @@ from __future__ import annotations
 import dataclasses
 
 from rollout.events import Notification
-from rollout.local.receiver import WebhookReceiver
 from rollout.notify.discord import DiscordNotifier, discord_payload
 from rollout.notify.notifier import JsonPoster
 from rollout.spec.rollout import AlertEvent
+from rollout_local.receiver import WebhookReceiver
 from tests.notify.conftest import FAST_POLICY, make_notification
 
 

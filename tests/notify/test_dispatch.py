@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 
 from rollout.errors import NotifyUnavailable
-from rollout.local.receiver import WebhookReceiver
 from rollout.notify.dispatch import AlertDispatcher, AlertResult, alert_key
 from rollout.notify.factory import InMemorySecretResolver
 from rollout.notify.notifier import RetryPolicy
 from rollout.spec.rollout import AlertEvent, AlertTarget
+from rollout_local.receiver import WebhookReceiver
 from tests.notify.conftest import SECRET_PATH, make_notification
 
 POLICY = RetryPolicy(

@@ -14,7 +14,6 @@ import pytest
 
 from rollout.errors import NotifyConfigError
 from rollout.events import Notification
-from rollout.local.receiver import WebhookReceiver
 from rollout.notify.discord import DiscordNotifier
 from rollout.notify.factory import (
     EnvSecretResolver,
@@ -27,6 +26,7 @@ from rollout.notify.slack import SlackNotifier
 from rollout.notify.teams import TeamsNotifier
 from rollout.notify.webhook import GenericWebhookNotifier, verify_signature
 from rollout.spec.rollout import AlertEvent, AlertTarget
+from rollout_local.receiver import WebhookReceiver
 from tests.notify.conftest import FAST_POLICY, make_notification
 
 

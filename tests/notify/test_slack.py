@@ -10,10 +10,10 @@ from __future__ import annotations
 import pytest
 
 from rollout.events import Notification
-from rollout.local.receiver import WebhookReceiver
 from rollout.notify.notifier import JsonPoster
 from rollout.notify.slack import SlackNotifier, slack_payload
 from rollout.spec.rollout import AlertEvent
+from rollout_local.receiver import WebhookReceiver
 from tests.notify.conftest import FAST_POLICY, make_notification
 
 FALLBACK = (

@@ -8,10 +8,10 @@ and a FactSet with the failed check's numbers.
 from __future__ import annotations
 
 from rollout.events import Notification
-from rollout.local.receiver import WebhookReceiver
 from rollout.notify.notifier import JsonPoster
 from rollout.notify.teams import TeamsNotifier, teams_payload
 from rollout.spec.rollout import AlertEvent
+from rollout_local.receiver import WebhookReceiver
 from tests.notify.conftest import FAST_POLICY, make_notification
 
 

@@ -15,9 +15,9 @@ import pytest
 
 from rollout.errors import NotifyRejected
 from rollout.events import Notification
-from rollout.local.receiver import WebhookReceiver
 from rollout.notify.notifier import JsonPoster
 from rollout.notify.webhook import GenericWebhookNotifier, verify_signature
+from rollout_local.receiver import WebhookReceiver
 from tests.notify.conftest import COMMIT, FAST_POLICY, make_notification
 
 SECRET = "hunter2-shared-secret"

@@ -1,0 +1,484 @@
+"""The object store: every object the local API server holds, with optimistic concurrency.
+
+One global ``resourceVersion`` counter is bumped by every write, as etcd's revision is; each
+object carries the revision of its last write as a string. Writes follow the real server's
+rules: create sets uid, resourceVersion, ``generation: 1`` and creationTimestamp (and answers
+409 AlreadyExists); update demands a matching resourceVersion (409 Conflict otherwise, and
+422 when a custom resource's update gives none); the main resource ignores status changes and
+the ``status`` subresource changes only status, for kinds with that subresource; the
+generation moves only when the spec moves (for custom resources: anything but metadata); a
+write that changes nothing is a no-op that bumps nothing; delete of an object with
+finalizers only marks it (``deletionTimestamp``) until an update removes the last one.
+
+Namespaces are implicit: a write into an unknown namespace creates it. Deleting a namespace
+deletes what it holds at once (no Terminating phase). Writing a CustomResourceDefinition
+registers its kind; deleting it drops its objects.
+
+Each kind keeps a bounded history of :class:`WatchEvent` for watches; asking for events older
+than the history holds raises 410 Expired. :meth:`ObjectStore.wait_for_events` blocks on a
+condition variable until a write or the deadline.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import secrets
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from kubelite import crds, status
+from kubelite.resources import CRD_GROUP, ResourceRegistry, ResourceType
+
+__all__ = ["ObjectStore", "WatchEvent", "utc_timestamp"]
+
+JsonObject = dict[str, Any]
+PatchFunction = Callable[[JsonObject], JsonObject]
+
+_DNS1123_SUBDOMAIN = re.compile(
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+)
+_SYSTEM_METADATA = (
+    "uid",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "generation",
+)
+_GENERATE_NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+
+
+def utc_timestamp() -> str:
+    """Now, as the RFC 3339 second-precision UTC string Kubernetes writes."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class WatchEvent:
+    """One write, as watches see it; ``previous`` lets selector watches see objects leave."""
+
+    type: str
+    object: JsonObject
+    previous: JsonObject | None
+    revision: int
+
+
+def _spec_changed(resource: ResourceType, old: JsonObject, new: JsonObject) -> bool:
+    if resource.custom:
+        strip = ("metadata", "apiVersion", "kind")
+        return {k: v for k, v in old.items() if k not in strip} != {
+            k: v for k, v in new.items() if k not in strip
+        }
+    if resource.generation_tracks_spec:
+        return old.get("spec") != new.get("spec")
+    return False
+
+
+class ObjectStore:
+    """Thread-safe storage of all objects, keyed by kind, namespace and name."""
+
+    def __init__(self, registry: ResourceRegistry, *, history_limit: int = 1000) -> None:
+        self._registry = registry
+        self._history_limit = history_limit
+        self._cond = threading.Condition()
+        self._revision = 0
+        self._objects: dict[tuple[str, str], dict[tuple[str, str], JsonObject]] = {}
+        self._history: dict[tuple[str, str], deque[WatchEvent]] = {}
+        self._compacted: dict[tuple[str, str], int] = {}
+        self._closed = False
+
+    @property
+    def revision(self) -> int:
+        with self._cond:
+            return self._revision
+
+    def close(self) -> None:
+        """Wake every waiting watch so it can end; used when the server stops."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def get(self, resource: ResourceType, namespace: str, name: str) -> JsonObject:
+        with self._cond:
+            return self._get_locked(resource, namespace, name)
+
+    def list_objects(
+        self, resource: ResourceType, namespace: str | None
+    ) -> tuple[list[JsonObject], int]:
+        """Objects of a kind (in one namespace, or all when ``None``) and the current revision."""
+        with self._cond:
+            objects = self._objects.get(resource.key, {})
+            items = [
+                obj
+                for (obj_namespace, _), obj in sorted(objects.items())
+                if namespace is None or obj_namespace == namespace
+            ]
+            return items, self._revision
+
+    def _get_locked(self, resource: ResourceType, namespace: str, name: str) -> JsonObject:
+        found = self._objects.get(resource.key, {}).get((namespace, name))
+        if found is None:
+            raise status.not_found(group=resource.group, plural=resource.plural, name=name)
+        return found
+
+    # -- writes --------------------------------------------------------------------------
+
+    def create(self, resource: ResourceType, namespace: str, body: JsonObject) -> JsonObject:
+        """Store a new object (POST); returns it with the server-set fields."""
+        obj = copy.deepcopy(body)
+        meta = obj.get("metadata")
+        if not isinstance(meta, dict):
+            meta = obj["metadata"] = {}
+        if not meta.get("name") and meta.get("generateName"):
+            suffix = "".join(secrets.choice(_GENERATE_NAME_ALPHABET) for _ in range(5))
+            meta["name"] = f"{meta['generateName']}{suffix}"
+        name = str(meta.get("name") or "")
+        self._check_identity(resource, namespace, obj)
+        if meta.get("resourceVersion"):
+            raise status.ApiError(
+                code=500,
+                reason="InternalError",
+                message="Internal error occurred: resourceVersion should not be set on objects "
+                "to be created",
+            )
+        self._validate_name(resource, name)
+        now = utc_timestamp()
+        for system_field in _SYSTEM_METADATA:
+            meta.pop(system_field, None)
+        meta.update(uid=str(uuid.uuid4()), creationTimestamp=now, generation=1)
+        if resource.namespaced:
+            meta["namespace"] = namespace
+        else:
+            meta.pop("namespace", None)
+        if resource.status_subresource:
+            obj.pop("status", None)
+            if not resource.custom:
+                obj["status"] = {}
+        self._prepare_special_kinds(resource, obj, now=now)
+        with self._cond:
+            objects = self._objects.setdefault(resource.key, {})
+            if (namespace, name) in objects:
+                raise status.already_exists(group=resource.group, plural=resource.plural, name=name)
+            if resource.namespaced:
+                self._ensure_namespace_locked(namespace)
+            return self._store_locked(resource, namespace, obj, previous=None)
+
+    def replace(
+        self,
+        resource: ResourceType,
+        namespace: str,
+        name: str,
+        body: JsonObject,
+        *,
+        subresource: str | None = None,
+    ) -> JsonObject:
+        """Replace an object (PUT), or only its status when ``subresource == "status"``."""
+        new = copy.deepcopy(body)
+        if not isinstance(new.get("metadata"), dict):
+            new["metadata"] = {}
+        with self._cond:
+            old = self._get_locked(resource, namespace, name)
+            self._check_url_name(new, name)
+            self._check_identity(resource, namespace, new)
+            given = new["metadata"].get("resourceVersion")
+            if given:
+                if str(given) != old["metadata"]["resourceVersion"]:
+                    raise status.conflict(group=resource.group, plural=resource.plural, name=name)
+            elif resource.custom:
+                raise status.invalid(
+                    kind=resource.kind,
+                    group=resource.group,
+                    name=name,
+                    field="metadata.resourceVersion",
+                    value="0x0",
+                    detail="must be specified for an update",
+                    cause="FieldValueInvalid",
+                )
+            return self._commit_update_locked(resource, namespace, old, new, subresource)
+
+    def patch(
+        self,
+        resource: ResourceType,
+        namespace: str,
+        name: str,
+        apply_patch: PatchFunction,
+        *,
+        subresource: str | None = None,
+    ) -> JsonObject:
+        """Apply ``apply_patch`` to the current object atomically (PATCH)."""
+        with self._cond:
+            old = self._get_locked(resource, namespace, name)
+            new = apply_patch(copy.deepcopy(old))
+            if not isinstance(new.get("metadata"), dict):
+                new["metadata"] = {}
+            self._check_url_name(new, name)
+            self._check_identity(resource, namespace, new)
+            given = new["metadata"].get("resourceVersion")
+            if given and str(given) != old["metadata"]["resourceVersion"]:
+                raise status.conflict(group=resource.group, plural=resource.plural, name=name)
+            return self._commit_update_locked(resource, namespace, old, new, subresource)
+
+    def delete(
+        self,
+        resource: ResourceType,
+        namespace: str,
+        name: str,
+        *,
+        preconditions: JsonObject | None = None,
+    ) -> tuple[JsonObject, bool]:
+        """Delete an object; returns it and whether it is gone (False: finalizers pending)."""
+        with self._cond:
+            old = self._get_locked(resource, namespace, name)
+            self._check_preconditions(resource, old, preconditions or {})
+            meta = old["metadata"]
+            if meta.get("finalizers"):
+                if meta.get("deletionTimestamp"):
+                    return old, False
+                marked = copy.deepcopy(old)
+                marked["metadata"].update(
+                    deletionTimestamp=utc_timestamp(), deletionGracePeriodSeconds=0
+                )
+                return self._store_locked(resource, namespace, marked, previous=old), False
+            return self._remove_locked(resource, namespace, old), True
+
+    # -- watch ---------------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        with self._cond:
+            return self._closed
+
+    def wait_for_events(
+        self, resource: ResourceType, *, after: int, timeout: float
+    ) -> tuple[list[WatchEvent], int]:
+        """Events of a kind newer than revision ``after``, waiting up to ``timeout`` for one.
+
+        Also returns the revision up to which the answer is complete, for bookmarks.
+        Raises 410 Expired when events after ``after`` have left the bounded history.
+        """
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not self._closed:
+                compacted = self._compacted.get(resource.key, 0)
+                if after < compacted:
+                    raise status.expired(requested=after, oldest=compacted + 1)
+                events = [e for e in self._history.get(resource.key, ()) if e.revision > after]
+                remaining = deadline - time.monotonic()
+                if events or remaining <= 0:
+                    return events, self._revision
+                self._cond.wait(remaining)
+            return [], self._revision
+
+    # -- internals -----------------------------------------------------------------------
+
+    @staticmethod
+    def _check_url_name(obj: JsonObject, name: str) -> None:
+        given = obj["metadata"].get("name")
+        if given and given != name:
+            raise status.bad_request(
+                f"the name of the object ({given}) does not match the name on the URL ({name})"
+            )
+
+    @staticmethod
+    def _check_identity(resource: ResourceType, namespace: str, obj: JsonObject) -> None:
+        kind = obj.get("kind")
+        if kind and kind != resource.kind:
+            raise status.bad_request(
+                f'{kind} in version "{resource.preferred_version}" cannot be handled as a '
+                f"{resource.kind}: the kind in the body does not match the URL"
+            )
+        given_namespace = obj["metadata"].get("namespace")
+        if resource.namespaced and given_namespace and given_namespace != namespace:
+            raise status.bad_request(
+                "the namespace of the provided object does not match the namespace sent on "
+                "the request"
+            )
+
+    @staticmethod
+    def _validate_name(resource: ResourceType, name: str) -> None:
+        def invalid(value: str, detail: str, cause: str) -> status.ApiError:
+            return status.invalid(
+                kind=resource.kind,
+                group=resource.group,
+                name=name,
+                field="metadata.name",
+                value=value,
+                detail=detail,
+                cause=cause,
+            )
+
+        if not name:
+            raise invalid("", "name or generateName is required", "FieldValueRequired")
+        if len(name) > 253 or not _DNS1123_SUBDOMAIN.match(name):
+            raise invalid(
+                f'"{name}"',
+                "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
+                "characters, '-' or '.', and must start and end with an alphanumeric character",
+                "FieldValueInvalid",
+            )
+
+    @staticmethod
+    def _check_preconditions(
+        resource: ResourceType, obj: JsonObject, preconditions: JsonObject
+    ) -> None:
+        meta = obj["metadata"]
+        for field_name, label in (("uid", "UID"), ("resourceVersion", "ResourceVersion")):
+            wanted = preconditions.get(field_name)
+            if wanted and str(wanted) != str(meta.get(field_name)):
+                raise status.conflict(
+                    group=resource.group,
+                    plural=resource.plural,
+                    name=str(meta["name"]),
+                    cause=(
+                        f"Precondition failed: {label} in precondition: {wanted}, "
+                        f"{label} in object meta: {meta.get(field_name)}"
+                    ),
+                )
+
+    def _prepare_special_kinds(self, resource: ResourceType, obj: JsonObject, *, now: str) -> None:
+        if resource.key == (CRD_GROUP, "customresourcedefinitions"):
+            crds.validate_crd(obj)
+            obj["status"] = crds.crd_status(obj, now=now)
+        elif resource.key == ("", "namespaces"):
+            obj.setdefault("spec", {"finalizers": ["kubernetes"]})
+            obj["status"] = {"phase": "Active"}
+            labels = obj["metadata"].setdefault("labels", {})
+            labels["kubernetes.io/metadata.name"] = obj["metadata"]["name"]
+
+    def _commit_update_locked(
+        self,
+        resource: ResourceType,
+        namespace: str,
+        old: JsonObject,
+        new: JsonObject,
+        subresource: str | None,
+    ) -> JsonObject:
+        if subresource == "status":
+            result = copy.deepcopy(old)
+            if "status" in new:
+                result["status"] = new["status"]
+            else:
+                result.pop("status", None)
+        else:
+            result = new
+            meta = result["metadata"]
+            for system_field in _SYSTEM_METADATA:
+                if system_field in old["metadata"]:
+                    meta[system_field] = old["metadata"][system_field]
+                else:
+                    meta.pop(system_field, None)
+            meta["name"] = old["metadata"]["name"]
+            if resource.namespaced:
+                meta["namespace"] = namespace
+            if resource.status_subresource:
+                if "status" in old:
+                    result["status"] = old["status"]
+                else:
+                    result.pop("status", None)
+            if _spec_changed(resource, old, result):
+                meta["generation"] = int(old["metadata"].get("generation", 1)) + 1
+            if resource.key == (CRD_GROUP, "customresourcedefinitions"):
+                crds.validate_crd(result)
+                result["status"] = crds.crd_status(result, now=utc_timestamp())
+        result["apiVersion"] = old["apiVersion"]
+        result["kind"] = old["kind"]
+        result["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
+        if result == old:
+            return old
+        if result["metadata"].get("deletionTimestamp") and not result["metadata"].get("finalizers"):
+            return self._remove_locked(resource, namespace, result, previous=old)
+        return self._store_locked(resource, namespace, result, previous=old)
+
+    def _store_locked(
+        self,
+        resource: ResourceType,
+        namespace: str,
+        obj: JsonObject,
+        *,
+        previous: JsonObject | None,
+    ) -> JsonObject:
+        self._revision += 1
+        obj.setdefault("apiVersion", resource.api_version(resource.storage_version))
+        obj.setdefault("kind", resource.kind)
+        obj["metadata"]["resourceVersion"] = str(self._revision)
+        name = str(obj["metadata"]["name"])
+        self._objects.setdefault(resource.key, {})[(namespace, name)] = obj
+        self._record_locked(
+            resource, WatchEvent("ADDED" if previous is None else "MODIFIED", obj, previous, 0)
+        )
+        if resource.key == (CRD_GROUP, "customresourcedefinitions"):
+            self._registry.register(crds.resource_type_from_crd(obj))
+        return obj
+
+    def _remove_locked(
+        self,
+        resource: ResourceType,
+        namespace: str,
+        obj: JsonObject,
+        *,
+        previous: JsonObject | None = None,
+    ) -> JsonObject:
+        name = str(obj["metadata"]["name"])
+        if resource.key == ("", "namespaces"):
+            self._drop_namespace_contents_locked(name)
+        if resource.key == (CRD_GROUP, "customresourcedefinitions"):
+            self._drop_custom_kind_locked(obj)
+        self._objects.get(resource.key, {}).pop((namespace, name), None)
+        self._revision += 1
+        deleted = copy.deepcopy(obj)
+        deleted["metadata"]["resourceVersion"] = str(self._revision)
+        self._record_locked(resource, WatchEvent("DELETED", deleted, previous or obj, 0))
+        return deleted
+
+    def _drop_namespace_contents_locked(self, namespace: str) -> None:
+        for key, objects in list(self._objects.items()):
+            resource = self._registry.by_key(key)
+            if resource is None or not resource.namespaced:
+                continue
+            for obj_namespace, _ in [k for k in objects if k[0] == namespace]:
+                self._remove_locked(resource, obj_namespace, objects[(obj_namespace, _)])
+
+    def _drop_custom_kind_locked(self, crd: JsonObject) -> None:
+        spec = crd["spec"]
+        key = (str(spec["group"]), str(spec["names"]["plural"]))
+        resource = self._registry.by_key(key)
+        if resource is not None:
+            for (namespace, _), obj in list(self._objects.get(key, {}).items()):
+                self._remove_locked(resource, namespace, obj)
+        self._registry.unregister(group=key[0], plural=key[1])
+
+    def _ensure_namespace_locked(self, namespace: str) -> None:
+        namespaces = self._registry.by_key(("", "namespaces"))
+        if namespaces is None or ("", namespace) in self._objects.get(namespaces.key, {}):
+            return
+        now = utc_timestamp()
+        obj: JsonObject = {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {
+                "name": namespace,
+                "uid": str(uuid.uuid4()),
+                "creationTimestamp": now,
+                "generation": 1,
+                "labels": {"kubernetes.io/metadata.name": namespace},
+            },
+            "spec": {"finalizers": ["kubernetes"]},
+            "status": {"phase": "Active"},
+        }
+        self._store_locked(namespaces, "", obj, previous=None)
+
+    def _record_locked(self, resource: ResourceType, event: WatchEvent) -> None:
+        event = WatchEvent(event.type, event.object, event.previous, self._revision)
+        history = self._history.setdefault(resource.key, deque())
+        history.append(event)
+        while len(history) > self._history_limit:
+            self._compacted[resource.key] = history.popleft().revision
+        self._cond.notify_all()

@@ -1,0 +1,267 @@
+"""The scenarios of ``rollout demo``: versions pushed to Git and what the controller does.
+
+``story`` (the default) is the whole tour: v1 is stable; v2, healthy, is pushed and
+promoted step by step; v3, failing 5% of its requests, is pushed and rolled back within
+seconds, with an alert that says why. The other scenarios show one behaviour each:
+``healthy`` (a promotion), ``errors`` (a 5%-error canary rolled back), ``latency`` (a
+canary whose p99 goes from about 100 ms to about 400 ms, rolled back by the latency
+policies) and ``manual-gate`` (a ``pause: {}`` step: the rollout waits, the demo promotes
+it the way ``rollout promote`` does, and it completes).
+
+``run_demo`` runs one scenario on a fresh ``DemoStack`` and returns a ``DemoResult``, whose
+``summary()`` is the machine-readable JSON and which ``rollout_local.demo.report`` renders.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from typing import Any
+
+from rollout.errors import RolloutError
+from rollout_local.demo.cluster import NAMESPACE, SERVICE
+from rollout_local.demo.monitor import (
+    PAUSED,
+    PROMOTED,
+    ROLLED_BACK,
+    DemoMonitor,
+    TimelinePoint,
+    VersionRecord,
+)
+from rollout_local.demo.service import Behaviour
+from rollout_local.demo.spec_repo import DemoSpec
+from rollout_local.demo.stack import DemoStack
+from rollout_local.receiver import format_alert
+
+__all__ = ["SCENARIOS", "DemoOptions", "DemoResult", "Push", "Scenario", "run_demo"]
+
+HEALTHY = Behaviour(error_rate=0.001, latency_median_ms=30, latency_sigma=0.5, latency_max_ms=2000)
+"""p99 about 100 ms, one request in a thousand failing."""
+FAILING = dataclasses.replace(HEALTHY, error_rate=0.05)
+SLOW = dataclasses.replace(HEALTHY, latency_median_ms=120)
+"""p99 about 400 ms: over the 300 ms SLO, and 7% of requests slower than 250 ms."""
+SETTLE_SECONDS = 2.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Push:
+    """One version pushed to Git, how it behaves, and what should become of it."""
+
+    version: str
+    behaviour: Behaviour
+    description: str
+    expected: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Scenario:
+    name: str
+    title: str
+    pushes: tuple[Push, ...]
+    manual_gate_after: int | None = None
+    """Index of the weight after which the spec pauses until promoted."""
+
+
+SCENARIOS: dict[str, Scenario] = {
+    scenario.name: scenario
+    for scenario in (
+        Scenario(
+            "story",
+            "v2 (healthy) is promoted; v3 (5% errors) is rolled back",
+            (
+                Push("v2", HEALTHY, "healthy", PROMOTED),
+                Push("v3", FAILING, "5% errors", ROLLED_BACK),
+            ),
+        ),
+        Scenario(
+            "healthy", "a healthy v2 is promoted", (Push("v2", HEALTHY, "healthy", PROMOTED),)
+        ),
+        Scenario(
+            "errors",
+            "v2 failing 5% of requests is rolled back",
+            (Push("v2", FAILING, "5% errors", ROLLED_BACK),),
+        ),
+        Scenario(
+            "latency",
+            "v2 with p99 near 400 ms (v1: 100 ms) is rolled back by the latency policies",
+            (Push("v2", SLOW, "p99 ~400 ms", ROLLED_BACK),),
+        ),
+        Scenario(
+            "manual-gate",
+            "v2 pauses at 30% until promoted by a person, then completes",
+            (Push("v2", HEALTHY, "healthy, manual gate", PROMOTED),),
+            manual_gate_after=1,
+        ),
+    )
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoOptions:
+    scenario: str = "story"
+    rate: float = 200.0
+    gate_seconds: float = 5.0
+    """How long the manual-gate scenario shows the rollout waiting before promoting it."""
+    decision_timeout: float = 90.0
+
+
+@dataclasses.dataclass
+class DemoResult:
+    """Everything a run measured; ``summary()`` is the ``--json`` document."""
+
+    scenario: Scenario
+    options: DemoOptions
+    spec_text: str
+    started_at: float
+    finished_at: float = 0.0
+    versions: list[VersionRecord] = dataclasses.field(default_factory=list)
+    timeline: list[TimelinePoint] = dataclasses.field(default_factory=list)
+    final: dict[str, Any] = dataclasses.field(default_factory=dict)
+    alerts: list[str] = dataclasses.field(default_factory=list)
+    processes: dict[str, int | None] = dataclasses.field(default_factory=dict)
+    expected: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    @property
+    def seconds_total(self) -> float:
+        return self.finished_at - self.started_at
+
+    @property
+    def as_expected(self) -> bool:
+        outcomes = {record.version: record.outcome for record in self.versions}
+        return all(outcomes.get(version) == want for version, want in self.expected.items())
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "scenario": self.scenario.name,
+            "rate": self.options.rate,
+            "seconds_total": round(self.seconds_total, 1),
+            "as_expected": self.as_expected,
+            "versions": [_version_summary(record, self.expected) for record in self.versions],
+            "final": self.final,
+            "alerts": self.alerts,
+            "processes": self.processes,
+        }
+
+
+def _version_summary(record: VersionRecord, expected: dict[str, str]) -> dict[str, Any]:
+    took = record.seconds_to_decision
+    return {
+        "version": record.version,
+        "behaviour": record.description,
+        "outcome": record.outcome,
+        "expected": expected.get(record.version),
+        "seconds_to_decision": round(took, 1) if took is not None else None,
+        "reason": record.reason,
+        "commit": record.commit,
+        "steps": [
+            {
+                "weight": step.weight,
+                "measured_share": (
+                    round(step.measured_share, 1) if step.measured_share is not None else None
+                ),
+                "canary_requests": step.canary_requests,
+                "requests": step.total_requests,
+                "seconds": round((step.ended_at or step.started_at) - step.started_at, 1),
+            }
+            for step in record.steps
+        ],
+        "verdicts": len(record.verdicts),
+    }
+
+
+def run_demo(options: DemoOptions, *, echo: Callable[[str], None]) -> DemoResult:
+    """Run one scenario from a cold start to a stopped stack; call from the main thread."""
+    if options.scenario not in SCENARIOS:
+        raise RolloutError(
+            f"unknown scenario {options.scenario!r}: choose one of {', '.join(SCENARIOS)}"
+        )
+    scenario = SCENARIOS[options.scenario]
+    spec = DemoSpec.for_rate(options.rate, manual_gate_after=scenario.manual_gate_after)
+    result = DemoResult(
+        scenario=scenario,
+        options=options,
+        spec_text=spec.render("<version>"),
+        started_at=time.time(),
+        expected={push.version: push.expected for push in scenario.pushes},
+    )
+    echo(f"rollout demo: {scenario.title} ({options.rate:.0f} req/s)")
+    with DemoStack(
+        spec=spec, rate=options.rate, echo=echo, first_version="v1", first_behaviour=HEALTHY
+    ) as stack:
+        stack.started_at = result.started_at
+        result.processes = stack.child_pids()
+        monitor = DemoMonitor(
+            envoy=stack.view,
+            store=stack.store,
+            namespace=NAMESPACE,
+            name=SERVICE,
+            echo=echo,
+            started_at=result.started_at,
+        ).start()
+        try:
+            stack.note("v1 is stable and serving all traffic")
+            for push in scenario.pushes:
+                _roll_out(stack, monitor, push, options)
+                if monitor.versions[-1].outcome != push.expected:
+                    break
+            time.sleep(SETTLE_SECONDS)  # traffic after the last decision, for the timeline
+        finally:
+            monitor.stop()
+            result.versions = list(monitor.versions)
+            result.timeline = list(monitor.timeline)
+            result.alerts = [format_alert(request) for request in stack.receiver.received]
+        result.final = _final_state(stack)
+        stack.note("stopping the stack")
+    result.finished_at = time.time()
+    echo(f"{result.seconds_total:6.1f}s  stack stopped")
+    return result
+
+
+def _roll_out(stack: DemoStack, monitor: DemoMonitor, push: Push, options: DemoOptions) -> None:
+    stack.note(f"=== deploying {push.version} ({push.description})")
+    stack.deploy(push.version, push.behaviour)
+    commit = stack.push(push.version)
+    record = monitor.pushed(push.version, commit=commit, description=push.description)
+    stack.note(f"=== pushed {push.version} to Git (commit {commit[:8]}); the controller takes over")
+    try:
+        monitor.wait_until(
+            lambda m: record.outcome is not None or record.paused_at is not None,
+            timeout=options.decision_timeout,
+            what=f"a decision on {push.version}",
+        )
+        if record.outcome is None:
+            stack.note(
+                f"{push.version} is paused for a person: the demo will run "
+                f"`rollout promote {SERVICE} -n {NAMESPACE}` in {options.gate_seconds:.0f}s"
+            )
+            time.sleep(options.gate_seconds)
+            stack.promote(by="rollout-demo")
+            record.promoted_by = "rollout-demo"
+            stack.note(f"promote requested (the Rollout's command annotation) for {push.version}")
+            monitor.wait_until(
+                lambda m: record.outcome is not None,
+                timeout=options.decision_timeout,
+                what=f"{push.version} to complete after the promotion",
+            )
+    except RolloutError:
+        if record.paused_at is not None and record.outcome is None:
+            record.outcome, record.reason = PAUSED, "still waiting for a person"
+            return
+        raise
+    if record.outcome != push.expected:
+        stack.note(
+            f"!!! {push.version} was {record.outcome}, the scenario expected {push.expected}"
+        )
+
+
+def _final_state(stack: DemoStack) -> dict[str, Any]:
+    state = stack.store.load(NAMESPACE, SERVICE).state
+    return {
+        "virtual_service": stack.cluster.route_weights(),
+        "envoy": stack.view.weights(),
+        "phase": state.phase.value,
+        "stable_version": state.stable_version,
+        "failed_version": state.failed.version if state.failed else None,
+        "load": dataclasses.asdict(stack.load.report()),
+    }
