@@ -32,7 +32,7 @@ import pytest
 pytestmark = pytest.mark.slow
 
 STORY_TIMEOUT = 240.0
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 def demo_command(*args: str) -> list[str]:
