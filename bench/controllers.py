@@ -1,4 +1,4 @@
-"""The three canary controllers the detection benchmark compares, ticking in virtual time.
+"""The canary controllers the detection benchmark compares, ticking in virtual time.
 
 - ``Ours`` is the project's real code, not a copy: the shipped policies resolved by
   ``rollout.spec.policy.resolve``, observations judged by ``rollout.analysis.judge.judge``,
@@ -6,16 +6,22 @@
   defaults (``default_steps()`` and ``Analysis()``), its state carried exactly as the
   coordinator carries it (``RolloutState.analysis``).
 - ``Flagger`` follows Flagger's tutorial analysis: every ``interval`` (1m) it checks the
-  canary's request success rate over the last minute (>= 99%) and its p99 (<= 500 ms);
-  a failed check increments ``failedChecks`` and holds the weight; the rollback happens at
-  the interval after ``failedChecks`` reached ``threshold`` (5); a passing check adds
-  ``stepWeight`` (10) up to ``maxWeight`` (50), and a passing check at ``maxWeight``
-  promotes. A check without canary data fails, as Flagger's "no values found" does.
+  canary's request success rate and p99 over the last minute; a failed check increments
+  ``failedChecks`` and holds the weight; the rollback happens at the interval after
+  ``failedChecks`` reached ``threshold`` (5); a passing check adds ``stepWeight`` (10) up to
+  ``maxWeight`` (50), and a passing check at ``maxWeight`` promotes. A check without canary
+  data fails, as Flagger's "no values found" does.
+- ``FlaggerMatched`` is Flagger's rule with our first weight and step times (1% for 2m,
+  10% for 1m, 50% for 1m): what the rule does, apart from the schedule.
 - ``Argo`` follows an Argo Rollouts canary with steps 10/20/30/40/50% and 1m pauses and a
-  background AnalysisRun measuring the success rate every minute from the start
-  (``result >= 0.99``); the rollout aborts when more than ``failureLimit`` (3)
-  measurements failed, and is promoted when the steps are done. A measurement without
-  data is an error, not a failure, as in Argo.
+  background AnalysisRun measuring every minute from the start; the rollout aborts when
+  more than ``failureLimit`` (3) measurements failed, and is promoted when the steps are
+  done. A measurement without data is an error, not a failure, as in Argo.
+
+Every controller is given the same SLOs: at most 1% errors and a p99 of at most 300 ms
+(ours through its shipped default policies). Flagger's built-in Istio queries count
+``reporter="destination"`` (every retried attempt), Argo's documented ones
+``reporter="source"`` (what the caller saw); ours follows its policies' templates.
 
 Each controller exposes ``weight``, ``next_tick``, ``tick(now, view)`` and, once decided,
 ``result`` (``"rolledBack"`` or ``"promoted"``) with ``decision_sample``: the canary
@@ -26,7 +32,15 @@ from __future__ import annotations
 
 import math
 
-from bench.traffic import PrometheusView, histogram_quantile
+from bench.traffic import (
+    ATTEMPT_ERRORS,
+    ATTEMPTS,
+    ERRORS,
+    REQUESTS,
+    SLOW,
+    PrometheusView,
+    histogram_quantile,
+)
 from rollout.analysis.judge import judge
 from rollout.analysis.observations import PolicyObservation, Reading
 from rollout.analysis.verdicts import Verdict
@@ -60,21 +74,34 @@ def default_rollout() -> Rollout:
     )
 
 
+def _reporter_is_source(policy: RenderedPolicy) -> bool:
+    """Whether the policy counts what the caller saw (``reporter="source"``)."""
+    return any('reporter="source"' in template for template in policy.templates.values())
+
+
 def _readings(
     policy: RenderedPolicy, view: PrometheusView, version: str, now: float
 ) -> dict[str, Reading]:
-    latest = view.latest(version)
+    """What the policy's queries would return: counters per pod with sample times."""
+    source = _reporter_is_source(policy)
+    fields = {
+        "errors": ERRORS if source else ATTEMPT_ERRORS,
+        "total": REQUESTS if source else ATTEMPTS,
+        "slow": SLOW,
+    }
     readings: dict[str, Reading] = {}
     for field in policy.templates:
         if field == "quantile":
-            window = view.window(version, now, QUANTILE_WINDOW)
+            window = view.window(version, now, QUANTILE_WINDOW, destination=not source)
             value = math.nan if window is None else histogram_quantile(0.99, window.buckets)
             readings[field] = Reading.of(field, value)
-        elif latest is None:
-            readings[field] = Reading(query=field, series={})
-        else:
-            number = {"errors": latest.errors, "total": latest.total, "slow": latest.slow}[field]
-            readings[field] = Reading(query=field, series={"": float(number)})
+        elif field in fields:
+            series = view.series(version, fields[field], now)
+            readings[field] = Reading(
+                query=field,
+                series={key: value for key, (value, _) in series.items()},
+                stamps={key: stamp for key, (_, stamp) in series.items()},
+            )
     return readings
 
 
@@ -132,20 +159,30 @@ class Ours:
             self.result = PROMOTED
 
 
-def _success_rate(view: PrometheusView, now: float) -> float | None:
-    window = view.window("canary", now, 60.0)
+SLO_SUCCESS = 0.99
+SLO_P99_MS = 300.0
+"""The SLOs every controller is given: at most 1% errors, p99 at most 300 ms."""
+
+
+def _check(view: PrometheusView, now: float, *, destination: bool) -> bool:
+    """One interval check as Flagger and Argo run it: success rate and p99 over 1m."""
+    window = view.window("canary", now, 60.0, destination=destination)
     if window is None or window.total <= 0:
-        return None
-    return 1.0 - window.errors / window.total
+        return False
+    success = 1.0 - window.errors / window.total
+    p99 = histogram_quantile(0.99, window.buckets)
+    return success >= SLO_SUCCESS and not math.isnan(p99) and p99 <= SLO_P99_MS
 
 
-def _visible_canary_requests(view: PrometheusView) -> float:
-    latest = view.latest("canary")
-    return latest.total if latest is not None else 0.0
+def _visible_canary_requests(view: PrometheusView, now: float) -> float:
+    return sum(value for value, _ in view.series("canary", ATTEMPTS, now).values())
 
 
 class Flagger:
-    """Flagger's tutorial analysis: interval 1m, threshold 5, stepWeight 10, maxWeight 50."""
+    """Flagger's tutorial analysis: interval 1m, threshold 5, stepWeight 10, maxWeight 50.
+
+    Flagger's Istio metrics query ``reporter="destination"``: retried attempts count.
+    """
 
     name = "flagger"
     interval = 60.0
@@ -164,13 +201,9 @@ class Flagger:
         self.next_tick = now + self.interval
         if self.failed_checks >= self.threshold:
             self.result = ROLLED_BACK
-            self.decision_sample = _visible_canary_requests(view)
+            self.decision_sample = _visible_canary_requests(view, now)
             return
-        success = _success_rate(view, now)
-        window = view.window("canary", now, 60.0)
-        p99 = math.nan if window is None else histogram_quantile(0.99, window.buckets)
-        passed = success is not None and success >= 0.99 and not math.isnan(p99) and p99 <= 500
-        if not passed:
+        if not _check(view, now, destination=True):
             self.failed_checks += 1
             return
         if self.weight >= self.max_weight:
@@ -179,8 +212,66 @@ class Flagger:
         self.weight = min(self.weight + self.step_weight, self.max_weight)
 
 
+class FlaggerMatched:
+    """Flagger's rule (1m checks, rollback after 5 failed) on our default steps and times.
+
+    The weights and hold times are those of ``default_steps()`` (1% for 2m, 10% for 1m,
+    50% for 1m), so the comparison with ``ours`` is about the rule, not the schedule.
+    """
+
+    name = "flagger-matched"
+    interval = 60.0
+    threshold = 5
+
+    def __init__(self) -> None:
+        self.schedule = _weight_schedule(default_rollout())
+        self.stage = 0
+        self.weight = self.schedule[0][0]
+        self.stage_started = 0.0
+        self.failed_checks = 0
+        self.next_tick = self.interval
+        self.result: str | None = None
+        self.decision_sample: float | None = None
+
+    def tick(self, now: float, view: PrometheusView) -> None:
+        self.next_tick = now + self.interval
+        if self.failed_checks >= self.threshold:
+            self.result = ROLLED_BACK
+            self.decision_sample = _visible_canary_requests(view, now)
+            return
+        if not _check(view, now, destination=True):
+            self.failed_checks += 1
+            return
+        if now - self.stage_started < self.schedule[self.stage][1]:
+            return
+        if self.stage + 1 >= len(self.schedule):
+            self.result = PROMOTED
+            return
+        self.stage += 1
+        self.weight = self.schedule[self.stage][0]
+        self.stage_started = now
+
+
+def _weight_schedule(rollout: Rollout) -> list[tuple[int, float]]:
+    """``(weight, seconds held)`` for each ``setWeight`` of a rollout's steps."""
+    schedule: list[tuple[int, float]] = []
+    for step in rollout.spec.steps:
+        if step.set_weight is not None:
+            schedule.append((step.set_weight, 0.0))
+        elif schedule:
+            held = step.analyze.duration if step.analyze else None
+            if step.pause is not None:
+                held = step.pause.duration
+            weight, seconds_held = schedule[-1]
+            schedule[-1] = (weight, seconds_held + seconds(held or 0))
+    return schedule
+
+
 class Argo:
-    """Argo Rollouts: steps 10..50% with 1m pauses, background analysis, failureLimit 3."""
+    """Argo Rollouts: steps 10..50% with 1m pauses, background analysis, failureLimit 3.
+
+    Argo's Istio example queries ``reporter="source"``: what the caller saw.
+    """
 
     name = "argo"
     weights = (10, 20, 30, 40, 50)
@@ -197,12 +288,12 @@ class Argo:
 
     def tick(self, now: float, view: PrometheusView) -> None:
         self.next_tick = now + self.pause
-        success = _success_rate(view, now)
-        if success is not None and success < 0.99:
+        measured = now > 0 and view.window("canary", now, 60.0, destination=False) is not None
+        if measured and not _check(view, now, destination=False):
             self.failures += 1
             if self.failures > self.failure_limit:
                 self.result = ROLLED_BACK
-                self.decision_sample = _visible_canary_requests(view)
+                self.decision_sample = _visible_canary_requests(view, now)
                 return
         if now <= 0:
             return

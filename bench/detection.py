@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -28,13 +29,16 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from bench.controllers import PROMOTED, ROLLED_BACK, Argo, Flagger, Ours
-from bench.traffic import Latency, PrometheusView, Service, Version
+from bench.controllers import PROMOTED, ROLLED_BACK, Argo, Flagger, FlaggerMatched, Ours
+from bench.sprt import monte_carlo_sample_size
+from bench.traffic import ERRORS, REQUESTS, Latency, Noise, PrometheusView, Service, Version
 from rollout.analysis.sequential import wald_expected_sample_size
 
 BASE_LATENCY = Latency(median_ms=40.0, p99_ms=100.0)
-HORIZON_SECONDS = 40 * 60.0
+HORIZON_SECONDS = 40 * 60
 """A run that has neither promoted nor rolled back by then is counted as undecided."""
+LOW_TRAFFIC_HORIZON_SECONDS = 3 * 60 * 60
+"""At 1 req/s a canary at 10% sees 360 requests an hour: low-traffic runs get three hours."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,20 +48,36 @@ class Scenario:
     stable: Version
     canary: Version
     bad: bool
+    noise: Noise = dataclasses.field(default_factory=Noise)
+    horizon: int = HORIZON_SECONDS
 
-    def floor(self) -> float | None:
-        """Wald's expected canary sample for this scenario's bad requests, or None."""
+    def hypotheses(self) -> tuple[float, float] | None:
+        """``(p0, p1)``: stable's and the canary's bad-request rates, for a bad canary."""
         if not self.bad:
             return None
         p0, p1 = self.stable.error_probability, self.canary.error_probability
         if p1 <= p0:
             p0, p1 = self.stable.latency.slow_probability(), self.canary.latency.slow_probability()
-        return wald_expected_sample_size(p0, p1, alpha=0.01, beta=0.05)
+        return p0, p1
+
+    def floor(self) -> float | None:
+        """Wald's expected canary sample for this scenario's bad requests, or None."""
+        rates = self.hypotheses()
+        return None if rates is None else wald_expected_sample_size(*rates, alpha=0.01, beta=0.05)
 
 
 def _version(errors: float, latency: Latency = BASE_LATENCY) -> Version:
     return Version(error_probability=errors, latency=latency)
 
+
+INCIDENTS = Noise(incident_every=600, incident_seconds=10, incident_errors=0.2)
+"""A dependency failing for 10 s at 20% errors every 10 minutes, for both versions."""
+POD_BURSTS = Noise(pod_burst_every=900, pod_burst_seconds=20, pod_burst_errors=0.1)
+"""Each pod bursts to 10% errors for 20 s on average, once per 15 minutes on average."""
+BURSTY = dataclasses.replace(INCIDENTS, pod_burst_every=900, overdispersion_shape=1.0)
+HEAVY_TAIL = Latency(median_ms=6.0, p99_ms=200.0, tail_shape=1.5)
+"""Lomax latency with a true p99 of 200 ms: 2/3 of the 300 ms SLO, with a heavy tail."""
+P99_200 = Latency(median_ms=40.0, p99_ms=200.0)
 
 SCENARIOS = (
     Scenario("bad-5pct", 100.0, _version(0.001), _version(0.05), bad=True),
@@ -65,7 +85,59 @@ SCENARIOS = (
     Scenario("latency", 100.0, _version(0.001), _version(0.001, BASE_LATENCY.scaled(4)), bad=True),
     Scenario("healthy-0.1pct", 100.0, _version(0.001), _version(0.001), bad=False),
     Scenario("healthy-0.8pct", 100.0, _version(0.008), _version(0.008), bad=False),
-    Scenario("low-traffic", 1.0, _version(0.001), _version(0.001), bad=False),
+    Scenario(
+        "low-traffic",
+        1.0,
+        _version(0.001),
+        _version(0.001),
+        bad=False,
+        horizon=LOW_TRAFFIC_HORIZON_SECONDS,
+    ),
+    Scenario("healthy-bursts", 100.0, _version(0.001), _version(0.001), False, INCIDENTS),
+    Scenario(
+        "healthy-retries", 100.0, _version(0.002), _version(0.002), False, Noise(retries=True)
+    ),
+    Scenario(
+        "healthy-overdispersed",
+        100.0,
+        _version(0.001),
+        _version(0.001),
+        False,
+        Noise(overdispersion_shape=0.25),
+    ),
+    Scenario("healthy-pod-bursts", 100.0, _version(0.001), _version(0.001), False, POD_BURSTS),
+    Scenario(
+        "healthy-misaligned",
+        100.0,
+        _version(0.001),
+        _version(0.001),
+        False,
+        Noise(incident_every=600, incident_seconds=30, incident_errors=0.5, late_seconds=40),
+    ),
+    Scenario(
+        "healthy-heavy-tail",
+        100.0,
+        _version(0.001, HEAVY_TAIL),
+        _version(0.001, HEAVY_TAIL),
+        bad=False,
+    ),
+    Scenario("healthy-skew", 100.0, _version(0.002), _version(0.002), False, Noise(skew_sigma=0.8)),
+    Scenario("bad-5pct-bursty", 100.0, _version(0.001), _version(0.05), True, BURSTY),
+    Scenario(
+        "latency-200-300",
+        100.0,
+        _version(0.001, P99_200),
+        _version(0.001, P99_200.scaled(1.5)),
+        bad=True,
+    ),
+    Scenario(
+        "low-traffic-bad",
+        1.0,
+        _version(0.001),
+        _version(0.02),
+        bad=True,
+        horizon=LOW_TRAFFIC_HORIZON_SECONDS,
+    ),
 )
 
 
@@ -82,6 +154,7 @@ class Controller(Protocol):
 CONTROLLERS: dict[str, Callable[[], Controller]] = {
     "ours": Ours,
     "flagger": Flagger,
+    "flagger-matched": FlaggerMatched,
     "argo": Argo,
 }
 
@@ -93,25 +166,40 @@ class Run:
     canary_requests: float
     canary_errors: float
     decision_sample: float | None
+    max_canary_weight: float
 
 
 def simulate(scenario: Scenario, controller: Controller, seed: int) -> Run:
-    """One rollout of one controller on one seed, second by second."""
+    """One rollout of one controller on one seed, a block of seconds between ticks."""
     rng = np.random.default_rng(seed)
-    service = Service(rng, rate=scenario.rate, stable=scenario.stable, canary=scenario.canary)
+    service = Service(
+        rng,
+        rate=scenario.rate,
+        stable=scenario.stable,
+        canary=scenario.canary,
+        noise=scenario.noise,
+        horizon=scenario.horizon,
+    )
     view = PrometheusView(rng, service)
-    now = 0.0
+    now = 0
+    top = 0.0
     while True:
         while controller.next_tick <= now and controller.result is None:
-            controller.tick(now, view)
-        canary = service.counters["canary"]
-        if controller.result is not None or now >= HORIZON_SECONDS:
+            controller.tick(float(now), view)
+        top = max(top, float(controller.weight))
+        if controller.result is not None or now >= scenario.horizon:
+            canary = service.cumulative["canary"][now].sum(axis=0)
             return Run(
-                controller.result, now, canary.total, canary.errors, controller.decision_sample
+                controller.result,
+                float(now),
+                float(canary[REQUESTS]),
+                float(canary[ERRORS]),
+                controller.decision_sample,
+                top,
             )
-        service.advance(controller.weight)
-        now += 1.0
-        view.after_second(now)
+        until = min(max(math.ceil(controller.next_tick), now + 1), scenario.horizon)
+        service.advance(controller.weight, until - now)
+        now = until
 
 
 def _mean(values: Sequence[float]) -> float | None:
@@ -141,6 +229,7 @@ def summarise(scenario: Scenario, policy: str, runs: Sequence[Run]) -> dict[str,
         "bad_promotion_rate": None,
         "false_rollback_rate": None,
         "seconds_to_promote_mean": None,
+        "max_canary_weight_mean": _mean([r.max_canary_weight for r in runs]),
     }
     if scenario.bad:
         result.update(
@@ -169,9 +258,17 @@ def run_all(
             started = time.perf_counter()
             runs = [simulate(scenario, make(), seed) for seed in range(seeds)]
             results.append(summarise(scenario, policy, runs))
-            progress(f"  {scenario.name:<15} {policy:<8} {time.perf_counter() - started:6.1f}s")
+            progress(f"  {scenario.name:<22} {policy:<16} {time.perf_counter() - started:6.1f}s")
     floors = {s.name: s.floor() for s in scenarios}
-    return {"seeds": seeds, "results": results, "floors": floors}
+    floors_mc = {}
+    for scenario in scenarios:
+        rates = scenario.hypotheses()
+        floors_mc[scenario.name] = (
+            None
+            if rates is None
+            else monte_carlo_sample_size(*rates, alpha=0.01, beta=0.05, seed=len(floors_mc))
+        )
+    return {"seeds": seeds, "results": results, "floors": floors, "floors_mc": floors_mc}
 
 
 def _fmt(value: float | None, spec: str) -> str:
@@ -181,27 +278,31 @@ def _fmt(value: float | None, spec: str) -> str:
 
 def table(report: dict[str, Any]) -> str:
     header = (
-        f"{'scenario':<15} {'policy':<8} {'req mean':>9} {'req p95':>8} {'decided@':>9} "
+        f"{'scenario':<22} {'policy':<16} {'req mean':>9} {'req p95':>8} {'decided@':>9} "
         f"{'err mean':>9} {'err p95':>8} {'s to RB':>8} {'bad prom':>9} {'false RB':>9} "
-        f"{'s to prom':>10}"
+        f"{'s to prom':>10} {'max w':>6} {'undec':>6}"
     )
     lines = [header, "-" * len(header)]
     for row in report["results"]:
         lines.append(
-            f"{row['scenario']:<15} {row['policy']:<8} "
+            f"{row['scenario']:<22} {row['policy']:<16} "
             f"{_fmt(row['canary_requests_mean'], '9.0f')} "
             f"{_fmt(row['canary_requests_p95'], '8.0f')} "
             f"{_fmt(row['decision_sample_mean'], '9.0f')} "
             f"{_fmt(row['canary_errors_mean'], '9.1f')} {_fmt(row['canary_errors_p95'], '8.1f')} "
             f"{_fmt(row['seconds_to_rollback_mean'], '8.0f')} "
             f"{_fmt(row['bad_promotion_rate'], '9.1%')} {_fmt(row['false_rollback_rate'], '9.1%')} "
-            f"{_fmt(row['seconds_to_promote_mean'], '10.0f')}"
+            f"{_fmt(row['seconds_to_promote_mean'], '10.0f')} "
+            f"{_fmt(row['max_canary_weight_mean'], '6.1f')} {_fmt(row['undecided_rate'], '6.1%')}"
         )
     lines.append("")
-    lines.append("SPRT floor (Wald, alpha 0.01, beta 0.05): expected canary requests under H1")
+    lines.append(
+        "SPRT floor (alpha 0.01, beta 0.05): expected canary requests under H1, "
+        "Wald's approximation and Monte Carlo"
+    )
     for name, floor in report["floors"].items():
         if floor is not None:
-            lines.append(f"  {name:<15} {floor:8.1f}")
+            lines.append(f"  {name:<22} {floor:8.1f} {report['floors_mc'][name]:8.1f}")
     return "\n".join(lines)
 
 

@@ -1,17 +1,26 @@
-"""Simulated traffic and what Prometheus would show of it, in virtual time.
+"""Simulated traffic and what Prometheus would show of it, in virtual time, with real noise.
 
 A service receives Poisson arrivals at ``rate`` requests per second, split between the
-stable and the canary version by the current weight. Each version has its own error
-probability and latency distribution (log-normal, summarised into Istio's histogram
-buckets). The simulation advances in one-second steps, so a weight change takes effect
-within a second, and every version's counters are *scraped* every 15 seconds at its own
-random phase: every policy, ours and the baselines alike, sees only scraped values, which
-is the telemetry lag of a real Prometheus.
+stable and the canary version by the current weight and, inside a version, evenly over its
+pods (``STABLE_PODS`` and ``CANARY_PODS``). Each version has an error probability and a
+latency distribution (Istio's histogram buckets). The world is not the one the sequential
+test was derived in; ``Noise`` adds what real traffic does:
 
-``PrometheusView`` answers what the policies ask: cumulative counters as of the last
-scrape, success ratios over a trailing window (``rate()`` over ``[1m]``; the ratio of two
-rates does not depend on ``increase()``'s extrapolation), and ``histogram_quantile`` over
-a trailing window with Prometheus' own linear interpolation inside buckets.
+- **shared incidents**: every ``incident_every`` seconds (random phase), ``incident_seconds``
+  at ``incident_errors`` on every pod of both versions (a dependency failing);
+- **retries**: each failed request is attempted 2 or 3 times, and a ``reporter="destination"``
+  series counts every attempt, while ``reporter="source"`` counts what the caller saw;
+- **overdispersion**: a per-minute, per-version Gamma multiplier (mean 1) on the error rate;
+- **pod bursts**: each pod independently enters bursts of ``pod_burst_errors`` errors lasting
+  ``pod_burst_seconds`` on average (a two-state Markov chain, one burst per
+  ``pod_burst_every`` seconds on average);
+- **skew**: per-pod error-rate multipliers (log-normal, mean 1), fixed for the run;
+- **a late stable series**: one stable pod's samples reach Prometheus ``late_seconds`` late.
+
+Time advances in whole seconds, a block at a time between controller ticks (the weight is
+constant inside a block), with numpy drawing every second and pod of the block at once.
+Every pod is scraped every 15 seconds at its own phase; the view answers only from scraped
+samples, each with its timestamp, as Prometheus does.
 """
 
 from __future__ import annotations
@@ -23,35 +32,48 @@ import numpy as np
 
 BUCKETS_MS = (1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0)
 SLOW_BUCKET_MS = 250.0
-SCRAPE_SECONDS = 15.0
+SCRAPE_SECONDS = 15
+STABLE_PODS = 6
+CANARY_PODS = 2
+VERSIONS = ("stable", "canary")
 _Z99 = 2.3263478740408408
+_SLOW_INDEX = BUCKETS_MS.index(SLOW_BUCKET_MS)
+
+# per-pod counter fields: caller-seen requests and errors (reporter="source"), every attempt
+# (reporter="destination"), and requests slower than the SLO bucket
+REQUESTS, ERRORS, ATTEMPTS, ATTEMPT_ERRORS, SLOW = range(5)
+FIELDS = 5
 
 
 @dataclasses.dataclass(frozen=True)
 class Latency:
-    """A log-normal latency with the given median and 99th percentile, in milliseconds."""
+    """Request durations in milliseconds: log-normal (median, p99) or a Lomax heavy tail."""
 
     median_ms: float
     p99_ms: float
+    tail_shape: float | None = None
+    """Lomax (Pareto II) shape; None for log-normal. Small shapes mean heavy tails."""
+
+    def survival(self, ms: float) -> float:
+        """P(duration > ms)."""
+        if self.tail_shape is not None:
+            # (1 + ms/s)^-a with the scale s set by the p99
+            scale = self.p99_ms / (100.0 ** (1.0 / self.tail_shape) - 1.0)
+            return float((1.0 + ms / scale) ** -self.tail_shape)
+        sigma = math.log(self.p99_ms / self.median_ms) / _Z99
+        return 0.5 * math.erfc(math.log(ms / self.median_ms) / (sigma * math.sqrt(2)))
 
     def bucket_probabilities(self) -> np.ndarray:
         """Probability of each bucket (the last one is ``+Inf``), summing to 1."""
-        sigma = math.log(self.p99_ms / self.median_ms) / _Z99
-        cdf = [
-            0.5 * (1 + math.erf(math.log(b / self.median_ms) / (sigma * math.sqrt(2))))
-            for b in BUCKETS_MS
-        ]
-        edges = np.array([0.0, *cdf, 1.0])
-        return np.diff(edges)
+        cdf = [1.0 - self.survival(b) for b in BUCKETS_MS]
+        return np.diff(np.array([0.0, *cdf, 1.0]))
 
     def slow_probability(self) -> float:
         """P(duration > the SLO bucket), as the slow-request policy counts it."""
-        sigma = math.log(self.p99_ms / self.median_ms) / _Z99
-        z = math.log(SLOW_BUCKET_MS / self.median_ms) / sigma
-        return 0.5 * math.erfc(z / math.sqrt(2))
+        return self.survival(SLOW_BUCKET_MS)
 
     def scaled(self, factor: float) -> Latency:
-        return Latency(self.median_ms * factor, self.p99_ms * factor)
+        return Latency(self.median_ms * factor, self.p99_ms * factor, self.tail_shape)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,85 +82,181 @@ class Version:
     latency: Latency
 
 
-@dataclasses.dataclass
-class Counters:
-    """Cumulative counters of one version: requests, errors and histogram buckets."""
+@dataclasses.dataclass(frozen=True)
+class Noise:
+    """What real traffic adds to independent errors; the defaults add nothing."""
 
-    total: float = 0.0
-    errors: float = 0.0
-    buckets: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(len(BUCKETS_MS) + 1))
+    incident_every: float | None = None
+    incident_seconds: float = 10.0
+    incident_errors: float = 0.2
+    retries: bool = False
+    overdispersion_shape: float | None = None
+    pod_burst_every: float | None = None
+    pod_burst_seconds: float = 20.0
+    pod_burst_errors: float = 0.1
+    skew_sigma: float = 0.0
+    late_seconds: int = 0
 
-    def copy(self) -> Counters:
-        return Counters(self.total, self.errors, self.buckets.copy())
 
-    @property
-    def slow(self) -> float:
-        """Requests slower than the SLO bucket (``_count - _bucket{le="250"}``)."""
-        index = BUCKETS_MS.index(SLOW_BUCKET_MS)
-        return float(self.total - self.buckets[: index + 1].sum())
+def error_probabilities(
+    rng: np.random.Generator, noise: Noise, base: float, pods: int, horizon: int
+) -> np.ndarray:
+    """Each pod's error probability in each second, shape ``(horizon, pods)``."""
+    probability = np.full((horizon, pods), base)
+    if noise.skew_sigma > 0:
+        sigma = noise.skew_sigma
+        probability *= rng.lognormal(-sigma * sigma / 2, sigma, size=pods)
+    if noise.overdispersion_shape is not None:
+        shape = noise.overdispersion_shape
+        minutes = rng.gamma(shape, 1.0 / shape, size=horizon // 60 + 1)
+        probability *= np.repeat(minutes, 60)[:horizon, None]
+    if noise.pod_burst_every is not None:
+        bursting = np.zeros((horizon, pods), dtype=bool)
+        for pod in range(pods):
+            second = rng.exponential(noise.pod_burst_every)
+            while second < horizon:
+                length = rng.exponential(noise.pod_burst_seconds)
+                bursting[int(second) : int(second + length) + 1, pod] = True
+                second += length + rng.exponential(noise.pod_burst_every)
+        probability = np.where(
+            bursting, np.maximum(probability, noise.pod_burst_errors), probability
+        )
+    return np.minimum(probability, 1.0)
+
+
+def incident_mask(rng: np.random.Generator, noise: Noise, horizon: int) -> np.ndarray:
+    """Seconds inside a shared incident, shape ``(horizon,)``."""
+    mask = np.zeros(horizon, dtype=bool)
+    if noise.incident_every is None:
+        return mask
+    every = int(noise.incident_every)
+    start = int(rng.integers(0, every))
+    for begin in range(start, horizon, every):
+        mask[begin : begin + int(noise.incident_seconds)] = True
+    return mask
 
 
 class Service:
-    """Both versions' true counters, advanced one second at a time."""
+    """Both versions' true cumulative counters per pod and per second, advanced in blocks."""
 
-    def __init__(self, rng: np.random.Generator, *, rate: float, stable: Version, canary: Version):
+    def __init__(
+        self,
+        rng: np.random.Generator,
+        *,
+        rate: float,
+        stable: Version,
+        canary: Version,
+        noise: Noise = Noise(),
+        horizon: int,
+    ) -> None:
         self.rng = rng
         self.rate = rate
+        self.noise = noise
+        self.horizon = horizon
+        self.now = 0
         self.versions = {"stable": stable, "canary": canary}
-        self.probabilities = {
-            name: version.latency.bucket_probabilities() for name, version in self.versions.items()
+        self.pods = {"stable": STABLE_PODS, "canary": CANARY_PODS}
+        incident = incident_mask(rng, noise, horizon)
+        self.error_probability = {}
+        for name, version in self.versions.items():
+            probability = error_probabilities(
+                rng, noise, version.error_probability, self.pods[name], horizon
+            )
+            probability[incident] = np.maximum(probability[incident], noise.incident_errors)
+            self.error_probability[name] = probability
+        self.buckets = {name: v.latency.bucket_probabilities() for name, v in self.versions.items()}
+        self.cumulative = {
+            name: np.zeros((horizon + 1, pods, FIELDS)) for name, pods in self.pods.items()
         }
-        self.counters = {"stable": Counters(), "canary": Counters()}
+        self.histogram = {name: np.zeros((horizon + 1, len(BUCKETS_MS) + 1)) for name in VERSIONS}
 
-    def advance(self, canary_weight: float) -> None:
-        """One second of traffic at ``canary_weight`` percent on the canary."""
+    def advance(self, canary_weight: float, seconds: int) -> None:
+        """``seconds`` of traffic at ``canary_weight`` percent on the canary."""
+        seconds = min(seconds, self.horizon - self.now)
+        if seconds <= 0:
+            return
+        begin, end = self.now, self.now + seconds
         share = canary_weight / 100.0
         for name, fraction in (("canary", share), ("stable", 1.0 - share)):
-            if fraction <= 0:
-                continue
-            arrivals = int(self.rng.poisson(self.rate * fraction))
-            if arrivals == 0:
-                continue
-            counters = self.counters[name]
-            counters.total += arrivals
-            counters.errors += int(
-                self.rng.binomial(arrivals, self.versions[name].error_probability)
-            )
-            counters.buckets += self.rng.multinomial(arrivals, self.probabilities[name])
+            pods = self.pods[name]
+            per_second = np.zeros((seconds, pods, FIELDS))
+            histogram = np.zeros((seconds, len(BUCKETS_MS) + 1))
+            if fraction > 0:
+                requests = self.rng.poisson(self.rate * fraction / pods, size=(seconds, pods))
+                errors = self.rng.binomial(requests, self.error_probability[name][begin:end])
+                per_second[..., REQUESTS] = requests
+                per_second[..., ERRORS] = errors
+                repeats = errors
+                if self.noise.retries:
+                    # every failed request is tried 2 or 3 times; each attempt fails
+                    repeats = errors + self.rng.binomial(errors, 0.5)
+                per_second[..., ATTEMPTS] = requests + repeats
+                per_second[..., ATTEMPT_ERRORS] = errors + repeats
+                buckets = self.rng.multinomial(requests, self.buckets[name])
+                per_second[..., SLOW] = buckets[..., _SLOW_INDEX + 1 :].sum(axis=-1)
+                histogram = buckets.sum(axis=1)
+            cumulative = self.cumulative[name]
+            cumulative[begin + 1 : end + 1] = cumulative[begin] + np.cumsum(per_second, axis=0)
+            hist = self.histogram[name]
+            hist[begin + 1 : end + 1] = hist[begin] + np.cumsum(histogram, axis=0)
+        self.now = end
+
+
+@dataclasses.dataclass(frozen=True)
+class Counters:
+    """Counts over a window: requests, errors (as one reporter counts them) and buckets."""
+
+    total: float
+    errors: float
+    buckets: np.ndarray
 
 
 class PrometheusView:
-    """What Prometheus holds: each version's counters at its scrapes, 15 s apart."""
+    """What Prometheus holds: each pod's counters at its scrapes, with sample timestamps."""
 
     def __init__(self, rng: np.random.Generator, service: Service) -> None:
         self.service = service
-        self.phase = {name: float(rng.uniform(0, SCRAPE_SECONDS)) for name in service.counters}
-        self.scrapes: dict[str, list[tuple[float, Counters]]] = {n: [] for n in service.counters}
+        self.phase = {
+            name: rng.integers(0, SCRAPE_SECONDS, size=pods) for name, pods in service.pods.items()
+        }
+        self.lag = {name: np.zeros(pods, dtype=int) for name, pods in service.pods.items()}
+        self.lag["stable"][0] = service.noise.late_seconds
 
-    def after_second(self, now: float) -> None:
-        """Record a scrape of each version whose scrape time fell in ``(now - 1, now]``."""
-        for name, phase in self.phase.items():
-            if (now - phase) % SCRAPE_SECONDS < 1.0 and now >= phase:
-                self.scrapes[name].append((now, self.service.counters[name].copy()))
-                if len(self.scrapes[name]) > 12:
-                    del self.scrapes[name][0]
+    def sample_times(self, version: str, now: float) -> np.ndarray:
+        """Each pod's last visible sample time at ``now`` (-1 before its first scrape)."""
+        visible = int(now) - self.lag[version] - self.phase[version]
+        times = self.phase[version] + (visible // SCRAPE_SECONDS) * SCRAPE_SECONDS
+        return np.where(visible >= 0, np.minimum(times, self.service.now), -1)
 
-    def latest(self, name: str) -> Counters | None:
-        """Counters at the last scrape; None before the first scrape with any request."""
-        scrapes = self.scrapes[name]
-        if not scrapes or scrapes[-1][1].total <= 0:
+    def series(self, version: str, field: int, now: float) -> dict[str, tuple[float, float]]:
+        """``{pod: (value, sample time)}`` of one counter field, as an instant query returns."""
+        times = self.sample_times(version, now)
+        cumulative = self.service.cumulative[version]
+        return {
+            f"pod={version}-{pod}": (float(cumulative[t, pod, field]), float(t))
+            for pod, t in enumerate(times)
+            if t >= 0 and cumulative[t, pod, REQUESTS] > 0
+        }
+
+    def window(
+        self, version: str, now: float, seconds: float, *, destination: bool
+    ) -> Counters | None:
+        """Increase over the trailing window (first to last sample of each pod inside it)."""
+        last = self.sample_times(version, now)
+        first = last - ((last - int(now - seconds)) // SCRAPE_SECONDS) * SCRAPE_SECONDS
+        first = np.maximum(first, self.phase[version])
+        usable = (last >= 0) & (first < last)
+        if not usable.any():
             return None
-        return scrapes[-1][1]
-
-    def window(self, name: str, now: float, seconds: float) -> Counters | None:
-        """Increase over the trailing window (first to last scrape inside it), or None."""
-        inside = [c for t, c in self.scrapes[name] if now - seconds <= t <= now]
-        if len(inside) < 2:
-            return None
-        first, last = inside[0], inside[-1]
-        return Counters(
-            last.total - first.total, last.errors - first.errors, last.buckets - first.buckets
-        )
+        cumulative = self.service.cumulative[version]
+        pods = np.nonzero(usable)[0]
+        increase = cumulative[last[pods], pods] - cumulative[first[pods], pods]
+        total = float(increase[:, ATTEMPTS if destination else REQUESTS].sum())
+        errors = float(increase[:, ATTEMPT_ERRORS if destination else ERRORS].sum())
+        # the histogram is kept per version: take it over the pods' common span
+        histogram = self.service.histogram[version]
+        buckets = histogram[int(last.max())] - histogram[int(first[pods].min())]
+        return Counters(total, errors, buckets)
 
 
 def histogram_quantile(quantile: float, buckets: np.ndarray) -> float:

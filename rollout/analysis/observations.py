@@ -46,11 +46,14 @@ class Reading:
 
     ``series`` maps a series key (its label set, ``""`` when unlabelled) to its value. For
     counters several series are fine (one per pod: resets are handled per series); for a
-    single value exactly one is expected.
+    single value exactly one is expected. ``stamps`` gives the time each counter series was
+    sampled (scraped), so the analysis can compare canary and stable over the same time.
     """
 
     query: str
     series: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    stamps: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    """Unix time of each series' sample, when known (aligns canary and stable counts)."""
     problem: ReadingProblem | None = None
     detail: str = ""
 

@@ -27,7 +27,9 @@ RESULT_KEYS = {
     "bad_promotion_rate",
     "false_rollback_rate",
     "seconds_to_promote_mean",
+    "max_canary_weight_mean",
 }
+POLICIES = ("ours", "flagger", "flagger-matched", "argo")
 
 
 def test_json_shape_and_figures(tmp_path: Path) -> None:
@@ -39,12 +41,15 @@ def test_json_shape_and_figures(tmp_path: Path) -> None:
         == 0
     )
     report = json.loads(out.read_text())
-    assert set(report) >= {"results", "floors"}
+    assert set(report) >= {"results", "floors", "floors_mc"}
     assert 25 < report["floors"]["bad-5pct"] < 32
+    # the simulated SPRT pays the overshoot that Wald's formula leaves out
+    assert report["floors"]["bad-5pct"] < report["floors_mc"]["bad-5pct"] < 50
     assert report["floors"]["healthy-0.1pct"] is None
+    assert report["floors_mc"]["healthy-0.1pct"] is None
     rows = {(r["scenario"], r["policy"]): r for r in report["results"]}
     assert set(rows) == {
-        (s, p) for s in ("bad-5pct", "healthy-0.1pct") for p in ("ours", "flagger", "argo")
+        (s, p) for s in ("bad-5pct", "healthy-0.1pct") for p in POLICIES
     }
     for row in rows.values():
         assert set(row) >= RESULT_KEYS
@@ -56,6 +61,7 @@ def test_json_shape_and_figures(tmp_path: Path) -> None:
     assert healthy["false_rollback_rate"] == 0.0
     assert healthy["bad_promotion_rate"] is None
     assert healthy["seconds_to_promote_mean"] is not None
+    assert healthy["max_canary_weight_mean"] == 50.0
 
 
 def test_ours_is_the_real_decision_code() -> None:
