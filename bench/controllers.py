@@ -198,21 +198,29 @@ class Flagger:
         self.decision_sample: float | None = None
 
     def tick(self, now: float, view: PrometheusView) -> None:
+        if self.checked(now, view):
+            self.advance(now)
+
+    def checked(self, now: float, view: PrometheusView) -> bool:
+        """Flagger's interval check: True when the canary passed and may advance."""
         self.next_tick = now + self.interval
         if self.failed_checks >= self.threshold:
             self.result = ROLLED_BACK
             self.decision_sample = _visible_canary_requests(view, now)
-            return
+            return False
         if not _check(view, now, destination=True):
             self.failed_checks += 1
-            return
+            return False
+        return True
+
+    def advance(self, now: float) -> None:
         if self.weight >= self.max_weight:
             self.result = PROMOTED
             return
         self.weight = min(self.weight + self.step_weight, self.max_weight)
 
 
-class FlaggerMatched:
+class FlaggerMatched(Flagger):
     """Flagger's rule (1m checks, rollback after 5 failed) on our default steps and times.
 
     The weights and hold times are those of ``default_steps()`` (1% for 2m, 10% for 1m,
@@ -220,28 +228,15 @@ class FlaggerMatched:
     """
 
     name = "flagger-matched"
-    interval = 60.0
-    threshold = 5
 
     def __init__(self) -> None:
+        super().__init__()
         self.schedule = _weight_schedule(default_rollout())
         self.stage = 0
         self.weight = self.schedule[0][0]
         self.stage_started = 0.0
-        self.failed_checks = 0
-        self.next_tick = self.interval
-        self.result: str | None = None
-        self.decision_sample: float | None = None
 
-    def tick(self, now: float, view: PrometheusView) -> None:
-        self.next_tick = now + self.interval
-        if self.failed_checks >= self.threshold:
-            self.result = ROLLED_BACK
-            self.decision_sample = _visible_canary_requests(view, now)
-            return
-        if not _check(view, now, destination=True):
-            self.failed_checks += 1
-            return
+    def advance(self, now: float) -> None:
         if now - self.stage_started < self.schedule[self.stage][1]:
             return
         if self.stage + 1 >= len(self.schedule):
