@@ -48,9 +48,7 @@ def test_json_shape_and_figures(tmp_path: Path) -> None:
     assert report["floors"]["healthy-0.1pct"] is None
     assert report["floors_mc"]["healthy-0.1pct"] is None
     rows = {(r["scenario"], r["policy"]): r for r in report["results"]}
-    assert set(rows) == {
-        (s, p) for s in ("bad-5pct", "healthy-0.1pct") for p in POLICIES
-    }
+    assert set(rows) == {(s, p) for s in ("bad-5pct", "healthy-0.1pct") for p in POLICIES}
     for row in rows.values():
         assert set(row) >= RESULT_KEYS
     ours, flagger = rows["bad-5pct", "ours"], rows["bad-5pct", "flagger"]
