@@ -27,10 +27,11 @@ Public API::
     server.stop()
 
 ``rollout local apiserver --port PORT --kubeconfig PATH`` runs one in the foreground.
-Modules: :mod:`.server` (lifecycle), :mod:`.handlers` (HTTP), :mod:`.routes`,
-:mod:`.discovery`, :mod:`.storage`, :mod:`.patching`, :mod:`.watch`, :mod:`.selectors`,
-:mod:`.tables`, :mod:`.openapi`, :mod:`.state`, :mod:`.status` (errors), :mod:`.crds`,
-:mod:`.builtin_crds` and :mod:`.kubeconfig`.
+Modules: :mod:`.server` (lifecycle), :mod:`.handlers` (HTTP), :mod:`.responses` (what
+each verb answers), :mod:`.routes`, :mod:`.discovery`, :mod:`.storage`, :mod:`.admission`
+(what a write must satisfy and what the server sets), :mod:`.patching`, :mod:`.watch`,
+:mod:`.selectors`, :mod:`.tables`, :mod:`.openapi`, :mod:`.server_state`, :mod:`.status`
+(errors as ``Status`` objects), :mod:`.crds`, :mod:`.builtin_crds` and :mod:`.kubeconfig`.
 
 Known simplifications: no authentication or authorization, no admission or schema
 validation of custom resources, no server-side apply or dry run, no conversion between

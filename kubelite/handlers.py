@@ -7,7 +7,8 @@ verbs on resources: create (201), get, list (``kind: XList`` with
 (chunked newline-delimited JSON, :mod:`.watch`), update (PUT), patch (:mod:`.patching`),
 delete (the object for custom resources, a ``Success`` Status for built-ins, the marked
 object while finalizers hold it) and deletecollection. ``kubectl get`` tables come from
-:mod:`.tables`.
+:mod:`.tables`. What each verb answers is decided by :mod:`.responses`; this module reads
+requests and writes responses.
 ``/openapi/v3`` answers the small documents of :mod:`.openapi` and ``/openapi/v2`` a 404, so
 kubectl leaves validation to the server and falls back to its built-in types. Every request
 is appended to the server's request log as a :class:`RequestRecord`. Failures are ``Status``
@@ -16,7 +17,6 @@ bodies (:mod:`.status`).
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import select
@@ -25,13 +25,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import yaml
-
-from kubelite import discovery, openapi, patching, selectors, status, tables, watch
+from kubelite import discovery, openapi, patching, responses, status, tables, watch
 from kubelite.resources import ResourceRegistry, ResourceType
 from kubelite.routes import Route, parse_route, verb_for
 from kubelite.server_state import RequestRecord, ServerState
-from kubelite.storage import ObjectStore
 
 __all__ = ["ApiHttpServer", "ApiRequestHandler"]
 
@@ -229,49 +226,38 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
 
     # -- resources -----------------------------------------------------------------------
 
-    def _resolve(self, registry: ResourceRegistry, route: Route, verb: str) -> ResourceType:
-        resource = registry.lookup(group=route.group, version=route.version, plural=route.plural)
-        if resource is None:
-            raise status.resource_not_found()
-        if route.namespace is not None and not resource.namespaced:
-            raise status.resource_not_found()
-        if resource.namespaced and route.namespace is None and verb not in ("list", "watch"):
-            if route.name:
-                raise status.resource_not_found()
-            raise status.method_not_allowed()
-        if route.subresource:
-            if route.subresource != "status" or not resource.status_subresource:
-                raise status.resource_not_found()
-            if verb not in ("get", "update", "patch"):
-                raise status.method_not_allowed()
-        if verb == "create" and route.name:
-            raise status.method_not_allowed()
-        return resource
-
     def _serve_resource(
         self, state: ServerState, route: Route, verb: str, query: dict[str, list[str]], body: bytes
     ) -> None:
-        resource = self._resolve(state.registry, route, verb)
+        resource = responses.resolve(state.registry, route, verb)
         if query.get("dryRun"):
             raise status.bad_request("dryRun is not supported by the local API server")
         store = state.store
         namespace = route.namespace or ""
         subresource = route.subresource or None
+        accept = self.headers.get("Accept", "")
+
+        def send_object(code: int, obj: JsonObject) -> None:
+            document = responses.object_document(resource, route.version, obj, query, accept=accept)
+            self._send_json(code, document)
+
         if verb == "get":
-            obj = store.get(resource, namespace, route.name)
-            self._send_object(resource, route.version, obj, query)
+            send_object(200, store.get(resource, namespace, route.name))
         elif verb == "list":
-            self._serve_list(store, resource, route, query)
+            listed = responses.list_document(store, resource, route, query, accept=accept)
+            self._send_json(200, listed)
         elif verb == "watch":
             self._serve_watch(state, resource, route, query)
         elif verb == "create":
-            created = store.create(resource, namespace, self._decode_object(body))
-            self._send_object(resource, route.version, created, query, code=201)
+            send_object(201, store.create(resource, namespace, responses.decode_object(body)))
         elif verb == "update":
-            updated = store.replace(
-                resource, namespace, route.name, self._decode_object(body), subresource=subresource
+            replacement = responses.decode_object(body)
+            send_object(
+                200,
+                store.replace(
+                    resource, namespace, route.name, replacement, subresource=subresource
+                ),
             )
-            self._send_object(resource, route.version, updated, query)
         elif verb == "patch":
             apply_patch = patching.patch_function(
                 resource,
@@ -279,169 +265,16 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
                 body,
                 field_validation=query.get("fieldValidation", [""])[0],
             )
-            patched = store.patch(
-                resource, namespace, route.name, apply_patch, subresource=subresource
+            send_object(
+                200,
+                store.patch(resource, namespace, route.name, apply_patch, subresource=subresource),
             )
-            self._send_object(resource, route.version, patched, query)
         elif verb == "delete":
-            self._serve_delete(store, resource, route, body)
+            self._send_json(*responses.delete(store, resource, route, body))
         elif verb == "deletecollection":
-            self._serve_delete_collection(store, resource, route, query)
+            self._send_json(200, responses.delete_collection(store, resource, route, query))
         else:
             raise status.method_not_allowed()
-
-    @staticmethod
-    def _decode_object(body: bytes) -> JsonObject:
-        try:
-            document = json.loads(body)
-        except ValueError:
-            try:
-                document = json.loads(json.dumps(yaml.safe_load(body), default=str))
-            except yaml.YAMLError as error:
-                raise status.bad_request(f"error decoding the request body: {error}") from error
-        if not isinstance(document, dict):
-            raise status.bad_request("the request body must be a JSON object")
-        return document
-
-    @staticmethod
-    def _presented(resource: ResourceType, version: str, obj: JsonObject) -> JsonObject:
-        shown = dict(obj)
-        shown["apiVersion"] = resource.api_version(version)
-        return shown
-
-    def _send_object(
-        self,
-        resource: ResourceType,
-        version: str,
-        obj: JsonObject,
-        query: dict[str, list[str]],
-        *,
-        code: int = 200,
-    ) -> None:
-        shown = self._presented(resource, version, obj)
-        if tables.wants_table(self.headers.get("Accept", "")):
-            table = tables.table_for(
-                resource,
-                [shown],
-                resource_version=str(obj["metadata"].get("resourceVersion", "")),
-                include_object=query.get("includeObject", ["Metadata"])[0],
-            )
-            self._send_json(code, table)
-        else:
-            self._send_json(code, shown)
-
-    @staticmethod
-    def _matchers(resource: ResourceType, query: dict[str, list[str]]) -> list[selectors.Matcher]:
-        matchers = selectors.parse_label_selector(query.get("labelSelector", [""])[0])
-        matchers += selectors.parse_field_selector(
-            query.get("fieldSelector", [""])[0], allowed=resource.field_selectors()
-        )
-        return matchers
-
-    def _serve_list(
-        self, store: ObjectStore, resource: ResourceType, route: Route, query: dict[str, list[str]]
-    ) -> None:
-        matchers = self._matchers(resource, query)
-        items, revision = store.list_objects(resource, route.namespace)
-        selected = [
-            self._presented(resource, route.version, obj)
-            for obj in items
-            if selectors.match_all(matchers, obj)
-        ]
-        metadata: JsonObject = {"resourceVersion": str(revision)}
-        start = 0
-        if token := query.get("continue", [""])[0]:
-            try:
-                start = int(json.loads(base64.urlsafe_b64decode(token))["start"])
-            except (ValueError, KeyError, TypeError) as error:
-                raise status.bad_request("continue key is not valid") from error
-        limit = int(query.get("limit", ["0"])[0] or 0)
-        page = selected[start : start + limit] if limit > 0 else selected[start:]
-        if limit > 0 and start + limit < len(selected):
-            next_token = json.dumps({"start": start + limit, "rv": revision}).encode()
-            metadata["continue"] = base64.urlsafe_b64encode(next_token).decode()
-            metadata["remainingItemCount"] = len(selected) - start - limit
-        if tables.wants_table(self.headers.get("Accept", "")):
-            table = tables.table_for(
-                resource,
-                page,
-                resource_version=str(revision),
-                include_object=query.get("includeObject", ["Metadata"])[0],
-            )
-            table["metadata"] = metadata
-            self._send_json(200, table)
-            return
-        if not resource.custom:
-            page = [
-                {k: v for k, v in obj.items() if k not in ("apiVersion", "kind")} for obj in page
-            ]
-        self._send_json(
-            200,
-            {
-                "apiVersion": resource.api_version(route.version),
-                "kind": resource.list_kind,
-                "metadata": metadata,
-                "items": page,
-            },
-        )
-
-    def _serve_delete(
-        self, store: ObjectStore, resource: ResourceType, route: Route, body: bytes
-    ) -> None:
-        options = self._decode_object(body) if body.strip() else {}
-        preconditions = options.get("preconditions") if isinstance(options, dict) else None
-        namespace = route.namespace or ""
-        obj, gone = store.delete(
-            resource,
-            namespace,
-            route.name,
-            preconditions=preconditions if isinstance(preconditions, dict) else None,
-        )
-        shown = self._presented(resource, route.version, obj)
-        if not gone:
-            # the real server answers 202 only when orphanDependents is explicitly false
-            accepted = isinstance(options, dict) and options.get("orphanDependents") is False
-            self._send_json(202 if accepted else 200, shown)
-        elif resource.custom:
-            self._send_json(200, shown)
-        else:
-            self._send_json(
-                200,
-                status.success_status(
-                    group=resource.group,
-                    plural=resource.plural,
-                    name=route.name,
-                    uid=str(obj["metadata"].get("uid", "")),
-                ),
-            )
-
-    def _serve_delete_collection(
-        self, store: ObjectStore, resource: ResourceType, route: Route, query: dict[str, list[str]]
-    ) -> None:
-        matchers = self._matchers(resource, query)
-        items, _ = store.list_objects(resource, route.namespace)
-        deleted = []
-        for obj in items:
-            if not selectors.match_all(matchers, obj):
-                continue
-            meta = obj["metadata"]
-            try:
-                gone_obj, _gone = store.delete(resource, meta.get("namespace", ""), meta["name"])
-            except status.ApiError as error:
-                if error.code == 404:
-                    continue
-                raise
-            deleted.append(self._presented(resource, route.version, gone_obj))
-        revision = store.revision
-        self._send_json(
-            200,
-            {
-                "apiVersion": resource.api_version(route.version),
-                "kind": resource.list_kind,
-                "metadata": {"resourceVersion": str(revision)},
-                "items": deleted,
-            },
-        )
 
     # -- watch ---------------------------------------------------------------------------
 
@@ -463,7 +296,7 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
             resource=resource,
             version=route.version,
             namespace=route.namespace,
-            matchers=self._matchers(resource, query),
+            matchers=responses.matchers(resource, query),
             resource_version=query.get("resourceVersion", [""])[0],
             timeout_seconds=timeout,
             allow_bookmarks=_query_flag(query, "allowWatchBookmarks"),

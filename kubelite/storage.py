@@ -22,41 +22,21 @@ condition variable until a write or the deadline.
 from __future__ import annotations
 
 import copy
-import re
-import secrets
 import threading
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
-from kubelite import crds, status
+from kubelite import admission, crds, status
 from kubelite.resources import CRD_GROUP, ResourceRegistry, ResourceType
 
-__all__ = ["ObjectStore", "WatchEvent", "utc_timestamp"]
+__all__ = ["ObjectStore", "WatchEvent"]
 
 JsonObject = dict[str, Any]
 PatchFunction = Callable[[JsonObject], JsonObject]
-
-_DNS1123_SUBDOMAIN = re.compile(
-    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
-)
-_SYSTEM_METADATA = (
-    "uid",
-    "creationTimestamp",
-    "deletionTimestamp",
-    "deletionGracePeriodSeconds",
-    "generation",
-)
-_GENERATE_NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
-
-
-def utc_timestamp() -> str:
-    """Now, as the RFC 3339 second-precision UTC string Kubernetes writes."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)
@@ -67,17 +47,6 @@ class WatchEvent:
     object: JsonObject
     previous: JsonObject | None
     revision: int
-
-
-def _spec_changed(resource: ResourceType, old: JsonObject, new: JsonObject) -> bool:
-    if resource.custom:
-        strip = ("metadata", "apiVersion", "kind")
-        return {k: v for k, v in old.items() if k not in strip} != {
-            k: v for k, v in new.items() if k not in strip
-        }
-    if resource.generation_tracks_spec:
-        return old.get("spec") != new.get("spec")
-    return False
 
 
 class ObjectStore:
@@ -138,10 +107,9 @@ class ObjectStore:
         if not isinstance(meta, dict):
             meta = obj["metadata"] = {}
         if not meta.get("name") and meta.get("generateName"):
-            suffix = "".join(secrets.choice(_GENERATE_NAME_ALPHABET) for _ in range(5))
-            meta["name"] = f"{meta['generateName']}{suffix}"
+            meta["name"] = admission.generated_name(str(meta["generateName"]))
         name = str(meta.get("name") or "")
-        self._check_identity(resource, namespace, obj)
+        admission.check_identity(resource, namespace, obj)
         if meta.get("resourceVersion"):
             raise status.ApiError(
                 code=500,
@@ -149,9 +117,9 @@ class ObjectStore:
                 message="Internal error occurred: resourceVersion should not be set on objects "
                 "to be created",
             )
-        self._validate_name(resource, name)
-        now = utc_timestamp()
-        for system_field in _SYSTEM_METADATA:
+        admission.validate_name(resource, name)
+        now = admission.utc_timestamp()
+        for system_field in admission.SYSTEM_METADATA:
             meta.pop(system_field, None)
         meta.update(uid=str(uuid.uuid4()), creationTimestamp=now, generation=1)
         if resource.namespaced:
@@ -162,7 +130,7 @@ class ObjectStore:
             obj.pop("status", None)
             if not resource.custom:
                 obj["status"] = {}
-        self._prepare_special_kinds(resource, obj, now=now)
+        admission.prepare_special_kinds(resource, obj, now=now)
         with self._cond:
             objects = self._objects.setdefault(resource.key, {})
             if (namespace, name) in objects:
@@ -186,8 +154,8 @@ class ObjectStore:
             new["metadata"] = {}
         with self._cond:
             old = self._get_locked(resource, namespace, name)
-            self._check_url_name(new, name)
-            self._check_identity(resource, namespace, new)
+            admission.check_url_name(new, name)
+            admission.check_identity(resource, namespace, new)
             given = new["metadata"].get("resourceVersion")
             if given:
                 if str(given) != old["metadata"]["resourceVersion"]:
@@ -219,8 +187,8 @@ class ObjectStore:
             new = apply_patch(copy.deepcopy(old))
             if not isinstance(new.get("metadata"), dict):
                 new["metadata"] = {}
-            self._check_url_name(new, name)
-            self._check_identity(resource, namespace, new)
+            admission.check_url_name(new, name)
+            admission.check_identity(resource, namespace, new)
             given = new["metadata"].get("resourceVersion")
             if given and str(given) != old["metadata"]["resourceVersion"]:
                 raise status.conflict(group=resource.group, plural=resource.plural, name=name)
@@ -237,14 +205,14 @@ class ObjectStore:
         """Delete an object; returns it and whether it is gone (False: finalizers pending)."""
         with self._cond:
             old = self._get_locked(resource, namespace, name)
-            self._check_preconditions(resource, old, preconditions or {})
+            admission.check_preconditions(resource, old, preconditions or {})
             meta = old["metadata"]
             if meta.get("finalizers"):
                 if meta.get("deletionTimestamp"):
                     return old, False
                 marked = copy.deepcopy(old)
                 marked["metadata"].update(
-                    deletionTimestamp=utc_timestamp(), deletionGracePeriodSeconds=0
+                    deletionTimestamp=admission.utc_timestamp(), deletionGracePeriodSeconds=0
                 )
                 return self._store_locked(resource, namespace, marked, previous=old), False
             return self._remove_locked(resource, namespace, old), True
@@ -279,80 +247,6 @@ class ObjectStore:
 
     # -- internals -----------------------------------------------------------------------
 
-    @staticmethod
-    def _check_url_name(obj: JsonObject, name: str) -> None:
-        given = obj["metadata"].get("name")
-        if given and given != name:
-            raise status.bad_request(
-                f"the name of the object ({given}) does not match the name on the URL ({name})"
-            )
-
-    @staticmethod
-    def _check_identity(resource: ResourceType, namespace: str, obj: JsonObject) -> None:
-        kind = obj.get("kind")
-        if kind and kind != resource.kind:
-            raise status.bad_request(
-                f'{kind} in version "{resource.preferred_version}" cannot be handled as a '
-                f"{resource.kind}: the kind in the body does not match the URL"
-            )
-        given_namespace = obj["metadata"].get("namespace")
-        if resource.namespaced and given_namespace and given_namespace != namespace:
-            raise status.bad_request(
-                "the namespace of the provided object does not match the namespace sent on "
-                "the request"
-            )
-
-    @staticmethod
-    def _validate_name(resource: ResourceType, name: str) -> None:
-        def invalid(value: str, detail: str, cause: str) -> status.ApiError:
-            return status.invalid(
-                kind=resource.kind,
-                group=resource.group,
-                name=name,
-                field="metadata.name",
-                value=value,
-                detail=detail,
-                cause=cause,
-            )
-
-        if not name:
-            raise invalid("", "name or generateName is required", "FieldValueRequired")
-        if len(name) > 253 or not _DNS1123_SUBDOMAIN.match(name):
-            raise invalid(
-                f'"{name}"',
-                "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
-                "characters, '-' or '.', and must start and end with an alphanumeric character",
-                "FieldValueInvalid",
-            )
-
-    @staticmethod
-    def _check_preconditions(
-        resource: ResourceType, obj: JsonObject, preconditions: JsonObject
-    ) -> None:
-        meta = obj["metadata"]
-        for field_name, label in (("uid", "UID"), ("resourceVersion", "ResourceVersion")):
-            wanted = preconditions.get(field_name)
-            if wanted and str(wanted) != str(meta.get(field_name)):
-                raise status.conflict(
-                    group=resource.group,
-                    plural=resource.plural,
-                    name=str(meta["name"]),
-                    cause=(
-                        f"Precondition failed: {label} in precondition: {wanted}, "
-                        f"{label} in object meta: {meta.get(field_name)}"
-                    ),
-                )
-
-    def _prepare_special_kinds(self, resource: ResourceType, obj: JsonObject, *, now: str) -> None:
-        if resource.key == (CRD_GROUP, "customresourcedefinitions"):
-            crds.validate_crd(obj)
-            obj["status"] = crds.crd_status(obj, now=now)
-        elif resource.key == ("", "namespaces"):
-            obj.setdefault("spec", {"finalizers": ["kubernetes"]})
-            obj["status"] = {"phase": "Active"}
-            labels = obj["metadata"].setdefault("labels", {})
-            labels["kubernetes.io/metadata.name"] = obj["metadata"]["name"]
-
     def _commit_update_locked(
         self,
         resource: ResourceType,
@@ -370,7 +264,7 @@ class ObjectStore:
         else:
             result = new
             meta = result["metadata"]
-            for system_field in _SYSTEM_METADATA:
+            for system_field in admission.SYSTEM_METADATA:
                 if system_field in old["metadata"]:
                     meta[system_field] = old["metadata"][system_field]
                 else:
@@ -383,11 +277,11 @@ class ObjectStore:
                     result["status"] = old["status"]
                 else:
                     result.pop("status", None)
-            if _spec_changed(resource, old, result):
+            if admission.spec_changed(resource, old, result):
                 meta["generation"] = int(old["metadata"].get("generation", 1)) + 1
             if resource.key == (CRD_GROUP, "customresourcedefinitions"):
                 crds.validate_crd(result)
-                result["status"] = crds.crd_status(result, now=utc_timestamp())
+                result["status"] = crds.crd_status(result, now=admission.utc_timestamp())
         result["apiVersion"] = old["apiVersion"]
         result["kind"] = old["kind"]
         result["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
@@ -459,7 +353,7 @@ class ObjectStore:
         namespaces = self._registry.by_key(("", "namespaces"))
         if namespaces is None or ("", namespace) in self._objects.get(namespaces.key, {}):
             return
-        now = utc_timestamp()
+        now = admission.utc_timestamp()
         obj: JsonObject = {
             "apiVersion": "v1",
             "kind": "Namespace",

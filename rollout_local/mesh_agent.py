@@ -26,13 +26,13 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import urllib3
 from kubernetes import client, config, watch
 
 from rollout.errors import ClusterError
+from rollout_local.lifecycle import Lifecycle
 from rollout_local.processes import envoy_config
 from rollout_local.processes.envoy_proxy import EnvoyError, EnvoyProxy
 
@@ -61,7 +61,7 @@ class _Resync(Exception):
     """The watch's resourceVersion is too old (410 Gone): list again."""
 
 
-class MeshAgent:
+class MeshAgent(Lifecycle):
     """Keeps one Envoy's routes and clusters in line with the Istio objects in the cluster.
 
     Give either an ``api_client`` or a ``kubeconfig`` path. ``namespace=None`` watches all
@@ -298,14 +298,3 @@ class MeshAgent:
         self._threads = []
         if alive:
             logger.warning("mesh agent threads still running after stop: %s", alive)
-
-    def __enter__(self) -> MeshAgent:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()

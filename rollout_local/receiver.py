@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from rollout.notify.webhook import SIGNATURE_HEADER, verify_signature
+from rollout_local.lifecycle import Lifecycle, ServingThread
 
 __all__ = ["ReceivedRequest", "WebhookReceiver", "format_alert"]
 
@@ -52,7 +53,7 @@ class _Plan:
     body: str = ""
 
 
-class WebhookReceiver:
+class WebhookReceiver(Lifecycle):
     """Records webhook posts; ``start()``/``stop()`` or use it as a context manager."""
 
     def __init__(
@@ -69,50 +70,34 @@ class WebhookReceiver:
         self._plans: deque[_Plan] = deque()
         self._changed = threading.Condition()
         self._release = threading.Event()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._serving: ServingThread | None = None
 
     # lifecycle
 
     def start(self) -> WebhookReceiver:
-        if self._server is not None:
+        if self._serving is not None:
             return self
         self._release.clear()
-        server = _Server(("127.0.0.1", 0), _handler_for(self))
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},  # stop() waits up to one poll interval
+        self._serving = ServingThread(
+            _Server(("127.0.0.1", 0), _handler_for(self)),
             name="webhook-receiver",
-            daemon=True,
+            poll_interval=0.05,  # stop() waits up to one poll interval
         )
-        self._thread.start()
         return self
 
     def stop(self) -> None:
         """Stop serving; requests hanging on purpose are released first."""
         self._release.set()
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(5.0)
-
-    def __enter__(self) -> WebhookReceiver:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+        serving, self._serving = self._serving, None
+        if serving is not None:
+            serving.close()
 
     @property
     def url(self) -> str:
         """``http://127.0.0.1:<port>``; add any path."""
-        if self._server is None:
+        if self._serving is None:
             raise RuntimeError("the receiver is not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return f"http://127.0.0.1:{self._serving.port}"
 
     # behaviour
 

@@ -27,7 +27,8 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+
+from rollout_local.lifecycle import Lifecycle, ServingThread
 
 __all__ = ["Behaviour", "DemoService"]
 
@@ -113,7 +114,7 @@ class _Server(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", service.requested_port), _Handler)
 
 
-class DemoService:
+class DemoService(Lifecycle):
     """One version of a demo application, listening on ``127.0.0.1``.
 
     ``name`` and ``version`` make the workload name ``<name>-<version>`` (the Deployment a
@@ -136,8 +137,7 @@ class DemoService:
         self._random = random.Random(f"{seed}:{name}:{version}")
         self._lock = threading.Lock()
         self._counts: Counter[int] = Counter()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._serving: ServingThread | None = None
 
     @property
     def workload(self) -> str:
@@ -151,9 +151,9 @@ class DemoService:
 
     @property
     def port(self) -> int:
-        if self._server is None:
+        if self._serving is None:
             raise RuntimeError(f"{self.workload} is not started")
-        return int(self._server.server_address[1])
+        return self._serving.port
 
     @property
     def address(self) -> str:
@@ -192,34 +192,13 @@ class DemoService:
             self._counts.clear()
 
     def start(self) -> DemoService:
-        if self._server is not None:
-            return self
-        self._server = _Server(self)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.1},
-            name=f"demo-{self.workload}",
-            daemon=True,
-        )
-        self._thread.start()
+        if self._serving is None:
+            self._serving = ServingThread(
+                _Server(self), name=f"demo-{self.workload}", poll_interval=0.1
+            )
         return self
 
     def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> DemoService:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
+        serving, self._serving = self._serving, None
+        if serving is not None:
+            serving.close()

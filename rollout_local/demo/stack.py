@@ -39,7 +39,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import FrameType, TracebackType
+from types import FrameType
 
 from kubelite import LocalApiServer
 from rollout.controller import Controller, ControllerSettings
@@ -58,6 +58,7 @@ from rollout_local.demo.cluster import (
 from rollout_local.demo.envoy_view import EnvoyView
 from rollout_local.demo.service import Behaviour, DemoService
 from rollout_local.demo.spec_repo import DemoSpec, SpecRepository, post_push_hook
+from rollout_local.lifecycle import Lifecycle
 from rollout_local.loadgen import LoadGenerator
 from rollout_local.mesh_agent import MeshAgent
 from rollout_local.processes import recording_rules
@@ -95,7 +96,7 @@ def _wait(condition: Callable[[], bool], *, timeout: float, what: str, every: fl
         time.sleep(every)
 
 
-class DemoStack:
+class DemoStack(Lifecycle):
     """All parts of the demo on 127.0.0.1; see the module docstring for the order."""
 
     def __init__(
@@ -134,21 +135,14 @@ class DemoStack:
 
     # -- starting and stopping -------------------------------------------------------------
 
-    def __enter__(self) -> DemoStack:
+    def start(self) -> DemoStack:
+        """Start every part in order; if one fails, stop those already started."""
         try:
             self._start()
         except BaseException:
             self.stop()
             raise
         return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def stop(self) -> None:
         """Stop every started part in reverse order; a second Ctrl-C cannot cut this short."""

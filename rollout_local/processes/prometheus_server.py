@@ -34,19 +34,17 @@ import json
 import os
 import shutil
 import socket
-import tempfile
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import yaml
 
 from rollout.errors import RolloutError
-from rollout_local.processes.child_process import ChildProcess
+from rollout_local.processes.server_process import ServerProcess
 
 DEFAULT_BINARY = "/usr/bin/prometheus"
 
@@ -73,13 +71,17 @@ def _prometheus_duration(seconds: float) -> str:
     return f"{milliseconds}ms"
 
 
-class PrometheusServer:
+class PrometheusServer(ServerProcess):
     """One Prometheus process on ``127.0.0.1`` with its own config, data and log.
 
     Nothing happens until ``start()`` (or entering the context manager). The working
     directory holds ``prometheus.yml``, ``rules/*.yml``, ``data/`` and ``prometheus.log``; it
     is a fresh temporary directory removed by ``stop()`` unless ``workdir`` is given.
     """
+
+    name = "prometheus"
+    error = PrometheusServerError
+    log_name = "prometheus.log"
 
     def __init__(
         self,
@@ -99,62 +101,33 @@ class PrometheusServer:
         self._scrape_interval = scrape_interval
         self._evaluation_interval = evaluation_interval or scrape_interval
         self._rule_files = dict(rule_files or {})
-        self._binary = binary or (
-            DEFAULT_BINARY if Path(DEFAULT_BINARY).exists() else shutil.which("prometheus")
+        super().__init__(
+            binary=binary
+            or (DEFAULT_BINARY if Path(DEFAULT_BINARY).exists() else shutil.which("prometheus")),
+            workdir=workdir,
+            ready_timeout=ready_timeout,
+            die_with_parent=die_with_parent,
         )
-        self._owns_workdir = workdir is None
-        self._workdir = workdir
         self._requested_port = port
         self._port: int | None = None
         self._extra_args = list(extra_args)
-        self._ready_timeout = ready_timeout
-        self._die_with_parent = die_with_parent
-        self._child = ChildProcess()
 
     # -- where things are ------------------------------------------------------------------
 
     @property
     def url(self) -> str:
         """Base URL, e.g. ``http://127.0.0.1:41234``; only valid once started."""
-        if self._port is None:
-            raise PrometheusServerError("Prometheus is not started")
-        return f"http://127.0.0.1:{self._port}"
+        return f"http://127.0.0.1:{self.port}"
 
     @property
     def port(self) -> int:
         if self._port is None:
-            raise PrometheusServerError("Prometheus is not started")
+            raise self._not_started()
         return self._port
-
-    @property
-    def workdir(self) -> Path:
-        if self._workdir is None:
-            raise PrometheusServerError("Prometheus is not started")
-        return self._workdir
 
     @property
     def config_path(self) -> Path:
         return self.workdir / "prometheus.yml"
-
-    @property
-    def log_path(self) -> Path:
-        return self.workdir / "prometheus.log"
-
-    @property
-    def running(self) -> bool:
-        return self._child.running
-
-    @property
-    def pid(self) -> int | None:
-        return self._child.pid
-
-    def log_tail(self, lines: int = 30) -> str:
-        """The last lines of the server log, for error messages."""
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except (OSError, PrometheusServerError):
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
 
     # -- configuration ---------------------------------------------------------------------
 
@@ -206,60 +179,34 @@ class PrometheusServer:
         """Start the server and wait until ``/-/ready``; raise ``PrometheusServerError``."""
         if self.running:
             return self
-        if self._binary is None:
-            raise PrometheusServerError(
-                "prometheus is not installed: apt-get install -y --no-install-recommends prometheus"
-            )
-        if self._workdir is None:
-            self._workdir = Path(tempfile.mkdtemp(prefix="rollout-prometheus-"))
-        self._workdir.mkdir(parents=True, exist_ok=True)
+        self._prepare_workdir(install_hint="apt-get install -y --no-install-recommends prometheus")
         self._write_config()
         attempts = 1 if self._requested_port is not None else 3
         for attempt in range(attempts):
             self._port = self._requested_port or free_port()
-            self._spawn()
+            self._spawn_server()
             try:
-                self._wait_ready()
+                self._wait_ready(lambda: self._get_status("/-/ready") == 200)
                 return self
             except PrometheusServerError:
                 in_use = "address already in use" in self.log_tail(10)
-                self._terminate()
+                self._terminate(grace=self.stop_grace_seconds)
                 if not in_use or attempt == attempts - 1:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _spawn(self) -> None:
+    def _spawn_server(self) -> None:
         data_dir = self.workdir / "data"
         data_dir.mkdir(exist_ok=True)
-        command = [
-            str(self._binary),
-            f"--config.file={self.config_path}",
-            f"--storage.tsdb.path={data_dir}",
-            f"--web.listen-address=127.0.0.1:{self._port}",
-            "--web.enable-lifecycle",
-            *self._extra_args,
-        ]
-        self._child.start(
-            command,
-            log_path=self.log_path,
-            cwd=self.workdir,
+        self._spawn(
+            [
+                f"--config.file={self.config_path}",
+                f"--storage.tsdb.path={data_dir}",
+                f"--web.listen-address=127.0.0.1:{self._port}",
+                "--web.enable-lifecycle",
+                *self._extra_args,
+            ],
             env={"GOMAXPROCS": os.environ.get("GOMAXPROCS", "1")},
-            die_with_parent=self._die_with_parent,
-        )
-
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + self._ready_timeout
-        while time.monotonic() < deadline:
-            if self._child.exited:
-                code = self._child.returncode
-                raise PrometheusServerError(
-                    f"prometheus exited with code {code} while starting:\n{self.log_tail()}"
-                )
-            if self._get_status("/-/ready") == 200:
-                return
-            time.sleep(0.1)
-        raise PrometheusServerError(
-            f"prometheus was not ready within {self._ready_timeout:.0f}s:\n{self.log_tail()}"
         )
 
     def _get_status(self, path: str, *, method: str = "GET", timeout: float = 2.0) -> int | None:
@@ -305,24 +252,7 @@ class PrometheusServer:
             time.sleep(0.2)
         raise PrometheusServerError(f"targets not up within {timeout:.0f}s: {states}")
 
-    def stop(self, *, grace: float = 10.0) -> None:
+    def stop(self, *, grace: float | None = None) -> None:
         """Terminate (then kill after ``grace`` seconds), reap, and remove owned files."""
-        self._terminate(grace=grace)
-        if self._owns_workdir and self._workdir is not None:
-            shutil.rmtree(self._workdir, ignore_errors=True)
-            self._workdir = None
+        super().stop(grace=grace)
         self._port = None
-
-    def _terminate(self, *, grace: float = 10.0) -> None:
-        self._child.terminate(grace=grace)
-
-    def __enter__(self) -> PrometheusServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
