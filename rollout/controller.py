@@ -311,7 +311,7 @@ class Controller:
             return loaded
         snapshot = self.source.sync()
         files = dict(snapshot.files)
-        loaded = catalog.load_texts(files, commit=snapshot.sha)
+        loaded = catalog.load_texts(files, commit=snapshot.sha, unreadable=snapshot.unreadable)
         self._authors = {path: info.author for path, info in snapshot.file_commits.items()}
         self._commit_author = snapshot.commit.author
         return loaded
@@ -355,10 +355,13 @@ class Controller:
         rollout, policies, problems = spec
         deleted = False
         if self.source is not None and loaded is not None and item.source_path is not None:
+            unusable = item.source_path in loaded.unusable_files and key not in loaded.rollouts
             deleted = key not in loaded.rollouts and key not in loaded.invalid_rollouts
-            if key in loaded.invalid_rollouts:
-                origin = loaded.invalid_rollouts[key]
-                problems = tuple(str(p) for p in loaded.problems if p.path == origin.path)
+            deleted = deleted and not unusable  # a file that cannot be read is not a deletion
+            if key in loaded.invalid_rollouts or unusable:
+                origin = loaded.invalid_rollouts.get(key)
+                path = origin.path if origin is not None else item.source_path
+                problems = tuple(str(p) for p in loaded.problems if p.path == path)
         author = self._author_of(item)
         desired = Desired(
             rollout=rollout,

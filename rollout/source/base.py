@@ -46,7 +46,8 @@ class Snapshot:
 
     ``files`` maps a path relative to the repository root (POSIX separators, sorted) to the
     file's text. ``file_commits`` maps the same paths to the last commit that changed each
-    file, when the source can tell cheaply; it may be empty.
+    file, when the source can tell cheaply; it may be empty. ``unreadable`` maps the spec
+    files left out to why (a link, too large, not text, a submodule): never their content.
     """
 
     source: str
@@ -55,10 +56,12 @@ class Snapshot:
     commit: CommitInfo
     files: Mapping[str, str]
     file_commits: Mapping[str, CommitInfo] = dataclasses.field(default_factory=dict)
+    unreadable: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "files", MappingProxyType(dict(sorted(self.files.items()))))
         object.__setattr__(self, "file_commits", MappingProxyType(dict(self.file_commits)))
+        object.__setattr__(self, "unreadable", MappingProxyType(dict(self.unreadable)))
 
     @property
     def sha(self) -> str:

@@ -5,6 +5,14 @@ directory, fetches the configured branch into a private ref (forced, so a force-
 taken), and reads every YAML file under the configured path straight from the commit's tree:
 no work tree, so a snapshot can never mix two revisions.
 
+Each file is taken on its own, and what a repository holds cannot stop the source: a
+symbolic link is never followed (its target, in the repository or out of it, is never read),
+a file over ``max_file_bytes`` is refused by the size git records before its content is
+read, binary content and submodules are left out, and a name with control characters is
+shown escaped. Each of these is listed in the snapshot's ``unreadable`` with its reason,
+never with its content; the YAML reader (``rollout.spec.yamldocs``) sets the limits within
+a file.
+
 Failures are kept apart: an unreachable remote or a missing branch leaves the last good
 snapshot in place and is reported; a damaged cache (``git fsck`` fails, HEAD garbled, objects
 missing) is deleted and cloned again. Credentials reach git only through the environment of
@@ -31,12 +39,14 @@ from rollout.errors import SourceError
 from rollout.source import gitauth
 from rollout.source.base import CommitInfo, Snapshot, SyncStatus, is_spec_file
 from rollout.source.gitauth import GitCredentials, scrub, ssh_command, strip_credentials
+from rollout.spec import yamldocs
 
 __all__ = [
     "BRANCH_NAME",
     "GitCredentials",
     "GitSource",
     "git_error_text",
+    "printable",
     "scrub",
     "ssh_command",
     "strip_credentials",
@@ -54,6 +64,12 @@ def _normalise_path(path: str) -> str:
     if pure.is_absolute() or ".." in pure.parts:
         raise SourceError(f"spec path {path!r} must be relative to the repository root")
     return "" if str(pure) == "." else str(pure)
+
+
+def printable(name: str) -> str:
+    """A file name safe to put in a log line or a status: control and format characters
+    (a newline, an escape sequence, a bidirectional override) written as escapes."""
+    return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in name)
 
 
 def _now() -> datetime.datetime:
@@ -93,7 +109,7 @@ class GitSource:
         poll_interval: float = 60.0,
         credentials: GitCredentials | None = None,
         network_timeout: float = 60.0,
-        max_file_bytes: int = 1 << 20,
+        max_file_bytes: int = yamldocs.MAX_FILE_BYTES,
         track_file_commits: bool = True,
     ) -> None:
         self._access = gitauth.RemoteAccess.resolve(
@@ -136,7 +152,8 @@ class GitSource:
 
     @property
     def skipped_files(self) -> Mapping[str, str]:
-        """YAML files of the last snapshot left out, with why (too large, not UTF-8, a link)."""
+        """Spec files of the last snapshot left out, with why (too large, binary, a link, a
+        submodule); the same as the snapshot's ``unreadable``."""
         return dict(self._skipped)
 
     def sync(self) -> Snapshot:
@@ -281,18 +298,25 @@ class GitSource:
                 continue
             meta, _, name = entry.partition("\t")
             mode, kind, blob, size = meta.split()
+            shown = printable(name)
+            if kind == "commit":
+                skipped[shown] = "a submodule: its files are not read"
+                continue
             if kind != "blob" or not is_spec_file(name):
                 continue
             if not size.isdigit():
-                raise SourceError(f"object {blob} of {name} is missing from the cache")
-            if mode not in ("100644", "100755"):
-                skipped[name] = "a symbolic link, not a file"
-            elif int(size) > self.max_file_bytes:
-                skipped[name] = f"{size} bytes, over the limit of {self.max_file_bytes}"
+                raise SourceError(f"object {blob} of {shown} is missing from the cache")
+            too_large = yamldocs.too_large(int(size), self.max_file_bytes)
+            if shown != name:
+                skipped[shown] = "a file name with control characters"
+            elif mode not in ("100644", "100755"):
+                skipped[name] = yamldocs.LINK_REFUSED
+            elif too_large:
+                skipped[name] = too_large
             else:
                 text = self._texts_by_blob.get(blob) or self._blob_text(blob)
                 if text is None:
-                    skipped[name] = "not UTF-8 text"
+                    skipped[name] = yamldocs.BINARY_REFUSED
                 else:
                     files[name] = texts_by_blob[blob] = text
         file_commits = self._file_commits(sha, files) if self.track_file_commits else {}
@@ -305,6 +329,7 @@ class GitSource:
             commit=commit,
             files=files,
             file_commits=file_commits,
+            unreadable=skipped,
         )
 
     def _blob_text(self, blob: str) -> str | None:
@@ -312,10 +337,7 @@ class GitSource:
             data = self._git.get_object_data(blob)[3]
         except (git.GitCommandError, ValueError, OSError) as error:
             raise SourceError(f"cannot read object {blob} from the cache: {error}") from None
-        try:
-            return data.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            return None
+        return yamldocs.spec_text(data)
 
     def _commits(
         self, revision: str, *, paths: Sequence[str] | None = None, max_count: int | None = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import stat
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from pydantic import ValidationError
 
 from rollout import API_GROUP, GROUP_VERSION
 from rollout.errors import TemplateError
-from rollout.spec import builtin, pydantic_problems
+from rollout.spec import builtin, pydantic_problems, yamldocs
 from rollout.spec.policy import Policy, RenderedPolicy, resolve
 from rollout.spec.problems import Problem, did_you_mean
 from rollout.spec.rollout import Rollout
@@ -73,6 +74,9 @@ class Catalog:
     files: int = 0
     invalid_rollouts: dict[str, Origin] = dataclasses.field(default_factory=dict)
     """Rollouts whose document is broken, by key where the key could be read."""
+    unusable_files: set[str] = dataclasses.field(default_factory=set)
+    """Files no document could be read from (unreadable, not YAML, over a limit): a rollout
+    mirrored from one is invalid for now, not deleted."""
     resolved: dict[tuple[str, tuple[tuple[str, str], ...]], RenderedPolicy | TemplateError] = (
         dataclasses.field(default_factory=dict, repr=False)
     )
@@ -126,6 +130,7 @@ def _documents(files: Mapping[str, str], catalog: Catalog) -> Iterable[Document]
             yield from load_documents(files[path], path)
         except YamlSyntaxError as error:
             catalog.problems.append(Problem(path, error.line, "", str(error)))
+            catalog.unusable_files.add(path)
 
 
 def _key_of(body: dict[str, Any]) -> str | None:
@@ -141,9 +146,14 @@ def load_texts(
     *,
     commit: str | None = None,
     shipped_policies: bool = True,
+    unreadable: Mapping[str, str] | None = None,
 ) -> Catalog:
-    """Parse and check every rollout and policy in ``files`` (path -> YAML text)."""
+    """Parse and check every rollout and policy in ``files`` (path -> YAML text);
+    ``unreadable`` files (path -> why, as the source found them) are problems too."""
     catalog = Catalog()
+    for path, why in (unreadable or {}).items():
+        catalog.problems.append(Problem(path, None, "", why))
+        catalog.unusable_files.add(path)
     if shipped_policies:
         for policy in builtin.shipped_policies():
             catalog.policies[policy.name] = (policy, None)
@@ -271,16 +281,21 @@ def _policy_template_problems(catalog: Catalog) -> dict[str, Origin]:
     return broken
 
 
-def collect_files(paths: Iterable[str | os.PathLike[str]]) -> tuple[dict[str, str], list[Problem]]:
-    """Read every YAML file in the given files and directories, sorted, with their text."""
+def collect_files(
+    paths: Iterable[str | os.PathLike[str]], *, max_bytes: int = yamldocs.MAX_FILE_BYTES
+) -> tuple[dict[str, str], list[Problem]]:
+    """Read every YAML file in the given files and directories, sorted, with their text.
+
+    The limits of the Git source apply: in a directory a symbolic link is never followed,
+    only regular files are opened, a file over ``max_bytes`` is refused by its size and no
+    more than that is ever read, and binary content is refused; each as a problem.
+    """
     files: dict[str, str] = {}
     problems: list[Problem] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            candidates = sorted(
-                p for p in path.rglob("*") if p.suffix in YAML_SUFFIXES and p.is_file()
-            )
+            candidates = sorted(_yaml_files_in(path))
         elif path.exists():
             candidates = [path]
         else:
@@ -289,11 +304,39 @@ def collect_files(paths: Iterable[str | os.PathLike[str]]) -> tuple[dict[str, st
         for candidate in candidates:
             if any(part.startswith(".") for part in candidate.parts if part not in (".", "..")):
                 continue
-            try:
-                files[str(candidate)] = candidate.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as error:
-                problems.append(Problem(str(candidate), None, "", f"cannot read: {error}"))
+            text = _read_spec_file(candidate, followed=candidate == path, max_bytes=max_bytes)
+            if isinstance(text, str):
+                files[str(candidate)] = text
+            else:
+                problems.append(text)
     return files, problems
+
+
+def _yaml_files_in(directory: Path) -> Iterable[Path]:
+    for root, _, names in os.walk(directory, followlinks=False):
+        yield from (Path(root, n) for n in names if n.lower().endswith(YAML_SUFFIXES))
+
+
+def _read_spec_file(path: Path, *, followed: bool, max_bytes: int) -> str | Problem:
+    """The text of one file, or why it is not read (a link found in a directory, not a
+    regular file, too large, binary)."""
+    flags = os.O_RDONLY | os.O_NONBLOCK  # a FIFO opens at once, then is refused below
+    try:
+        if not followed and path.is_symlink():
+            return Problem(str(path), None, "", yamldocs.LINK_REFUSED)
+        with os.fdopen(os.open(path, flags), "rb") as opened:
+            status = os.fstat(opened.fileno())
+            if not stat.S_ISREG(status.st_mode):
+                return Problem(str(path), None, "", "not a regular file")
+            too_large = yamldocs.too_large(status.st_size, max_bytes)
+            data = b"" if too_large else opened.read(max_bytes + 1)
+    except OSError as error:
+        return Problem(str(path), None, "", f"cannot read: {error.strerror or error}")
+    too_large = too_large or yamldocs.too_large(len(data), max_bytes)
+    if too_large:
+        return Problem(str(path), None, "", too_large)
+    text = yamldocs.spec_text(data)
+    return Problem(str(path), None, "", yamldocs.BINARY_REFUSED) if text is None else text
 
 
 def load_paths(paths: Iterable[str | os.PathLike[str]]) -> Catalog:

@@ -26,6 +26,25 @@ MAX_DEPTH = 64
 """Deepest nesting of mappings and sequences; a spec is about eight levels deep."""
 MAX_VALUES = 100_000
 """Values one document may hold, counting each value an alias or a merge key stands for."""
+MAX_FILE_BYTES = 1 << 20
+"""The largest spec file read at all (1 MiB); sources check the size before reading."""
+
+LINK_REFUSED = "a symbolic link: links are never followed"
+BINARY_REFUSED = "binary, not UTF-8 text"
+
+
+def too_large(size: int, limit: int = MAX_FILE_BYTES) -> str | None:
+    """Why a file of ``size`` bytes is not read, or None when it may be."""
+    return f"{size} bytes, over the limit of {limit}" if size > limit else None
+
+
+def spec_text(data: bytes) -> str | None:
+    """A spec file's bytes as text; None for anything binary (not UTF-8, or with NULs)."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return None
+    return None if "\0" in text else text
 
 
 @dataclasses.dataclass(frozen=True)

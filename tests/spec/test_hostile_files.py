@@ -1,5 +1,7 @@
-"""Hostile YAML against ``rollout validate``: recursive and exponential aliases are refused
-with ``path:line: message``, quickly and in little memory, never with a traceback.
+"""Hostile files against ``rollout validate``: recursive and exponential aliases, deep
+nesting, links out of the directory, FIFOs, huge and binary files are each refused with
+``path:line: message`` or ``path: message``, quickly and in little memory, never with a
+traceback or a hang, and a linked file's content is never shown.
 
 The billion-laughs figures are measured in a fresh interpreter (so nothing else in the test
 run inflates its peak memory), with bounds far from the measured values (about 10 ms and
@@ -9,6 +11,7 @@ under 1 MB of allocations) yet far below what the file used to cost (37 s and 3.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -75,3 +78,30 @@ def test_validate_reports_hostile_aliases_as_lines_not_tracebacks(tmp_path: Path
         "(counting what aliases and merge keys stand for)",
         f"{tmp_path}/loop.yaml:2: recursive alias *a: it refers to itself",
     ]
+
+
+def test_validate_never_follows_a_link_nor_opens_more_than_a_regular_file(
+    tmp_path: Path, repo_root: Path
+) -> None:
+    outside = tmp_path / "outside.yaml"
+    outside.write_text("kind: Rollout\nmarker: SECRET-MARKER-5c1d\n")
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "valid.yaml").write_text((repo_root / "examples" / "rollouts" / "checkout.yaml").read_text())
+    (specs / "link.yaml").symlink_to(outside)
+    (specs / "linked-dir").symlink_to(tmp_path, target_is_directory=True)
+    os.mkfifo(specs / "fifo.yaml")
+    (specs / "big.yaml").write_bytes(b"a: " + b"b" * (2 << 20) + b"\n")
+    (specs / "binary.yml").write_bytes(b"kind: \x00\xff\n")
+
+    result = run("-m", "rollout", "validate", str(specs))
+
+    assert "Traceback" not in result.stderr
+    assert result.stdout.splitlines() == [
+        f"{specs}/big.yaml: 2097156 bytes, over the limit of 1048576",
+        f"{specs}/binary.yml: binary, not UTF-8 text",
+        f"{specs}/fifo.yaml: not a regular file",
+        f"{specs}/link.yaml: a symbolic link: links are never followed",
+    ]
+    assert "1 rollout(s) valid" in result.stderr
+    assert "SECRET-MARKER" not in result.stdout + result.stderr
