@@ -37,7 +37,7 @@ from typing import Literal
 from pydantic import ValidationError
 
 from rollout import __version__
-from rollout.errors import NotFound, RolloutError, SourceError
+from rollout.errors import ClusterError, NotFound, RolloutError, SourceError
 from rollout.kube.client import api_client
 from rollout.kube.lease import LeaderElector
 from rollout.kube.readiness import DeploymentReadiness
@@ -50,6 +50,7 @@ from rollout.metrics.prometheus import PrometheusProvider, PrometheusSettings
 from rollout.notify.dispatch import AlertDispatcher, AlertResult
 from rollout.reconcile import Desired, Ports, Reconciler
 from rollout.scheduler import Scheduler
+from rollout.server.conditions import Conditions
 from rollout.server.http import ControllerServer
 from rollout.server.metrics import ControllerMetrics
 from rollout.source import gitwrite
@@ -150,8 +151,10 @@ class Controller:
             else None
         )
         self.scheduler = self._new_scheduler()
+        self.conditions = Conditions(self.metrics)
         self.server = ControllerServer(
             metrics=self.metrics,
+            conditions=self.conditions,
             host=settings.listen_host,
             port=settings.listen_port,
             is_alive=self._alive,
@@ -283,7 +286,13 @@ class Controller:
         for problem in sorted(reported - self._reported_problems):
             log.warning("invalid spec: %s", problem)
         self._reported_problems = reported
-        stored = {item.key: item for item in self.store.list(self._namespace)}
+        self.conditions.spec_files({problem.path for problem in loaded.problems})
+        try:
+            stored = {item.key: item for item in self.store.list(self._namespace)}
+        except ClusterError as error:
+            self.conditions.rollout_api(error)
+            return
+        self.conditions.rollout_api(None)
         if self.source is not None:
             self._mirror(loaded, stored)
             stored = {item.key: item for item in self.store.list(self._namespace)}

@@ -1,7 +1,9 @@
 """The controller's HTTP endpoint: probes, metrics and Git push hooks on one port.
 
 Kubernetes probes ``/healthz`` (liveness: the process's loop is alive) and ``/readyz``
-(readiness: 503 until the first successful sync, then 200); Prometheus scrapes
+(readiness: 503 until the first successful sync and while a condition that blocks it
+fails, such as the Rollout API not being served, then 200 with any other failing
+condition listed as a warning: ``rollout.server.conditions``); Prometheus scrapes
 ``/metrics``; Git hosts and Flux post to the hook paths so a push is synced at once
 instead of at the next poll:
 
@@ -34,6 +36,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from rollout.server import hooks
+from rollout.server.conditions import Conditions
 from rollout.server.metrics import ControllerMetrics
 
 __all__ = ["FLUX_HOOK_PATH", "GIT_HOOK_PATH", "ControllerServer", "PushCallback"]
@@ -66,6 +69,7 @@ class ControllerServer:
         port: int = 0,
         is_alive: Callable[[], bool] = lambda: True,
         is_ready: Callable[[], bool] | None = None,
+        conditions: Conditions | None = None,
         on_push: PushCallback | None = None,
         hook_secret: str | None = None,
         max_body_bytes: int = hooks.DEFAULT_MAX_BODY_BYTES,
@@ -77,6 +81,7 @@ class ControllerServer:
         self.is_alive = is_alive
         self._is_ready = is_ready
         self._ready = threading.Event()
+        self.conditions = conditions or Conditions()
         self.on_push = on_push
         self.hook_secret = hook_secret
         self.max_body_bytes = max_body_bytes
@@ -95,7 +100,7 @@ class ControllerServer:
             self._ready.clear()
 
     def is_ready(self) -> bool:
-        """What ``/readyz`` answers now."""
+        """Whether the controller has synced (or, as a follower, may take over)."""
         if self._is_ready is not None:
             return self._is_ready()
         return self._ready.is_set()
@@ -191,7 +196,8 @@ class _Handler(BaseHTTPRequestHandler):
         if self.route == "/healthz":
             self._probe(self._safely(self.owner.is_alive), "ok", "not alive")
         elif self.route == "/readyz":
-            self._probe(self._safely(self.owner.is_ready), "ok", "not ready: no successful sync")
+            ready, text = self.owner.conditions.readiness(self._safely(self.owner.is_ready))
+            self._send_text(HTTPStatus.OK if ready else HTTPStatus.SERVICE_UNAVAILABLE, text)
         elif self.route == "/metrics":
             body, content_type = self.owner.metrics.exposition(self.headers.get("Accept"))
             self._send(HTTPStatus.OK, body, content_type)

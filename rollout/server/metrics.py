@@ -112,6 +112,18 @@ class ControllerMetrics:
             ["namespace", "rollout", "result"],
             registry=self.registry,
         )
+        self._spec_files_invalid = Gauge(
+            "rollout_spec_files_invalid",
+            "Spec files of the latest sync with a problem: unreadable (a link, too large, "
+            "binary, a submodule), not YAML or over a reading limit, or an invalid document.",
+            registry=self.registry,
+        )
+        self._conditions = Gauge(
+            "rollout_controller_condition",
+            "1 while the controller's condition holds, else 0 (see /readyz for why).",
+            ["condition"],
+            registry=self.registry,
+        )
         self._leader = Gauge(
             "rollout_leader",
             "1 while this replica holds the leader lease, else 0.",
@@ -198,6 +210,14 @@ class ControllerMetrics:
     def count_write_back(self, namespace: str, rollout: str, *, result: str) -> None:
         """Count one Git write-back attempt of a rollback and how it ended."""
         self._write_backs.labels(namespace=namespace, rollout=rollout, result=result).inc()
+
+    def set_spec_files_invalid(self, count: int) -> None:
+        """Record how many spec files of the latest sync have a problem."""
+        self._spec_files_invalid.set(count)
+
+    def set_condition(self, condition: str, holds: bool) -> None:
+        """Record whether one of the controller's own conditions holds."""
+        self._conditions.labels(condition=condition).set(1 if holds else 0)
 
     def set_leader(self, leading: bool) -> None:
         """Record whether this replica currently leads."""
