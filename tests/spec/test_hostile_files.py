@@ -87,7 +87,8 @@ def test_validate_never_follows_a_link_nor_opens_more_than_a_regular_file(
     outside.write_text("kind: Rollout\nmarker: SECRET-MARKER-5c1d\n")
     specs = tmp_path / "specs"
     specs.mkdir()
-    (specs / "valid.yaml").write_text((repo_root / "examples" / "rollouts" / "checkout.yaml").read_text())
+    example = repo_root / "examples" / "rollouts" / "checkout.yaml"
+    (specs / "valid.yaml").write_text(example.read_text())
     (specs / "link.yaml").symlink_to(outside)
     (specs / "linked-dir").symlink_to(tmp_path, target_is_directory=True)
     os.mkfifo(specs / "fifo.yaml")
