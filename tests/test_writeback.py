@@ -23,7 +23,7 @@ from rollout.source.gitwrite import GitWriter
 from rollout.spec.rollout import Rollout
 from rollout.state import FailedRevision, Phase, RolloutState, VerdictRecord
 from rollout.writeback import WRITE_BACK_ANNOTATION, WriteBackWorker, rollback_owed
-from tests.source.conftest import Remote, run_git
+from tests.source.git_servers import Remote, run_git
 
 SPEC_PATH = "rollouts/checkout.yaml"
 SPEC_TEXT = """\

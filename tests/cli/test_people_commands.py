@@ -16,10 +16,7 @@ import kubernetes
 import pytest
 
 from rollout.kube.rollout_resource import COMMAND_ANNOTATION
-from tests.kube.conftest import crd_document
-from tests.kube_fixtures import api_client, apiserver, kubeconfig
-
-__all__ = ["api_client", "apiserver", "kubeconfig"]
+from tests.kube.crd_file import crd_document
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import yaml
 from rollout.kube.readiness import deployment_readiness
 from rollout.mesh.istio import IstioRouter
 from rollout.spec import catalog
-from tests.manifests.conftest import Kubectl, kustomize
+from tests.kube_clients import Kubectl, kustomize
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO_ROOT / "examples"

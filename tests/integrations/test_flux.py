@@ -29,7 +29,8 @@ from rollout.server.http import FLUX_HOOK_PATH, ControllerServer
 from rollout.server.metrics import ControllerMetrics
 from rollout.state import Condition, Phase, RolloutState
 from tests.integrations.flux_health import evaluate_health
-from tests.manifests.conftest import MANIFESTS, kustomize
+from tests.kube_clients import kustomize
+from tests.manifests.layout import MANIFESTS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FLUX = REPO_ROOT / "examples" / "flux"

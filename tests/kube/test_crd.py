@@ -9,7 +9,7 @@ and weight columns from a Rollout whose status the store wrote.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import kubernetes
@@ -19,9 +19,9 @@ from rollout.kube import crd_schema
 from rollout.kube.store import KubeStateStore
 from rollout.spec.rollout import RolloutSpec
 from rollout.state import Phase, RolloutState
-from tests.kube.conftest import CRD_PATH, crd_document
+from tests.kube.crd_file import CRD_PATH, crd_document
+from tests.kube_clients import Kubectl
 
-Kubectl = Callable[..., Any]
 PRINTER_COLUMNS = ["NAME", "VERSION", "STABLE", "PHASE", "WEIGHT", "AGE"]
 
 

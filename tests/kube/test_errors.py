@@ -16,7 +16,7 @@ import pytest
 from kubelite import LocalApiServer
 from rollout.errors import ClusterError, Conflict, NotFound
 from rollout.kube import errors
-from tests.kube_fixtures import new_api_client
+from tests.kube_clients import new_api_client
 
 GROUP = "networking.istio.io"
 JSON_PATCH = "application/json-patch+json"

@@ -27,9 +27,7 @@ import pytest
 
 from kubelite import LocalApiServer, write_kubeconfig
 from rollout.kube.lease import LeaderElector, micro_time
-from tests.kube_fixtures import api_client, apiserver, kubeconfig, new_api_client
-
-__all__ = ["api_client", "apiserver", "kubeconfig"]  # fixtures used by name below
+from tests.kube_clients import new_api_client
 
 NAMESPACE = "default"
 LEASE = "rollout-controller"

@@ -29,7 +29,7 @@ from rollout.kube.store import KubeStateStore, MirrorResult
 from rollout.mesh.istio import IstioRouter
 from rollout.spec.rollout import Rollout
 from rollout.state import Phase, RolloutState
-from tests.kube_fixtures import new_api_client
+from tests.kube_clients import new_api_client
 from tests.mesh.objects import destination_rule, mesh_virtual_service
 
 NAMESPACE = "shop"

@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.kubelite.conftest import WIDGET_CRD, Kubectl
+from tests.kube_clients import Kubectl
+from tests.kubelite.objects import WIDGET_CRD
 
 VIRTUAL_SERVICE: dict[str, Any] = {
     "apiVersion": "networking.istio.io/v1",

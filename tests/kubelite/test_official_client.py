@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-from typing import Any
 
 import pytest
 from kubernetes import client
@@ -20,43 +19,7 @@ from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
 from kubelite import LocalApiServer
-
-GROUP, NAMESPACE, PLURAL = "networking.istio.io", "default", "virtualservices"
-
-
-def virtual_service(
-    name: str, *, weights: tuple[int, int] = (100, 0), **labels: str
-) -> dict[str, Any]:
-    return {
-        "apiVersion": f"{GROUP}/v1",
-        "kind": "VirtualService",
-        "metadata": {"name": name, "labels": labels},
-        "spec": {
-            "hosts": [name],
-            "http": [
-                {
-                    "route": [
-                        {"destination": {"host": name, "subset": "stable"}, "weight": weights[0]},
-                        {"destination": {"host": name, "subset": "canary"}, "weight": weights[1]},
-                    ]
-                }
-            ],
-        },
-    }
-
-
-def status_of(error: ApiException) -> dict[str, Any]:
-    body: dict[str, Any] = json.loads(error.body)
-    return body
-
-
-def create_vs(
-    custom: client.CustomObjectsApi, body: dict[str, Any], version: str = "v1"
-) -> dict[str, Any]:
-    created: dict[str, Any] = custom.create_namespaced_custom_object(
-        GROUP, version, NAMESPACE, PLURAL, body
-    )
-    return created
+from tests.kubelite.objects import GROUP, NAMESPACE, PLURAL, create_vs, status_of, virtual_service
 
 
 def test_create_sets_server_fields_and_refuses_duplicates(custom: client.CustomObjectsApi) -> None:

@@ -20,8 +20,8 @@ from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
 from kubelite import LocalApiServer
-from tests.kube_fixtures import new_api_client
-from tests.kubelite.test_official_client import (
+from tests.kube_clients import new_api_client
+from tests.kubelite.objects import (
     GROUP,
     NAMESPACE,
     PLURAL,

@@ -16,7 +16,8 @@ from typing import Any
 import yaml
 
 from rollout.cli.controller_commands import run as run_command
-from tests.manifests.conftest import MANIFESTS, Kubectl, kustomize
+from tests.kube_clients import Kubectl, kustomize
+from tests.manifests.layout import MANIFESTS
 
 EXPECTED = {
     ("CustomResourceDefinition", "rollouts.canary.rollout.dev"),

@@ -40,8 +40,8 @@ from tests.e2e.world import (
     rollout_status,
     wait_for,
 )
+from tests.kube_clients import Kubectl
 from tests.manifests import rbac
-from tests.manifests.conftest import Kubectl
 
 pytestmark = pytest.mark.slow
 log = logging.getLogger(__name__)

@@ -1,20 +1,14 @@
-"""Fixtures for the router tests: the local API server, a CustomObjectsApi on it, and a
+"""Fixtures for the router tests: a CustomObjectsApi on the test's local API server, and a
 helper to create Istio objects through the API as a user would."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import kubernetes
 import pytest
 
-from tests.kube_fixtures import api_client, apiserver, kubeconfig
-from tests.mesh.objects import ISTIO_GROUP
-
-__all__ = ["api_client", "apiserver", "kubeconfig"]
-
-Create = Callable[[dict[str, Any]], dict[str, Any]]
+from tests.mesh.objects import ISTIO_GROUP, Create
 
 
 @pytest.fixture

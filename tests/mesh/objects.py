@@ -9,6 +9,7 @@ rewrites, a mirror, a destination to another host at weight 0, several routes of
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 from rollout.spec.rollout import Rollout
@@ -18,6 +19,9 @@ GATEWAY_NAMESPACE = "edge"
 HOST = "checkout.shop.svc.cluster.local"
 ISTIO_GROUP = "networking.istio.io"
 MANAGED_ROUTES = ("primary", "fallback")
+
+# creates one Istio object through the API (the ``create`` fixture); returns it as stored
+Create = Callable[[dict[str, Any]], dict[str, Any]]
 PRIMARY, STATIC, FALLBACK = 1, 2, 3  # indexes in spec.http; primary and fallback are managed
 
 JsonObject = dict[str, Any]

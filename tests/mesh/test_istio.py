@@ -22,7 +22,6 @@ from rollout.effects import SetWeights
 from rollout.errors import NotFound
 from rollout.mesh.istio import IstioRouter
 from rollout.mesh.router import TrafficConfigError
-from tests.mesh.conftest import Create
 from tests.mesh.objects import (
     FALLBACK,
     GATEWAY_NAMESPACE,
@@ -30,6 +29,7 @@ from tests.mesh.objects import (
     ISTIO_GROUP,
     NAMESPACE,
     PRIMARY,
+    Create,
     destination_rule,
     effective_weights,
     gateway_virtual_service,
@@ -329,7 +329,7 @@ def test_read_weights_reports_drift_and_a_restarted_router_reads_them_back(
     assert "primary" not in live.drift
     assert router.live_canary_weight(rollout, "v2") == 40
 
-    from tests.kube_fixtures import new_api_client
+    from tests.kube_clients import new_api_client
 
     restarted_client = new_api_client(kubeconfig)
     try:

@@ -20,13 +20,13 @@ import pytest
 
 from rollout.effects import SetWeights
 from rollout.mesh.istio import IstioRouter
-from tests.mesh.conftest import Create
 from tests.mesh.objects import (
     FALLBACK,
     ISTIO_GROUP,
     NAMESPACE,
     PRIMARY,
     STATIC,
+    Create,
     destination_rule,
     effective_weights,
     make_rollout,

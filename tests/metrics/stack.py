@@ -1,44 +1,17 @@
-"""Fixtures: a real Prometheus scraping the test-driven Istio exporter every second.
+"""Waiting for Prometheus: until a condition holds, or until a query returns a value.
 
-Shared by the metrics and analysis tests (their ``conftest.py`` import these fixtures).
-Each test uses its own workload names, so one server serves a whole test module.
+Helpers for the tests that read the test-driven Istio exporter through a real Prometheus
+(the fixtures are in ``tests/conftest.py`` and ``tests/metrics/conftest.py``).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
-from rollout.metrics.prometheus import PrometheusProvider, PrometheusSettings
-from rollout_local.processes.prometheus_server import PrometheusServer
-from tests.metrics.exporter import IstioExporter
-
-SCRAPE_SECONDS = 1.0
-
-
-@pytest.fixture(scope="module")
-def exporter() -> Iterator[IstioExporter]:
-    with IstioExporter() as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def prometheus(exporter: IstioExporter) -> Iterator[PrometheusServer]:
-    server = PrometheusServer(
-        scrape_configs=[exporter.scrape_config()], scrape_interval=SCRAPE_SECONDS
-    )
-    with server:
-        server.wait_for_targets()
-        yield server
-
-
-@pytest.fixture(scope="module")
-def provider(prometheus: PrometheusServer) -> Iterator[PrometheusProvider]:
-    client = PrometheusProvider(PrometheusSettings(url=prometheus.url))
-    yield client
-    client.close()
+from rollout.metrics.prometheus import PrometheusProvider
 
 
 def wait_until(

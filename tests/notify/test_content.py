@@ -11,7 +11,7 @@ import dataclasses
 from rollout.analysis.verdicts import Evidence, Outcome
 from rollout.notify import content
 from rollout.spec.rollout import AlertEvent
-from tests.notify.conftest import FAILED_CHECK, PASSED_CHECK, make_notification
+from tests.notify.samples import FAILED_CHECK, PASSED_CHECK, make_notification
 
 
 def test_the_failed_check_line_has_every_number() -> None:

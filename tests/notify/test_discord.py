@@ -13,7 +13,7 @@ from rollout.notify.discord import DiscordNotifier, discord_payload
 from rollout.notify.notifier import JsonPoster
 from rollout.spec.rollout import AlertEvent
 from rollout_local.receiver import WebhookReceiver
-from tests.notify.conftest import FAST_POLICY, make_notification
+from tests.notify.samples import FAST_POLICY, make_notification
 
 
 def test_discord_posts_the_exact_payload(

@@ -21,7 +21,7 @@ from rollout.notify.factory import InMemorySecretResolver
 from rollout.notify.notifier import RetryPolicy
 from rollout.spec.rollout import AlertEvent, AlertTarget
 from rollout_local.receiver import WebhookReceiver
-from tests.notify.conftest import SECRET_PATH, make_notification
+from tests.notify.samples import SECRET_PATH, make_notification
 
 POLICY = RetryPolicy(
     max_attempts=2, attempt_timeout=0.5, deadline=1.5, backoff_base=0.01, backoff_cap=0.05

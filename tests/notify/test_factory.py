@@ -27,7 +27,7 @@ from rollout.notify.teams import TeamsNotifier
 from rollout.notify.webhook import GenericWebhookNotifier, verify_signature
 from rollout.spec.rollout import AlertEvent, AlertTarget
 from rollout_local.receiver import WebhookReceiver
-from tests.notify.conftest import FAST_POLICY, make_notification
+from tests.notify.samples import FAST_POLICY, make_notification
 
 
 def target(**fields: Any) -> AlertTarget:

@@ -17,7 +17,7 @@ from rollout.errors import NotifyConfigError, NotifyRejected, NotifyUnavailable
 from rollout.notify.notifier import JsonPoster, Notifier, RetryPolicy, encode_json, scrub_url
 from rollout.notify.slack import SlackNotifier
 from rollout_local.receiver import WebhookReceiver
-from tests.notify.conftest import FAST_POLICY, SECRET_PATH
+from tests.notify.samples import FAST_POLICY, SECRET_PATH
 
 BODY = encode_json({"text": "hello"})
 

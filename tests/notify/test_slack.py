@@ -14,7 +14,7 @@ from rollout.notify.notifier import JsonPoster
 from rollout.notify.slack import SlackNotifier, slack_payload
 from rollout.spec.rollout import AlertEvent
 from rollout_local.receiver import WebhookReceiver
-from tests.notify.conftest import FAST_POLICY, make_notification
+from tests.notify.samples import FAST_POLICY, make_notification
 
 FALLBACK = (
     "Rollout shop/checkout rolled back: v1 -> v2. "

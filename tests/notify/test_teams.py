@@ -12,7 +12,7 @@ from rollout.notify.notifier import JsonPoster
 from rollout.notify.teams import TeamsNotifier, teams_payload
 from rollout.spec.rollout import AlertEvent
 from rollout_local.receiver import WebhookReceiver
-from tests.notify.conftest import FAST_POLICY, make_notification
+from tests.notify.samples import FAST_POLICY, make_notification
 
 
 def test_teams_posts_the_exact_payload(

@@ -18,7 +18,7 @@ from rollout.events import Notification
 from rollout.notify.notifier import JsonPoster
 from rollout.notify.webhook import GenericWebhookNotifier, verify_signature
 from rollout_local.receiver import WebhookReceiver
-from tests.notify.conftest import COMMIT, FAST_POLICY, make_notification
+from tests.notify.samples import COMMIT, FAST_POLICY, make_notification
 
 SECRET = "hunter2-shared-secret"
 

@@ -11,7 +11,6 @@ import pytest
 
 from rollout_local.demo.service import DemoService
 from rollout_local.processes.envoy_proxy import EnvoyProxy
-from tests.kube_fixtures import api_client, apiserver, kubeconfig  # noqa: F401
 
 
 @pytest.fixture

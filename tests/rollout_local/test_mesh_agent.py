@@ -24,7 +24,7 @@ from rollout_local.loadgen import LoadGenerator
 from rollout_local.mesh_agent import ISTIO_GROUP, MeshAgent
 from rollout_local.processes import envoy_config
 from rollout_local.processes.envoy_proxy import EnvoyProxy
-from tests.kube_fixtures import new_api_client
+from tests.kube_clients import new_api_client
 from tests.rollout_local.istio_objects import (
     HOST,
     NAMESPACE,

@@ -15,8 +15,7 @@ import pytest
 from rollout.server.http import ControllerServer
 from rollout.server.metrics import ControllerMetrics
 from rollout.state import Phase
-
-HOOK_SECRET = "s3cr3t-for-tests"
+from tests.server.hook_secret import HOOK_SECRET
 
 
 @pytest.fixture

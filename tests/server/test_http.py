@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from rollout.server import hooks
 from rollout.server.http import FLUX_HOOK_PATH, GIT_HOOK_PATH, ControllerServer
 from rollout.server.metrics import ControllerMetrics
-from tests.server.conftest import HOOK_SECRET
+from tests.server.hook_secret import HOOK_SECRET
 
 COMMIT = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 PUSH = json.dumps({"ref": "refs/heads/main", "after": COMMIT, "commits": []}).encode()

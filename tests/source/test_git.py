@@ -23,7 +23,7 @@ import pytest
 from rollout.errors import SourceError
 from rollout.source.base import SpecSource
 from rollout.source.git import GitCredentials, GitSource
-from tests.source.conftest import GitDaemon, Remote, SmartHttpServer, run_git
+from tests.source.git_servers import GitDaemon, Remote, SmartHttpServer, run_git
 
 NO_CREDENTIALS = GitCredentials()
 TWO_DOCUMENTS = "kind: Rollout\nmetadata: {name: a}\n---\n# second\nkind: Rollout\n"

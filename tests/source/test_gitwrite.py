@@ -26,7 +26,7 @@ from rollout.errors import SourceError
 from rollout.source import specedit
 from rollout.source.gitauth import GitCredentials
 from rollout.source.gitwrite import GitWriter, Identity, Rollback, WriteOutcome
-from tests.source.conftest import Remote, SmartHttpServer, run_git
+from tests.source.git_servers import Remote, SmartHttpServer, run_git
 
 NO_CREDENTIALS = GitCredentials()
 SPEC_PATH = "rollouts/shop.yaml"
