@@ -1,0 +1,244 @@
+"""How the controller's cost grows with the number of rollouts.
+
+    python -m bench.scale --rollouts N [--json PATH] [--idle]
+
+Runs the real ``rollout run`` as a child process against the local API server (in this
+process, so its request log counts every call the controller makes), a real Prometheus and
+a synthetic exporter of Istio's metrics for N services, then:
+
+1. start-up: from launching the process to ``/readyz`` (the first Git sync done) -
+   ``startup_seconds``;
+2. adoption: waits until every Rollout has ``v1`` as its stable version;
+3. idle: counts the controller's API requests over a few analysis intervals -
+   ``api_requests_per_pass_idle``;
+4. one commit moves all N specs to ``v2`` and the push webhook is called; a watch sees each
+   VirtualService's first canary weight - ``push_to_first_weight_p99_seconds``;
+5. steady state (all N rollouts in progress, analysing every 5 s): API requests and
+   Prometheus queries per pass, tick lag, CPU and RSS of the controller process.
+
+A "pass" is one analysis interval (5 s). Prometheus queries are read from Prometheus' own
+``prometheus_http_requests_total{handler="/api/v1/query"}``. Tick lag (how late each
+rollout's tick starts after it is due) comes from the controller's
+``rollout_tick_lag_seconds`` histogram when it has one; otherwise it is derived from the
+request log: each reconcile starts with a read of its Rollout, and the lag is the gap
+between two reconcile starts of a rollout minus the interval (``tick_lag_source`` says
+which). With ``--idle`` no version is pushed: N stable rollouts, for the idle cost.
+
+The machine is shared: figures are for comparing runs made close together, not absolutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import kubernetes
+
+from bench import scale_probe
+from bench.scale_world import (
+    NAMESPACE,
+    SpecRepo,
+    SyntheticExporter,
+    install_services,
+    service_names,
+)
+from kubelite import LocalApiServer
+from rollout_local.processes.prometheus_server import PrometheusServer, free_port
+
+INTERVAL = 5.0
+HOOK_SECRET = "bench-secret"
+
+
+def _wait(condition: Any, *, timeout: float, what: str, every: float = 0.5) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(every)
+    raise SystemExit(f"bench.scale: timed out after {timeout:.0f}s waiting for {what}")
+
+
+def _get(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        return str(answer.read().decode())
+
+
+def _ready(url: str) -> bool:
+    try:
+        _get(url)
+    except OSError:
+        return False
+    return True
+
+
+def _push_hook(url: str, commit: str) -> None:
+    body = json.dumps({"ref": "refs/heads/main", "after": commit}).encode()
+    request = urllib.request.Request(
+        url,
+        data=body,
+        method="POST",
+        headers={
+            "X-Gitlab-Token": HOOK_SECRET,
+            "X-Gitlab-Event": "Push Hook",
+            "Content-Type": "application/json",
+        },
+    )
+    with urllib.request.urlopen(request, timeout=10):
+        pass
+
+
+def _adopted(api: kubernetes.client.ApiClient, count: int) -> bool:
+    custom = kubernetes.client.CustomObjectsApi(api)
+    listed: Any = custom.list_namespaced_custom_object(
+        "canary.rollout.dev", "v1alpha1", NAMESPACE, "rollouts"
+    )
+    stable = sum(
+        1 for item in listed["items"] if (item.get("status") or {}).get("stableVersion") == "v1"
+    )
+    return stable >= count
+
+
+def run(count: int, *, idle: bool, workdir: Path) -> dict[str, Any]:
+    names = service_names(count)
+    results: dict[str, Any] = {"rollouts": count}
+    with LocalApiServer(history_limit=max(1000, count * 20)) as apiserver:
+        kubeconfig = apiserver.write_kubeconfig(workdir / "kubeconfig")
+        api = kubernetes.config.new_client_from_config(str(kubeconfig))  # type: ignore[no-untyped-call]
+        install_services(api, names)
+        workloads = [] if idle else [f"{n}-{v}" for n in names for v in ("v1", "v2")]
+        exporter = SyntheticExporter(workloads)
+        scrape = [{"job_name": "istio", "static_configs": [{"targets": [exporter.target]}]}]
+        repo = SpecRepo(workdir / "git", names)
+        repo.push("v1")
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        with PrometheusServer(scrape_configs=scrape, scrape_interval=INTERVAL) as prometheus:
+            prometheus.wait_for_targets()
+            log = (workdir / "controller.log").open("wb")
+            started = time.monotonic()
+            process = subprocess.Popen(
+                [
+                    *(sys.executable, "-m", "rollout", "run", "--git-url", repo.url),
+                    *("--cache-dir", str(workdir / "cache"), "--poll-interval", "60"),
+                    *("--kubeconfig", str(kubeconfig), "--prometheus-url", prometheus.url),
+                    *("--listen", f"127.0.0.1:{port}", "--no-leader-election"),
+                    *("--log-level", "warning"),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "ROLLOUT_HOOK_SECRET": HOOK_SECRET, "PYTHONUNBUFFERED": "1"},
+            )
+            requests = scale_probe.RequestClock(apiserver)
+            try:
+                _wait(lambda: _ready(f"{base}/readyz"), timeout=300, what="/readyz")
+                results["startup_seconds"] = round(time.monotonic() - started, 2)
+                _wait(lambda: _adopted(api, count), timeout=300, what="every rollout adopted")
+                time.sleep(INTERVAL)
+                passes = 4
+                window = requests.window(INTERVAL * passes)
+                results["api_requests_per_pass_idle"] = round(len(window) / passes, 1)
+                if not idle:
+                    _measure_rollouts(results, api, apiserver, prometheus, repo, base, requests)
+                cpu_before = scale_probe.cpu_seconds(process.pid)
+                time.sleep(30.0)
+                cpu = scale_probe.cpu_seconds(process.pid) - cpu_before
+                results["cpu_seconds_per_minute"] = round(cpu * 2, 2)
+                results["rss_mb"] = round(scale_probe.rss_mb(process.pid), 1)
+            finally:
+                requests.stop()
+                process.terminate()
+                try:
+                    process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+                log.close()
+                exporter.close()
+    return results
+
+
+def _measure_rollouts(
+    results: dict[str, Any],
+    api: kubernetes.client.ApiClient,
+    apiserver: LocalApiServer,
+    prometheus: PrometheusServer,
+    repo: SpecRepo,
+    base: str,
+    requests: scale_probe.RequestClock,
+) -> None:
+    watch = scale_probe.FirstCanaryWeight(api, NAMESPACE, "v2")
+    threading.Thread(target=watch.run, daemon=True).start()
+    watch.started.wait(30)
+    pushed = time.monotonic()
+    commit = repo.push("v2")
+    _push_hook(f"{base}/hooks/git", commit)
+    count = len(repo.names)
+    _wait(lambda: watch.count() >= count, timeout=240, what="a canary weight on every rollout")
+    delays = sorted(seen - pushed for seen in watch.first_seen.values())
+    watch.stop()
+    results["push_to_first_weight_p99_seconds"] = round(scale_probe.quantile(delays, 0.99), 2)
+    time.sleep(2 * INTERVAL)  # the pass that moved traffic is not the steady state
+    passes = 8
+    queries_before = scale_probe.prometheus_queries(prometheus.url)
+    lag_before = scale_probe.tick_lag_buckets(_get(f"{base}/metrics"))
+    window = requests.window(INTERVAL * passes)
+    queries = scale_probe.prometheus_queries(prometheus.url) - queries_before
+    lag_after = scale_probe.tick_lag_buckets(_get(f"{base}/metrics"))
+    results["api_requests_per_pass_steady"] = round(len(window) / passes, 1)
+    results["prometheus_queries_per_pass"] = round(queries / passes, 1)
+    if lag_after:
+        p50, p99 = scale_probe.histogram_quantiles(lag_before, lag_after, (0.5, 0.99))
+        results["tick_lag_source"] = "rollout_tick_lag_seconds"
+    else:
+        lags = scale_probe.lags_from_reads(window, INTERVAL)
+        p50, p99 = scale_probe.quantile(lags, 0.5), scale_probe.quantile(lags, 0.99)
+        results["tick_lag_source"] = "request log"
+    results["tick_lag_p50_seconds"] = round(p50, 2)
+    results["tick_lag_p99_seconds"] = round(p99, 2)
+
+
+FIELDS = (
+    "rollouts",
+    "startup_seconds",
+    "tick_lag_p50_seconds",
+    "tick_lag_p99_seconds",
+    "prometheus_queries_per_pass",
+    "api_requests_per_pass_idle",
+    "api_requests_per_pass_steady",
+    "rss_mb",
+    "cpu_seconds_per_minute",
+    "push_to_first_weight_p99_seconds",
+)
+
+
+def main(argv: list[str] | None = None) -> None:
+    summary = (__doc__ or "").split("\n")[0]
+    parser = argparse.ArgumentParser(prog="python -m bench.scale", description=summary)
+    parser.add_argument("--rollouts", type=int, required=True)
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    parser.add_argument("--idle", action="store_true", help="stable rollouts only, no push")
+    args = parser.parse_args(argv)
+    if args.rollouts < 1:
+        parser.error("--rollouts must be at least 1")
+    began = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
+        results = run(args.rollouts, idle=args.idle, workdir=Path(tmp))
+    results["bench_seconds"] = round(time.monotonic() - began, 1)
+    for field in (*FIELDS, "tick_lag_source", "bench_seconds"):
+        if field in results:
+            print(f"{field:36} {results[field]}")
+    if args.json is not None:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,52 @@
+"""The scale benchmark's readings: histogram quantiles between two scrapes, tick lag from
+the request log, and the exporter's Istio series that the shipped policies query."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from bench import scale_probe
+from bench.scale_world import SyntheticExporter
+from kubelite.server_state import RequestRecord
+
+
+def _read(name: str) -> RequestRecord:
+    return RequestRecord(method="GET", path="", verb="get", resource="rollouts", name=name)
+
+
+def test_histogram_quantiles_count_only_what_was_observed_between_the_readings() -> None:
+    before = {0.1: 10.0, 1.0: 10.0, math.inf: 10.0}
+    after = {0.1: 10.0 + 90.0, 1.0: 10.0 + 99.0, math.inf: 10.0 + 100.0}
+    p50, p99 = scale_probe.histogram_quantiles(before, after, (0.5, 0.99))
+    assert p50 == pytest.approx(0.1 * 50 / 90)
+    assert p99 == pytest.approx(1.0)
+
+
+def test_histogram_quantiles_of_nothing_observed_are_nan() -> None:
+    buckets = {0.1: 5.0, math.inf: 5.0}
+    assert all(math.isnan(q) for q in scale_probe.histogram_quantiles(buckets, buckets, (0.5,)))
+
+
+def test_tick_lag_is_the_gap_between_reconcile_starts_beyond_the_interval() -> None:
+    # two reads 0.2 s apart are one reconcile; the next starts 5.5 s later: 0.5 s late
+    records = [(0.0, _read("a")), (0.2, _read("a")), (5.5, _read("a")), (10.4, _read("a"))]
+    assert scale_probe.lags_from_reads(records, 5.0) == pytest.approx([0.5, 0.0])
+
+
+def test_quantile_is_an_observed_value() -> None:
+    assert scale_probe.quantile([3.0, 1.0, 2.0, 4.0], 0.5) == 2.0
+    assert scale_probe.quantile([3.0, 1.0, 2.0, 4.0], 0.99) == 4.0
+    assert math.isnan(scale_probe.quantile([], 0.5))
+
+
+def test_the_exporter_serves_istio_series_per_workload_and_pod() -> None:
+    exporter = SyntheticExporter(["svc-00000-v1"])
+    try:
+        text = exporter.render()
+    finally:
+        exporter.close()
+    assert 'destination_workload="svc-00000-v1"' in text
+    assert 'pod="svc-00000-v1-0"' in text
+    assert 'istio_request_duration_milliseconds_bucket{' in text and 'le="250"' in text
