@@ -237,6 +237,7 @@ class Controller:
             sync=self.sync,
             poll_interval=self.settings.poll_interval,
             workers=self.settings.workers,
+            on_tick_lag=self.metrics.observe_tick_lag,
         )
 
     def _stop_leading(self) -> None:

@@ -1,9 +1,15 @@
-"""When things run: one job per rollout at its analysis interval, the Git poll, and runs on demand.
+"""When things run: every rollout through one due-time work queue, the Git poll on a timer.
 
-Built on APScheduler's background scheduler with a thread pool, so a slow Prometheus query
-in one rollout never delays another. Each rollout runs at most once at a time: a run asked
+Rollouts are keys of ``rollout.workqueue.WorkQueue``, served by a fixed pool of worker
+threads: a rollout is queued at most once and run by one worker at a time, so a run asked
 for while one is in progress (a Git push, a person's command, the next interval) is folded
-into a single follow-up run right after it, never dropped and never overlapping.
+into a single follow-up run right after it, never dropped and never overlapping; a slow
+Prometheus query in one rollout never delays another beyond the pool's width. After a
+run the rollout is queued again at its previous due time plus its interval (ticks stay on
+their beat however long a run took); a run that raises is retried with backoff. How late
+each run started after it was due (tick lag) is reported through ``on_tick_lag``.
+
+APScheduler keeps only the periodic jobs: the Git poll (and the sync on demand).
 """
 
 from __future__ import annotations
@@ -12,10 +18,13 @@ import dataclasses
 import datetime
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
+
+from rollout.workqueue import Backoff, WorkQueue
 
 log = logging.getLogger("rollout.scheduler")
 
@@ -41,21 +50,33 @@ class Scheduler:
         sync: Callable[[], None],
         poll_interval: float,
         workers: int = 8,
+        on_tick_lag: Callable[[float], None] | None = None,
     ) -> None:
         self._run_rollout = run_rollout
         self._sync = sync
         self._poll_interval = poll_interval
+        self._on_tick_lag = on_tick_lag
         self._slots: dict[str, _Slot] = {}
         self._intervals: dict[str, float] = {}
+        self._runs: dict[str, int] = {}
         self._guard = threading.Lock()
+        self._queue = WorkQueue(backoff=Backoff(base=1.0, cap=300.0))
+        self._worker_count = workers
+        self._workers: list[threading.Thread] = []
         self._scheduler = BackgroundScheduler(
-            executors={"default": ThreadPoolExecutor(max_workers=workers)},
+            executors={"default": ThreadPoolExecutor(max_workers=1)},
             job_defaults={"coalesce": True, "max_instances": 2, "misfire_grace_time": None},
             timezone=datetime.UTC,
         )
 
     # ---- lifecycle -------------------------------------------------------------------
     def start(self) -> None:
+        for number in range(self._worker_count):
+            worker = threading.Thread(
+                target=self._work, name=f"rollout-worker-{number}", daemon=True
+            )
+            worker.start()
+            self._workers.append(worker)
         self._scheduler.start()
         self._scheduler.add_job(
             self._guarded,
@@ -67,33 +88,30 @@ class Scheduler:
         )
 
     def stop(self, *, wait: bool = True) -> None:
+        """Stop taking work; with ``wait``, return only once no run is in progress."""
+        self._queue.shut_down()
         if self._scheduler.running:
             self._scheduler.shutdown(wait=wait)
+        if wait:
+            for worker in self._workers:
+                if worker is not threading.current_thread():
+                    worker.join()
 
     # ---- what runs -----------------------------------------------------------------
     def set_rollouts(self, intervals: Mapping[str, float]) -> None:
-        """Make the rollout jobs match ``intervals`` (key -> seconds): add, re-time, remove."""
+        """Make the queued rollouts match ``intervals`` (key -> seconds): add, re-time, remove.
+
+        A new rollout runs at once; a re-timed one keeps its next due time and runs at the
+        new interval after it.
+        """
         with self._guard:
             for key in set(self._intervals) - set(intervals):
-                self._scheduler.remove_job(_job_id(key))
+                self._queue.remove(key)
                 del self._intervals[key]
-            for key, seconds in intervals.items():
-                if self._intervals.get(key) == seconds:
-                    continue
-                if key in self._intervals:
-                    self._scheduler.reschedule_job(
-                        _job_id(key), trigger="interval", seconds=seconds
-                    )
-                else:
-                    self._scheduler.add_job(
-                        self._guarded,
-                        "interval",
-                        seconds=seconds,
-                        args=[key],
-                        id=_job_id(key),
-                        next_run_time=_now(),
-                    )
-                self._intervals[key] = seconds
+            added = [key for key in intervals if key not in self._intervals]
+            self._intervals.update(intervals)
+        for key in added:
+            self._queue.add(key)
 
     def rollouts(self) -> dict[str, float]:
         with self._guard:
@@ -101,16 +119,46 @@ class Scheduler:
 
     def trigger(self, key: str) -> None:
         """Run a rollout now (after a person's command or a change of its spec)."""
-        if key == SYNC_JOB or key in self._intervals:
+        if key == SYNC_JOB:
             self._scheduler.add_job(self._guarded, args=[key], next_run_time=_now())
+        elif key in self.rollouts():
+            self._queue.add(key)
 
     def trigger_sync(self) -> None:
         """Sync the spec source now (after a Git push webhook)."""
         self.trigger(SYNC_JOB)
 
     def runs(self, key: str) -> int:
-        slot = self._slots.get(key)
-        return slot.runs if slot else 0
+        with self._guard:
+            if key == SYNC_JOB:
+                slot = self._slots.get(key)
+                return slot.runs if slot else 0
+            return self._runs.get(key, 0)
+
+    # ---- the rollout workers ---------------------------------------------------------
+    def _work(self) -> None:
+        while (item := self._queue.get()) is not None:
+            started = time.monotonic()
+            if self._on_tick_lag is not None:
+                self._on_tick_lag(max(0.0, started - item.due))
+            with self._guard:
+                self._runs[item.key] = self._runs.get(item.key, 0) + 1
+            failed = False
+            try:
+                self._run_rollout(item.key)
+            except Exception:  # one rollout's failure must not stop its worker
+                log.exception("run of %s failed", item.key)
+                failed = True
+            with self._guard:
+                interval = self._intervals.get(item.key)
+            if interval is not None:
+                if failed:
+                    delay = max(interval, self._queue.failure_delay(item.key))
+                    self._queue.add_after(item.key, delay)
+                else:
+                    self._queue.forget(item.key)
+                    self._queue.add(item.key, at=_next_due(item.due, interval))
+            self._queue.done(item.key)
 
     # ---- one run at a time per job ---------------------------------------------------
     def _slot(self, key: str) -> _Slot:
@@ -118,6 +166,7 @@ class Scheduler:
             return self._slots.setdefault(key, _Slot())
 
     def _guarded(self, key: str) -> None:
+        """The sync job, at most one at a time; a request meanwhile folds into one more run."""
         slot = self._slot(key)
         if not slot.lock.acquire(blocking=False):
             slot.again = True
@@ -127,11 +176,8 @@ class Scheduler:
                 slot.again = False
                 slot.runs += 1
                 try:
-                    if key == SYNC_JOB:
-                        self._sync()
-                    else:
-                        self._run_rollout(key)
-                except Exception:  # one rollout's failure must not stop the scheduler
+                    self._sync()
+                except Exception:  # a failed sync must not stop the scheduler
                     log.exception("run of %s failed", key)
                 if not slot.again:
                     break
@@ -139,8 +185,12 @@ class Scheduler:
             slot.lock.release()
 
 
-def _job_id(key: str) -> str:
-    return f"rollout:{key}"
+def _next_due(due: float, interval: float) -> float:
+    """One interval after the last due time; a rollout more than an interval behind skips
+    the ticks it missed rather than running them back to back."""
+    following = due + interval
+    now = time.monotonic()
+    return following if following >= now - interval else now
 
 
 def _now() -> datetime.datetime:

@@ -1,10 +1,13 @@
-"""The scheduler: runs per rollout, no overlap, folded re-runs, a slow rollout blocks no other.
+"""The scheduler: runs per rollout, no overlap, folded re-runs, a slow rollout blocks no other,
+ticks on their beat with their lag reported, failures retried with backoff.
 
-Real APScheduler threads and real time, with short intervals; every wait is bounded.
+Real threads (the work queue's workers, APScheduler for the sync) and real time, with short
+intervals; every wait is bounded.
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections import Counter
@@ -117,3 +120,58 @@ def test_a_failing_run_keeps_the_schedule(recorder: Recorder) -> None:
         wait_until(lambda: calls["shop/a"] >= 3)
     finally:
         scheduler.stop()
+
+
+def test_a_failing_run_backs_off_instead_of_running_at_every_interval() -> None:
+    times: list[float] = []
+
+    def explode(key: str) -> None:
+        times.append(time.monotonic())
+        raise RuntimeError("boom")
+
+    scheduler = Scheduler(run_rollout=explode, sync=lambda: None, poll_interval=3600)
+    scheduler.start()
+    try:
+        scheduler.set_rollouts({"shop/a": 0.05})
+        wait_until(lambda: len(times) >= 3, timeout=10)
+    finally:
+        scheduler.stop()
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    assert gaps[0] >= 0.9  # 1 s backoff, not the 50 ms interval
+    assert gaps[1] >= 1.9  # then 2 s
+
+
+def test_ticks_keep_their_beat_and_report_their_lag() -> None:
+    lags: list[float] = []
+    starts: list[float] = []
+
+    def run(key: str) -> None:
+        starts.append(time.monotonic())
+        time.sleep(0.05)  # a run that takes a quarter of the interval
+
+    scheduler = Scheduler(
+        run_rollout=run, sync=lambda: None, poll_interval=3600, on_tick_lag=lags.append
+    )
+    scheduler.start()
+    try:
+        scheduler.set_rollouts({"shop/a": 0.2})
+        wait_until(lambda: len(starts) >= 6, timeout=10)
+    finally:
+        scheduler.stop()
+    span = starts[5] - starts[0]
+    assert span == pytest.approx(1.0, abs=0.15)  # 5 intervals, not 5 x (interval + run)
+    assert len(lags) >= 6 and max(lags) < 0.15
+
+
+def test_many_rollouts_are_served_by_the_fixed_pool_without_overlap(recorder: Recorder) -> None:
+    scheduler = Scheduler(
+        run_rollout=recorder.run, sync=lambda: None, poll_interval=3600, workers=4
+    )
+    scheduler.start()
+    try:
+        scheduler.set_rollouts({f"shop/r{n}": 0.1 for n in range(200)})
+        wait_until(lambda: all(recorder.calls[f"shop/r{n}"] >= 3 for n in range(200)), 10)
+    finally:
+        scheduler.stop()
+    assert recorder.overlaps == 0
+    assert threading.active_count() < 40

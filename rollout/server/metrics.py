@@ -23,11 +23,15 @@ from typing import NamedTuple
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder
 
-__all__ = ["RECONCILE_BUCKETS", "ControllerMetrics", "RolloutPhase"]
+__all__ = ["RECONCILE_BUCKETS", "TICK_LAG_BUCKETS", "ControllerMetrics", "RolloutPhase"]
 
 #: Reconcile latency buckets (seconds): a tick is mostly a few API calls and one
 #: Prometheus query, so most land between 5 ms and 2 s; the tail covers slow backends.
 RECONCILE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+#: Tick lag buckets (seconds): how late a rollout's run started after it was due. Healthy
+#: is well under a second; several seconds means the workers cannot keep up.
+TICK_LAG_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 
 class RolloutPhase(NamedTuple):
@@ -74,6 +78,12 @@ class ControllerMetrics:
             "Wall time of one reconcile of one rollout.",
             ["namespace", "rollout"],
             buckets=RECONCILE_BUCKETS,
+            registry=self.registry,
+        )
+        self._tick_lag = Histogram(
+            "rollout_tick_lag_seconds",
+            "How late each rollout run started after it was due, over all rollouts.",
+            buckets=TICK_LAG_BUCKETS,
             registry=self.registry,
         )
         self._reconcile_errors = Counter(
@@ -177,6 +187,10 @@ class ControllerMetrics:
     def observe_reconcile(self, namespace: str, rollout: str, seconds: float) -> None:
         """Record the duration of one reconcile."""
         self._reconcile_duration.labels(namespace=namespace, rollout=rollout).observe(seconds)
+
+    def observe_tick_lag(self, seconds: float) -> None:
+        """Record how late one rollout run started after its due time."""
+        self._tick_lag.observe(seconds)
 
     @contextmanager
     def time_reconcile(self, namespace: str, rollout: str) -> Iterator[None]:

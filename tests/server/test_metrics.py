@@ -76,3 +76,12 @@ def test_two_instances_do_not_share_series() -> None:
     assert (
         value(first, "rollout_alerts_total", target="slack", event="promoted", result="sent") == 1
     )
+
+
+def test_tick_lag_is_one_histogram_over_all_rollouts() -> None:
+    metrics = ControllerMetrics()
+    for seconds in (0.003, 0.2, 4.0):
+        metrics.observe_tick_lag(seconds)
+    assert value(metrics, "rollout_tick_lag_seconds_count") == 3
+    assert value(metrics, "rollout_tick_lag_seconds_bucket", le="0.25") == 2
+    assert value(metrics, "rollout_tick_lag_seconds_bucket", le="5.0") == 3
