@@ -49,4 +49,4 @@ def test_the_exporter_serves_istio_series_per_workload_and_pod() -> None:
         exporter.close()
     assert 'destination_workload="svc-00000-v1"' in text
     assert 'pod="svc-00000-v1-0"' in text
-    assert 'istio_request_duration_milliseconds_bucket{' in text and 'le="250"' in text
+    assert "istio_request_duration_milliseconds_bucket{" in text and 'le="250"' in text
