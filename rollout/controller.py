@@ -46,6 +46,7 @@ from rollout.kube.store import KubeStateStore, StoredRollout
 from rollout.logs import rollout_context
 from rollout.mesh.istio import IstioRouter
 from rollout.metrics.analyzer import PrometheusAnalyzer
+from rollout.metrics.batch import BatchedQueries
 from rollout.metrics.prometheus import PrometheusProvider, PrometheusSettings
 from rollout.notify.dispatch import AlertDispatcher, AlertResult
 from rollout.reconcile import Desired, Ports, Reconciler
@@ -111,11 +112,12 @@ class Controller:
         self.dispatcher = AlertDispatcher(
             resolver=KubeSecretResolver(self.api), on_result=self._count_alert
         )
+        prometheus = PrometheusProvider(settings.prometheus)
         ports = Ports(
             store=self.store,
             router=IstioRouter(self.api),
             readiness=DeploymentReadiness(self.api),
-            analyzer=PrometheusAnalyzer(PrometheusProvider(settings.prometheus)),
+            analyzer=PrometheusAnalyzer(prometheus, batch=BatchedQueries(prometheus)),
             alerts=self.dispatcher,
             events=self.store,
             clock=clock,

@@ -3,7 +3,8 @@
 Joins the I/O half (``rollout.metrics.observe``: render each policy for the canary and the
 stable version, ask the provider) and the pure half (``rollout.analysis.judge``: counts,
 sequential tests, thresholds) for one rollout, carrying the analysis state between ticks in
-the Rollout's status. Satisfies ``rollout.reconcile.Analyzer``.
+the Rollout's status. Satisfies ``rollout.reconcile.Analyzer``. Given a
+``BatchedQueries``, the rollouts of one pass share one query per policy template.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 from rollout.analysis.judge import judge
 from rollout.analysis.verdicts import Verdict
+from rollout.metrics.batch import BatchedQueries
 from rollout.metrics.observe import observe, template_context
 from rollout.metrics.provider import DEFAULT_TIMEOUT, MetricsProvider
 from rollout.reconcile import Desired
@@ -21,9 +23,16 @@ from rollout.state import RolloutState
 class PrometheusAnalyzer:
     """Judges a rollout's canary against its policies with one metrics provider."""
 
-    def __init__(self, provider: MetricsProvider, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(
+        self,
+        provider: MetricsProvider,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        batch: BatchedQueries | None = None,
+    ) -> None:
         self.provider = provider
         self.timeout = timeout
+        self.batch = batch
 
     def analyze(
         self, desired: Desired, state: RolloutState, now: float
@@ -45,6 +54,7 @@ class PrometheusAnalyzer:
             ),
             at=now,
             timeout=self.timeout,
+            batch=self.batch,
         )
         verdict, analysis_state = judge(desired.policies, observations, settings, state.analysis)
         return verdict, analysis_state.as_dict()

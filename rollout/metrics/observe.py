@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from rollout.analysis.observations import COUNT_FIELDS, PolicyObservation, Reading, ReadingProblem
 from rollout.errors import MetricsError, TemplateError
 from rollout.metrics import errors
+from rollout.metrics.batch import BatchedQueries
 from rollout.metrics.provider import DEFAULT_TIMEOUT, MetricsProvider
 from rollout.spec.base import seconds
 from rollout.spec.policy import RenderedPolicy
@@ -66,14 +67,17 @@ def observe(
     stable: Mapping[str, object] | None,
     at: float | None = None,
     timeout: float = DEFAULT_TIMEOUT,
+    batch: BatchedQueries | None = None,
 ) -> dict[str, PolicyObservation]:
     """Query every policy for the canary (and stable, when its context is given).
 
     ``canary``/``stable`` are template contexts (``template_context``). Once the provider
     is found unreachable, the remaining queries of the tick are not sent: they would each
-    wait for the same timeout.
+    wait for the same timeout. With ``batch``, answers come from one query per template
+    for every rollout of the pass where the template allows it; each reading still names
+    its own rendered query.
     """
-    session = _Session(provider, at=at, timeout=timeout)
+    session = _Session(provider, at=at, timeout=timeout, batch=batch)
     observed: dict[str, PolicyObservation] = {}
     for policy in policies:
         canary_readings = session.read_all(policy, canary)
@@ -87,8 +91,16 @@ def observe(
 class _Session:
     """One tick's queries: remembers answers and whether the provider is down."""
 
-    def __init__(self, provider: MetricsProvider, *, at: float | None, timeout: float) -> None:
+    def __init__(
+        self,
+        provider: MetricsProvider,
+        *,
+        at: float | None,
+        timeout: float,
+        batch: BatchedQueries | None = None,
+    ) -> None:
         self.provider = provider
+        self.batch = batch
         self.at = at
         self.timeout = timeout
         self.down: str | None = None
@@ -102,15 +114,32 @@ class _Session:
                 field: Reading.failed(template, ReadingProblem.BAD_QUERY, str(error))
                 for field, template in policy.templates.items()
             }
-        return {field: self.read(field, query) for field, query in queries.items()}
+        merged = {**policy.params, **context}
+        return {
+            field: self.read(field, query, template=policy.templates[field], context=merged)
+            for field, query in queries.items()
+        }
 
-    def read(self, field: str, query: str) -> Reading:
+    def read(
+        self,
+        field: str,
+        query: str,
+        *,
+        template: str | None = None,
+        context: Mapping[str, object] | None = None,
+    ) -> Reading:
         if query in self.answers:
             return self.answers[query]
         if self.down is not None:
             return Reading.failed(query, ReadingProblem.UNREACHABLE, self.down)
         try:
-            series = self.provider.query_series(query, at=self.at, timeout=self.timeout)
+            series = None
+            if self.batch is not None and template is not None and context is not None:
+                series = self.batch.query_series(
+                    template, context, at=self.at, timeout=self.timeout
+                )
+            if series is None:
+                series = self.provider.query_series(query, at=self.at, timeout=self.timeout)
         except MetricsError as error:
             problem = next(
                 (kind for cls, kind in _PROBLEMS if isinstance(error, cls)), ReadingProblem.ERROR

@@ -1,0 +1,156 @@
+"""One policy query for many workloads: the PromQL rewrite and the split of its answer.
+
+A policy template selects one workload, e.g. ``sum by (pod) (istio_requests_total{
+destination_workload_namespace="{{ namespace }}",destination_workload="{{ workload }}"})``.
+Asked for a thousand rollouts, that is thousands of queries per tick. The batch form of
+the same template selects every workload at once and keeps the workload labels apart:
+
+- each ``label="{{ namespace }}"``/``label="{{ workload }}"`` matcher becomes a regex
+  matcher over the members' values (``label=~"a|b"``);
+- the labels of those matchers are added to every ``by (...)`` grouping and ``on (...)``
+  matching, so one answer holds every member's series, told apart by those labels;
+- ``A or on() vector(0)`` keeps its meaning per member: the unlabelled ``vector(0)``
+  series goes to each member that has no series of its own.
+
+Splitting the answer gives each member exactly the series the single-workload query would
+have returned (the added labels are dropped again). A template the rewrite cannot prove
+equivalent (an aggregation without ``by``, ``ignoring``, ``group_left``, ``scalar``,
+``absent``, a placeholder outside an equality matcher...) has no batch form and is queried
+per rollout as before. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterable, Mapping
+
+from rollout.errors import TemplateError
+from rollout.metrics.provider import Series
+from rollout.spec.policy import placeholders, render
+
+__all__ = ["BATCH_KEYS", "BatchForm", "Member", "batch_form"]
+
+BATCH_KEYS = ("namespace", "workload")
+"""Placeholders whose values differ between the members of one batch."""
+
+Member = tuple[str, ...]
+"""A member's values of the batch placeholders the template uses, in ``BATCH_KEYS`` order."""
+
+_MARK = "__rollout_batch_{}__"
+_MATCHER = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)\s*=\s*"__rollout_batch_(\w+?)__"')
+_AGGREGATION = re.compile(
+    r"\b(sum|min|max|avg|group|stddev|stdvar|count|count_values|bottomk|topk|quantile|"
+    r"limitk|limit_ratio)\s*(\(|by\b|without\b)"
+)
+_GROUPING = re.compile(r"\b(by|on)\s*\(([^()]*)\)")
+_WITHOUT = re.compile(r"\b(without|ignoring)\s*\(([^()]*)\)")
+_VECTOR = re.compile(r"\bvector\s*\(")
+_VECTOR_AFTER_ON = re.compile(r"\bon\s*\([^()]*\)\s*vector\s*\(")
+_REFUSED = re.compile(
+    r"\b(group_left|group_right|scalar|absent|absent_over_time|label_replace|label_join)\b"
+)
+_VALUE = re.compile(r"^[A-Za-z0-9_.:-]+$")
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchForm:
+    """A template's batch form for one group of rollouts."""
+
+    key: tuple[str, ...]
+    """What members must share: the template and the values of its other placeholders."""
+    text: str
+    """The query with ``__rollout_batch_<key>__`` where the members' regex goes."""
+    labels: tuple[tuple[str, str], ...]
+    """(placeholder, label name) of each batch placeholder the template uses."""
+    added: frozenset[str]
+    """Labels the rewrite added to a ``by`` grouping: dropped again when splitting."""
+
+    def member(self, context: Mapping[str, object]) -> Member:
+        return tuple(str(context[name]) for name, _ in self.labels)
+
+    def query(self, members: Iterable[Member]) -> str:
+        """The batch query selecting every one of ``members``."""
+        chosen = sorted(set(members))
+        text = self.text
+        for index, (name, _) in enumerate(self.labels):
+            values = sorted({member[index] for member in chosen})
+            if not all(_VALUE.match(value) for value in values):
+                raise TemplateError(f"a {name} value cannot be put in a regex matcher")
+            alternation = "|".join(value.replace(".", "\\\\.") for value in values)
+            text = text.replace(_MARK.format(name), alternation)
+        return text
+
+    def split(
+        self, series: Iterable[Series], members: Iterable[Member]
+    ) -> dict[Member, tuple[Series, ...]]:
+        """Each member's series, as its own single-workload query would have given them."""
+        wanted = set(members)
+        names = [label for _, label in self.labels]
+        own: dict[Member, list[Series]] = {member: [] for member in wanted}
+        unlabelled: list[Series] = []
+        for item in series:
+            labels = dict(item.labels)
+            if not all(name in labels for name in names):
+                unlabelled.append(item)
+                continue
+            member = tuple(labels[name] for name in names)
+            if member in own:
+                kept = tuple((k, v) for k, v in item.labels if k not in self.added)
+                own[member].append(Series(labels=kept, value=item.value))
+        return {member: tuple(found or unlabelled) for member, found in own.items()}
+
+
+def batch_form(template: str, context: Mapping[str, object]) -> BatchForm | None:
+    """The batch form of ``template`` (rendered with ``context`` but for the batch
+    placeholders), or None when the rewrite cannot be proved equivalent."""
+    used = placeholders(template)
+    batched = [name for name in BATCH_KEYS if name in used]
+    if "workload" not in batched:
+        return None
+    marked = {**context, **{name: _MARK.format(name) for name in batched}}
+    try:
+        text = render(template, marked)
+    except TemplateError:
+        return None
+    matchers = _MATCHER.findall(text)
+    label_of: dict[str, str] = {}
+    for label, name in matchers:
+        if label_of.setdefault(name, label) != label:
+            return None  # one placeholder matched against two labels
+    occurrences = sum(text.count(_MARK.format(name)) for name in batched)
+    if occurrences != len(matchers) or set(label_of) != set(batched):
+        return None  # a placeholder outside an equality matcher
+    if _REFUSED.search(text) or not _aggregations_grouped(text):
+        return None
+    labels = tuple((name, label_of[name]) for name in batched)
+    label_names = [label for _, label in labels]
+    for match in _WITHOUT.finditer(text):
+        if set(_names(match.group(2))) & set(label_names):
+            return None
+    if len(_VECTOR.findall(text)) != len(_VECTOR_AFTER_ON.findall(text)):
+        return None  # a vector() fallback not matched on labels has no per-member meaning
+    added: set[str] = set()
+
+    def widen(match: re.Match[str]) -> str:
+        present = _names(match.group(2))
+        missing = [name for name in label_names if name not in present]
+        if match.group(1) == "by":
+            added.update(missing)
+        return f"{match.group(1)} ({', '.join([*present, *missing])})"
+
+    text = _GROUPING.sub(widen, text)
+    text = _MATCHER.sub(lambda m: f'{m.group(1)}=~"{_MARK.format(m.group(2))}"', text)
+    others = tuple(f"{name}={context.get(name)}" for name in used if name not in BATCH_KEYS)
+    return BatchForm(
+        key=(template, *sorted(set(others))), text=text, labels=labels, added=frozenset(added)
+    )
+
+
+def _names(listing: str) -> list[str]:
+    return [name.strip() for name in listing.split(",") if name.strip()]
+
+
+def _aggregations_grouped(text: str) -> bool:
+    """Every aggregation names its grouping before its argument (``sum by (x) (...)``)."""
+    return all(match.group(2) != "(" for match in _AGGREGATION.finditer(text))

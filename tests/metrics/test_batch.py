@@ -1,0 +1,179 @@
+"""Batched policy queries against a real Prometheus: the same numbers as one query per
+workload, one query per template per pass, newcomers on their own once, and failures.
+
+Inputs: the shipped policies, the exporter's counters for several workloads (errors, no
+errors, no series at all), and a provider that counts what it is asked. Outputs: each
+workload's series from the batch compared with its own query's, and the queries sent.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from rollout.errors import MetricsError
+from rollout.metrics import errors
+from rollout.metrics.batch import BatchedQueries
+from rollout.metrics.observe import observe, template_context
+from rollout.metrics.prometheus import PrometheusProvider, PrometheusSettings
+from rollout.metrics.provider import DEFAULT_TIMEOUT, Series
+from rollout.spec.builtin import shipped_policies
+from rollout.spec.policy import RenderedPolicy, resolve
+from rollout.spec.rollout import Rollout
+from tests.metrics.exporter import IstioExporter
+from tests.metrics.stack import wait_for_scrape
+
+pytestmark = pytest.mark.slow
+
+POLICIES = [resolve(policy, {}) for policy in shipped_policies()]
+WORKLOADS = ("batch-a-v1", "batch-a-v2", "batch-b-v1", "batch-b-v2", "batch-c-v1")
+
+
+class Counting:
+    """The real provider, counting the queries it is asked."""
+
+    def __init__(self, provider: PrometheusProvider) -> None:
+        self.provider = provider
+        self.asked: list[str] = []
+
+    def query(self, promql: str, *, at: float | None = None, timeout: float = 10.0) -> float:
+        self.asked.append(promql)
+        return self.provider.query(promql, at=at, timeout=timeout)
+
+    def query_series(
+        self, promql: str, *, at: float | None = None, timeout: float = DEFAULT_TIMEOUT
+    ) -> tuple[Series, ...]:
+        self.asked.append(promql)
+        return self.provider.query_series(promql, at=at, timeout=timeout)
+
+    def is_online(self) -> bool:
+        return self.provider.is_online()
+
+
+def rollout(name: str) -> Rollout:
+    return Rollout.model_validate(
+        {
+            "metadata": {"name": name, "namespace": "shop"},
+            "spec": {
+                "version": "v2",
+                "traffic": {
+                    "host": f"{name}.shop.svc.cluster.local",
+                    "virtualServices": [{"name": name}],
+                    "destinationRule": name,
+                },
+            },
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def scraped(exporter: IstioExporter, provider: PrometheusProvider) -> Iterator[None]:
+    exporter.record("batch-a-v1", requests=500, duration_ms=40)
+    exporter.record("batch-a-v2", requests=40, duration_ms=40)
+    exporter.record("batch-a-v2", requests=4, code="500", duration_ms=400)
+    exporter.record("batch-b-v1", requests=300, duration_ms=300)
+    exporter.record("batch-b-v1", requests=2, code="503", duration_ms=10)
+    exporter.record("batch-b-v2", requests=10, duration_ms=5)
+    # batch-c-v1 has no series at all
+    wait_for_scrape(provider, 'sum(istio_requests_total{destination_workload=~"batch-.*"})', 856)
+    time.sleep(2.5)  # a few samples for rate() in the latency policy
+    yield
+
+
+def values(series: tuple[Series, ...]) -> dict[str, float]:
+    return {item.key: item.value for item in series}
+
+
+def contexts(policy: RenderedPolicy) -> list[dict[str, object]]:
+    found = []
+    for workload in WORKLOADS:
+        name, version = workload.rsplit("-", 1)
+        found.append({**policy.params, **template_context(rollout(name), version)})
+    return found
+
+
+@pytest.mark.usefixtures("scraped")
+def test_each_workload_gets_the_numbers_of_its_own_query(provider: PrometheusProvider) -> None:
+    at = time.time()
+    batch = BatchedQueries(provider, max_age=0.5)
+    for policy in POLICIES:
+        for field, template in policy.templates.items():
+            for context in contexts(policy):  # the first pass: everyone joins the batch
+                batch.query_series(template, context, at=at - 1)
+            for context in contexts(policy):
+                own = provider.query_series(policy.queries_for(context)[field], at=at)
+                batched = batch.query_series(template, context, at=at)
+                assert batched is not None, f"{policy.name}.{field} was not batched"
+                assert values(batched) == pytest.approx(values(own), nan_ok=True), (
+                    f"{policy.name}.{field} for {context['workload']}"
+                )
+
+
+@pytest.mark.usefixtures("scraped")
+def test_a_pass_sends_one_query_per_template_however_many_rollouts(
+    provider: PrometheusProvider,
+) -> None:
+    counting = Counting(provider)
+    batch = BatchedQueries(counting, max_age=5.0)
+    names = ["batch-a", "batch-b", "batch-c"]
+    templates = sum(len(policy.templates) for policy in POLICIES)
+
+    def one_pass(at: float) -> dict[str, object]:
+        found = {}
+        for name in names:
+            found[name] = observe(
+                POLICIES,
+                counting,
+                canary=template_context(rollout(name), "v2"),
+                stable=template_context(rollout(name), "v1"),
+                at=at,
+                batch=batch,
+            )
+        return found
+
+    start = time.time()
+    one_pass(start)  # newcomers: each asks on its own once
+    counting.asked.clear()
+    second = one_pass(start + 10)
+    assert len(counting.asked) == templates
+    plain = {
+        name: observe(
+            POLICIES,
+            provider,
+            canary=template_context(rollout(name), "v2"),
+            stable=template_context(rollout(name), "v1"),
+            at=start + 10,
+        )
+        for name in names
+    }
+    assert second == plain  # same readings, each naming its own rendered query
+
+
+def test_an_unreachable_prometheus_is_asked_once_per_pass() -> None:
+    down = PrometheusProvider(PrometheusSettings(url="http://127.0.0.1:9"))
+    counting = Counting(down)
+    batch = BatchedQueries(counting, max_age=5.0)
+    policy = POLICIES[0]
+    template = policy.templates["total"]
+    at = time.time()
+    for context in contexts(policy):
+        # the first asks and fails; the others of the pass get that failure without a query
+        with pytest.raises(MetricsError):
+            batch.query_series(template, context, at=at + 1)
+    assert len(counting.asked) == 1
+
+
+@pytest.mark.usefixtures("scraped")
+def test_a_batch_prometheus_refuses_falls_back_to_one_query_per_rollout(
+    provider: PrometheusProvider,
+) -> None:
+    refused = 'sum by (pod) (rate(istio_requests_total{destination_workload="{{ workload }}"}[0s]))'
+    batch = BatchedQueries(provider, max_age=60.0)
+    context = {"workload": "batch-a-v1"}
+    with pytest.raises(errors.BadQuery):
+        provider.query_series(refused.replace("{{ workload }}", "batch-a-v1"))
+    assert batch.query_series(refused, context, at=time.time()) is None
+    assert batch.query_series(refused, context, at=time.time()) is None
+    assert batch.queries_sent == 1
