@@ -16,13 +16,14 @@ from __future__ import annotations
 import http.server
 import os
 import subprocess
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import kubernetes
 import yaml
+
+from rollout_local.lifecycle import ServingThread
 
 NAMESPACE = "shop"
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -82,15 +83,13 @@ class SyntheticExporter:
             def log_message(self, format: str, *args: object) -> None:
                 return
 
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        self._serving = ServingThread(server, name="bench-exporter", poll_interval=0.1)
 
     @property
     def target(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"{host!s}:{port}"
+        return f"127.0.0.1:{self._serving.port}"
 
     def render(self) -> str:
         total = int((time.time() - self._started) * RATE_PER_SECOND) + 1000
@@ -115,9 +114,7 @@ class SyntheticExporter:
         return "\n".join(lines) + "\n"
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        self._serving.close()
 
 
 def install_services(api: kubernetes.client.ApiClient, names: list[str]) -> None:

@@ -1,0 +1,134 @@
+"""The informer against the local API server: one list, then a watch that keeps the cache
+current, reports each change, resumes without listing again, and lists again on 410.
+
+Inputs: ConfigMaps created, changed and deleted through the official client (a plain kind
+every server has) and the server's own request log; outputs: the cache, the changes
+reported, and the list and watch requests made.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import kubernetes
+import pytest
+
+from kubelite import LocalApiServer
+from rollout.kube.informer import Informer
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.02)
+
+
+def config_map(name: str, value: str) -> dict[str, Any]:
+    return {"metadata": {"name": name, "namespace": "default"}, "data": {"v": value}}
+
+
+class Changes:
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str | None, str | None]] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, key: Any, old: Any, new: Any) -> None:
+        with self.lock:
+            before = old["data"]["v"] if old else None
+            after = new["data"]["v"] if new else None
+            self.seen.append((key[1], before, after))
+
+
+@pytest.fixture
+def core(api_client: kubernetes.client.ApiClient) -> kubernetes.client.CoreV1Api:
+    return kubernetes.client.CoreV1Api(api_client)
+
+
+@pytest.fixture
+def changes() -> Changes:
+    return Changes()
+
+
+@pytest.fixture
+def informer(core: kubernetes.client.CoreV1Api, changes: Changes) -> Iterator[Informer]:
+    core.create_namespaced_config_map("default", config_map("first", "1"))
+    list_call = functools.partial(core.list_namespaced_config_map, "default")
+    running = Informer(list_call, name="configmaps", on_change=changes, watch_timeout=2)
+    running.start()
+    yield running
+    running.stop()
+
+
+def test_the_first_list_fills_the_cache_and_reports_every_object(
+    informer: Informer, changes: Changes
+) -> None:
+    assert informer.synced.is_set()
+    found = informer.get("default", "first")
+    assert found is not None and found["data"] == {"v": "1"}
+    assert changes.seen == [("first", None, "1")]
+
+
+def test_the_watch_keeps_the_cache_current_and_reports_changes(
+    informer: Informer, changes: Changes, core: kubernetes.client.CoreV1Api
+) -> None:
+    core.create_namespaced_config_map("default", config_map("second", "a"))
+    core.patch_namespaced_config_map("second", "default", {"data": {"v": "b"}})
+    core.delete_namespaced_config_map("first", "default")
+    wait_until(lambda: len(changes.seen) == 4)
+    assert changes.seen[1:] == [("second", None, "a"), ("second", "a", "b"), ("first", "1", None)]
+    assert informer.get("default", "first") is None
+    assert [item["metadata"]["name"] for item in informer.items("default")] == ["second"]
+
+
+def test_a_watch_that_ends_is_resumed_without_listing_again(
+    informer: Informer,
+    changes: Changes,
+    core: kubernetes.client.CoreV1Api,
+    apiserver: LocalApiServer,
+) -> None:
+    time.sleep(4.5)  # two 2 s watches have ended meanwhile
+    core.patch_namespaced_config_map("first", "default", {"data": {"v": "2"}})
+    wait_until(lambda: ("first", "1", "2") in changes.seen)
+    lists = [r for r in apiserver.requests if r.resource == "configmaps" and r.verb == "list"]
+    watches = [r for r in apiserver.requests if r.resource == "configmaps" and r.verb == "watch"]
+    assert informer.lists == 1 and len(lists) == 1
+    assert len(watches) >= 3
+
+
+def test_an_expired_resource_version_lists_again(
+    core: kubernetes.client.CoreV1Api, changes: Changes, tmp_path: Any
+) -> None:
+    with LocalApiServer(history_limit=5) as small:
+        client = kubernetes.config.new_client_from_config(
+            str(small.write_kubeconfig(tmp_path / "kc"))
+        )
+        api = kubernetes.client.CoreV1Api(client)
+        api.create_namespaced_config_map("default", config_map("first", "1"))
+        list_call = functools.partial(api.list_namespaced_config_map, "default")
+        informer = Informer(list_call, name="configmaps", on_change=changes, watch_timeout=1)
+        informer.start()
+        try:
+            informer.stop()  # meanwhile the server's history moves past our version
+            for value in range(20):
+                api.patch_namespaced_config_map("first", "default", {"data": {"v": str(value)}})
+            informer.start()  # resumes from its version: 410 Gone, so it lists again
+            wait_until(lambda: informer.lists == 2)
+            wait_until(lambda: (informer.get("default", "first") or {}).get("data") == {"v": "19"})
+        finally:
+            informer.stop()
+            client.close()
+
+
+def test_an_older_copy_never_replaces_a_newer_one(informer: Informer) -> None:
+    current = informer.get("default", "first")
+    assert current is not None
+    newer = {**current, "metadata": {**current["metadata"], "resourceVersion": "999999"}}
+    informer.remember(newer)
+    informer.remember(current)
+    cached = informer.get("default", "first")
+    assert cached is not None and cached["metadata"]["resourceVersion"] == "999999"
