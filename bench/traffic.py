@@ -121,7 +121,8 @@ def error_probabilities(
         probability = np.where(
             bursting, np.maximum(probability, noise.pod_burst_errors), probability
         )
-    return np.minimum(probability, 1.0)
+    capped: np.ndarray = np.minimum(probability, 1.0)
+    return capped
 
 
 def incident_mask(rng: np.random.Generator, noise: Noise, horizon: int) -> np.ndarray:

@@ -87,7 +87,10 @@ def make_repository(root: Path, specs: int) -> Path:
         text = SPEC.format(i=i, team=i % 20, version=2 + i % 5)
         (work / "rollouts" / f"svc-{i:04d}.yaml").write_text(text)
     (work / "rollouts" / "policies.yaml").write_text(POLICY)
-    run = lambda *args: subprocess.run(args, cwd=work, check=True, capture_output=True)  # noqa: E731
+
+    def run(*args: str) -> None:
+        subprocess.run(args, cwd=work, check=True, capture_output=True)
+
     run("git", "init", "-q", "-b", "main")
     run("git", "add", ".")
     run("git", "-c", "user.name=bench", "-c", "user.email=b@localhost", "commit", "-qm", "specs")

@@ -11,12 +11,16 @@ import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, Protocol, cast
 
 import kubernetes
 
 __all__ = [
     "KUBECTL_TIMEOUT_SECONDS",
+    "CustomObjects",
     "Kubectl",
+    "as_body",
+    "custom_objects",
     "kubectl_binary",
     "kubectl_runner",
     "kustomize",
@@ -29,7 +33,94 @@ Kubectl = Callable[..., subprocess.CompletedProcess[str]]
 
 def new_api_client(kubeconfig_path: Path) -> kubernetes.client.ApiClient:
     """An official-client ``ApiClient`` configured from a kubeconfig file."""
-    return kubernetes.config.new_client_from_config(config_file=str(kubeconfig_path))
+    built = kubernetes.config.new_client_from_config(config_file=str(kubeconfig_path))
+    return cast(kubernetes.client.ApiClient, built)
+
+
+class CustomObjects(Protocol):
+    """``CustomObjectsApi`` as the tests use it: the client declares its answers ``object``,
+    but custom objects, their lists and patches arrive as JSON dicts."""
+
+    api_client: kubernetes.client.ApiClient
+
+    def create_namespaced_custom_object(
+        self, group: str, version: str, namespace: str, plural: str, body: Any, **kwargs: Any
+    ) -> dict[str, Any]: ...
+
+    def get_namespaced_custom_object(
+        self, group: str, version: str, namespace: str, plural: str, name: str, **kwargs: Any
+    ) -> dict[str, Any]: ...
+
+    def get_namespaced_custom_object_status(
+        self, group: str, version: str, namespace: str, plural: str, name: str, **kwargs: Any
+    ) -> dict[str, Any]: ...
+
+    def list_namespaced_custom_object(
+        self, group: str, version: str, namespace: str, plural: str, **kwargs: Any
+    ) -> dict[str, Any]: ...
+
+    def list_cluster_custom_object(
+        self, group: str, version: str, plural: str, **kwargs: Any
+    ) -> dict[str, Any]: ...
+
+    def replace_namespaced_custom_object(
+        self,
+        group: str,
+        version: str,
+        namespace: str,
+        plural: str,
+        name: str,
+        body: Any,
+        **kwargs: Any,
+    ) -> dict[str, Any]: ...
+
+    def replace_namespaced_custom_object_status(
+        self,
+        group: str,
+        version: str,
+        namespace: str,
+        plural: str,
+        name: str,
+        body: Any,
+        **kwargs: Any,
+    ) -> dict[str, Any]: ...
+
+    def patch_namespaced_custom_object(
+        self,
+        group: str,
+        version: str,
+        namespace: str,
+        plural: str,
+        name: str,
+        body: Any,
+        **kwargs: Any,
+    ) -> dict[str, Any]: ...
+
+    def patch_namespaced_custom_object_status(
+        self,
+        group: str,
+        version: str,
+        namespace: str,
+        plural: str,
+        name: str,
+        body: Any,
+        **kwargs: Any,
+    ) -> dict[str, Any]: ...
+
+    def delete_namespaced_custom_object(
+        self, group: str, version: str, namespace: str, plural: str, name: str, **kwargs: Any
+    ) -> dict[str, Any]: ...
+
+
+def custom_objects(api: kubernetes.client.ApiClient) -> CustomObjects:
+    """A ``CustomObjectsApi`` on ``api``, typed as the JSON it answers with."""
+    return cast(CustomObjects, kubernetes.client.CustomObjectsApi(api))
+
+
+def as_body(document: Any) -> Any:
+    """A JSON document as a request body for the typed API classes: the client sends a dict
+    as it is, though its signatures name only its model classes."""
+    return document
 
 
 def kubectl_binary() -> str:

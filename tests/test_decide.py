@@ -115,6 +115,11 @@ class Walker:
     def push(self, version: str) -> None:
         self.rollout = make_rollout(version, **self.spec)
 
+    def phase(self) -> Phase:
+        """The phase now. A call, so that a type checker does not carry what an earlier
+        ``walker.state.phase is ...`` proved past the tick that changed it."""
+        return self.state.phase
+
     def alerts(self) -> list[str]:
         return [a.notification["event"] for a in self.state.outbox]
 
@@ -154,7 +159,7 @@ def test_healthy_rollout_walks_every_step_and_promotes() -> None:
     walker.tick(after=15, verdict=PASS)  # pause over: 100% waits for a promotable verdict
     assert (walker.state.phase, walker.state.canary_weight) == (Phase.PROMOTING, 50)
     walker.tick(verdict=PROMOTABLE)
-    assert walker.state.phase is Phase.SUCCEEDED
+    assert walker.phase() is Phase.SUCCEEDED
     assert walker.state.stable_version == "v2"
     assert walker.state.canary_version is None
     assert walker.weights[-3:] == [
@@ -194,14 +199,14 @@ def test_failed_version_is_not_retried_until_spec_changes_or_retry() -> None:
     assert walker.state.phase is Phase.ROLLED_BACK
     assert walker.state.canary_weight == 0
     walker.tick(command=Command(id="c1", action="retry", by="bob", at=1.0), ready=False)
-    assert walker.state.phase is Phase.WAITING
+    assert walker.phase() is Phase.WAITING
     assert walker.state.commands[-1].result == "retrying v2"
     walker.tick()
     assert walker.state.canary_weight == 10
     walker.tick(verdict=FAIL)
     assert walker.state.phase is Phase.ROLLED_BACK
     walker.tick(spec_hash="hash-2")  # the spec changed: a new attempt
-    assert walker.state.phase is Phase.PROGRESSING
+    assert walker.phase() is Phase.PROGRESSING
 
 
 def test_a_spec_reverted_to_stable_after_a_rollback_settles_as_succeeded() -> None:
@@ -211,12 +216,12 @@ def test_a_spec_reverted_to_stable_after_a_rollback_settles_as_succeeded() -> No
     assert walker.state.phase is Phase.ROLLED_BACK
     walker.push("v1")  # the spec asks for the stable version again (a revert commit)
     decision = walker.tick(spec_hash="hash-2")
-    assert walker.state.phase is Phase.SUCCEEDED and walker.state.failed is None
+    assert walker.phase() is Phase.SUCCEEDED and walker.state.failed is None
     assert "no longer asks for v2" in walker.state.message
     assert decision.weights is None  # no traffic moves, no new rollout
     assert walker.state.stable_version == "v1" and walker.state.canary_version is None
     walker.tick(spec_hash="hash-2")
-    assert walker.state.phase is Phase.SUCCEEDED
+    assert walker.phase() is Phase.SUCCEEDED
 
 
 def test_inconclusive_holds_the_weight_then_rolls_back() -> None:
@@ -267,7 +272,7 @@ def test_progress_deadline_fails_a_canary_that_never_becomes_ready() -> None:
     walker.tick(after=30, ready=False)
     assert walker.state.phase is Phase.WAITING
     walker.tick(after=40, ready=False)
-    assert walker.state.phase is Phase.FAILED
+    assert walker.phase() is Phase.FAILED
     assert "not ready within 1m" in walker.state.message
     assert walker.alerts()[-1] == "failed"
 
@@ -411,7 +416,7 @@ def test_reverting_the_spec_after_a_rollback_returns_to_succeeded() -> None:
     assert walker.state.phase is Phase.ROLLED_BACK
     walker.push("v1")  # a revert commit in Git, by a person or by write-back
     walker.tick(spec_hash="hash-revert")
-    assert walker.state.phase is Phase.SUCCEEDED
+    assert walker.phase() is Phase.SUCCEEDED
     assert walker.state.failed is None
     assert walker.state.stable_version == "v1"
 

@@ -68,7 +68,7 @@ def api_client(
     if not path.is_file():
         raise ClusterError(f"kubeconfig {path} does not exist")
     with errors.translated(f"loading kubeconfig {path}"):
-        built = k8s_config.new_client_from_config(  # type: ignore[no-untyped-call]
+        built = k8s_config.new_client_from_config(
             config_file=str(path), context=context, persist_config=False
         )
     return cast(k8s_client.ApiClient, built)
@@ -77,7 +77,7 @@ def api_client(
 def _in_cluster_client() -> k8s_client.ApiClient:
     configuration = k8s_client.Configuration()
     with errors.translated("loading the in-cluster configuration"):
-        k8s_config.load_incluster_config(  # type: ignore[no-untyped-call]
+        k8s_config.load_incluster_config(
             client_configuration=configuration
         )
     return k8s_client.ApiClient(configuration)
@@ -85,7 +85,7 @@ def _in_cluster_client() -> k8s_client.ApiClient:
 
 def as_json(api: k8s_client.ApiClient, model: object) -> dict[str, Any]:
     """A typed client model (``V1Deployment``...) as the JSON the server sent."""
-    serialized = api.sanitize_for_serialization(model)  # type: ignore[no-untyped-call]
+    serialized = api.sanitize_for_serialization(model)
     return cast(dict[str, Any], serialized) if isinstance(serialized, dict) else {}
 
 

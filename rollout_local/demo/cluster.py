@@ -71,7 +71,7 @@ class DemoCluster:
         self._versions: list[str] = []
 
     def close(self) -> None:
-        self.api.close()  # type: ignore[no-untyped-call]
+        self.api.close()
 
     def _call(self, what: str, call: Callable[[], Any]) -> Any:
         try:

@@ -17,14 +17,15 @@ import pytest
 
 from rollout.kube.rollout_resource import COMMAND_ANNOTATION
 from tests.kube.crd_file import crd_document
+from tests.kube_clients import CustomObjects, as_body, custom_objects
 
 
 @pytest.fixture
-def checkout(api_client: kubernetes.client.ApiClient) -> kubernetes.client.CustomObjectsApi:
+def checkout(api_client: kubernetes.client.ApiClient) -> CustomObjects:
     kubernetes.client.ApiextensionsV1Api(api_client).create_custom_resource_definition(
-        crd_document()
+        as_body(crd_document())
     )
-    custom = kubernetes.client.CustomObjectsApi(api_client)
+    custom = custom_objects(api_client)
     custom.create_namespaced_custom_object(
         "canary.rollout.dev",
         "v1alpha1",
@@ -57,7 +58,7 @@ def rollout_cli(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str
     )
 
 
-def command_of(custom: kubernetes.client.CustomObjectsApi) -> dict[str, Any]:
+def command_of(custom: CustomObjects) -> dict[str, Any]:
     body = custom.get_namespaced_custom_object(
         "canary.rollout.dev", "v1alpha1", "shop", "rollouts", "checkout"
     )
@@ -75,7 +76,7 @@ def command_of(custom: kubernetes.client.CustomObjectsApi) -> dict[str, Any]:
     ],
 )
 def test_commands_land_on_the_rollout_with_who_and_when(
-    checkout: kubernetes.client.CustomObjectsApi,
+    checkout: CustomObjects,
     kubeconfig: Path,
     args: tuple[str, ...],
     action: str,
@@ -90,7 +91,7 @@ def test_commands_land_on_the_rollout_with_who_and_when(
 
 
 def test_a_second_command_replaces_the_first_with_a_new_id(
-    checkout: kubernetes.client.CustomObjectsApi, kubeconfig: Path
+    checkout: CustomObjects, kubeconfig: Path
 ) -> None:
     rollout_cli(kubeconfig, "promote", "checkout", "-n", "shop", "--as", "alice")
     first = command_of(checkout)
@@ -100,9 +101,7 @@ def test_a_second_command_replaces_the_first_with_a_new_id(
     assert second["id"] != first["id"]
 
 
-def test_an_unknown_rollout_is_one_clean_line(
-    checkout: kubernetes.client.CustomObjectsApi, kubeconfig: Path
-) -> None:
+def test_an_unknown_rollout_is_one_clean_line(checkout: CustomObjects, kubeconfig: Path) -> None:
     result = rollout_cli(kubeconfig, "abort", "nope", "-n", "shop")
     assert result.returncode == 1
     assert "not found" in result.stderr
@@ -112,9 +111,7 @@ def test_an_unknown_rollout_is_one_clean_line(
     assert "not found" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_status_lists_every_rollout(
-    checkout: kubernetes.client.CustomObjectsApi, kubeconfig: Path
-) -> None:
+def test_status_lists_every_rollout(checkout: CustomObjects, kubeconfig: Path) -> None:
     result = rollout_cli(kubeconfig, "status")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("shop/checkout")

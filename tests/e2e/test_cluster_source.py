@@ -38,6 +38,7 @@ from tests.e2e.world import (
     route_weights,
     wait_for,
 )
+from tests.kube_clients import custom_objects
 
 pytestmark = pytest.mark.slow
 
@@ -114,7 +115,7 @@ def controller(
 
 
 def status(api: kubernetes.client.ApiClient, name: str = "checkout") -> dict[str, Any]:
-    custom = kubernetes.client.CustomObjectsApi(api)
+    custom = custom_objects(api)
     body: dict[str, Any] = custom.get_namespaced_custom_object(
         GROUP, VERSION, NAMESPACE, PLURAL, name
     )
@@ -127,7 +128,7 @@ def test_rollouts_applied_by_argo_cd_are_adopted_promoted_and_never_rewritten(
     app: kubernetes.client.ApiClient,
     traffic: TrafficSimulator,
 ) -> None:
-    custom = kubernetes.client.CustomObjectsApi(app)
+    custom = custom_objects(app)
     applied = argo_rollout("checkout", "v1")
     custom.create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, applied)
     broken = copy.deepcopy(applied)
@@ -138,7 +139,9 @@ def test_rollouts_applied_by_argo_cd_are_adopted_promoted_and_never_rewritten(
     unknown["metadata"]["name"] = "unknown-policy"
     unknown["spec"]["analysis"]["policies"] = [{"name": "no-such-policy"}]
     custom.create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, unknown)
-    kubernetes.client.CoreV1Api(app).create_namespace({"metadata": {"name": "elsewhere"}})
+    kubernetes.client.CoreV1Api(app).create_namespace(
+        kubernetes.client.V1Namespace(metadata=kubernetes.client.V1ObjectMeta(name="elsewhere"))
+    )
     custom.create_namespaced_custom_object(
         GROUP, VERSION, "elsewhere", PLURAL, argo_rollout("checkout", "v1", namespace="elsewhere")
     )

@@ -33,6 +33,7 @@ from tests.e2e.world import (
     route_weights,
     wait_for,
 )
+from tests.kube_clients import custom_objects
 from tests.metrics.exporter import IstioExporter
 
 TRIALS = 22  # two reference runs and twenty killed ones
@@ -58,7 +59,7 @@ class WeightWatch:
         self._thread.join(timeout=10)
 
     def _run(self) -> None:
-        custom = kubernetes.client.CustomObjectsApi(self.api)
+        custom = custom_objects(self.api)
         version = ""
         while not self._stop.is_set():
             watch = kubernetes.watch.Watch()

@@ -126,7 +126,7 @@ def test_a_rolled_back_version_is_reverted_in_git_and_the_rollout_settles(
         NAMESPACE, field_selector="involvedObject.name=checkout"
     )
     reasons = {event.reason: event.message for event in events.items}
-    assert "WrittenBack" in reasons and revert[:12] in reasons["WrittenBack"]
+    assert "WrittenBack" in reasons and revert[:12] in (reasons["WrittenBack"] or "")
     assert "SpecReverted" in reasons
     exposition = controller.metrics.exposition()[0].decode()
     assert (

@@ -26,6 +26,7 @@ from typing import Any
 import kubernetes
 import yaml
 
+from tests.kube_clients import as_body, custom_objects
 from tests.metrics.exporter import IstioExporter
 
 NAMESPACE = "shop"
@@ -108,7 +109,7 @@ def install_app(api: kubernetes.client.ApiClient, versions: list[str], alerts_ur
     """The CRD, the Istio objects, a ready Deployment per version, and the alerts Secret."""
     crd = yaml.safe_load((REPO_ROOT / "manifests" / "crd.yaml").read_text())
     kubernetes.client.ApiextensionsV1Api(api).create_custom_resource_definition(crd)
-    custom = kubernetes.client.CustomObjectsApi(api)
+    custom = custom_objects(api)
     custom.create_namespaced_custom_object(
         "networking.istio.io",
         "v1",
@@ -152,19 +153,23 @@ def install_app(api: kubernetes.client.ApiClient, versions: list[str], alerts_ur
         name = f"checkout-{version}"
         apps.create_namespaced_deployment(
             NAMESPACE,
-            {
-                "apiVersion": "apps/v1",
-                "kind": "Deployment",
-                "metadata": {"name": name, "namespace": NAMESPACE},
-                "spec": {
-                    "replicas": 1,
-                    "selector": {"matchLabels": {"app": "checkout", "version": version}},
-                    "template": {
-                        "metadata": {"labels": {"app": "checkout", "version": version}},
-                        "spec": {"containers": [{"name": "app", "image": f"checkout:{version}"}]},
+            as_body(
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": "Deployment",
+                    "metadata": {"name": name, "namespace": NAMESPACE},
+                    "spec": {
+                        "replicas": 1,
+                        "selector": {"matchLabels": {"app": "checkout", "version": version}},
+                        "template": {
+                            "metadata": {"labels": {"app": "checkout", "version": version}},
+                            "spec": {
+                                "containers": [{"name": "app", "image": f"checkout:{version}"}]
+                            },
+                        },
                     },
-                },
-            },
+                }
+            ),
         )
         apps.patch_namespaced_deployment_status(
             name,
@@ -181,17 +186,19 @@ def install_app(api: kubernetes.client.ApiClient, versions: list[str], alerts_ur
         )
     kubernetes.client.CoreV1Api(api).create_namespaced_secret(
         NAMESPACE,
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": ALERT_SECRET},
-            "stringData": {"slack-url": alerts_url},
-        },
+        as_body(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": ALERT_SECRET},
+                "stringData": {"slack-url": alerts_url},
+            }
+        ),
     )
 
 
 def read_virtual_service(api: kubernetes.client.ApiClient) -> dict[str, Any]:
-    custom = kubernetes.client.CustomObjectsApi(api)
+    custom = custom_objects(api)
     body: dict[str, Any] = custom.get_namespaced_custom_object(
         "networking.istio.io", "v1", NAMESPACE, "virtualservices", "checkout"
     )
@@ -207,7 +214,7 @@ def route_weights(virtual_service: dict[str, Any]) -> dict[str, int]:
 
 
 def read_rollout(api: kubernetes.client.ApiClient) -> dict[str, Any]:
-    custom = kubernetes.client.CustomObjectsApi(api)
+    custom = custom_objects(api)
     body: dict[str, Any] = custom.get_namespaced_custom_object(
         "canary.rollout.dev", "v1alpha1", NAMESPACE, "rollouts", "checkout"
     )

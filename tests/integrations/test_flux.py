@@ -67,7 +67,8 @@ def rollout(
     }
     if phase is not None:
         obj["status"] = RolloutState(phase=phase, stable_version=stable, **state).to_status()
-    return json.loads(json.dumps(obj))
+    converted: dict[str, Any] = json.loads(json.dumps(obj))
+    return converted
 
 
 @pytest.mark.parametrize(
@@ -218,7 +219,7 @@ def test_the_flux_patch_hands_exactly_the_managed_virtual_services_over(tmp_path
         if (d["metadata"].get("annotations") or {}).get("kustomize.toolkit.fluxcd.io/ssa")
         == "IfNotPresent"
     }
-    managed = set()
+    managed: set[str] = set()
     for spec in yaml.safe_load_all(
         "\n---\n".join(
             p.read_text() for p in sorted((REPO_ROOT / "examples/rollouts").glob("*.yaml"))

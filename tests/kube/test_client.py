@@ -21,7 +21,7 @@ from rollout.kube.client import api_client
 
 def namespaces(client: kubernetes.client.ApiClient) -> set[str]:
     listed = kubernetes.client.CoreV1Api(client).list_namespace(_request_timeout=(2, 5))
-    return {item.metadata.name for item in listed.items}
+    return {str(item.metadata.name) for item in listed.items if item.metadata}
 
 
 def test_a_client_from_a_kubeconfig_path(kubeconfig: Path) -> None:

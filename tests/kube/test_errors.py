@@ -16,7 +16,7 @@ import pytest
 from kubelite import LocalApiServer
 from rollout.errors import ClusterError, Conflict, NotFound
 from rollout.kube import errors
-from tests.kube_clients import new_api_client
+from tests.kube_clients import CustomObjects, as_body, custom_objects, new_api_client
 
 GROUP = "networking.istio.io"
 JSON_PATCH = "application/json-patch+json"
@@ -29,11 +29,11 @@ VIRTUAL_SERVICE = {
 
 
 @pytest.fixture
-def objects(api_client: kubernetes.client.ApiClient) -> kubernetes.client.CustomObjectsApi:
-    return kubernetes.client.CustomObjectsApi(api_client)
+def objects(api_client: kubernetes.client.ApiClient) -> CustomObjects:
+    return custom_objects(api_client)
 
 
-def test_a_missing_object_is_not_found(objects: kubernetes.client.CustomObjectsApi) -> None:
+def test_a_missing_object_is_not_found(objects: CustomObjects) -> None:
     with (
         pytest.raises(NotFound) as raised,
         errors.translated("reading VirtualService shop/checkout"),
@@ -47,7 +47,7 @@ def test_a_missing_object_is_not_found(objects: kubernetes.client.CustomObjectsA
 
 
 def test_an_unserved_api_is_told_apart_from_a_missing_object(
-    objects: kubernetes.client.CustomObjectsApi,
+    objects: CustomObjects,
 ) -> None:
     with pytest.raises(kubernetes.client.ApiException) as missing_object:
         objects.get_namespaced_custom_object(GROUP, "v1", "shop", "virtualservices", "checkout")
@@ -58,7 +58,7 @@ def test_an_unserved_api_is_told_apart_from_a_missing_object(
 
 
 def test_create_of_an_existing_object_is_a_conflict(
-    objects: kubernetes.client.CustomObjectsApi,
+    objects: CustomObjects,
 ) -> None:
     objects.create_namespaced_custom_object(GROUP, "v1", "shop", "virtualservices", VIRTUAL_SERVICE)
     with pytest.raises(Conflict, match="already exists"), errors.translated("creating"):
@@ -68,7 +68,7 @@ def test_create_of_an_existing_object_is_a_conflict(
 
 
 def test_a_failed_json_patch_test_op_is_a_conflict(
-    objects: kubernetes.client.CustomObjectsApi,
+    objects: CustomObjects,
 ) -> None:
     objects.create_namespaced_custom_object(GROUP, "v1", "shop", "virtualservices", VIRTUAL_SERVICE)
     stale = [{"op": "test", "path": "/metadata/resourceVersion", "value": "1"}]
@@ -96,7 +96,7 @@ def test_other_rejections_carry_the_server_message(
         },
     }
     with pytest.raises(ClusterError) as raised, errors.translated("applying the CRD"):
-        extensions.create_custom_resource_definition(invalid)
+        extensions.create_custom_resource_definition(as_body(invalid))
     assert type(raised.value) is ClusterError
     message = str(raised.value)
     assert message.startswith("applying the CRD: ")

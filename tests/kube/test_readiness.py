@@ -19,6 +19,7 @@ from rollout.kube.readiness import (
     deployment_readiness,
     readiness_of,
 )
+from tests.kube_clients import as_body
 
 NAMESPACE = "shop"
 
@@ -76,7 +77,7 @@ def test_a_missing_deployment_is_not_ready(api_client: kubernetes.client.ApiClie
 def test_progressing_then_available(
     api_client: kubernetes.client.ApiClient, apps: kubernetes.client.AppsV1Api
 ) -> None:
-    apps.create_namespaced_deployment(NAMESPACE, deployment("checkout-v2"))
+    apps.create_namespaced_deployment(NAMESPACE, as_body(deployment("checkout-v2")))
     assert deployment_readiness(api_client, NAMESPACE, "checkout-v2") == Readiness(
         False,
         "deployment checkout-v2: waiting for the deployment controller to observe "
@@ -104,10 +105,10 @@ def test_progressing_then_available(
 def test_a_status_of_an_older_generation_is_not_ready(
     api_client: kubernetes.client.ApiClient, apps: kubernetes.client.AppsV1Api
 ) -> None:
-    created = apps.create_namespaced_deployment(NAMESPACE, deployment("checkout-v2"))
+    created = apps.create_namespaced_deployment(NAMESPACE, as_body(deployment("checkout-v2")))
     write_status(apps, "checkout-v2", observed=1, updated=3, available=3, ready=3)
     assert deployment_readiness(api_client, NAMESPACE, "checkout-v2").ready
-    assert created.metadata.generation == 1
+    assert created.metadata and created.metadata.generation == 1
 
     apps.patch_namespaced_deployment(
         "checkout-v2",
@@ -121,7 +122,8 @@ def test_a_status_of_an_older_generation_is_not_ready(
         },
     )
 
-    assert apps.read_namespaced_deployment("checkout-v2", NAMESPACE).metadata.generation == 2
+    updated = apps.read_namespaced_deployment("checkout-v2", NAMESPACE)
+    assert updated.metadata and updated.metadata.generation == 2
     assert deployment_readiness(api_client, NAMESPACE, "checkout-v2") == Readiness(
         False,
         "deployment checkout-v2: waiting for the deployment controller to observe "

@@ -29,7 +29,7 @@ from rollout.kube.store import KubeStateStore, MirrorResult
 from rollout.mesh.istio import IstioRouter
 from rollout.spec.rollout import Rollout
 from rollout.state import Phase, RolloutState
-from tests.kube_clients import new_api_client
+from tests.kube_clients import custom_objects, new_api_client
 from tests.mesh.objects import destination_rule, mesh_virtual_service
 
 NAMESPACE = "shop"
@@ -133,7 +133,7 @@ def test_save_with_a_stale_resource_version_is_a_conflict(store: KubeStateStore)
 def test_a_restart_mid_rollout_reads_back_state_and_weights(
     api_client: kubernetes.client.ApiClient, kubeconfig: Path, store: KubeStateStore
 ) -> None:
-    objects = kubernetes.client.CustomObjectsApi(api_client)
+    objects = custom_objects(api_client)
     for document in (destination_rule("v1", "v2"), mesh_virtual_service()):
         plural = document["kind"].lower() + "s"
         objects.create_namespaced_custom_object(
@@ -207,7 +207,7 @@ def test_an_unreadable_command_reads_as_none(
     store: KubeStateStore, api_client: kubernetes.client.ApiClient
 ) -> None:
     store.mirror_spec(rollout_body(), commit="c1", path=PATH)
-    objects = kubernetes.client.CustomObjectsApi(api_client)
+    objects = custom_objects(api_client)
     for garbage in ("not json", '{"id": "x", "action": "explode"}', "[1]"):
         objects.patch_namespaced_custom_object(
             "canary.rollout.dev",
@@ -247,7 +247,7 @@ def test_events_are_recorded_and_deduplicated(
     listed = core.list_namespaced_event(
         NAMESPACE, field_selector="involvedObject.name=checkout"
     ).items
-    assert sorted(e.reason for e in listed) == ["RolledBack", "StepAdvanced"]
+    assert sorted(str(e.reason) for e in listed) == ["RolledBack", "StepAdvanced"]
 
 
 def test_delete_mirror_removes_only_mirrored_rollouts(
@@ -255,7 +255,7 @@ def test_delete_mirror_removes_only_mirrored_rollouts(
 ) -> None:
     store.mirror_spec(rollout_body(), commit="c1", path=PATH)
     applied = copy.deepcopy(rollout_body(name="applied-by-argo"))
-    kubernetes.client.CustomObjectsApi(api_client).create_namespaced_custom_object(
+    custom_objects(api_client).create_namespaced_custom_object(
         "canary.rollout.dev", "v1alpha1", NAMESPACE, "rollouts", applied
     )
 

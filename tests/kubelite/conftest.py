@@ -7,16 +7,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from kubernetes import client
 from kubernetes.client import ApiClient
 
-from tests.kube_clients import kubectl_binary
+from tests.kube_clients import CustomObjects, custom_objects, kubectl_binary
 
 
 @pytest.fixture
-def custom(api_client: ApiClient) -> client.CustomObjectsApi:
+def custom(api_client: ApiClient) -> CustomObjects:
     """``CustomObjectsApi`` on the test's server."""
-    return client.CustomObjectsApi(api_client)
+    return custom_objects(api_client)
 
 
 @pytest.fixture

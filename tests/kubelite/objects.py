@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from kubelite import crd_manifest
+from tests.kube_clients import CustomObjects
 
 __all__ = [
     "GROUP",
@@ -61,13 +61,11 @@ def virtual_service(
 
 
 def status_of(error: ApiException) -> dict[str, Any]:
-    body: dict[str, Any] = json.loads(error.body)
+    body: dict[str, Any] = json.loads(error.body or "")
     return body
 
 
-def create_vs(
-    custom: client.CustomObjectsApi, body: dict[str, Any], version: str = "v1"
-) -> dict[str, Any]:
+def create_vs(custom: CustomObjects, body: dict[str, Any], version: str = "v1") -> dict[str, Any]:
     created: dict[str, Any] = custom.create_namespaced_custom_object(
         GROUP, version, NAMESPACE, PLURAL, body
     )

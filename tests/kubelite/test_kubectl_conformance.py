@@ -183,19 +183,24 @@ def test_watch_prints_changes(kubectl: Kubectl, kubectl_command: list[str], appl
         text=True,
     )
     lines: queue.Queue[str] = queue.Queue()
-    reader = threading.Thread(target=lambda: [lines.put(line) for line in watcher.stdout or ()])
+
+    def read_lines() -> None:
+        for line in watcher.stdout or ():
+            lines.put(line)
+
+    reader = threading.Thread(target=read_lines)
     reader.start()
 
-    def next_line() -> str:
+    def next_words() -> list[str]:
         return lines.get(timeout=15).split()
 
     try:
-        assert next_line() == ["EVENT", "NAME", "GATEWAYS", "HOSTS", "AGE"]
-        assert next_line()[:2] == ["ADDED", "reviews"]
+        assert next_words() == ["EVENT", "NAME", "GATEWAYS", "HOSTS", "AGE"]
+        assert next_words()[:2] == ["ADDED", "reviews"]
         kubectl("patch", "vs", "reviews", "--type=merge", "-p", '{"spec":{"gateways":["mesh"]}}')
-        assert next_line()[:3] == ["MODIFIED", "reviews", '["mesh"]']
+        assert next_words()[:3] == ["MODIFIED", "reviews", '["mesh"]']
         kubectl("delete", "vs", "reviews")
-        assert next_line()[:2] == ["DELETED", "reviews"]
+        assert next_words()[:2] == ["DELETED", "reviews"]
     finally:
         watcher.terminate()
         watcher.wait(timeout=10)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from typing import Any
 
 import pytest
 from kubernetes import client
@@ -19,10 +20,11 @@ from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
 from kubelite import LocalApiServer
+from tests.kube_clients import CustomObjects
 from tests.kubelite.objects import GROUP, NAMESPACE, PLURAL, create_vs, status_of, virtual_service
 
 
-def test_create_sets_server_fields_and_refuses_duplicates(custom: client.CustomObjectsApi) -> None:
+def test_create_sets_server_fields_and_refuses_duplicates(custom: CustomObjects) -> None:
     created = create_vs(custom, virtual_service("reviews"))
     meta = created["metadata"]
     assert meta["uid"] and meta["creationTimestamp"].endswith("Z")
@@ -36,7 +38,7 @@ def test_create_sets_server_fields_and_refuses_duplicates(custom: client.CustomO
     assert body["message"] == 'virtualservices.networking.istio.io "reviews" already exists'
 
 
-def test_get_missing_is_not_found_status(custom: client.CustomObjectsApi) -> None:
+def test_get_missing_is_not_found_status(custom: CustomObjects) -> None:
     with pytest.raises(ApiException) as raised:
         custom.get_namespaced_custom_object(GROUP, "v1", NAMESPACE, PLURAL, "reviews")
     assert raised.value.status == 404
@@ -47,14 +49,14 @@ def test_get_missing_is_not_found_status(custom: client.CustomObjectsApi) -> Non
     assert body["details"] == {"name": "reviews", "group": GROUP, "kind": PLURAL}
 
 
-def test_versions_share_storage(custom: client.CustomObjectsApi) -> None:
+def test_versions_share_storage(custom: CustomObjects) -> None:
     create_vs(custom, virtual_service("reviews"), version="v1beta1")
     seen = custom.get_namespaced_custom_object(GROUP, "v1", NAMESPACE, PLURAL, "reviews")
     assert seen["apiVersion"] == f"{GROUP}/v1"
     assert seen["spec"]["hosts"] == ["reviews"]
 
 
-def test_list_with_label_and_field_selectors(custom: client.CustomObjectsApi) -> None:
+def test_list_with_label_and_field_selectors(custom: CustomObjects) -> None:
     create_vs(custom, virtual_service("a1", a="b", e="x", g="1"))
     create_vs(custom, virtual_service("a2", a="b", c="d", e="x", g="1"))
     create_vs(custom, virtual_service("a3", a="b", e="z", g="1"))
@@ -78,7 +80,7 @@ def test_list_with_label_and_field_selectors(custom: client.CustomObjectsApi) ->
     assert raised.value.status == 400
 
 
-def test_list_across_namespaces(custom: client.CustomObjectsApi) -> None:
+def test_list_across_namespaces(custom: CustomObjects) -> None:
     create_vs(custom, virtual_service("here"))
     custom.create_namespaced_custom_object(GROUP, "v1", "other", PLURAL, virtual_service("there"))
     everywhere = custom.list_cluster_custom_object(GROUP, "v1", PLURAL)
@@ -93,11 +95,11 @@ def test_list_across_namespaces(custom: client.CustomObjectsApi) -> None:
     )
     assert [i["metadata"]["name"] for i in in_other["items"]] == ["there"]
     namespaces = client.CoreV1Api(custom.api_client).list_namespace()
-    assert "other" in [ns.metadata.name for ns in namespaces.items]
+    assert "other" in [ns.metadata.name for ns in namespaces.items if ns.metadata]
 
 
 def test_replace_checks_resource_version_and_tracks_generation(
-    custom: client.CustomObjectsApi,
+    custom: CustomObjects,
 ) -> None:
     created = create_vs(custom, virtual_service("reviews"))
     stale = json.loads(json.dumps(created))
@@ -135,7 +137,7 @@ def test_replace_checks_resource_version_and_tracks_generation(
     )
 
 
-def test_json_patch_with_test_ops(custom: client.CustomObjectsApi) -> None:
+def test_json_patch_with_test_ops(custom: CustomObjects) -> None:
     created = create_vs(custom, virtual_service("reviews"))
     version = created["metadata"]["resourceVersion"]
     operations = [
@@ -175,7 +177,7 @@ def test_json_patch_with_test_ops(custom: client.CustomObjectsApi) -> None:
     assert current["metadata"]["resourceVersion"] == patched["metadata"]["resourceVersion"]
 
 
-def test_json_patch_body_sent_as_merge_patch_is_rejected(custom: client.CustomObjectsApi) -> None:
+def test_json_patch_body_sent_as_merge_patch_is_rejected(custom: CustomObjects) -> None:
     created = create_vs(custom, virtual_service("reviews"))
     operations = [{"op": "replace", "path": "/spec/http/0/route/0/weight", "value": 1}]
     with pytest.raises(ApiException) as raised:
@@ -186,7 +188,7 @@ def test_json_patch_body_sent_as_merge_patch_is_rejected(custom: client.CustomOb
     assert current["metadata"]["resourceVersion"] == created["metadata"]["resourceVersion"]
 
 
-def test_merge_patch_and_unsupported_patch_types(custom: client.CustomObjectsApi) -> None:
+def test_merge_patch_and_unsupported_patch_types(custom: CustomObjects) -> None:
     create_vs(custom, virtual_service("reviews"))
     patched = custom.patch_namespaced_custom_object(
         GROUP,
@@ -215,7 +217,7 @@ def test_merge_patch_and_unsupported_patch_types(custom: client.CustomObjectsApi
 
 @pytest.mark.parametrize("content_type", ["text/plain", None])
 def test_patch_without_a_patch_content_type_is_unsupported(
-    apiserver: LocalApiServer, custom: client.CustomObjectsApi, content_type: str | None
+    apiserver: LocalApiServer, custom: CustomObjects, content_type: str | None
 ) -> None:
     create_vs(custom, virtual_service("reviews"))
     url = f"{apiserver.url}/apis/{GROUP}/v1/namespaces/{NAMESPACE}/{PLURAL}/reviews"
@@ -231,7 +233,7 @@ def test_patch_without_a_patch_content_type_is_unsupported(
     )
 
 
-def test_status_subresource(custom: client.CustomObjectsApi) -> None:
+def test_status_subresource(custom: CustomObjects) -> None:
     create_vs(custom, virtual_service("reviews"))
     with_status = custom.patch_namespaced_custom_object_status(
         GROUP,
@@ -258,7 +260,7 @@ def test_status_subresource(custom: client.CustomObjectsApi) -> None:
     assert fetched["status"] == {"phase": "Replaced"}
 
 
-def test_delete_returns_object_then_not_found(custom: client.CustomObjectsApi) -> None:
+def test_delete_returns_object_then_not_found(custom: CustomObjects) -> None:
     create_vs(custom, virtual_service("reviews"))
     deleted = custom.delete_namespaced_custom_object(GROUP, "v1", NAMESPACE, PLURAL, "reviews")
     assert deleted["metadata"]["name"] == "reviews"
@@ -267,7 +269,7 @@ def test_delete_returns_object_then_not_found(custom: client.CustomObjectsApi) -
     assert raised.value.status == 404
 
 
-def test_finalizers_hold_deletion_until_removed(custom: client.CustomObjectsApi) -> None:
+def test_finalizers_hold_deletion_until_removed(custom: CustomObjects) -> None:
     body = virtual_service("reviews")
     body["metadata"]["finalizers"] = ["example.test/cleanup"]
     create_vs(custom, body)
@@ -305,22 +307,24 @@ def deployment(name: str) -> client.V1Deployment:
 
 
 def test_deployments_with_status(api_client: ApiClient) -> None:
+    # the answers are read field by field as the server must have filled them, so they are
+    # typed Any rather than as the client's models, whose every field is optional
     apps = client.AppsV1Api(api_client)
-    created = apps.create_namespaced_deployment(NAMESPACE, deployment("web"))
+    created: Any = apps.create_namespaced_deployment(NAMESPACE, deployment("web"))
     assert created.metadata.generation == 1
     ready = {"status": {"replicas": 2, "readyReplicas": 2, "observedGeneration": 1}}
     apps.patch_namespaced_deployment_status("web", NAMESPACE, ready)
-    fetched = apps.read_namespaced_deployment_status("web", NAMESPACE)
+    fetched: Any = apps.read_namespaced_deployment_status("web", NAMESPACE)
     assert fetched.status.ready_replicas == 2 and fetched.metadata.generation == 1
     patch = {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "demo:v2"}]}}}}
-    patched = apps.patch_namespaced_deployment("web", NAMESPACE, patch)
+    patched: Any = apps.patch_namespaced_deployment("web", NAMESPACE, patch)
     container = patched.spec.template.spec.containers[0]
     assert (container.image, container.ports[0].container_port) == ("demo:v2", 8080)
     assert patched.metadata.generation == 2
     assert patched.status.ready_replicas == 2
-    listed = apps.list_namespaced_deployment(NAMESPACE, label_selector="app=web")
+    listed: Any = apps.list_namespaced_deployment(NAMESPACE, label_selector="app=web")
     assert [d.metadata.name for d in listed.items] == ["web"]
-    deleted = apps.delete_namespaced_deployment("web", NAMESPACE)
+    deleted: Any = apps.delete_namespaced_deployment("web", NAMESPACE)
     assert deleted["status"] == "Success" and deleted["details"]["kind"] == "deployments"
 
 
@@ -330,9 +334,9 @@ def test_leases_with_optimistic_concurrency(api_client: ApiClient) -> None:
         metadata=client.V1ObjectMeta(name="rollout-controller"),
         spec=client.V1LeaseSpec(holder_identity="a", lease_duration_seconds=15),
     )
-    created = coordination.create_namespaced_lease(NAMESPACE, lease)
+    created: Any = coordination.create_namespaced_lease(NAMESPACE, lease)  # read as above
     created.spec.holder_identity = "b"
-    renewed = coordination.replace_namespaced_lease("rollout-controller", NAMESPACE, created)
+    renewed: Any = coordination.replace_namespaced_lease("rollout-controller", NAMESPACE, created)
     assert renewed.spec.holder_identity == "b"
     assert int(renewed.metadata.resource_version) > int(created.metadata.resource_version)
     created.spec.holder_identity = "c"
@@ -355,7 +359,7 @@ def test_events_and_secrets(api_client: ApiClient) -> None:
         message="canary promoted",
         type="Normal",
     )
-    created = core.create_namespaced_event(NAMESPACE, event)
+    created: Any = core.create_namespaced_event(NAMESPACE, event)  # read as above
     assert created.metadata.name.startswith("reviews.")
     found = core.list_namespaced_event(
         NAMESPACE, field_selector="involvedObject.name=reviews,reason=Promoted"
@@ -366,16 +370,14 @@ def test_events_and_secrets(api_client: ApiClient) -> None:
     )
     core.create_namespaced_secret(NAMESPACE, secret)
     assert core.read_namespaced_secret("token", NAMESPACE).type == "Opaque"
-    gone = core.delete_namespaced_secret("token", NAMESPACE)
+    gone: Any = core.delete_namespaced_secret("token", NAMESPACE)
     assert gone["status"] == "Success" and gone["details"]["name"] == "token"
     with pytest.raises(ApiException) as raised:
         core.read_namespaced_secret("token", NAMESPACE)
     assert status_of(raised.value)["message"] == 'secrets "token" not found'
 
 
-def test_request_log_records_verbs(
-    apiserver: LocalApiServer, custom: client.CustomObjectsApi
-) -> None:
+def test_request_log_records_verbs(apiserver: LocalApiServer, custom: CustomObjects) -> None:
     apiserver.clear_requests()
     create_vs(custom, virtual_service("reviews"))
     custom.patch_namespaced_custom_object_status(

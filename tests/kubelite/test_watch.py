@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import client, watch
+from kubernetes import watch
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
 from kubelite import LocalApiServer
-from tests.kube_clients import new_api_client
+from tests.kube_clients import CustomObjects, custom_objects, new_api_client
 from tests.kubelite.objects import (
     GROUP,
     NAMESPACE,
@@ -50,7 +50,7 @@ def collect_events(stream: Any, count: int) -> list[tuple[str, str]]:
     return seen
 
 
-def test_watch_sees_added_modified_deleted(custom: client.CustomObjectsApi) -> None:
+def test_watch_sees_added_modified_deleted(custom: CustomObjects) -> None:
     existing = create_vs(custom, virtual_service("before"))
     watcher = watch.Watch()
     stream = watcher.stream(
@@ -81,7 +81,7 @@ def test_watch_sees_added_modified_deleted(custom: client.CustomObjectsApi) -> N
     assert existing["metadata"]["name"] == "before"
 
 
-def test_watch_resumes_from_resource_version(custom: client.CustomObjectsApi) -> None:
+def test_watch_resumes_from_resource_version(custom: CustomObjects) -> None:
     first = create_vs(custom, virtual_service("one"))
     create_vs(custom, virtual_service("two"))
     custom.delete_namespaced_custom_object(GROUP, "v1", NAMESPACE, PLURAL, "one")
@@ -97,7 +97,7 @@ def test_watch_resumes_from_resource_version(custom: client.CustomObjectsApi) ->
     assert collect_events(stream, 2) == [("ADDED", "two"), ("DELETED", "one")]
 
 
-def test_watch_honours_timeout_and_selectors(custom: client.CustomObjectsApi) -> None:
+def test_watch_honours_timeout_and_selectors(custom: CustomObjects) -> None:
     create_vs(custom, virtual_service("skipped", tier="b"))
     started = time.monotonic()
     events = list(
@@ -117,7 +117,7 @@ def test_watch_honours_timeout_and_selectors(custom: client.CustomObjectsApi) ->
 
 
 def test_watch_from_expired_version_raises_gone(kubeconfig_small_history: ApiClient) -> None:
-    custom = client.CustomObjectsApi(kubeconfig_small_history)
+    custom = custom_objects(kubeconfig_small_history)
     first = create_vs(custom, virtual_service("v0"))
     for index in range(1, 6):
         create_vs(custom, virtual_service(f"v{index}"))

@@ -69,7 +69,7 @@ def rollout_gone(api: kubernetes.client.ApiClient) -> bool:
     try:
         read_rollout(api)
     except kubernetes.client.ApiException as error:
-        return error.status == 404
+        return bool(error.status == 404)
     return False
 
 

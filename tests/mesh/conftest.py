@@ -8,16 +8,17 @@ from typing import Any
 import kubernetes
 import pytest
 
+from tests.kube_clients import CustomObjects, custom_objects
 from tests.mesh.objects import ISTIO_GROUP, Create
 
 
 @pytest.fixture
-def objects(api_client: kubernetes.client.ApiClient) -> kubernetes.client.CustomObjectsApi:
-    return kubernetes.client.CustomObjectsApi(api_client)
+def objects(api_client: kubernetes.client.ApiClient) -> CustomObjects:
+    return custom_objects(api_client)
 
 
 @pytest.fixture
-def create(objects: kubernetes.client.CustomObjectsApi) -> Create:
+def create(objects: CustomObjects) -> Create:
     """Create an Istio object (VirtualService or DestinationRule) from its document."""
 
     def run(document: dict[str, Any]) -> dict[str, Any]:

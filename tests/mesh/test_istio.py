@@ -22,6 +22,7 @@ from rollout.effects import SetWeights
 from rollout.errors import NotFound
 from rollout.mesh.istio import IstioRouter
 from rollout.mesh.router import TrafficConfigError
+from tests.kube_clients import CustomObjects, custom_objects
 from tests.mesh.objects import (
     FALLBACK,
     GATEWAY_NAMESPACE,
@@ -47,7 +48,7 @@ ROUTE_ENTRY = re.compile(rf"^/spec/http/({PRIMARY}|{FALLBACK})/route/\d+$")
 
 
 def read_vs(
-    objects: kubernetes.client.CustomObjectsApi, name: str = "checkout", namespace: str = NAMESPACE
+    objects: CustomObjects, name: str = "checkout", namespace: str = NAMESPACE
 ) -> JsonObject:
     found: JsonObject = objects.get_namespaced_custom_object(
         ISTIO_GROUP, "v1", namespace, "virtualservices", name
@@ -209,11 +210,11 @@ def test_the_patch_is_guarded_by_test_ops(api_client: Any, objects: Any, mesh: J
     router = IstioRouter(api_client, sleep=sleeps.append)
     rollout = make_rollout()
     real_get = router._get
-    edited = []
+    edited: list[bool] = []
 
-    def get_then_edit(*args: Any) -> JsonObject:
-        found = real_get(*args)
-        if not edited and args[0] == "VirtualService":
+    def get_then_edit(kind: str, plural: str, namespace: str, name: str) -> JsonObject:
+        found = real_get(kind, plural, namespace, name)
+        if not edited and kind == "VirtualService":
             edited.append(True)
             objects.patch_namespaced_custom_object(
                 ISTIO_GROUP,
@@ -279,9 +280,10 @@ def test_istio_v1beta1_only_cluster(
     """An older Istio serves v1beta1 but not v1: the router finds and uses it."""
     extensions = kubernetes.client.ApiextensionsV1Api(api_client)
     for plural in ("virtualservices", "destinationrules"):
-        crd = extensions.read_custom_resource_definition(f"{plural}.{ISTIO_GROUP}")
+        name = f"{plural}.{ISTIO_GROUP}"
+        crd = extensions.read_custom_resource_definition(name)
         crd.spec.versions = [v for v in crd.spec.versions if v.name != "v1"]
-        extensions.replace_custom_resource_definition(crd.metadata.name, crd)
+        extensions.replace_custom_resource_definition(name, crd)
     create(destination_rule("v1", "v2", version="v1beta1"))
     create(mesh_virtual_service(version="v1beta1"))
     router = IstioRouter(api_client)
@@ -296,7 +298,7 @@ def test_istio_v1beta1_only_cluster(
     assert versions[0] == ("get", "v1", 404)
     assert all(version == "v1beta1" for _, version, _ in versions[1:])
     assert ("patch", "v1beta1", 200) in versions
-    objects = kubernetes.client.CustomObjectsApi(api_client)
+    objects = custom_objects(api_client)
     after = objects.get_namespaced_custom_object(
         ISTIO_GROUP, "v1beta1", NAMESPACE, "virtualservices", "checkout"
     )

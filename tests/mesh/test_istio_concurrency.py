@@ -20,6 +20,7 @@ import pytest
 
 from rollout.effects import SetWeights
 from rollout.mesh.istio import IstioRouter
+from tests.kube_clients import CustomObjects
 from tests.mesh.objects import (
     FALLBACK,
     ISTIO_GROUP,
@@ -42,7 +43,7 @@ TEST_DEADLINE_SECONDS = 60.0
 class Writer(threading.Thread):
     """Edits fields the router must never touch, until told to stop (bounded)."""
 
-    def __init__(self, objects: kubernetes.client.CustomObjectsApi) -> None:
+    def __init__(self, objects: CustomObjects) -> None:
         super().__init__(name="concurrent-writer", daemon=True)
         self.objects = objects
         self.stop_requested = threading.Event()
@@ -115,7 +116,7 @@ class Writer(threading.Thread):
 class Watcher(threading.Thread):
     """Watches the VirtualService and checks every version it sees, until a done label."""
 
-    def __init__(self, objects: kubernetes.client.CustomObjectsApi, resource_version: str) -> None:
+    def __init__(self, objects: CustomObjects, resource_version: str) -> None:
         super().__init__(name="weight-watcher", daemon=True)
         self.objects = objects
         self.resource_version = resource_version
@@ -159,7 +160,7 @@ class Watcher(threading.Thread):
 
 @pytest.mark.timeout(TEST_DEADLINE_SECONDS + 30)
 def test_no_edit_is_lost_and_no_half_written_route_is_ever_seen(
-    api_client: Any, objects: kubernetes.client.CustomObjectsApi, create: Create
+    api_client: Any, objects: CustomObjects, create: Create
 ) -> None:
     create(destination_rule("v1", "v2"))
     created = create(mesh_virtual_service())

@@ -24,7 +24,7 @@ from rollout_local.loadgen import LoadGenerator
 from rollout_local.mesh_agent import ISTIO_GROUP, MeshAgent
 from rollout_local.processes import envoy_config
 from rollout_local.processes.envoy_proxy import EnvoyProxy
-from tests.kube_clients import new_api_client
+from tests.kube_clients import CustomObjects, custom_objects, new_api_client
 from tests.rollout_local.istio_objects import (
     HOST,
     NAMESPACE,
@@ -39,6 +39,11 @@ V1 = envoy_config.cluster_name(HOST, "v1")
 V2 = envoy_config.cluster_name(HOST, "v2")
 
 
+def canary_weight_is(proxy: EnvoyProxy, weight: int) -> Callable[[], bool]:
+    """Whether Envoy applies ``weight`` to v2 on the primary route, asked when called."""
+    return lambda: proxy.route_weights()["primary"][V2] == weight
+
+
 def eventually(check: Callable[[], bool], *, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while not check():
@@ -48,16 +53,18 @@ def eventually(check: Callable[[], bool], *, timeout: float = 10.0) -> None:
 
 
 @pytest.fixture
-def istio(api_client: client.ApiClient) -> client.CustomObjectsApi:
-    client.CoreV1Api(api_client).create_namespace({"metadata": {"name": NAMESPACE}})
-    return client.CustomObjectsApi(api_client)
+def istio(api_client: client.ApiClient) -> CustomObjects:
+    client.CoreV1Api(api_client).create_namespace(
+        client.V1Namespace(metadata=client.V1ObjectMeta(name=NAMESPACE))
+    )
+    return custom_objects(api_client)
 
 
-def create(api: client.CustomObjectsApi, plural: str, body: dict[str, Any]) -> None:
+def create(api: CustomObjects, plural: str, body: dict[str, Any]) -> None:
     api.create_namespaced_custom_object(ISTIO_GROUP, "v1", NAMESPACE, plural, body)
 
 
-def set_weights(api: client.CustomObjectsApi, v1: int, v2: int) -> None:
+def set_weights(api: CustomObjects, v1: int, v2: int) -> None:
     """The controller's way: a JSON patch on the weight paths only."""
     patch = [
         {"op": "replace", "path": "/spec/http/0/route/0/weight", "value": v1},
@@ -77,7 +84,7 @@ def set_weights(api: client.CustomObjectsApi, v1: int, v2: int) -> None:
 @pytest.fixture
 def agent(
     kubeconfig: Path,
-    istio: client.CustomObjectsApi,
+    istio: CustomObjects,
     envoy_proxy: EnvoyProxy,
     stable: DemoService,
     canary: DemoService,
@@ -89,7 +96,7 @@ def agent(
 
 def test_objects_created_and_patched_through_the_api_reach_envoy(
     agent: MeshAgent,
-    istio: client.CustomObjectsApi,
+    istio: CustomObjects,
     envoy_proxy: EnvoyProxy,
     stable: DemoService,
     canary: DemoService,
@@ -126,7 +133,7 @@ def test_objects_created_and_patched_through_the_api_reach_envoy(
 
 def test_existing_objects_are_applied_before_start_returns(
     kubeconfig: Path,
-    istio: client.CustomObjectsApi,
+    istio: CustomObjects,
     envoy_proxy: EnvoyProxy,
     stable: DemoService,
     canary: DemoService,
@@ -158,8 +165,10 @@ def test_the_watch_lists_again_when_its_resource_version_expires(
         kubeconfig = server.write_kubeconfig(tmp_path / "kubeconfig", namespace=NAMESPACE)
         api_client = new_api_client(kubeconfig)
         try:
-            client.CoreV1Api(api_client).create_namespace({"metadata": {"name": NAMESPACE}})
-            istio = client.CustomObjectsApi(api_client)
+            client.CoreV1Api(api_client).create_namespace(
+                client.V1Namespace(metadata=client.V1ObjectMeta(name=NAMESPACE))
+            )
+            istio = custom_objects(api_client)
             create(istio, "destinationrules", destination_rule("v1", "v2"))
             create(
                 istio,
@@ -170,7 +179,7 @@ def test_the_watch_lists_again_when_its_resource_version_expires(
                 lists_before = _lists_of_virtual_services(server)
                 for v2 in (20, 30, 40):
                     set_weights(istio, 100 - v2, v2)
-                    eventually(lambda v2=v2: envoy_proxy.route_weights()["primary"][V2] == v2)
+                    eventually(canary_weight_is(envoy_proxy, v2))
                 assert _lists_of_virtual_services(server) >= lists_before + 3
                 assert agent.last_error is None
         finally:
@@ -187,7 +196,7 @@ def _lists_of_virtual_services(server: LocalApiServer) -> int:
 
 def test_the_watch_resumes_from_its_last_resource_version(
     kubeconfig: Path,
-    istio: client.CustomObjectsApi,
+    istio: CustomObjects,
     envoy_proxy: EnvoyProxy,
     stable: DemoService,
     canary: DemoService,
@@ -205,7 +214,7 @@ def test_the_watch_resumes_from_its_last_resource_version(
         for v2 in (20, 30):
             time.sleep(1.2)
             set_weights(istio, 100 - v2, v2)
-            eventually(lambda v2=v2: envoy_proxy.route_weights()["primary"][V2] == v2)
+            eventually(canary_weight_is(envoy_proxy, v2))
         assert _lists_of_virtual_services(apiserver) == 1
         watches = [
             r for r in apiserver.requests if r.resource == "virtualservices" and r.verb == "watch"
