@@ -260,7 +260,7 @@ def run_all(
             results.append(summarise(scenario, policy, runs))
             progress(f"  {scenario.name:<22} {policy:<16} {time.perf_counter() - started:6.1f}s")
     floors = {s.name: s.floor() for s in scenarios}
-    floors_mc = {}
+    floors_mc: dict[str, float | None] = {}
     for scenario in scenarios:
         rates = scenario.hypotheses()
         floors_mc[scenario.name] = (

@@ -112,7 +112,7 @@ def run(count: int, *, idle: bool, workdir: Path) -> dict[str, Any]:
     results: dict[str, Any] = {"rollouts": count}
     with LocalApiServer(history_limit=max(1000, count * 20)) as apiserver:
         kubeconfig = apiserver.write_kubeconfig(workdir / "kubeconfig")
-        api = kubernetes.config.new_client_from_config(str(kubeconfig))  # type: ignore[no-untyped-call]
+        api = kubernetes.config.new_client_from_config(str(kubeconfig))
         install_services(api, names)
         workloads = [] if idle else [f"{n}-{v}" for n in names for v in ("v1", "v2")]
         exporter = SyntheticExporter(workloads)

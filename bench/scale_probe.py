@@ -81,7 +81,7 @@ class FirstCanaryWeight:
         self.version = version
         self.first_seen: dict[str, float] = {}
         self.started = threading.Event()
-        self._watch = kubernetes.watch.Watch()  # type: ignore[no-untyped-call]
+        self._watch = kubernetes.watch.Watch()
         self._stopped = threading.Event()
 
     def count(self) -> int:
@@ -96,7 +96,7 @@ class FirstCanaryWeight:
         self.started.set()
         while not self._stopped.is_set():
             try:
-                for event in self._watch.stream(  # type: ignore[no-untyped-call]
+                for event in self._watch.stream(
                     custom.list_namespaced_custom_object,
                     "networking.istio.io",
                     "v1",
@@ -123,7 +123,7 @@ class FirstCanaryWeight:
 
     def stop(self) -> None:
         self._stopped.set()
-        self._watch.stop()  # type: ignore[no-untyped-call]
+        self._watch.stop()
 
 
 def cpu_seconds(pid: int) -> float:

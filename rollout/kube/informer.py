@@ -124,7 +124,7 @@ class Informer:
         self._stopping.set()
         watch = self._watch
         if watch is not None:
-            watch.stop()  # type: ignore[no-untyped-call]
+            watch.stop()
         if self._thread is not None:
             self._thread.join(timeout=self._watch_timeout + 5)
             self._thread = None
@@ -173,10 +173,10 @@ class Informer:
 
     def _follow(self, version: str) -> str:
         """One watch until it ends; returns the last resourceVersion seen."""
-        watch = k8s_watch.Watch()  # type: ignore[no-untyped-call]
+        watch = k8s_watch.Watch()
         self._watch = watch
         try:
-            for event in watch.stream(  # type: ignore[no-untyped-call]
+            for event in watch.stream(
                 self._list_call,
                 resource_version=version,
                 allow_watch_bookmarks=True,
@@ -200,7 +200,7 @@ class Informer:
                 raise _Expired from None
             raise
         finally:
-            watch.stop()  # type: ignore[no-untyped-call]
+            watch.stop()
             self._watch = None
         return version
 

@@ -19,6 +19,7 @@ import pytest
 
 from kubelite import LocalApiServer
 from rollout.kube.informer import Informer
+from tests.kube_clients import as_body
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
@@ -56,7 +57,7 @@ def changes() -> Changes:
 
 @pytest.fixture
 def informer(core: kubernetes.client.CoreV1Api, changes: Changes) -> Iterator[Informer]:
-    core.create_namespaced_config_map("default", config_map("first", "1"))
+    core.create_namespaced_config_map("default", as_body(config_map("first", "1")))
     list_call = functools.partial(core.list_namespaced_config_map, "default")
     running = Informer(list_call, name="configmaps", on_change=changes, watch_timeout=2)
     running.start()
@@ -76,7 +77,7 @@ def test_the_first_list_fills_the_cache_and_reports_every_object(
 def test_the_watch_keeps_the_cache_current_and_reports_changes(
     informer: Informer, changes: Changes, core: kubernetes.client.CoreV1Api
 ) -> None:
-    core.create_namespaced_config_map("default", config_map("second", "a"))
+    core.create_namespaced_config_map("default", as_body(config_map("second", "a")))
     core.patch_namespaced_config_map("second", "default", {"data": {"v": "b"}})
     core.delete_namespaced_config_map("first", "default")
     wait_until(lambda: len(changes.seen) == 4)
@@ -108,7 +109,7 @@ def test_an_expired_resource_version_lists_again(
             str(small.write_kubeconfig(tmp_path / "kc"))
         )
         api = kubernetes.client.CoreV1Api(client)
-        api.create_namespaced_config_map("default", config_map("first", "1"))
+        api.create_namespaced_config_map("default", as_body(config_map("first", "1")))
         list_call = functools.partial(api.list_namespaced_config_map, "default")
         informer = Informer(list_call, name="configmaps", on_change=changes, watch_timeout=1)
         informer.start()

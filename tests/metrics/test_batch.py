@@ -87,7 +87,7 @@ def values(series: tuple[Series, ...]) -> dict[str, float]:
 
 
 def contexts(policy: RenderedPolicy) -> list[dict[str, object]]:
-    found = []
+    found: list[dict[str, object]] = []
     for workload in WORKLOADS:
         name, version = workload.rsplit("-", 1)
         found.append({**policy.params, **template_context(rollout(name), version)})
@@ -121,7 +121,7 @@ def test_a_pass_sends_one_query_per_template_however_many_rollouts(
     templates = sum(len(policy.templates) for policy in POLICIES)
 
     def one_pass(at: float) -> dict[str, object]:
-        found = {}
+        found: dict[str, object] = {}
         for name in names:
             found[name] = observe(
                 POLICIES,
