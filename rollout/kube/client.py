@@ -77,9 +77,7 @@ def api_client(
 def _in_cluster_client() -> k8s_client.ApiClient:
     configuration = k8s_client.Configuration()
     with errors.translated("loading the in-cluster configuration"):
-        k8s_config.load_incluster_config(
-            client_configuration=configuration
-        )
+        k8s_config.load_incluster_config(client_configuration=configuration)
     return k8s_client.ApiClient(configuration)
 
 
