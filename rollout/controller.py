@@ -25,6 +25,7 @@ serves ``/healthz``, ``/readyz`` and ``/metrics``.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import os
 import socket
@@ -32,7 +33,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
@@ -61,7 +62,7 @@ from rollout.spec.policy import RenderedPolicy, resolve
 from rollout.spec.pydantic_problems import problems_from
 from rollout.spec.rollout import Rollout
 from rollout.spec.yamldocs import Document
-from rollout.state import Phase
+from rollout.state import Phase, RolloutState
 from rollout.writeback import WriteBackWorker
 
 log = logging.getLogger("rollout.controller")
@@ -93,6 +94,8 @@ class ControllerSettings:
     identity: str = dataclasses.field(default_factory=default_identity)
     policy_paths: tuple[str, ...] = ()
     workers: int = 8
+    resync_interval: float = 600.0
+    """Seconds between runs of a rollout with nothing under way (a change wakes it at once)."""
     namespace: str | None = None
     """Cluster mode: watch Rollouts of this namespace only (default: all namespaces)."""
     git_author_name: str = gitwrite.DEFAULT_NAME
@@ -177,6 +180,9 @@ class Controller:
         )
         self._catalog: catalog.Catalog | None = None
         self._reported_problems: set[str] = set()
+        self._source_fingerprint = ""
+        """The commit (or the policy files) of the latest sync."""
+        self._triggered_fingerprint = ""
         self._authors: dict[str, str] = {}
         self._commit_author: str | None = None
         self._last_valid: dict[str, tuple[Rollout, tuple[RenderedPolicy, ...]]] = {}
@@ -231,6 +237,7 @@ class Controller:
             self.metrics.set_leader(True)
             # a fresh one each term: a stopped APScheduler cannot be started again
             self.scheduler = self._new_scheduler()
+            self.store.cache.start(self._namespace, on_change=self._rollout_changed)
             self.scheduler.start()
 
     def _new_scheduler(self) -> Scheduler:
@@ -250,6 +257,7 @@ class Controller:
             self._leading = False
             self.metrics.set_leader(False)
             self.scheduler.stop(wait=True)
+            self.store.cache.stop()
             self.server.mark_ready()
 
     def _alive(self) -> bool:
@@ -303,14 +311,18 @@ class Controller:
         for key, item in stored.items():
             desired = self._desired_spec(item, loaded)
             if desired is not None:
-                intervals[key] = desired[0].interval_seconds
+                intervals[key] = self._interval_for(desired[0], item.state)
         for key in set(self._last_valid) - set(stored):
             del self._last_valid[key]
         before = self.scheduler.rollouts()
         self.scheduler.set_rollouts(intervals)
-        for key in intervals:
-            if key in before:
-                self.scheduler.trigger(key)
+        if self._source_fingerprint != self._triggered_fingerprint:
+            # new specs or policies: every rollout decides again now (spec changes also
+            # reach a rollout through the watch; policy changes only through here)
+            self._triggered_fingerprint = self._source_fingerprint
+            for key in intervals:
+                if key in before:
+                    self.scheduler.trigger(key)
         self.server.mark_ready()
         phases = [(i.namespace, i.name, i.state.phase.value) for i in stored.values()]
         self.metrics.set_rollout_phases(phases)
@@ -320,8 +332,11 @@ class Controller:
             files, problems = catalog.collect_files(self.settings.policy_paths)
             loaded = catalog.load_texts(files)
             loaded.problems[:0] = problems
+            listing = repr(sorted(files.items())).encode()
+            self._source_fingerprint = hashlib.sha256(listing).hexdigest()
             return loaded
         snapshot = self.source.sync()
+        self._source_fingerprint = snapshot.sha
         files = dict(snapshot.files)
         loaded = catalog.load_texts(files, commit=snapshot.sha, unreadable=snapshot.unreadable)
         self._authors = {path: info.author for path, info in snapshot.file_commits.items()}
@@ -385,6 +400,7 @@ class Controller:
         )
         outcome = self.reconciler.reconcile(desired)
         state = outcome.state
+        self.scheduler.retime(key, self._interval_for(rollout, state))
         self.metrics.set_canary_weight(namespace, name, state.canary_weight)
         if outcome.verdict is not None:
             for evidence in outcome.verdict.evidence:
@@ -472,10 +488,33 @@ class Controller:
             resolved.append(resolve(known[ref.name], ref.params))
         return tuple(resolved)
 
+    def _interval_for(self, rollout: Rollout, state: RolloutState) -> float:
+        """The analysis interval while something is under way, else the slow resync."""
+        if state.phase.active or rollout.spec.version != state.stable_version:
+            return rollout.interval_seconds
+        return max(rollout.interval_seconds, self.settings.resync_interval)
+
+    def _rollout_changed(
+        self, key: tuple[str, str], old: dict[str, Any] | None, new: dict[str, Any] | None
+    ) -> None:
+        """A watch event: run the rollout now if its spec, a command or its existence
+        changed; our own status writes change none of those."""
+        if old is not None and new is not None and _intent(old) == _intent(new):
+            return
+        if self.is_leader:
+            self.scheduler.trigger(f"{key[0]}/{key[1]}")
+
     def _author_of(self, item: StoredRollout) -> str | None:
         if item.source_path and item.source_path in self._authors:
             return self._authors[item.source_path]
         return self._commit_author
+
+
+def _intent(obj: dict[str, Any]) -> tuple[object, ...]:
+    """What people and Git change on a Rollout: its generation (the spec) and annotations."""
+    metadata = obj.get("metadata") or {}
+    fields = ("generation", "annotations", "deletionTimestamp")
+    return tuple(metadata.get(field) for field in fields)
 
 
 def _parse(item: StoredRollout) -> tuple[Rollout | None, str]:

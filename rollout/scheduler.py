@@ -113,6 +113,12 @@ class Scheduler:
         for key in added:
             self._queue.add(key)
 
+    def retime(self, key: str, seconds: float) -> None:
+        """Run ``key`` every ``seconds`` from its next run on (a known rollout only)."""
+        with self._guard:
+            if key in self._intervals:
+                self._intervals[key] = seconds
+
     def rollouts(self) -> dict[str, float]:
         with self._guard:
             return dict(self._intervals)

@@ -53,6 +53,13 @@ from rollout.metrics.prometheus import PrometheusSettings
     help="Seconds between Git polls (a push webhook syncs at once).",
 )
 @click.option(
+    "--resync-interval",
+    envvar="ROLLOUT_RESYNC_INTERVAL",
+    default=600.0,
+    show_default=True,
+    help="Seconds between runs of a rollout with nothing under way (a change runs it at once).",
+)
+@click.option(
     "--kubeconfig",
     envvar="KUBECONFIG",
     default=None,
@@ -129,6 +136,7 @@ def run(
     git_path: str,
     cache_dir: Path,
     poll_interval: float,
+    resync_interval: float,
     kubeconfig: str | None,
     context: str | None,
     prometheus_url: str,
@@ -159,6 +167,7 @@ def run(
             git_path=git_path,
             cache_dir=cache_dir,
             poll_interval=poll_interval,
+            resync_interval=resync_interval,
             kubeconfig=kubeconfig,
             context=context,
             listen_host=host or "0.0.0.0",

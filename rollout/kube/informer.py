@@ -27,7 +27,7 @@ import urllib3
 from kubernetes import client as k8s_client
 from kubernetes import watch as k8s_watch
 
-__all__ = ["Informer", "ObjectKey"]
+__all__ = ["ChangeHandler", "Informer", "ObjectKey", "key_of"]
 
 log = logging.getLogger("rollout.kube.informer")
 

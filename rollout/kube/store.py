@@ -12,11 +12,16 @@ The resource also carries:
   with the commit and path it came from, never touching status;
 - a person's command (promote, abort, ...) in an annotation (:meth:`request_command`);
 - Events about it (:meth:`record_event`, see :mod:`rollout.kube.event_recorder`).
+
+While the controller leads, reads come from a list+watch cache (``cache``,
+:mod:`rollout.kube.rollout_cache`); what a write returns goes into it at once, and a
+conflict reads the object again from the server, so a stale copy costs at most one retry.
 """
 
 from __future__ import annotations
 
 import builtins
+import contextlib
 import enum
 import logging
 import time
@@ -27,11 +32,12 @@ from kubernetes import client as k8s_client
 
 from rollout import API_GROUP, API_VERSION
 from rollout.effects import RecordEvent
-from rollout.errors import Conflict, NotFound
+from rollout.errors import Conflict, NotFound, RolloutError
 from rollout.kube import errors
 from rollout.kube import rollout_resource as resource
 from rollout.kube.client import REQUEST_TIMEOUT, json_object
 from rollout.kube.event_recorder import EventRecorder
+from rollout.kube.rollout_cache import RolloutCache
 from rollout.kube.rollout_resource import CommandAction, StoredRollout
 from rollout.reconcile import Stored
 from rollout.spec.rollout import Rollout
@@ -91,10 +97,14 @@ class KubeStateStore:
         self._objects = k8s_client.CustomObjectsApi(api)
         self._events = EventRecorder(api)
         self._uids: dict[str, str] = {}
+        self.cache = RolloutCache(self._objects)
 
     # -- reading -------------------------------------------------------------------------
 
-    def _get(self, namespace: str, name: str) -> JsonObject:
+    def _get(self, namespace: str, name: str, *, fresh: bool = False) -> JsonObject:
+        cached = None if fresh else self.cache.get(namespace, name)
+        if cached is not None:
+            return cached
         try:
             with errors.translated(f"reading rollout {namespace}/{name}"):
                 found = json_object(
@@ -109,6 +119,7 @@ class KubeStateStore:
                 )
         except NotFound as error:
             raise NotFound(f"rollout {namespace}/{name} not found") from error
+        self.cache.remember(found)
         return found
 
     def _remember(self, stored: StoredRollout) -> StoredRollout:
@@ -121,6 +132,10 @@ class KubeStateStore:
 
     def list(self, namespace: str | None = None) -> builtins.list[StoredRollout]:
         """Every Rollout, in one namespace or all, ordered by namespace and name."""
+        cached = self.cache.items(namespace)
+        if cached is not None:
+            stored = [resource.stored_from_object(item) for item in cached]
+            return sorted((self._remember(s) for s in stored), key=lambda s: (s.namespace, s.name))
         where = f"namespace {namespace}" if namespace else "all namespaces"
         with errors.translated(f"listing rollouts in {where}"):
             if namespace:
@@ -192,12 +207,15 @@ class KubeStateStore:
                         )
                     )
         except Conflict as error:
+            with contextlib.suppress(RolloutError):  # the server's copy for the retry
+                self._get(namespace, name, fresh=True)
             raise Conflict(
                 f"rollout {namespace}/{name} changed since resourceVersion {resource_version}"
                 " was read"
             ) from error
         except NotFound as error:
             raise NotFound(f"rollout {namespace}/{name} not found") from error
+        self.cache.remember(written)
         return str(written["metadata"]["resourceVersion"])
 
     def load_state(self, namespace: str, name: str) -> Stored:
@@ -220,20 +238,24 @@ class KubeStateStore:
         name = str(metadata.get("name") or "")
         namespace = str(metadata.get("namespace") or "default")
         action = f"mirroring rollout {namespace}/{name} from {path}"
-        for _ in range(MAX_MIRROR_ATTEMPTS):
+        for attempt in range(MAX_MIRROR_ATTEMPTS):
             try:
-                existing = self._get(namespace, name)
+                existing = self._get(namespace, name, fresh=attempt > 0)
             except NotFound:
                 created = resource.mirror_object(rollout_body, commit=commit, path=path)
                 try:
                     with errors.translated(action):
-                        self._objects.create_namespaced_custom_object(
-                            API_GROUP,
-                            API_VERSION,
-                            namespace,
-                            resource.PLURAL,
-                            created,
-                            _request_timeout=REQUEST_TIMEOUT,
+                        self.cache.remember(
+                            json_object(
+                                self._objects.create_namespaced_custom_object(
+                                    API_GROUP,
+                                    API_VERSION,
+                                    namespace,
+                                    resource.PLURAL,
+                                    created,
+                                    _request_timeout=REQUEST_TIMEOUT,
+                                )
+                            )
                         )
                 except Conflict:
                     continue  # created by someone else meanwhile: compare with theirs
@@ -270,6 +292,7 @@ class KubeStateStore:
                     _request_timeout=REQUEST_TIMEOUT,
                 )
             )
+        self.cache.remember(patched)
         return patched
 
     def delete_mirror(self, namespace: str, name: str) -> bool:

@@ -5,8 +5,9 @@ pass every rollout asks the same policy templates for its own workloads. ``Batch
 sends the batch form of a template (``rollout.metrics.batch_query``) for every workload
 that asked for it recently, and answers the other rollouts of the pass from that answer,
 split in memory, as long as it was evaluated within ``max_age`` seconds of the time they
-ask about. A workload seen for the first time is queried on its own once and joins the
-batch from the next pass, so a new rollout never makes the whole batch run again.
+ask about. A workload the answer does not cover yet asks again for everyone; the workloads
+that arrive while that query runs wait for it and are included in the next one, so a
+burst of new rollouts (a push to all of them) costs a few queries, not one each.
 
 A batch that Prometheus refuses as a bad query marks its template as unbatchable (it is
 then queried per rollout, as before); an unreachable Prometheus is remembered for the
@@ -77,7 +78,7 @@ class BatchedQueries:
         timeout: float = DEFAULT_TIMEOUT,
     ) -> tuple[Series, ...] | None:
         """The series of ``template`` rendered with ``context``, from a batch; None when it
-        must be queried on its own (no batch form yet, or a newcomer to the batch)."""
+        must be queried on its own (the template has no batch form)."""
         form = self._form(template, context)
         if form is None:
             return None
@@ -85,27 +86,28 @@ class BatchedQueries:
         member = form.member(context)
         with self._guard:
             group = self._groups.setdefault(form.key, _Group(form))
-        with group.lock:
-            newcomer = member not in group.members
+            # joining before taking the group's lock: whoever queries next includes us
             group.members[member] = self._monotonic()
+        with group.lock:
             answer = group.answer
-            if answer is not None and abs(when - answer.at) <= self.max_age:
-                if answer.error is not None:
-                    raise answer.error
-                return answer.series.get(member)  # None: it joined after this answer
-            if newcomer and answer is not None:
-                return None
-            self._forget_quiet(group)
-            answer = self._ask(group, when, timeout)
-            if answer is None:
-                return None
-            group.answer = answer
+            usable = (
+                answer is not None
+                and abs(when - answer.at) <= self.max_age
+                and (answer.error is not None or member in answer.series)
+            )
+            if answer is None or not usable:
+                answer = self._ask(group, when, timeout)
+                if answer is None:
+                    return None
+                group.answer = answer
             if answer.error is not None:
                 raise answer.error
             return answer.series.get(member, ())
 
     def _ask(self, group: _Group, at: float, timeout: float) -> _Answer | None:
-        members = list(group.members)
+        with self._guard:
+            self._forget_quiet(group)
+            members = list(group.members)
         try:
             query = group.form.query(members)
             self.queries_sent += 1

@@ -8,6 +8,7 @@ workload's series from the batch compared with its own query's, and the queries 
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 
@@ -134,7 +135,8 @@ def test_a_pass_sends_one_query_per_template_however_many_rollouts(
         return found
 
     start = time.time()
-    one_pass(start)  # newcomers: each asks on its own once
+    one_pass(start)  # one after the other, each newcomer widens the batch
+    assert len(counting.asked) <= 2 * templates * len(names)
     counting.asked.clear()
     second = one_pass(start + 10)
     assert len(counting.asked) == templates
@@ -149,6 +151,38 @@ def test_a_pass_sends_one_query_per_template_however_many_rollouts(
         for name in names
     }
     assert second == plain  # same readings, each naming its own rendered query
+
+
+@pytest.mark.usefixtures("scraped")
+def test_a_burst_of_new_rollouts_shares_a_few_queries(provider: PrometheusProvider) -> None:
+    class Slow(Counting):
+        def query_series(
+            self, promql: str, *, at: float | None = None, timeout: float = DEFAULT_TIMEOUT
+        ) -> tuple[Series, ...]:
+            time.sleep(0.3)  # long enough for every newcomer to arrive meanwhile
+            return super().query_series(promql, at=at, timeout=timeout)
+
+    slow = Slow(provider)
+    batch = BatchedQueries(slow, max_age=30.0)
+    policy = POLICIES[0]
+    template = policy.templates["total"]
+    at = time.time()
+    names = [f"burst-{n}" for n in range(20)]
+    start = threading.Barrier(len(names))
+    answers: dict[str, tuple[Series, ...] | None] = {}
+
+    def ask(name: str) -> None:
+        context = {**policy.params, **template_context(rollout(name), "v2")}
+        start.wait()
+        answers[name] = batch.query_series(template, context, at=at)
+
+    threads = [threading.Thread(target=ask, args=(name,)) for name in names]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(answers) == len(names) and all(a == () for a in answers.values())
+    assert len(slow.asked) <= 3
 
 
 def test_an_unreachable_prometheus_is_asked_once_per_pass() -> None:
