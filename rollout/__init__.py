@@ -6,7 +6,8 @@ each step against Prometheus SLOs with sequential statistics, and rolls back on 
 The package reads like the architecture: the pure decision core (``spec``, ``state``,
 ``analysis``, ``decide``), adapters behind small Protocols (``mesh``, ``metrics``,
 ``notify``, ``kube``, ``source``), one coordinator (``reconcile``), the ``scheduler``, the
-``server``, the ``cli``, and ``local`` for the embedded stack used by the demo and tests.
+``server`` and the ``cli``. The embedded stack the demo and the tests use lives beside the
+package, in ``rollout_local`` and ``kubelite``; nothing here imports either.
 """
 
 from __future__ import annotations

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 
+__all__ = ["Effect", "RecordEvent", "SetWeights"]
+
 
 @dataclasses.dataclass(frozen=True)
 class SetWeights:

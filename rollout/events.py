@@ -12,6 +12,8 @@ from typing import Any
 from rollout.analysis.verdicts import Evidence
 from rollout.spec.rollout import AlertEvent
 
+__all__ = ["Notification"]
+
 _PER_STEP = frozenset({AlertEvent.STEP_ADVANCED, AlertEvent.PAUSED, AlertEvent.INCONCLUSIVE})
 """Events that may happen once at each step; every other one happens once per revision."""
 

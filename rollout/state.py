@@ -15,6 +15,18 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+__all__ = [
+    "MAX_COMMAND_HISTORY",
+    "MAX_SENT_ALERTS",
+    "Command",
+    "Condition",
+    "FailedRevision",
+    "PendingAlert",
+    "Phase",
+    "RolloutState",
+    "VerdictRecord",
+]
+
 MAX_SENT_ALERTS = 200
 MAX_COMMAND_HISTORY = 20
 

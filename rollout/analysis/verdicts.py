@@ -11,6 +11,8 @@ import dataclasses
 import enum
 from typing import Any
 
+__all__ = ["Evidence", "Outcome", "Verdict"]
+
 
 class Outcome(enum.StrEnum):
     PASS = "pass"

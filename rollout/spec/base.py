@@ -10,6 +10,8 @@ from pydantic.alias_generators import to_camel
 
 from rollout.spec.durations import parse_duration
 
+__all__ = ["DnsLabel", "DnsSubdomain", "Duration", "ObjectMeta", "SpecModel", "seconds"]
+
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS1123_SUBDOMAIN = re.compile(
     r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"

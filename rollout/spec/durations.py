@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 
+__all__ = ["format_duration", "parse_duration"]
+
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 

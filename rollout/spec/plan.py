@@ -11,6 +11,8 @@ from rollout.spec.base import seconds
 from rollout.spec.durations import format_duration
 from rollout.spec.rollout import Rollout
 
+__all__ = ["Plan", "PlannedStep", "plan"]
+
 
 @dataclasses.dataclass(frozen=True)
 class PlannedStep:

@@ -28,6 +28,16 @@ from rollout.errors import TemplateError
 from rollout.spec.base import ObjectMeta, SpecModel
 from rollout.spec.problems import did_you_mean
 
+__all__ = [
+    "Policy",
+    "PolicySpec",
+    "RenderedPolicy",
+    "Threshold",
+    "placeholders",
+    "render",
+    "resolve",
+]
+
 BUILTIN_PLACEHOLDERS = (
     "namespace",
     "service",

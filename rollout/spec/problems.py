@@ -10,6 +10,8 @@ import dataclasses
 import difflib
 from collections.abc import Iterable
 
+__all__ = ["Problem", "did_you_mean"]
+
 
 @dataclasses.dataclass(frozen=True)
 class Problem:

@@ -16,6 +16,8 @@ from pydantic import BaseModel, ValidationError
 from rollout.spec.problems import Problem, did_you_mean
 from rollout.spec.yamldocs import Document, FieldPath
 
+__all__ = ["format_field", "problems_from"]
+
 
 def format_field(field_path: FieldPath) -> str:
     """``("spec", "steps", 2, "setWeight")`` -> ``spec.steps[2].setWeight``."""

@@ -17,6 +17,27 @@ from pydantic import Field, field_validator, model_validator
 from rollout import GROUP_VERSION
 from rollout.spec.base import DnsLabel, DnsSubdomain, Duration, ObjectMeta, SpecModel, seconds
 
+__all__ = [
+    "AlertEvent",
+    "AlertTarget",
+    "Analysis",
+    "AnalyzeStep",
+    "NoDataMeaning",
+    "OnDelete",
+    "PauseStep",
+    "PolicyRef",
+    "Rollout",
+    "RolloutSpec",
+    "SecretKeyRef",
+    "Step",
+    "Traffic",
+    "UrlSource",
+    "VirtualServiceRef",
+    "Workload",
+    "WriteBack",
+    "default_steps",
+]
+
 _VERSION_TEMPLATE_FIELD = re.compile(r"\{([^{}]*)\}")
 
 

@@ -20,6 +20,18 @@ from typing import Any
 
 import yaml
 
+__all__ = [
+    "BINARY_REFUSED",
+    "LINK_REFUSED",
+    "MAX_FILE_BYTES",
+    "Document",
+    "FieldPath",
+    "YamlSyntaxError",
+    "load_documents",
+    "spec_text",
+    "too_large",
+]
+
 FieldPath = tuple[str | int, ...]
 
 MAX_DEPTH = 64
