@@ -13,8 +13,8 @@ import pytest
 from rollout.analysis.verdicts import Evidence, Outcome, Verdict
 from rollout.decide import Decision, Observations, decide, mark_sent
 from rollout.effects import SetWeights
-from rollout.spec.rollout import Rollout
 from rollout.state import Command, Phase, RolloutState
+from tests.rollouts import make_rollout
 
 PASS = Verdict(Outcome.PASS, (), canary_requests=50, promotable=False)
 PROMOTABLE = Verdict(Outcome.PASS, (), canary_requests=500, promotable=True)
@@ -38,36 +38,6 @@ FAIL = Verdict(
     ),
     canary_requests=40,
 )
-
-
-def make_rollout(version: str = "v1", **spec: Any) -> Rollout:
-    """A rollout of checkout at ``version``; ``spec`` overrides fields of the spec."""
-    body: dict[str, Any] = {
-        "version": version,
-        "traffic": {
-            "host": "checkout",
-            "destinationRule": "checkout",
-            "virtualServices": [{"name": "checkout"}],
-        },
-        "steps": [
-            {"setWeight": 10},
-            {"analyze": {"duration": "30s"}},
-            {"setWeight": 50},
-            {"pause": {"duration": "20s"}},
-            {"setWeight": 100},
-        ],
-        "analysis": {"maxInconclusive": 3},
-        "alerts": [{"name": "team", "type": "slack", "url": {"env": "SLACK_URL"}}],
-    }
-    body.update(spec)
-    return Rollout.model_validate(
-        {
-            "apiVersion": "canary.rollout.dev/v1alpha1",
-            "kind": "Rollout",
-            "metadata": {"name": "checkout", "namespace": "shop"},
-            "spec": body,
-        }
-    )
 
 
 class Walker:

@@ -20,7 +20,7 @@ from rollout.events import Notification
 from rollout.reconcile import Desired, Ports, Reconciler, Stored
 from rollout.spec.rollout import AlertTarget, Rollout
 from rollout.state import Command, Phase, RolloutState
-from tests.test_decide import make_rollout
+from tests.rollouts import make_rollout
 
 FAIL = Verdict(
     Outcome.FAIL,
