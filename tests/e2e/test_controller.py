@@ -112,8 +112,11 @@ def test_healthy_version_is_promoted_and_bad_one_rolled_back(
     wait_for(promoted, timeout=90, what="v2 promoted")
     assert route_weights(read_virtual_service(app)) == {"v2": 100}
     assert {20, 50} <= seen_weights  # it walked the steps
-    events = [alert.json for alert in receiver.received]
-    assert any("promoted" in json.dumps(body) for body in events)
+
+    def promotion_alert() -> bool:  # alerts leave after the state is saved, so wait for it
+        return any("promoted" in json.dumps(alert.json) for alert in receiver.received)
+
+    wait_for(promotion_alert, timeout=15, what="the Slack promotion alert")
 
     traffic.behaviour["v3"] = VersionBehaviour(error_rate=0.05)
     commit = spec_repo.push("v3")

@@ -31,7 +31,7 @@ def test_a_request_count_ends_the_run(stable: DemoService) -> None:
     report = LoadGenerator(url=stable.url, rate=2_000).run(requests=500, duration=10)
     assert report.completed == 500 == stable.served
     assert report.count(status_class=2) == 500
-    assert report.achieved_rate > 500
+    assert report.elapsed < 10  # the count ended the run, not the duration
 
 
 def test_a_slow_backend_does_not_lower_the_offered_rate(stable: DemoService) -> None:
