@@ -42,6 +42,7 @@ from rollout.errors import ClusterError, NotFound, RolloutError, SourceError
 from rollout.kube.client import api_client
 from rollout.kube.lease import LeaderElector
 from rollout.kube.readiness import DeploymentReadiness
+from rollout.kube.rollout_resource import SHOWN_PHASES
 from rollout.kube.secrets import KubeSecretResolver
 from rollout.kube.store import KubeStateStore, StoredRollout
 from rollout.logs import rollout_context
@@ -62,7 +63,7 @@ from rollout.spec.policy import RenderedPolicy, resolve
 from rollout.spec.pydantic_problems import problems_from
 from rollout.spec.rollout import Rollout
 from rollout.spec.yamldocs import Document
-from rollout.state import Phase, RolloutState
+from rollout.state import RolloutState
 from rollout.writeback import WriteBackWorker
 
 log = logging.getLogger("rollout.controller")
@@ -108,7 +109,7 @@ class Controller:
         if settings.source == "git" and not settings.git_url:
             raise RolloutError("git mode needs a repository URL (--git-url)")
         self.settings = settings
-        self.metrics = ControllerMetrics(known_phases=[p.value for p in Phase])
+        self.metrics = ControllerMetrics(known_phases=SHOWN_PHASES)
         self.api = api_client(kubeconfig=settings.kubeconfig, context=settings.context)
         self.api.user_agent = f"rollout-controller/{__version__} ({settings.identity})"
         self.store = KubeStateStore(self.api)
@@ -324,7 +325,7 @@ class Controller:
                 if key in before:
                     self.scheduler.trigger(key)
         self.server.mark_ready()
-        phases = [(i.namespace, i.name, i.state.phase.value) for i in stored.values()]
+        phases = [(i.namespace, i.name, i.shown_phase) for i in stored.values()]
         self.metrics.set_rollout_phases(phases)
 
     def _load_catalog(self) -> catalog.Catalog:

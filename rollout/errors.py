@@ -23,11 +23,13 @@ class SpecError(RolloutError):
 class TemplateError(RolloutError):
     """A policy template names a placeholder that is missing or unknown.
 
-    ``field`` names the policy field (``query``, ``max``, ...) when it is known.
+    ``field`` names the policy field (``query``, ``max``, ...) when it is known; ``param``
+    names the parameter whose value is wrong (``maxErrorRatio``), when one is to blame.
     """
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(self, message: str, *, field: str | None = None, param: str | None = None) -> None:
         self.field = field
+        self.param = param
         super().__init__(message)
 
 
@@ -41,6 +43,11 @@ class ClusterError(RolloutError):
 
 class NotFound(ClusterError):
     """The object does not exist (HTTP 404)."""
+
+
+class ApiNotServed(NotFound):
+    """The server does not serve the API at all (HTTP 404 naming no object): for a custom
+    resource, its CRD is not installed."""
 
 
 class Conflict(ClusterError):

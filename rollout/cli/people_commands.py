@@ -3,6 +3,11 @@
 They act through the cluster (the Rollout resource), never through Git: a command is an
 annotation the controller reads on its next tick and records in the status with who and
 when. ``status`` reads the resources and renders them with ``rollout.cli.status_view``.
+
+Every command finds its rollout the same way, as kubectl does: ``-n`` or else the
+namespace of the kubeconfig's context (``default`` when it names none); ``NAME`` may also
+be written ``NAMESPACE/NAME``, as ``status`` prints it. ``status -A`` lists every namespace.
+The same commands serve as the ``kubectl canary`` plugin (``rollout.cli.kubectl_plugin``).
 """
 
 from __future__ import annotations
@@ -11,19 +16,30 @@ import getpass
 import socket
 import sys
 import time
-from typing import Literal
+from typing import Literal, NoReturn
 
 import click
 
 from rollout.cli.status_view import RolloutView, detail_lines, summary_line
-from rollout.errors import NotFound, RolloutError
-from rollout.kube.client import api_client
+from rollout.errors import ApiNotServed, NotFound, RolloutError
+from rollout.kube.client import api_client, default_namespace
 from rollout.kube.rollout_resource import CommandAction
-from rollout.kube.store import KubeStateStore
+from rollout.kube.store import KubeStateStore, StoredRollout
+
+CRD_HINT = (
+    "this cluster does not serve Rollout resources (rollouts.canary.rollout.dev): "
+    "install the CRD first with `kubectl apply -f manifests/crd.yaml`"
+)
 
 _kubeconfig = click.option("--kubeconfig", envvar="KUBECONFIG", default=None)
 _context = click.option("--context", envvar="ROLLOUT_KUBE_CONTEXT", default=None)
-_namespace = click.option("--namespace", "-n", default=None, help="Default: every namespace.")
+_namespace = click.option(
+    "--namespace",
+    "-n",
+    default=None,
+    help="Default: the kubeconfig context's namespace, else 'default'.",
+)
+_by = click.option("--as", "by", default=None, help="Who is asking (default: user@host).")
 
 
 def _store(kubeconfig: str | None, context: str | None) -> KubeStateStore:
@@ -38,14 +54,65 @@ def _who() -> str:
     return f"{user}@{socket.gethostname()}"
 
 
-def _fail(error: Exception) -> None:
-    click.echo(f"rollout: {error}", err=True)
+def _fail(error: Exception) -> NoReturn:
+    message = CRD_HINT if isinstance(error, ApiNotServed) else str(error)
+    click.echo(f"rollout: {message}", err=True)
     sys.exit(1)
+
+
+def _target(
+    name: str, namespace: str | None, kubeconfig: str | None, context: str | None
+) -> tuple[str, str]:
+    """``(namespace, name)`` of a ``NAME`` or ``NAMESPACE/NAME`` argument."""
+    if "/" in name:
+        prefix, _, short = name.partition("/")
+        if namespace is not None and namespace != prefix:
+            raise click.UsageError(f"{name!r} names namespace {prefix!r} but -n says {namespace!r}")
+        return prefix, short
+    return namespace or default_namespace(kubeconfig=kubeconfig, context=context), name
+
+
+def _elsewhere(store: KubeStateStore, name: str | None) -> list[StoredRollout]:
+    """Rollouts in other namespaces, for a hint when none is found in this one."""
+    try:
+        return [item for item in store.list(None) if name is None or item.name == name]
+    except RolloutError:
+        return []  # listing every namespace may not be allowed; the hint is optional
+
+
+def _view(item: StoredRollout) -> RolloutView:
+    return RolloutView(
+        item.namespace,
+        item.name,
+        str(item.spec.get("version", "?")),
+        item.state,
+        observed=item.observed,
+    )
+
+
+def _status_text(
+    store: KubeStateStore, name: str | None, namespace: str | None
+) -> tuple[str, bool]:
+    """What one refresh prints, and whether a named rollout was found."""
+    items = [i for i in store.list(namespace) if name is None or i.name == name]
+    if not items:
+        where = f"namespace {namespace}" if namespace else "any namespace"
+        others = _elsewhere(store, name) if namespace else []
+        hint = f"; found in: {', '.join(i.key for i in others)}" if others else ""
+        what = f"rollout {name!r} not found" if name else "no rollouts"
+        return f"{what} in {where}{hint}", name is None
+    lines: list[str] = []
+    detailed = name is not None or len(items) == 1
+    for item in sorted(items, key=lambda i: i.key):
+        view = _view(item)
+        lines.extend(detail_lines(view) if detailed else [summary_line(view)])
+    return "\n".join(lines), True
 
 
 @click.command()
 @click.argument("name", required=False)
 @_namespace
+@click.option("--all-namespaces", "-A", is_flag=True, help="Every namespace.")
 @click.option("--watch", "-w", is_flag=True, help="Refresh until interrupted.")
 @click.option("--interval", default=2.0, show_default=True, help="Seconds between refreshes.")
 @_kubeconfig
@@ -53,29 +120,29 @@ def _fail(error: Exception) -> None:
 def status(
     name: str | None,
     namespace: str | None,
+    all_namespaces: bool,
     watch: bool,
     interval: float,
     kubeconfig: str | None,
     context: str | None,
 ) -> None:
-    """Every rollout (or NAME): phase, versions, weights and the evidence behind decisions."""
+    """Rollouts (or NAME): phase, versions, weights and the evidence behind decisions."""
     try:
+        scope: str | None
+        if name is not None:
+            scope, name = _target(name, namespace, kubeconfig, context)
+        elif all_namespaces:
+            scope = None
+        else:
+            scope = namespace or default_namespace(kubeconfig=kubeconfig, context=context)
         store = _store(kubeconfig, context)
         while True:
-            items = [i for i in store.list(namespace) if name is None or i.name == name]
-            if name is not None and not items:
-                raise NotFound(f"rollout {name!r} not found")
-            lines: list[str] = []
-            for item in sorted(items, key=lambda i: i.key):
-                view = RolloutView(
-                    item.namespace, item.name, str(item.spec.get("version", "?")), item.state
-                )
-                lines.extend(
-                    detail_lines(view) if name or len(items) == 1 else [summary_line(view)]
-                )
+            text, found = _status_text(store, name, scope)
+            if not found and not watch:
+                raise NotFound(text)
             if watch:
                 click.clear()
-            click.echo("\n".join(lines) if lines else "no rollouts")
+            click.echo(text)
             if not watch:
                 return
             time.sleep(interval)
@@ -88,29 +155,33 @@ def status(
 def _command(
     action: CommandAction,
     name: str,
-    namespace: str,
+    namespace: str | None,
     kubeconfig: str | None,
     context: str | None,
     by: str | None,
 ) -> None:
     try:
+        scope, short = _target(name, namespace, kubeconfig, context)
         store = _store(kubeconfig, context)
-        command = store.request_command(namespace, name, action, by or _who())
+        command = store.request_command(scope, short, action, by or _who())
     except (RolloutError, ValueError) as error:
         _fail(error)
-        return
-    click.echo(f"{action} of {namespace}/{name} requested by {command.by} (id {command.id})")
+    click.echo(f"{action} of {scope}/{short} requested by {command.by} (id {command.id})")
 
 
 def _people_command(action: Literal["abort", "retry"], help_text: str) -> click.Command:
     @click.command(name=action, help=help_text)
     @click.argument("name")
-    @click.option("--namespace", "-n", default="default", show_default=True)
-    @click.option("--as", "by", default=None, help="Who is asking (default: user@host).")
+    @_namespace
+    @_by
     @_kubeconfig
     @_context
     def command(
-        name: str, namespace: str, by: str | None, kubeconfig: str | None, context: str | None
+        name: str,
+        namespace: str | None,
+        by: str | None,
+        kubeconfig: str | None,
+        context: str | None,
     ) -> None:
         _command(action, name, namespace, kubeconfig, context, by)
 
@@ -119,14 +190,14 @@ def _people_command(action: Literal["abort", "retry"], help_text: str) -> click.
 
 @click.command()
 @click.argument("name")
-@click.option("--namespace", "-n", default="default", show_default=True)
+@_namespace
 @click.option("--full", is_flag=True, help="Skip every remaining step and promote now.")
-@click.option("--as", "by", default=None, help="Who is asking (default: user@host).")
+@_by
 @_kubeconfig
 @_context
 def promote(
     name: str,
-    namespace: str,
+    namespace: str | None,
     full: bool,
     by: str | None,
     kubeconfig: str | None,

@@ -10,7 +10,8 @@ import dataclasses
 import datetime
 from typing import Any
 
-from rollout.state import Phase, RolloutState
+from rollout.kube.rollout_resource import PENDING_PHASE
+from rollout.state import Command, Phase, RolloutState
 
 BAR_WIDTH = 20
 _PHASE_MARK = {
@@ -22,6 +23,8 @@ _PHASE_MARK = {
     Phase.ROLLED_BACK: "↩",
     Phase.FAILED: "✘",
 }
+_PENDING_MARK = "○"
+WAITING_FOR_CONTROLLER = "waiting for a controller: no status has been recorded yet"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,6 +33,8 @@ class RolloutView:
     name: str
     desired_version: str
     state: RolloutState
+    observed: bool = True
+    """False while the resource has no status: nothing has happened yet, nothing succeeded."""
 
     @classmethod
     def from_resource(cls, body: dict[str, Any]) -> RolloutView:
@@ -39,6 +44,7 @@ class RolloutView:
             name=metadata.get("name", "?"),
             desired_version=str(body.get("spec", {}).get("version", "?")),
             state=RolloutState.from_status(body.get("status")),
+            observed=bool(body.get("status")),
         )
 
 
@@ -54,10 +60,11 @@ def _when(at: float) -> str:
 
 def summary_line(view: RolloutView) -> str:
     state = view.state
-    mark = _PHASE_MARK.get(state.phase, "?")
+    mark = _PHASE_MARK.get(state.phase, "?") if view.observed else _PENDING_MARK
+    phase = state.phase.value if view.observed else PENDING_PHASE
     canary = state.canary_version or "-"
     return (
-        f"{view.namespace}/{view.name:<20} {mark} {state.phase.value:<16} "
+        f"{view.namespace}/{view.name:<20} {mark} {phase:<16} "
         f"stable {state.stable_version or '-':<10} canary {canary:<10} "
         f"{weight_bar(state.canary_weight)}"
     )
@@ -66,6 +73,9 @@ def summary_line(view: RolloutView) -> str:
 def detail_lines(view: RolloutView) -> list[str]:
     state = view.state
     lines = [summary_line(view)]
+    if not view.observed:
+        lines.append(f"    {WAITING_FOR_CONTROLLER}; desired version {view.desired_version}")
+        return lines
     if state.message:
         lines.append(f"    {state.message}")
     if state.phase.active:
@@ -88,11 +98,20 @@ def detail_lines(view: RolloutView) -> list[str]:
                 f"    condition {condition.type}={condition.status} "
                 f"({condition.reason}) {condition.message}"
             )
-    for command in state.commands[-3:]:
+    for command in _this_rollouts_commands(state)[-3:]:
         lines.append(
             f"    command {command.action} by {command.by} at {_when(command.at)}: {command.result}"
         )
     return lines
+
+
+def _this_rollouts_commands(state: RolloutState) -> list[Command]:
+    """The commands given since the latest rollout started: older ones belong to rollouts
+    that are over and would read as if they applied now."""
+    since = state.rollout_started_at
+    if since is None:
+        return list(state.commands)
+    return [command for command in state.commands if command.at >= since]
 
 
 def evidence_line(item: dict[str, Any]) -> str:
@@ -111,5 +130,7 @@ def evidence_line(item: dict[str, Any]) -> str:
     if "p_value" in item:
         numbers.append(f"p={item['p_value']:.3g}")
     if numbers:
-        parts.append(f"({', '.join(numbers)})")
+        # an inconclusive check was not judged this tick: its numbers are the counts so far
+        so_far = "so far: " if item.get("outcome") == "inconclusive" else ""
+        parts.append(f"({so_far}{', '.join(numbers)})")
     return " ".join(parts)

@@ -12,18 +12,27 @@ import os
 from pathlib import Path
 from typing import Any, cast
 
+import yaml
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 
 from rollout.errors import ClusterError
 from rollout.kube import errors
 
-__all__ = ["REQUEST_TIMEOUT", "api_client", "as_json", "in_cluster_available", "json_object"]
+__all__ = [
+    "REQUEST_TIMEOUT",
+    "api_client",
+    "as_json",
+    "default_namespace",
+    "in_cluster_available",
+    "json_object",
+]
 
 REQUEST_TIMEOUT: tuple[float, float] = (5.0, 30.0)
 """(connect, read) seconds for every ordinary API call; watches set their own."""
 
 _SERVICE_HOST_ENV = "KUBERNETES_SERVICE_HOST"
+_SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 
 def in_cluster_available() -> bool:
@@ -72,6 +81,25 @@ def api_client(
             config_file=str(path), context=context, persist_config=False
         )
     return cast(k8s_client.ApiClient, built)
+
+
+def default_namespace(*, kubeconfig: str | Path | None = None, context: str | None = None) -> str:
+    """The namespace a command acts in when none is given, as kubectl chooses it: the
+    kubeconfig context's namespace, else the pod's own namespace in a cluster, else
+    ``default``. An unreadable configuration gives ``default``; building the client reports
+    it properly."""
+    path = Path(kubeconfig).expanduser() if kubeconfig is not None else _default_kubeconfig()
+    if path is None:
+        if in_cluster_available() and _SERVICE_ACCOUNT_NAMESPACE.is_file():
+            return _SERVICE_ACCOUNT_NAMESPACE.read_text().strip() or "default"
+        return "default"
+    try:
+        contexts, active = k8s_config.list_kube_config_contexts(config_file=str(path))
+    except (k8s_config.ConfigException, yaml.YAMLError, OSError, ValueError, TypeError):
+        return "default"
+    chosen = next((c for c in contexts or [] if c.get("name") == context), None) or active
+    namespace = ((chosen or {}).get("context") or {}).get("namespace")
+    return str(namespace) if namespace else "default"
 
 
 def _in_cluster_client() -> k8s_client.ApiClient:

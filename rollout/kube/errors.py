@@ -5,7 +5,8 @@ JSON string, and lets urllib3's connection errors through as they are. Nothing a
 adapter should see either: :func:`translated` turns them into :mod:`rollout.errors` with a
 one-line message a person can act on:
 
-- 404 becomes :class:`~rollout.errors.NotFound`;
+- 404 becomes :class:`~rollout.errors.NotFound`, or its :class:`~rollout.errors.ApiNotServed`
+  when the server does not serve the API at all (a CRD not installed);
 - 409, and 422 from a failed JSON-patch ``test`` op (the object moved under a guarded
   patch), become :class:`~rollout.errors.Conflict`;
 - anything else becomes :class:`~rollout.errors.ClusterError` with the server's message;
@@ -24,7 +25,7 @@ import urllib3.exceptions
 from kubernetes.client.exceptions import ApiException, OpenApiException
 from kubernetes.config.config_exception import ConfigException
 
-from rollout.errors import ClusterError, Conflict, NotFound
+from rollout.errors import ApiNotServed, ClusterError, Conflict, NotFound
 
 __all__ = ["is_unserved_api", "status_of", "translate", "translated"]
 
@@ -90,7 +91,7 @@ def translate(error: BaseException, *, action: str) -> ClusterError:
         code = error.status
         text = f"{action}: {message} (HTTP {code})" if code else f"{action}: {message}"
         if code == 404:
-            return NotFound(text)
+            return ApiNotServed(text) if is_unserved_api(error) else NotFound(text)
         if code == 409 or (code == 422 and _failed_test(status, message)):
             return Conflict(text)
         return ClusterError(text)

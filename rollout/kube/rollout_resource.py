@@ -22,13 +22,15 @@ from typing import Any, Literal, get_args
 from pydantic import ValidationError
 
 from rollout import API_GROUP, GROUP_VERSION
-from rollout.state import Command, RolloutState
+from rollout.state import Command, Phase, RolloutState
 
 __all__ = [
     "COMMAND_ANNOTATION",
     "COMMIT_ANNOTATION",
     "KIND",
+    "PENDING_PHASE",
     "PLURAL",
+    "SHOWN_PHASES",
     "SOURCE_PATH_ANNOTATION",
     "CommandAction",
     "StoredRollout",
@@ -46,6 +48,14 @@ PLURAL = "rollouts"
 COMMIT_ANNOTATION = f"{API_GROUP}/commit"
 SOURCE_PATH_ANNOTATION = f"{API_GROUP}/source-path"
 COMMAND_ANNOTATION = f"{API_GROUP}/command"
+
+PENDING_PHASE = "Pending"
+"""The phase shown for a Rollout with no status: no controller has recorded anything yet.
+
+Never stored: ``RolloutState`` starts as the phase the decision core begins from, which
+must not be mistaken for an outcome by ``rollout status`` or the phase metric.
+"""
+SHOWN_PHASES: tuple[str, ...] = (PENDING_PHASE, *(phase.value for phase in Phase))
 
 CommandAction = Literal["promote", "promote-full", "abort", "retry"]
 COMMAND_ACTIONS: tuple[str, ...] = get_args(CommandAction)
@@ -66,10 +76,17 @@ class StoredRollout:
     state: RolloutState
     annotations: Mapping[str, str]
     labels: Mapping[str, str]
+    observed: bool = True
+    """Whether the resource has a status: False until a controller first writes one."""
 
     @property
     def key(self) -> str:
         return f"{self.namespace}/{self.name}"
+
+    @property
+    def shown_phase(self) -> str:
+        """The phase to show people and metrics: ``Pending`` until a status exists."""
+        return self.state.phase.value if self.observed else PENDING_PHASE
 
     @property
     def commit(self) -> str | None:
@@ -107,6 +124,7 @@ def stored_from_object(obj: JsonObject) -> StoredRollout:
         state=state,
         annotations=dict(metadata.get("annotations") or {}),
         labels=dict(metadata.get("labels") or {}),
+        observed=bool(obj.get("status")),
     )
 
 

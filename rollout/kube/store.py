@@ -32,7 +32,7 @@ from kubernetes import client as k8s_client
 
 from rollout import API_GROUP, API_VERSION
 from rollout.effects import RecordEvent
-from rollout.errors import Conflict, NotFound, RolloutError
+from rollout.errors import ApiNotServed, Conflict, NotFound, RolloutError
 from rollout.kube import errors
 from rollout.kube import rollout_resource as resource
 from rollout.kube.client import REQUEST_TIMEOUT, json_object
@@ -118,7 +118,7 @@ class KubeStateStore:
                     )
                 )
         except NotFound as error:
-            raise NotFound(f"rollout {namespace}/{name} not found") from error
+            raise _not_found(namespace, name, error) from error
         self.cache.remember(found)
         return found
 
@@ -214,7 +214,7 @@ class KubeStateStore:
                 " was read"
             ) from error
         except NotFound as error:
-            raise NotFound(f"rollout {namespace}/{name} not found") from error
+            raise _not_found(namespace, name, error) from error
         self.cache.remember(written)
         return str(written["metadata"]["resourceVersion"])
 
@@ -355,7 +355,7 @@ class KubeStateStore:
                 content_type=MERGE_PATCH,
             )
         except NotFound as error:
-            raise NotFound(f"rollout {namespace}/{name} not found") from error
+            raise _not_found(namespace, name, error) from error
         return command
 
     def annotate(self, namespace: str, name: str, annotations: dict[str, str]) -> None:
@@ -369,7 +369,7 @@ class KubeStateStore:
                 content_type=MERGE_PATCH,
             )
         except NotFound as error:
-            raise NotFound(f"rollout {namespace}/{name} not found") from error
+            raise _not_found(namespace, name, error) from error
 
     @staticmethod
     def read_command(stored: StoredRollout) -> Command | None:
@@ -398,3 +398,10 @@ class KubeStateStore:
         self.record_event(
             rollout.namespace, rollout.name, uid, event.reason, event.message, event.warning
         )
+
+
+def _not_found(namespace: str, name: str, error: NotFound) -> NotFound:
+    """ "rollout NS/NAME not found", unless the Rollout API itself is missing: that says so."""
+    if isinstance(error, ApiNotServed):
+        return error
+    return NotFound(f"rollout {namespace}/{name} not found")

@@ -43,6 +43,7 @@ __all__ = ["ENV_PREFIX", "PrometheusProvider", "PrometheusSettings"]
 ENV_PREFIX = "ROLLOUT_PROMETHEUS_"
 _STATUS = re.compile(r"HTTP Status Code (\d+) \((.*)\)\s*$", re.DOTALL)
 _TRUE = {"1", "true", "yes", "on"}
+_URL_IN_TEXT = re.compile(r"with url: \S+")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -151,10 +152,12 @@ class PrometheusProvider:
             ) from None
         except (requests.exceptions.ConnectionError, requests.exceptions.RetryError) as error:
             raise errors.Unreachable(
-                f"Prometheus at {self.url} is unreachable: {_short(error)}"
+                f"Prometheus at {self.url} is unreachable: {_connection_cause(error)}"
             ) from None
         except requests.exceptions.RequestException as error:
-            raise errors.Unreachable(f"request to {self.url} failed: {_short(error)}") from None
+            raise errors.Unreachable(
+                f"request to {self.url} failed: {_connection_cause(error)}"
+            ) from None
         except (ValueError, KeyError, TypeError) as error:
             raise errors.Unreachable(
                 f"{self.url} did not answer like Prometheus' API: {_short(error)}"
@@ -174,6 +177,27 @@ class PrometheusProvider:
 def _short(error: BaseException | str, limit: int = 300) -> str:
     text = str(error)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _connection_cause(error: BaseException) -> str:
+    """Why a connection failed, in a few words ("Connection refused").
+
+    Never the text of the client's exception itself: it holds the request URL, with the
+    whole PromQL query URL-encoded in it, which says nothing about the cause and makes a
+    reading of one policy show another policy's query.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.strerror:
+            return str(current.strerror)
+        reason = getattr(current, "reason", None)  # urllib3's MaxRetryError
+        inner = next((arg for arg in current.args if isinstance(arg, BaseException)), None)
+        nested = reason if isinstance(reason, BaseException) else inner
+        current = nested or current.__cause__ or current.__context__
+    last = _short(_URL_IN_TEXT.sub("", str(error)), 200)
+    return last.rsplit("): ", 1)[-1] or type(error).__name__
 
 
 def _from_status(text: str, promql: str) -> MetricsError:

@@ -30,6 +30,7 @@ KINDS = ("Rollout", "Policy")
 YAML_SUFFIXES = (".yaml", ".yml")
 STATUS_FILE_SUFFIX = ".status.yaml"
 """Write-back status files sit next to specs; they are records for people, never specs."""
+EMPTY_FILE = "empty file: no YAML document in it (a spec file holds a Rollout or a Policy)"
 
 
 def is_status_file(path: str) -> bool:
@@ -127,10 +128,17 @@ def _documents(files: Mapping[str, str], catalog: Catalog) -> Iterable[Document]
             continue
         catalog.files += 1
         try:
-            yield from load_documents(files[path], path)
+            documents = load_documents(files[path], path)
         except YamlSyntaxError as error:
             catalog.problems.append(Problem(path, error.line, "", str(error)))
             catalog.unusable_files.add(path)
+            continue
+        if not documents:
+            # an emptied file is more likely a broken commit than a deletion: its rollout
+            # keeps its last valid spec (delete the file to delete the rollout)
+            catalog.problems.append(Problem(path, None, "", EMPTY_FILE))
+            catalog.unusable_files.add(path)
+        yield from documents
 
 
 def _key_of(body: dict[str, Any]) -> str | None:
@@ -238,7 +246,10 @@ def _add_rollout(
         outcome = _resolve_once(catalog, ref.name, ref.params)
         if isinstance(outcome, TemplateError):
             field = ("spec", "analysis", "policies", index, "params")
-            message = f"{outcome.field}: {outcome}" if outcome.field else str(outcome)
+            if outcome.param is not None:
+                field, message = (*field, outcome.param), str(outcome)
+            else:
+                message = f"{outcome.field}: {outcome}" if outcome.field else str(outcome)
             catalog.problems.append(_problem(document, field, message))
             broken = True
         else:
@@ -275,7 +286,10 @@ def _policy_template_problems(catalog: Catalog) -> dict[str, Origin]:
             resolve(policy, {})
         except TemplateError as error:
             document = catalog.policy_documents[name]
-            field_path = ("spec", error.field) if error.field else ("spec",)
+            if error.param is not None:
+                field_path: tuple[str, ...] = ("spec", "params", error.param)
+            else:
+                field_path = ("spec", error.field) if error.field else ("spec",)
             catalog.problems.append(_problem(document, field_path, str(error)))
             broken[name] = origin
     return broken

@@ -228,6 +228,13 @@ def resolve(policy: Policy, overrides: Mapping[str, str | int | float]) -> Rende
         except TemplateError as error:
             raise TemplateError(str(error), field=_camel(field)) from None
         except ValueError:
+            named = placeholders(raw) if isinstance(raw, str) else []
+            if len(named) == 1 and raw.strip() == f"{{{{ {named[0]} }}}}":
+                raise TemplateError(
+                    f"{text!r} is not a number (it sets the policy's {_camel(field)})",
+                    field=_camel(field),
+                    param=named[0],
+                ) from None
             raise TemplateError(f"{text!r} is not a number", field=_camel(field)) from None
     return RenderedPolicy(
         name=policy.name,

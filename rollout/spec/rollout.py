@@ -256,6 +256,17 @@ class UrlSource(SpecModel):
         return self
 
 
+class SigningKeySource(UrlSource):
+    """Where a webhook's signing key comes from: a Secret key, an environment variable or
+    (discouraged) the spec itself."""
+
+    value: str | None = Field(
+        None,
+        description="Inline signing key: readable by anyone who can read the spec; "
+        "prefer secretRef or env.",
+    )
+
+
 class AlertTarget(SpecModel):
     """One place alerts go to, and which events it wants."""
 
@@ -273,7 +284,7 @@ class AlertTarget(SpecModel):
         ]
     )
     allow_inline_url: bool = False
-    signing_secret: UrlSource | None = Field(
+    signing_secret: SigningKeySource | None = Field(
         None, description="HMAC-SHA256 key for the generic webhook's signature header."
     )
 

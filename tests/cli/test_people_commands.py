@@ -15,6 +15,7 @@ from typing import Any
 import kubernetes
 import pytest
 
+from kubelite import LocalApiServer
 from rollout.kube.rollout_resource import COMMAND_ANNOTATION
 from tests.kube.crd_file import crd_document
 from tests.kube_clients import CustomObjects, as_body, custom_objects
@@ -111,10 +112,71 @@ def test_an_unknown_rollout_is_one_clean_line(checkout: CustomObjects, kubeconfi
     assert "not found" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_status_lists_every_rollout(checkout: CustomObjects, kubeconfig: Path) -> None:
-    result = rollout_cli(kubeconfig, "status")
+def test_status_lists_every_namespace_with_all_namespaces(
+    checkout: CustomObjects, kubeconfig: Path
+) -> None:
+    result = rollout_cli(kubeconfig, "status", "-A")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("shop/checkout")
+
+
+def test_a_rollout_no_controller_has_seen_is_pending_not_succeeded(
+    checkout: CustomObjects, kubeconfig: Path
+) -> None:
+    result = rollout_cli(kubeconfig, "status", "checkout", "-n", "shop")
+    assert result.returncode == 0, result.stderr
+    assert "Succeeded" not in result.stdout and "✔" not in result.stdout
+    assert "Pending" in result.stdout
+    assert "waiting for a controller" in result.stdout
+    assert "desired version v2" in result.stdout
+
+
+def test_every_command_defaults_to_the_kubeconfig_namespace(
+    checkout: CustomObjects, apiserver: LocalApiServer, tmp_path: Path
+) -> None:
+    in_shop = apiserver.write_kubeconfig(tmp_path / "shop-config", namespace="shop")
+    listed = rollout_cli(in_shop, "status")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.startswith("shop/checkout")
+    promoted = rollout_cli(in_shop, "promote", "checkout", "--as", "alice")
+    assert promoted.returncode == 0, promoted.stderr
+    assert "promote of shop/checkout requested by alice" in promoted.stdout
+    assert command_of(checkout)["action"] == "promote"
+
+
+def test_status_in_another_namespace_says_where_the_rollouts_are(
+    checkout: CustomObjects, kubeconfig: Path
+) -> None:
+    listed = rollout_cli(kubeconfig, "status")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.strip() == "no rollouts in namespace default; found in: shop/checkout"
+    named = rollout_cli(kubeconfig, "status", "checkout")
+    assert named.returncode == 1
+    assert "not found in namespace default; found in: shop/checkout" in named.stderr
+
+
+def test_namespace_slash_name_as_status_prints_it(
+    checkout: CustomObjects, kubeconfig: Path
+) -> None:
+    aborted = rollout_cli(kubeconfig, "abort", "shop/checkout", "--as", "bob")
+    assert aborted.returncode == 0, aborted.stderr
+    assert command_of(checkout)["action"] == "abort"
+    shown = rollout_cli(kubeconfig, "status", "shop/checkout")
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.startswith("shop/checkout")
+    clash = rollout_cli(kubeconfig, "retry", "shop/checkout", "-n", "other")
+    assert clash.returncode == 2
+    assert "names namespace 'shop' but -n says 'other'" in clash.stderr
+
+
+def test_without_the_crd_status_says_how_to_install_it(kubeconfig: Path) -> None:
+    for args in (("status",), ("status", "-A"), ("status", "checkout"), ("promote", "checkout")):
+        result = rollout_cli(kubeconfig, *args)
+        assert result.returncode == 1, args
+        assert "kubectl apply -f manifests/crd.yaml" in result.stderr, result.stderr
+        assert "HTTP 404" not in result.stderr
+        assert "could not find the requested resource" not in result.stderr
+        assert "Traceback" not in result.stderr
 
 
 def test_an_unreachable_cluster_is_one_clean_line(tmp_path: Path) -> None:

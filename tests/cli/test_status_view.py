@@ -61,3 +61,48 @@ def test_evidence_line_for_an_inconclusive_check() -> None:
         }
     )
     assert line == "? istio-latency-p99 quantile: no data"
+
+
+def test_an_inconclusive_check_labels_its_numbers_as_counts_so_far() -> None:
+    line = evidence_line(
+        {
+            "policy": "istio-slow-request-ratio",
+            "check": "slow-requests",
+            "outcome": "inconclusive",
+            "message": "canary total: Prometheus at http://prom:9090 is unreachable: "
+            "Connection refused",
+            "value": 0.0,
+            "sample_size": 120,
+            "p_value": 1.0,
+        }
+    )
+    assert line.endswith("Connection refused (so far: value=0, n=120, p=1)")
+
+
+def test_a_rollout_without_status_is_waiting_for_a_controller() -> None:
+    body = {"metadata": {"name": "checkout", "namespace": "shop"}, "spec": {"version": "v2"}}
+    lines = detail_lines(RolloutView.from_resource(body))
+    assert "Pending" in lines[0] and "Succeeded" not in lines[0]
+    assert lines[1:] == [
+        "    waiting for a controller: no status has been recorded yet; desired version v2"
+    ]
+
+
+def test_commands_of_earlier_rollouts_are_not_shown() -> None:
+    state = RolloutState(
+        phase=Phase.SUCCEEDED,
+        stable_version="v3",
+        rollout_started_at=1000.0,
+        commands=[
+            Command(id="1", action="abort", by="erin", at=500.0, result="aborted"),
+            Command(id="2", action="promote", by="alice", at=1200.0, result="promoted fully"),
+        ],
+    )
+    body = {
+        "metadata": {"name": "checkout", "namespace": "shop"},
+        "spec": {"version": "v3"},
+        "status": state.to_status(),
+    }
+    text = "\n".join(detail_lines(RolloutView.from_resource(body)))
+    assert "command promote by alice" in text
+    assert "abort" not in text

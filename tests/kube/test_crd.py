@@ -96,6 +96,14 @@ def test_the_schema_mirrors_the_spec_model() -> None:
     assert step["setWeight"] == {"type": "integer", "minimum": 0, "maximum": 100, "nullable": True}
 
 
+def test_the_signing_key_is_not_described_as_a_url() -> None:
+    spec = crd_document()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    target = spec["properties"]["alerts"]["items"]["properties"]
+    assert "URL" in target["url"]["properties"]["value"]["description"]
+    signing = target["signingSecret"]["properties"]["value"]["description"]
+    assert "URL" not in signing and "signing key" in signing
+
+
 def test_names_and_columns() -> None:
     names = crd_document()["spec"]["names"]
     assert names["kind"] == "Rollout" and names["plural"] == "rollouts"

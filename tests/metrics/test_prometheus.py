@@ -75,6 +75,14 @@ def test_unreachable_prometheus() -> None:
     assert not closed.is_online()
 
 
+def test_unreachable_says_why_in_a_few_words_without_the_query() -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    closed = PrometheusProvider(PrometheusSettings(url=url))
+    with pytest.raises(errors.Unreachable) as raised:
+        closed.query('sum(rate(istio_requests_total{response_code=~"5.."}[1m]))', timeout=2.0)
+    assert str(raised.value) == f"Prometheus at {url} is unreachable: Connection refused"
+
+
 class _AuthChecker(http.server.BaseHTTPRequestHandler):
     seen: list[str | None] = []
 

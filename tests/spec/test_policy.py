@@ -54,6 +54,7 @@ def test_resolve_refuses_unknown_override_and_non_numeric_threshold() -> None:
     with pytest.raises(TemplateError, match="not a number") as caught:
         resolve(value, {})
     assert caught.value.field == "max"
+    assert caught.value.param == "limit"
     with pytest.raises(TemplateError, match="no parameter 'limt'"):
         resolve(value, {"limt": 3})
 

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from rollout.cli.main import main
@@ -109,3 +110,29 @@ def test_write_back_status_files_are_not_specs(tmp_path: Path) -> None:
     result = run("validate", str(tmp_path))
     assert result.returncode == 0, result.stdout
     assert result.stdout == ""
+
+
+def test_a_non_numeric_parameter_is_named_as_the_user_wrote_it(
+    repo_root: Path, tmp_path: Path
+) -> None:
+    checkout = (repo_root / "examples" / "rollouts" / "checkout.yaml").read_text()
+    spec = tmp_path / "checkout.yaml"
+    spec.write_text(checkout.replace("{maxErrorRatio: 0.01}", "{maxErrorRatio: lots}"))
+    result = run("validate", str(spec))
+    assert result.returncode == 1
+    (line,) = result.stdout.splitlines()
+    assert line.endswith(
+        ": spec.analysis.policies[0].params.maxErrorRatio: 'lots' is not a number "
+        "(it sets the policy's max)"
+    )
+
+
+@pytest.mark.parametrize("text", ["", "# nothing here yet\n", "---\n"])
+def test_an_empty_spec_file_is_an_error(tmp_path: Path, text: str) -> None:
+    spec = tmp_path / "empty.yaml"
+    spec.write_text(text)
+    result = run("validate", str(spec))
+    assert result.returncode == 1
+    assert result.stdout == (
+        f"{spec}: empty file: no YAML document in it (a spec file holds a Rollout or a Policy)\n"
+    )
