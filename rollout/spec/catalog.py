@@ -245,12 +245,12 @@ def _add_rollout(
             continue
         outcome = _resolve_once(catalog, ref.name, ref.params)
         if isinstance(outcome, TemplateError):
-            field = ("spec", "analysis", "policies", index, "params")
+            params = ("spec", "analysis", "policies", index, "params")
             if outcome.param is not None:
-                field, message = (*field, outcome.param), str(outcome)
+                catalog.problems.append(_problem(document, (*params, outcome.param), str(outcome)))
             else:
                 message = f"{outcome.field}: {outcome}" if outcome.field else str(outcome)
-            catalog.problems.append(_problem(document, field, message))
+                catalog.problems.append(_problem(document, params, message))
             broken = True
         else:
             resolved.append(outcome)

@@ -228,12 +228,12 @@ def resolve(policy: Policy, overrides: Mapping[str, str | int | float]) -> Rende
         except TemplateError as error:
             raise TemplateError(str(error), field=_camel(field)) from None
         except ValueError:
-            named = placeholders(raw) if isinstance(raw, str) else []
-            if len(named) == 1 and raw.strip() == f"{{{{ {named[0]} }}}}":
+            whole = _PLACEHOLDER.fullmatch(raw.strip()) if isinstance(raw, str) else None
+            if whole is not None:
                 raise TemplateError(
                     f"{text!r} is not a number (it sets the policy's {_camel(field)})",
                     field=_camel(field),
-                    param=named[0],
+                    param=whole.group(1),
                 ) from None
             raise TemplateError(f"{text!r} is not a number", field=_camel(field)) from None
     return RenderedPolicy(
