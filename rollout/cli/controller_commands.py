@@ -6,6 +6,7 @@ configures it from a ConfigMap and Secrets without a command line to maintain.
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import sys
@@ -19,9 +20,26 @@ from rollout.controller import Controller, ControllerSettings, default_identity
 from rollout.errors import RolloutError
 from rollout.metrics.prometheus import PrometheusSettings
 
+_option = functools.partial(click.option, show_envvar=True)
 
-@click.command()
-@click.option(
+_ENVIRONMENT_ONLY = """\b
+Set only in the environment (never a flag: flags show in ps):
+  ROLLOUT_HOOK_SECRET                      secret the push hooks must prove
+  ROLLOUT_GIT_TOKEN                        https token for the spec repository
+  ROLLOUT_GIT_USERNAME                     ...its user (default: x-access-token)
+  ROLLOUT_GIT_SSH_KEY                      path of an SSH private key (ssh URLs)
+  ROLLOUT_GIT_KNOWN_HOSTS                  path of an SSH known_hosts file
+  ROLLOUT_PROMETHEUS_BEARER_TOKEN          bearer token for Prometheus
+  ROLLOUT_PROMETHEUS_BEARER_TOKEN_FILE     ...or a file holding it
+  ROLLOUT_PROMETHEUS_USERNAME, _PASSWORD   basic auth for Prometheus
+  ROLLOUT_PROMETHEUS_CA_FILE               CA bundle for Prometheus' certificate
+  ROLLOUT_PROMETHEUS_INSECURE_SKIP_VERIFY  'true' skips the certificate check
+Every flag above can also be set by the ROLLOUT_* variable shown beside it.
+"""
+
+
+@click.command(epilog=_ENVIRONMENT_ONLY)
+@_option(
     "--source",
     type=click.Choice(["git", "cluster"]),
     default="git",
@@ -29,78 +47,97 @@ from rollout.metrics.prometheus import PrometheusSettings
     show_default=True,
     help="Read specs from Git, or from Rollout resources applied by Argo CD or Flux.",
 )
-@click.option("--git-url", envvar="ROLLOUT_GIT_URL", help="Spec repository (https, ssh, file).")
-@click.option("--git-branch", envvar="ROLLOUT_GIT_BRANCH", default="main", show_default=True)
-@click.option(
+@_option("--git-url", envvar="ROLLOUT_GIT_URL", help="Spec repository (https, ssh, file).")
+@_option(
+    "--git-branch",
+    envvar="ROLLOUT_GIT_BRANCH",
+    default="main",
+    show_default=True,
+    help="Branch to follow.",
+)
+@_option(
     "--git-path",
     envvar="ROLLOUT_GIT_PATH",
     default=".",
     show_default=True,
     help="Directory of specs and policies inside the repository.",
 )
-@click.option(
+@_option(
     "--cache-dir",
     envvar="ROLLOUT_CACHE_DIR",
     default="/tmp/rollout-cache",
     show_default=True,
     type=click.Path(path_type=Path),
+    help="Where the bare mirror of the spec repository is kept.",
 )
-@click.option(
+@_option(
     "--poll-interval",
     envvar="ROLLOUT_POLL_INTERVAL",
     default=30.0,
     show_default=True,
     help="Seconds between Git polls (a push webhook syncs at once).",
 )
-@click.option(
+@_option(
     "--resync-interval",
     envvar="ROLLOUT_RESYNC_INTERVAL",
     default=600.0,
     show_default=True,
     help="Seconds between runs of a rollout with nothing under way (a change runs it at once).",
 )
-@click.option(
+@_option(
     "--kubeconfig",
     envvar="KUBECONFIG",
     default=None,
     help="Kubeconfig file; in a pod the service account is used.",
 )
-@click.option("--context", envvar="ROLLOUT_KUBE_CONTEXT", default=None)
-@click.option(
+@_option(
+    "--context",
+    envvar="ROLLOUT_KUBE_CONTEXT",
+    default=None,
+    help="Kubeconfig context (default: the current one).",
+)
+@_option(
     "--prometheus-url",
     envvar="ROLLOUT_PROMETHEUS_URL",
     default="http://prometheus.istio-system:9090",
     show_default=True,
+    help="Prometheus that holds the mesh metrics the policies query (its base URL).",
 )
-@click.option(
+@_option(
     "--listen",
     envvar="ROLLOUT_LISTEN",
     default="0.0.0.0:8080",
     show_default=True,
     help="host:port for /healthz, /readyz, /metrics and /hooks/git.",
 )
-@click.option(
+@_option(
     "--leader-election/--no-leader-election",
     envvar="ROLLOUT_LEADER_ELECTION",
     default=True,
     show_default=True,
+    help="Act only while holding the Lease, so several replicas can run.",
 )
-@click.option(
+@_option(
     "--lease-namespace",
     envvar="ROLLOUT_LEASE_NAMESPACE",
     default="rollout-system",
     show_default=True,
+    help="Namespace of the leader-election Lease.",
 )
-@click.option(
-    "--lease-name", envvar="ROLLOUT_LEASE_NAME", default="rollout-controller", show_default=True
+@_option(
+    "--lease-name",
+    envvar="ROLLOUT_LEASE_NAME",
+    default="rollout-controller",
+    show_default=True,
+    help="Name of the leader-election Lease.",
 )
-@click.option(
+@_option(
     "--identity",
     envvar="ROLLOUT_IDENTITY",
     default=None,
     help="Leader-election identity (default: hostname-pid).",
 )
-@click.option(
+@_option(
     "--policies",
     "policy_paths",
     envvar="ROLLOUT_POLICY_PATHS",
@@ -108,27 +145,34 @@ from rollout.metrics.prometheus import PrometheusSettings
     type=click.Path(),
     help="Extra policy files or directories (cluster mode).",
 )
-@click.option(
+@_option(
     "--namespace",
     envvar="ROLLOUT_NAMESPACE",
     default=None,
     help="Cluster mode: read Rollouts of this namespace only (default: all namespaces).",
 )
-@click.option(
+@_option(
     "--git-author",
     envvar="ROLLOUT_GIT_AUTHOR",
     default="rollout-controller <rollout-controller@users.noreply.local>",
     show_default=True,
     help="Author and committer of write-back commits, as 'Name <email>'.",
 )
-@click.option(
+@_option(
     "--log-format",
     type=click.Choice(["text", "json"]),
     envvar="ROLLOUT_LOG_FORMAT",
     default="text",
     show_default=True,
+    help="json: one object per line, for log collectors.",
 )
-@click.option("--log-level", envvar="ROLLOUT_LOG_LEVEL", default="info", show_default=True)
+@_option(
+    "--log-level",
+    envvar="ROLLOUT_LOG_LEVEL",
+    default="info",
+    show_default=True,
+    help="debug, info, warning or error.",
+)
 def run(
     source: str,
     git_url: str | None,
@@ -151,10 +195,7 @@ def run(
     log_format: str,
     log_level: str,
 ) -> None:
-    """Run the controller until SIGTERM or Ctrl-C.
-
-    The push-hook secret comes from ROLLOUT_HOOK_SECRET (never a flag: flags show in ps).
-    """
+    """Run the controller until SIGTERM or Ctrl-C."""
     logs.configure(level=log_level, fmt=log_format)
     host, _, port = listen.rpartition(":")
     author_name, _, author_email = git_author.partition("<")

@@ -2,17 +2,25 @@
 
 Meant for a spec repository's own CI: one line per problem as ``path:line: field: message``,
 exit 0 when everything is valid and 1 otherwise, ``--output json`` for tools.
+
+``plan`` takes one file; the policies it names are found as ``validate`` finds them when
+given the whole repository: every Policy in the Git work tree around the file (outside Git,
+in the files beside it), or in the ``--policies`` paths instead.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
+from pathlib import Path
 
 import click
 
+from rollout.spec import builtin
 from rollout.spec import catalog as spec_catalog
 from rollout.spec import plan as spec_plan
+from rollout.spec.policy import Policy
 
 
 @click.command()
@@ -45,14 +53,62 @@ def validate(paths: tuple[str, ...], output: str) -> None:
     sys.exit(0 if loaded.ok else 1)
 
 
+def policy_search_paths(file: Path) -> tuple[list[Path], str]:
+    """Where ``file``'s policies are: the Git work tree holding it (a directory with
+    ``.git``); outside Git, the YAML files beside it (not below: that could be a whole home
+    directory). Also says so in words."""
+    start = file.resolve().parent
+    for directory in (start, *start.parents):
+        if (directory / ".git").exists():
+            return [directory], f"the Git repository {directory}"
+    beside = sorted(p for p in start.iterdir() if p.suffix in spec_catalog.YAML_SUFFIXES)
+    return beside, f"the YAML files in {start} (not in a Git repository)"
+
+
+def _policies_in(paths: Sequence[Path], planned: Path) -> list[Policy]:
+    """Every valid Policy in ``paths`` outside the planned file (which is read on its own)."""
+    found = spec_catalog.load_paths(paths)
+    planned_file = planned.resolve()
+    return [
+        policy
+        for policy, origin in found.policies.values()
+        if origin is not None and Path(origin.path).resolve() != planned_file
+    ]
+
+
+def _where_looked(places: str, found: Sequence[Policy]) -> str:
+    shipped = ", ".join(policy.name for policy in builtin.shipped_policies())
+    names = ", ".join(sorted(policy.name for policy in found)) or "none"
+    return (
+        f"policies were looked for in the file itself, the shipped ones ({shipped}) and "
+        f"{places} (found: {names}); --policies PATH looks elsewhere"
+    )
+
+
 @click.command()
-@click.argument("file", type=click.Path())
+@click.argument("file", type=click.Path(path_type=Path))
 @click.option("--name", help="The rollout to plan when the file holds several.")
-def plan(file: str, name: str | None) -> None:
+@click.option(
+    "--policies",
+    "policy_paths",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Policy files or directories (default: the Git repository around FILE).",
+)
+def plan(file: Path, name: str | None, policy_paths: tuple[Path, ...]) -> None:
     """Print the steps, the weights and the shortest time to full promotion."""
-    loaded = spec_catalog.load_paths([file])
-    for problem in loaded.problems:
+    if policy_paths:
+        searched, places = list(policy_paths), ", ".join(str(p) for p in policy_paths)
+    else:
+        searched, places = policy_search_paths(file)
+    found = _policies_in(searched, file) if file.exists() else []
+    texts, problems = spec_catalog.collect_files([file])
+    loaded = spec_catalog.load_texts(texts, known_policies=found)
+    problems.extend(loaded.problems)
+    for problem in problems:
         click.echo(str(problem), err=True)
+    if any("unknown policy" in problem.message for problem in problems):
+        click.echo(_where_looked(places, found), err=True)
     rollouts = [r for r in loaded.rollouts.values() if name in (None, r.rollout.name)]
     if not rollouts:
         click.echo(f"{file}: no valid rollout to plan", err=True)
@@ -64,4 +120,4 @@ def plan(file: str, name: str | None) -> None:
         click.echo(f"rollout {rollout.key} -> version {rollout.spec.version} ({entry.origin})")
         for line in spec_plan.plan(rollout).lines():
             click.echo(line)
-    sys.exit(1 if loaded.problems else 0)
+    sys.exit(1 if problems else 0)

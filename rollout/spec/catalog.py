@@ -155,16 +155,21 @@ def load_texts(
     commit: str | None = None,
     shipped_policies: bool = True,
     unreadable: Mapping[str, str] | None = None,
+    known_policies: Iterable[Policy] = (),
 ) -> Catalog:
     """Parse and check every rollout and policy in ``files`` (path -> YAML text);
-    ``unreadable`` files (path -> why, as the source found them) are problems too."""
+    ``unreadable`` files (path -> why, as the source found them) are problems too.
+
+    ``known_policies`` (read and checked elsewhere, as ``rollout plan`` reads a repository's)
+    are used as the shipped ones are: ``files`` may override them by name.
+    """
     catalog = Catalog()
     for path, why in (unreadable or {}).items():
         catalog.problems.append(Problem(path, None, "", why))
         catalog.unusable_files.add(path)
-    if shipped_policies:
-        for policy in builtin.shipped_policies():
-            catalog.policies[policy.name] = (policy, None)
+    shipped = builtin.shipped_policies() if shipped_policies else ()
+    for policy in (*shipped, *known_policies):
+        catalog.policies[policy.name] = (policy, None)
     rollout_docs: list[tuple[Document, Rollout]] = []
     repo_policies: dict[str, Origin] = {}
     for document in _documents(files, catalog):

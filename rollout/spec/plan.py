@@ -44,10 +44,13 @@ class Plan:
             f"shortest time to full promotion: {total}"
             + (f", plus {self.manual_gates} manual promotion(s)" if self.manual_gates else "")
         )
-        rows.append(
-            f"promotion also needs at least {self.min_sample_size} canary requests and "
-            "passing checks at every tick"
-        )
+        rows += [
+            "at every tick a failing check rolls back and an undecided one holds the weight;",
+            "a pass means 'not shown worse so far', not 'shown as good': so 100% and promotion",
+            f"wait for a promotable verdict: at least {self.min_sample_size} canary requests, "
+            "every check",
+            "passing, and the evidence not leaning towards a worse canary",
+        ]
         return rows
 
 
@@ -73,7 +76,7 @@ def plan(rollout: Rollout) -> Plan:
         else:
             assert step.analyze is not None
             hold = seconds(step.analyze.duration)
-            description = f"analyse for {format_duration(hold)}; continue only on pass"
+            description = f"analyse for {format_duration(hold)}, then go on unless held"
         total += hold
         steps.append(PlannedStep(index, description, weight, hold, manual))
     return Plan(

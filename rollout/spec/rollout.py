@@ -109,7 +109,8 @@ class PauseStep(SpecModel):
 
 
 class AnalyzeStep(SpecModel):
-    """Hold at the current weight while the analysis runs for a duration; promote only on pass."""
+    """Hold at the current weight for a duration while the analysis runs; then go on unless a
+    check is undecided (a failing check rolls back at any tick)."""
 
     duration: Duration
 

@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from rollout.cli.main import main
 
 BROKEN = Path(__file__).parent / "broken"
+EXAMPLE_ROLLOUTS = sorted((Path(__file__).parents[2] / "examples" / "rollouts").glob("*.yaml"))
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -136,3 +137,53 @@ def test_an_empty_spec_file_is_an_error(tmp_path: Path, text: str) -> None:
     assert result.stdout == (
         f"{spec}: empty file: no YAML document in it (a spec file holds a Rollout or a Policy)\n"
     )
+
+
+@pytest.mark.parametrize("example", EXAMPLE_ROLLOUTS, ids=lambda path: path.name)
+def test_plan_finds_the_repository_policies_of_every_example(example: Path) -> None:
+    result = run("plan", str(example))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert "shortest time to full promotion" in result.stdout
+
+
+def copy_payments(repo_root: Path, into: Path) -> Path:
+    into.mkdir(parents=True, exist_ok=True)
+    spec = into / "payments.yaml"
+    spec.write_text((repo_root / "examples" / "rollouts" / "payments.yaml").read_text())
+    return spec
+
+
+def test_plan_takes_policies_from_the_given_paths(repo_root: Path, tmp_path: Path) -> None:
+    spec = copy_payments(repo_root, tmp_path / "specs")
+    result = run("plan", str(spec), "--policies", str(repo_root / "examples" / "policies"))
+    assert result.returncode == 0, result.stderr
+    assert "rollout shop/payments" in result.stdout
+
+
+def test_an_unknown_policy_says_where_policies_were_looked_for(
+    repo_root: Path, tmp_path: Path
+) -> None:
+    spec = copy_payments(repo_root, tmp_path / "specs")
+    result = run("plan", str(spec))
+    assert result.returncode == 1
+    assert "unknown policy 'payments-declined-ratio'" in result.stderr
+    assert (
+        "policies were looked for in the file itself, the shipped ones (istio-error-ratio, "
+        "istio-latency-p99, istio-slow-request-ratio) and the YAML files in "
+        f"{spec.parent} (not in a Git repository) (found: none); --policies PATH looks elsewhere"
+    ) in result.stderr
+
+
+def test_plan_looks_through_the_git_repository_around_the_file(
+    repo_root: Path, tmp_path: Path
+) -> None:
+    (tmp_path / ".git").mkdir()
+    spec = copy_payments(repo_root, tmp_path / "deep" / "specs")
+    policies = tmp_path / "elsewhere"
+    policies.mkdir()
+    for path in (repo_root / "examples" / "policies").glob("*.yaml"):
+        (policies / path.name).write_text(path.read_text())
+    result = run("plan", str(spec))
+    assert result.returncode == 0, result.stderr
+    assert "rollout shop/payments" in result.stdout
