@@ -2,4 +2,4 @@
 
 from rollout.cli.main import main
 
-main()
+main(prog_name="rollout")

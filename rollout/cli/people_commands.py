@@ -56,7 +56,9 @@ def _who() -> str:
 
 def _fail(error: Exception) -> NoReturn:
     message = CRD_HINT if isinstance(error, ApiNotServed) else str(error)
-    click.echo(f"rollout: {message}", err=True)
+    context = click.get_current_context(silent=True)
+    program = context.find_root().info_name if context is not None else None
+    click.echo(f"{program or 'rollout'}: {message}", err=True)
     sys.exit(1)
 
 

@@ -12,41 +12,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import kubernetes
 import pytest
 
 from kubelite import LocalApiServer
 from rollout.kube.rollout_resource import COMMAND_ANNOTATION
-from tests.kube.crd_file import crd_document
-from tests.kube_clients import CustomObjects, as_body, custom_objects
-
-
-@pytest.fixture
-def checkout(api_client: kubernetes.client.ApiClient) -> CustomObjects:
-    kubernetes.client.ApiextensionsV1Api(api_client).create_custom_resource_definition(
-        as_body(crd_document())
-    )
-    custom = custom_objects(api_client)
-    custom.create_namespaced_custom_object(
-        "canary.rollout.dev",
-        "v1alpha1",
-        "shop",
-        "rollouts",
-        {
-            "apiVersion": "canary.rollout.dev/v1alpha1",
-            "kind": "Rollout",
-            "metadata": {"name": "checkout", "namespace": "shop"},
-            "spec": {
-                "version": "v2",
-                "traffic": {
-                    "host": "checkout",
-                    "destinationRule": "checkout",
-                    "virtualServices": [{"name": "checkout"}],
-                },
-            },
-        },
-    )
-    return custom
+from tests.kube_clients import CustomObjects
 
 
 def rollout_cli(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
