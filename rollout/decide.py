@@ -5,6 +5,8 @@ replayed tick by tick in a test, and the detection benchmark drives this very co
 virtual time.
 
 One tick, in order:
+0. no state (first sight, or a Rollout recreated or whose status was lost): adopt what
+   the live routes say (:mod:`rollout.adoption`), never the spec's version;
 1. the spec was deleted: revert to stable or leave as is, per ``spec.onDelete``;
 2. a person's command (promote, promote fully, abort, retry) is applied and recorded;
 3. a new version while a rollout is under way: all traffic back to stable, start over;
@@ -21,6 +23,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from rollout import adoption
+from rollout.adoption import LiveRoutes
 from rollout.analysis.verdicts import Evidence, Outcome, Verdict
 from rollout.effects import Effect, RecordEvent, SetWeights
 from rollout.events import Notification
@@ -53,6 +57,8 @@ class Observations:
     command: Command | None = None
     spec_problems: tuple[str, ...] = ()
     """The newest spec in the source is invalid: the rollout keeps its last valid spec."""
+    live: LiveRoutes | None = None
+    """The live routes, read when there is no state: what adoption starts from."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -397,10 +403,7 @@ def _advance(tick: _Tick, rollout: Rollout) -> None:
         tick.update(spec_deleted=False)
     desired = rollout.spec.version
     if tick.state.stable_version is None:
-        tick.update(stable_version=desired, spec_hash=obs.spec_hash, commit=obs.commit)
-        tick.route(desired, None, 0)
-        tick.set_phase(Phase.SUCCEEDED, f"{desired} is stable")
-        tick.event("Initialized", f"{desired} adopted as the stable version")
+        _adopt(tick, rollout)
         return
     if _apply_command(tick):
         return
@@ -419,6 +422,25 @@ def _advance(tick: _Tick, rollout: Rollout) -> None:
         _spec_back_on_stable(tick, tick.state.failed.version)
     if tick.state.phase.active:
         _progress(tick, rollout)
+
+
+def _adopt(tick: _Tick, rollout: Rollout) -> None:
+    """No state: adopt what the live routes (and their record) say, never the spec's
+    version; the next tick decides from there (see :mod:`rollout.adoption`)."""
+    obs = tick.obs
+    found = adoption.adopt(
+        rollout, obs.live, tick.state, now=obs.now, spec_hash=obs.spec_hash, commit=obs.commit
+    )
+    if found.state is None:
+        if tick.state.message != found.message:
+            tick.event(found.reason, f"not adopted: {found.message}", warning=True)
+        tick.update(message=found.message)
+        return
+    tick.state = found.state
+    if found.weights is not None:
+        weights = found.weights
+        tick.route(weights.stable_version, weights.canary_version, weights.canary_weight)
+    tick.event(found.reason, found.message)
 
 
 def _spec_back_on_stable(tick: _Tick, failed_version: str) -> None:

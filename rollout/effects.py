@@ -23,6 +23,9 @@ class SetWeights:
     stable_version: str
     canary_version: str | None
     canary_weight: int
+    record: str | None = dataclasses.field(default=None, compare=False)
+    """The rollout's record (:mod:`rollout.route_record`), written in the same patch as
+    the weights; None leaves the record as it is."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.canary_weight <= 100:

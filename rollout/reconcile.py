@@ -29,11 +29,14 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from rollout import route_record
+from rollout.adoption import LiveRoutes
 from rollout.analysis.verdicts import Verdict
 from rollout.decide import Decision, Observations, decide, mark_sent
 from rollout.effects import RecordEvent, SetWeights
 from rollout.errors import Conflict, RolloutError
 from rollout.events import Notification
+from rollout.mesh.router import LiveWeights
 from rollout.spec.policy import RenderedPolicy
 from rollout.spec.rollout import AlertTarget, Rollout
 from rollout.state import Command, Phase, RolloutState
@@ -84,6 +87,8 @@ class TrafficRouter(Protocol):
     def set_weights(self, rollout: Rollout, weights: SetWeights) -> None: ...
 
     def live_canary_weight(self, rollout: Rollout, canary: str | None) -> int | None: ...
+
+    def read_weights(self, rollout: Rollout) -> LiveWeights: ...
 
 
 class ReadinessProbe(Protocol):
@@ -165,11 +170,11 @@ class Reconciler:
             analysis_state=analysis_state,
             command=stored.command,
             spec_problems=desired.spec_problems,
+            live=self._live_routes(rollout) if state.stable_version is None else None,
         )
         decision = decide(rollout, state, observations, deleted=desired.deleted)
-        for effect in decision.effects:
-            if isinstance(effect, SetWeights):
-                ports.router.set_weights(rollout, effect)
+        for weights in _weights_with_record(rollout, state, decision):
+            ports.router.set_weights(rollout, weights)
         next_state = decision.state
         if stored.generation is not None:
             next_state = next_state.model_copy(update={"observed_generation": stored.generation})
@@ -216,6 +221,19 @@ class Reconciler:
             return self.ports.analyzer.analyze(desired, state, now)
         return None, None
 
+    def _live_routes(self, rollout: Rollout) -> LiveRoutes | None:
+        """What the routes carry and the record beside them, for adoption; None when they
+        cannot be read (nothing is adopted then)."""
+        try:
+            routes = self.ports.router.read_weights(rollout).routes
+        except RolloutError as error:
+            log.warning("%s: cannot read the live routes to adopt: %s", rollout.key, error)
+            return None
+        return LiveRoutes(
+            splits=tuple(dict(route.weights) for route in routes),
+            records=tuple(route.record for route in routes if route.record),
+        )
+
     def _correct_drift(self, rollout: Rollout, state: RolloutState) -> str | None:
         """Someone else changed our weights: say so, and put back what the state says.
 
@@ -243,6 +261,7 @@ class Reconciler:
                 state.stable_version,
                 state.canary_version if state.canary_weight else None,
                 state.canary_weight,
+                record=_encoded_record(rollout, state),
             ),
         )
         self._record(rollout, RecordEvent("WeightDrift", drift, warning=True))
@@ -293,6 +312,31 @@ class Reconciler:
             log.info("%s: alerts queued; their record will be rewritten next tick", rollout.key)
             return state
         return delivered
+
+
+def _encoded_record(rollout: Rollout, state: RolloutState) -> str | None:
+    record = route_record.record_of(rollout.key, state)
+    return route_record.encode(record) if record is not None else None
+
+
+def _weights_with_record(
+    rollout: Rollout, before: RolloutState, decision: Decision
+) -> list[SetWeights]:
+    """The weights to write, each with the record of the state decided, so the record on
+    the VirtualService moves with the weights; and the weights as they are when only the
+    record's facts changed (a failure with no traffic moved, a failure settled)."""
+    record = route_record.record_of(rollout.key, decision.state)
+    if record is None:
+        return []
+    encoded = route_record.encode(record)
+    if decision.weights is not None:
+        return [dataclasses.replace(decision.weights, record=encoded)]
+    previous = route_record.record_of(rollout.key, before)
+    if previous is not None and previous.facts() == record.facts():
+        return []
+    state = decision.state
+    canary = state.canary_version if state.canary_weight else None
+    return [SetWeights(record.stable, canary, state.canary_weight if canary else 0, record=encoded)]
 
 
 def _log_transition(before: RolloutState, after: RolloutState, verdict: Verdict | None) -> None:

@@ -1,7 +1,7 @@
 """Fixtures shared by every test folder: the local Kubernetes API server with a kubeconfig,
 an official client and ``kubectl`` bound to it, and the end-to-end world (Prometheus
 scraping the Istio exporter, a webhook receiver, the spec repository, the demo application
-and its simulated traffic).
+and its simulated traffic, and the controller as ``rollout run`` builds it).
 
 A folder's own ``conftest.py`` adds what only it needs, or overrides one of these (the
 metrics tests share one Prometheus per module, for example). Each fixture here is
@@ -17,10 +17,11 @@ import kubernetes
 import pytest
 
 from kubelite import LocalApiServer
+from rollout.controller import Controller, ControllerSettings
 from rollout.metrics.prometheus import PrometheusProvider, PrometheusSettings
 from rollout_local.processes.prometheus_server import PrometheusServer
 from rollout_local.receiver import WebhookReceiver
-from tests.e2e.world import SpecRepo, TrafficSimulator, install_app
+from tests.e2e.world import HOOK_SECRET, SpecRepo, TrafficSimulator, install_app
 from tests.kube_clients import Kubectl, kubectl_runner, new_api_client
 from tests.metrics.exporter import IstioExporter
 
@@ -113,3 +114,32 @@ def traffic(
     simulator = TrafficSimulator(app, exporter).start()
     yield simulator
     simulator.stop()
+
+
+@pytest.fixture
+def controller(
+    kubeconfig: Path,
+    prometheus: PrometheusServer,
+    spec_repo: SpecRepo,
+    tmp_path: Path,
+    app: kubernetes.client.ApiClient,
+) -> Iterator[Controller]:
+    """The controller in-process as ``rollout run`` builds it, with v1 in the spec
+    repository; only the push webhook syncs."""
+    spec_repo.push("v1")
+    settings = ControllerSettings(
+        prometheus=PrometheusSettings(url=prometheus.url),
+        git_url=spec_repo.url,
+        cache_dir=tmp_path / "cache",
+        poll_interval=3600,  # only the push webhook syncs
+        kubeconfig=str(kubeconfig),
+        listen_host="127.0.0.1",
+        listen_port=0,
+        hook_secret=HOOK_SECRET,
+        lease_namespace="rollout-system",
+        identity="e2e-controller",
+    )
+    running = Controller(settings)
+    running.start()
+    yield running
+    running.stop()

@@ -6,92 +6,12 @@ time); outputs are the next state and the effects. No I/O anywhere.
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
-from rollout.analysis.verdicts import Evidence, Outcome, Verdict
-from rollout.decide import Decision, Observations, decide, mark_sent
+from rollout.decide import Observations, decide, mark_sent
 from rollout.effects import SetWeights
 from rollout.state import Command, Phase, RolloutState
-from tests.rollouts import make_rollout
-
-PASS = Verdict(Outcome.PASS, (), canary_requests=50, promotable=False)
-PROMOTABLE = Verdict(Outcome.PASS, (), canary_requests=500, promotable=True)
-INCONCLUSIVE = Verdict(
-    Outcome.INCONCLUSIVE,
-    (Evidence("istio-error-ratio", "absolute", Outcome.INCONCLUSIVE, "no data"),),
-)
-FAIL = Verdict(
-    Outcome.FAIL,
-    (
-        Evidence(
-            "istio-error-ratio",
-            "canary-vs-stable",
-            Outcome.FAIL,
-            "error ratio 0.050 > 0.010",
-            value=0.05,
-            threshold=0.01,
-            sample_size=40,
-            p_value=0.001,
-        ),
-    ),
-    canary_requests=40,
-)
-
-
-class Walker:
-    """Feeds ticks to ``decide`` and keeps the state, as the coordinator would."""
-
-    def __init__(self, **spec: Any) -> None:
-        self.spec = spec
-        self.rollout = make_rollout("v1", **spec)
-        self.state = RolloutState()
-        self.now = 1000.0
-        self.last: Decision | None = None
-        self.weights: list[tuple[str, str | None, int]] = []
-
-    def tick(
-        self,
-        *,
-        after: float = 10.0,
-        ready: bool = True,
-        verdict: Verdict | None = None,
-        command: Command | None = None,
-        spec_hash: str = "hash-1",
-        deleted: bool = False,
-    ) -> Decision:
-        self.now += after
-        obs = Observations(
-            now=self.now,
-            spec_hash=spec_hash,
-            commit="abc123",
-            author="alice",
-            canary_ready=ready,
-            readiness_message="0/1 replicas available",
-            verdict=verdict,
-            analysis_state={"ticks": 1} if verdict else None,
-            command=command,
-        )
-        self.last = decide(self.rollout, self.state, obs, deleted=deleted)
-        self.state = self.last.state
-        for effect in self.last.effects:
-            if isinstance(effect, SetWeights):
-                self.weights.append(
-                    (effect.stable_version, effect.canary_version, effect.canary_weight)
-                )
-        return self.last
-
-    def push(self, version: str) -> None:
-        self.rollout = make_rollout(version, **self.spec)
-
-    def phase(self) -> Phase:
-        """The phase now. A call, so that a type checker does not carry what an earlier
-        ``walker.state.phase is ...`` proved past the tick that changed it."""
-        return self.state.phase
-
-    def alerts(self) -> list[str]:
-        return [a.notification["event"] for a in self.state.outbox]
+from tests.decide_walker import FAIL, INCONCLUSIVE, PASS, PROMOTABLE, Walker
 
 
 def started(walker: Walker) -> Walker:

@@ -13,11 +13,14 @@ from typing import Any
 
 import pytest
 
+from rollout import route_record
 from rollout.analysis.verdicts import Evidence, Outcome, Verdict
 from rollout.effects import RecordEvent, SetWeights
 from rollout.errors import ClusterError, Conflict
 from rollout.events import Notification
+from rollout.mesh.router import LiveWeights, RouteWeights
 from rollout.reconcile import Desired, Ports, Reconciler, Stored
+from rollout.route_record import RouteRecord
 from rollout.spec.rollout import AlertTarget, Rollout
 from rollout.state import Command, Phase, RolloutState
 from tests.rollouts import make_rollout
@@ -63,6 +66,9 @@ class MemoryRouter:
         self.problems: list[str] = []
         self.log = log
         self.fail_next = False
+        self.split: dict[str, int] = {"v1": 100}
+        """The live split: v1 serves before the controller first sees the rollout."""
+        self.record: str | None = None
 
     def check(self, rollout: Rollout, stable: str, canary: str) -> list[str]:
         return list(self.problems)
@@ -74,9 +80,18 @@ class MemoryRouter:
         if weights != self.weights:
             self.log.append(f"weights {weights.canary_version}={weights.canary_weight}")
         self.weights = weights
+        self.split = {weights.stable_version: 100 - weights.canary_weight}
+        if weights.canary_version is not None:
+            self.split[weights.canary_version] = weights.canary_weight
+        if weights.record is not None:
+            self.record = weights.record
 
     def live_canary_weight(self, rollout: Rollout, canary: str | None) -> int | None:
         return None if self.weights is None else self.weights.canary_weight
+
+    def read_weights(self, rollout: Rollout) -> LiveWeights:
+        route = RouteWeights("shop/checkout", "primary", dict(self.split), None, None, self.record)
+        return LiveWeights(routes=(route,), canary_weight=None)
 
 
 class Probe:
@@ -246,9 +261,11 @@ def test_alerts_owed_by_a_crashed_tick_are_sent_on_restart(world: dict[str, Any]
 
 def outbox_of_a_fresh_start() -> list[Any]:
     """The alerts a fresh rollout of v2 owes, computed by deciding its first tick again."""
+    from rollout.adoption import LiveRoutes
     from rollout.decide import Observations, decide
 
-    first = decide(make_rollout("v1"), RolloutState(), Observations(now=1.0))
+    live = LiveRoutes(({"v1": 100},))
+    first = decide(make_rollout("v1"), RolloutState(), Observations(now=1.0, live=live))
     started = decide(
         make_rollout("v2"), first.state, Observations(now=2.0, spec_hash="h", canary_ready=True)
     )
@@ -286,3 +303,45 @@ def test_after_a_crash_the_redecided_weight_is_not_taken_for_drift(world: dict[s
     assert outcome.drift is None
     assert outcome.state.canary_weight == 50
     assert not any(entry.startswith("weights v2=10") for entry in world["log"])
+
+
+def live_record(world: dict[str, Any]) -> RouteRecord:
+    found = route_record.decode(world["ports"].router.record, "shop/checkout")
+    assert found is not None
+    return found
+
+
+def test_the_record_moves_with_the_weights_and_a_lost_status_resumes_from_it(
+    world: dict[str, Any],
+) -> None:
+    reconciler: Reconciler = world["reconciler"]
+    store: MemoryStore = world["ports"].store
+    router: MemoryRouter = world["ports"].router
+    reconciler.reconcile(desired("v1"))
+    reconciler.reconcile(desired("v2"))
+    record = live_record(world)
+    assert (record.stable, record.canary, record.weight, record.step) == ("v1", "v2", 10, 1)
+
+    store.status = {}  # the Rollout recreated, or its status lost
+    outcome = reconciler.reconcile(desired("v2"))
+    assert (outcome.state.phase, outcome.state.stable_version) == (Phase.PROGRESSING, "v1")
+    assert (outcome.state.canary_version, outcome.state.canary_weight) == ("v2", 10)
+    assert outcome.state.step_index == 1 and outcome.state.analysis == {}
+    assert router.split == {"v1": 90, "v2": 10}
+    assert "Adopted" in world["ports"].events.recorded
+
+
+def test_a_settled_failure_reaches_the_record_though_no_weight_moves(
+    world: dict[str, Any],
+) -> None:
+    reconciler: Reconciler = world["reconciler"]
+    reconciler.reconcile(desired("v1"))
+    reconciler.reconcile(desired("v2"))
+    world["ports"].analyzer.verdict = FAIL
+    reconciler.reconcile(desired("v2"))
+    failed = live_record(world).failed
+    assert failed is not None and failed.version == "v2"
+
+    reconciler.reconcile(desired("v1"))  # the spec goes back to the stable version
+    assert live_record(world).failed is None
+    assert world["ports"].router.split == {"v1": 100}

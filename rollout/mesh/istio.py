@@ -5,7 +5,9 @@ and ``destination/subset`` of the managed route entries (and appends or removes 
 entry), guarded by ``test`` ops on ``/metadata/resourceVersion`` and on every path it
 changes. So a watcher never sees a half-written route, a concurrent edit of anything else
 (matches, retries, labels, another route) is never lost, and Argo CD sees only weight
-changes (see :mod:`rollout.mesh.istio_routes` for the planning rules).
+changes (see :mod:`rollout.mesh.istio_routes` for the planning rules). The same patch
+writes the rollout's record annotation (:mod:`rollout.route_record`) when it changes, so
+the record outlives the Rollout and always matches the weights beside it.
 
 A conflict (the object moved between read and patch: 422 from the ``test`` op, or 409)
 is answered by re-reading and planning again, a bounded number of times with jittered
@@ -27,6 +29,7 @@ from typing import Any
 from kubernetes import client as k8s_client
 from kubernetes.client.exceptions import ApiException
 
+from rollout import route_record
 from rollout.effects import SetWeights
 from rollout.errors import ClusterError, Conflict, NotFound
 from rollout.kube import errors
@@ -175,6 +178,7 @@ class IstioRouter:
         stable: str,
         canary: str | None,
         weight: int,
+        record: str | None = None,
     ) -> istio_routes.Target:
         return istio_routes.Target(
             host=rollout.spec.traffic.host,
@@ -182,6 +186,7 @@ class IstioRouter:
             stable_subset=rollout.subset_for(stable),
             canary_subset=rollout.subset_for(canary) if canary is not None else None,
             canary_weight=weight,
+            record=(_record_key(rollout), record) if record is not None else None,
         )
 
     # -- writing -------------------------------------------------------------------------
@@ -192,7 +197,12 @@ class IstioRouter:
         problems: list[str] = []
         for ref in rollout.spec.traffic.virtual_services:
             target = self._target(
-                rollout, ref, weights.stable_version, weights.canary_version, weights.canary_weight
+                rollout,
+                ref,
+                weights.stable_version,
+                weights.canary_version,
+                weights.canary_weight,
+                weights.record,
             )
             try:
                 virtual_service = self._virtual_service(rollout, ref)
@@ -268,6 +278,7 @@ class IstioRouter:
                     host=rollout.spec.traffic.host,
                     stable_subset=rollout.subset_for(stable) if stable is not None else None,
                     canary_subset=rollout.subset_for(canary) if canary is not None else None,
+                    record_key=_record_key(rollout),
                 )
             )
         return found
@@ -315,6 +326,10 @@ class IstioRouter:
             return odd[0]
         rarest = min(counts.values())
         return next(value for value in per_route if counts[value] == rarest)
+
+
+def _record_key(rollout: Rollout) -> str:
+    return route_record.annotation_key(rollout.namespace, rollout.name)
 
 
 def _drift(rollout: Rollout, routes: tuple[RouteWeights, ...], expected: SetWeights) -> str | None:

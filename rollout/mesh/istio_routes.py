@@ -53,6 +53,8 @@ class Target:
     stable_subset: str
     canary_subset: str | None
     canary_weight: int
+    record: tuple[str, str] | None = None
+    """The record annotation (key, value) to write with the weights; None leaves it."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -291,11 +293,40 @@ def plan_weights(
         if route_ops and managed.name:
             changes.append({"op": "test", "path": f"{route_path}/name", "value": managed.name})
         changes.extend(route_ops)
+    changes.extend(_record_operations(virtual_service, target.record))
     if not changes:
         return VirtualServicePlan([], [])
     version = (virtual_service.get("metadata") or {}).get("resourceVersion")
     guard = {"op": "test", "path": "/metadata/resourceVersion", "value": version}
     return VirtualServicePlan([guard, *changes], [])
+
+
+def _record_operations(
+    virtual_service: JsonObject, record: tuple[str, str] | None
+) -> list[Operation]:
+    """Set the record annotation (testing the old value) when it differs."""
+    if record is None:
+        return []
+    key, value = record
+    metadata = virtual_service.get("metadata") or {}
+    annotations = metadata.get("annotations")
+    if not isinstance(annotations, dict):
+        return [{"op": "add", "path": "/metadata/annotations", "value": {key: value}}]
+    path = f"/metadata/annotations/{_pointer_token(key)}"
+    current = annotations.get(key)
+    if current == value:
+        return []
+    if current is None:
+        return [{"op": "add", "path": path, "value": value}]
+    return [
+        {"op": "test", "path": path, "value": current},
+        {"op": "replace", "path": path, "value": value},
+    ]
+
+
+def _pointer_token(key: str) -> str:
+    """A JSON pointer token for an annotation key (``/`` is ``~1``, RFC 6901)."""
+    return key.replace("~", "~0").replace("/", "~1")
 
 
 def route_weights(
@@ -305,9 +336,13 @@ def route_weights(
     host: str,
     stable_subset: str | None,
     canary_subset: str | None,
+    record_key: str | None = None,
 ) -> list[RouteWeights]:
-    """The live weights of each managed route, by subset of the host."""
+    """The live weights of each managed route, by subset of the host, each with the
+    record annotation named ``record_key`` on the VirtualService."""
     metadata = virtual_service.get("metadata") or {}
+    annotations = metadata.get("annotations")
+    record = annotations.get(record_key) if isinstance(annotations, dict) and record_key else None
     namespace = str(metadata.get("namespace") or "default")
     label = f"{namespace}/{metadata.get('name')}"
     routes, _ = managed_routes(virtual_service.get("spec") or {}, route_names, host, namespace)
@@ -333,6 +368,7 @@ def route_weights(
                 weights=by_subset,
                 stable_weight=stable,
                 canary_weight=canary,
+                record=record if isinstance(record, str) else None,
             )
         )
     return found

@@ -48,6 +48,8 @@ class RouteWeights:
     weights: Mapping[str, int]
     stable_weight: int | None
     canary_weight: int | None
+    record: str | None = None
+    """The rollout's record annotation on the VirtualService holding the route."""
 
     def describe(self) -> str:
         split = ", ".join(f"{subset} {weight}%" for subset, weight in self.weights.items())

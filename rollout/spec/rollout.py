@@ -306,6 +306,15 @@ class OnDelete(enum.StrEnum):
     LEAVE = "leave"
 
 
+class OnAdopt(enum.StrEnum):
+    """What to do with a canary found carrying traffic when the rollout has no state (a
+    Rollout deleted and recreated, or its status lost): resume its steps from the weight
+    it has, analysing again, or send all traffic back to stable and start over."""
+
+    RESUME = "resume"
+    REVERT = "revert"
+
+
 class WriteBack(SpecModel):
     """Opt-in: after a rollback, commit the outcome to the spec repository."""
 
@@ -326,6 +335,7 @@ class RolloutSpec(SpecModel):
     alerts: list[AlertTarget] = Field(default_factory=list)
     progress_deadline: Duration = "10m"
     on_delete: OnDelete = OnDelete.REVERT
+    on_adopt: OnAdopt = OnAdopt.RESUME
     write_back: WriteBack = Field(default_factory=WriteBack)
 
     @field_validator("steps")

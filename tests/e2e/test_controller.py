@@ -9,84 +9,30 @@ webhook signed like GitHub's triggers each sync.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import subprocess
 import sys
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import kubernetes
 import pytest
 
-from rollout.controller import Controller, ControllerSettings
-from rollout.metrics.prometheus import PrometheusSettings
-from rollout_local.processes.prometheus_server import PrometheusServer
+from rollout.controller import Controller
 from rollout_local.receiver import WebhookReceiver
 from tests.e2e.world import (
     SpecRepo,
     TrafficSimulator,
     VersionBehaviour,
+    phase_of,
+    push_hook,
     read_rollout,
     read_virtual_service,
-    rollout_status,
     route_weights,
     wait_for,
 )
 
-HOOK_SECRET = "e2e-hook-secret"
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def controller(
-    kubeconfig: Path,
-    prometheus: PrometheusServer,
-    spec_repo: SpecRepo,
-    tmp_path: Path,
-    app: kubernetes.client.ApiClient,
-) -> Iterator[Controller]:
-    spec_repo.push("v1")
-    settings = ControllerSettings(
-        prometheus=PrometheusSettings(url=prometheus.url),
-        git_url=spec_repo.url,
-        cache_dir=tmp_path / "cache",
-        poll_interval=3600,  # only the push webhook syncs
-        kubeconfig=str(kubeconfig),
-        listen_host="127.0.0.1",
-        listen_port=0,
-        hook_secret=HOOK_SECRET,
-        lease_namespace="rollout-system",
-        identity="e2e-controller",
-    )
-    running = Controller(settings)
-    running.start()
-    yield running
-    running.stop()
-
-
-def push_hook(controller: Controller, commit: str) -> int:
-    body = json.dumps({"ref": "refs/heads/main", "after": commit}).encode()
-    signature = "sha256=" + hmac.new(HOOK_SECRET.encode(), body, hashlib.sha256).hexdigest()
-    request = urllib.request.Request(
-        f"{controller.server.url}/hooks/git",
-        data=body,
-        headers={
-            "X-Hub-Signature-256": signature,
-            "X-GitHub-Event": "push",
-            "Content-Type": "application/json",
-        },
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=5) as response:
-        return int(response.status)
-
-
-def phase_of(api: kubernetes.client.ApiClient) -> tuple[str, str, str]:
-    status = rollout_status(api)
-    return status.get("phase", ""), status.get("stableVersion", ""), status.get("canaryVersion", "")
 
 
 def test_healthy_version_is_promoted_and_bad_one_rolled_back(

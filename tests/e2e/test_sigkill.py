@@ -24,62 +24,19 @@ import pytest
 
 from rollout_local.processes.prometheus_server import PrometheusServer
 from tests.e2e.world import (
-    NAMESPACE,
     SpecRepo,
     TrafficSimulator,
     VersionBehaviour,
+    WeightWatch,
     install_app,
     read_rollout,
-    route_weights,
     wait_for,
 )
-from tests.kube_clients import custom_objects
 from tests.metrics.exporter import IstioExporter
 
 TRIALS = 22  # two reference runs and twenty killed ones
 PLAN = [20, 50, 100]
 pytestmark = pytest.mark.slow
-
-
-class WeightWatch:
-    """Every state of the VirtualService's first route, as a watch delivers it."""
-
-    def __init__(self, api: kubernetes.client.ApiClient) -> None:
-        self.api = api
-        self.seen: list[dict[str, int]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def start(self) -> WeightWatch:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        custom = custom_objects(self.api)
-        version = ""
-        while not self._stop.is_set():
-            watch = kubernetes.watch.Watch()
-            try:
-                for event in watch.stream(
-                    custom.list_namespaced_custom_object,
-                    "networking.istio.io",
-                    "v1",
-                    NAMESPACE,
-                    "virtualservices",
-                    resource_version=version,
-                    timeout_seconds=2,
-                ):
-                    body = event["object"]
-                    version = body["metadata"]["resourceVersion"]
-                    self.seen.append(route_weights(body))
-                    if self._stop.is_set():
-                        break
-            except Exception:  # a 410 or a dropped stream: list again from now
-                version = ""
 
 
 class ControllerProcess:
@@ -226,7 +183,12 @@ def test_sigkill_at_random_moments_loses_no_state(
                 f"{error}\nstatus: {status}\ncontroller log:\n{controller.log_tail()}"
             ) from None
         expected = ("rolled-back", stable) if bad else ("promoted", version)
-        assert state == expected, f"trial {trial}: {version} ended {state}, expected {expected}"
+        if state != expected:
+            status = read_rollout(cluster).get("status", {})
+            raise AssertionError(
+                f"trial {trial}: {version} ended {state}, expected {expected}\n"
+                f"status: {status}\ncontroller log:\n{controller.log_tail()}"
+            )
         outcomes[version] = state
         walk = canary_walk(watch.seen[start_of_trial:], version)
         if not bad:

@@ -14,14 +14,18 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import hmac
+import json
 import math
 import random
 import subprocess
 import threading
 import time
+import urllib.request
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import kubernetes
 import yaml
@@ -29,7 +33,11 @@ import yaml
 from tests.kube_clients import as_body, custom_objects
 from tests.metrics.exporter import IstioExporter
 
+if TYPE_CHECKING:
+    from rollout.controller import Controller
+
 NAMESPACE = "shop"
+HOOK_SECRET = "e2e-hook-secret"
 HOST = "checkout.shop.svc.cluster.local"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ALERT_SECRET = "rollout-alerts"
@@ -232,6 +240,47 @@ def rollout_status(api: kubernetes.client.ApiClient) -> dict[str, Any]:
     return status
 
 
+class WeightWatch:
+    """Every state of the VirtualService's first route, as a watch delivers it."""
+
+    def __init__(self, api: kubernetes.client.ApiClient) -> None:
+        self.api = api
+        self.seen: list[dict[str, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> WeightWatch:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        custom = custom_objects(self.api)
+        version = ""
+        while not self._stop.is_set():
+            watch = kubernetes.watch.Watch()
+            try:
+                for event in watch.stream(
+                    custom.list_namespaced_custom_object,
+                    "networking.istio.io",
+                    "v1",
+                    NAMESPACE,
+                    "virtualservices",
+                    resource_version=version,
+                    timeout_seconds=2,
+                ):
+                    body = event["object"]
+                    version = body["metadata"]["resourceVersion"]
+                    self.seen.append(route_weights(body))
+                    if self._stop.is_set():
+                        break
+            except Exception:  # a 410 or a dropped stream: list again from now
+                version = ""
+
+
 @dataclasses.dataclass
 class VersionBehaviour:
     error_rate: float = 0.001
@@ -314,6 +363,30 @@ class TrafficSimulator:
             if product <= limit:
                 return count
             count += 1
+
+
+def push_hook(controller: Controller, commit: str) -> int:
+    """Post a push webhook signed like GitHub's, as the spec repository's host would."""
+    body = json.dumps({"ref": "refs/heads/main", "after": commit}).encode()
+    signature = "sha256=" + hmac.new(HOOK_SECRET.encode(), body, hashlib.sha256).hexdigest()
+    request = urllib.request.Request(
+        f"{controller.server.url}/hooks/git",
+        data=body,
+        headers={
+            "X-Hub-Signature-256": signature,
+            "X-GitHub-Event": "push",
+            "Content-Type": "application/json",
+        },
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return int(response.status)
+
+
+def phase_of(api: kubernetes.client.ApiClient) -> tuple[str, str, str]:
+    """Phase, stable and canary version of the Rollout; empty strings before any status."""
+    status = rollout_status(api)
+    return status.get("phase", ""), status.get("stableVersion", ""), status.get("canaryVersion", "")
 
 
 def wait_for(condition: Any, *, timeout: float, every: float = 0.25, what: str = "") -> Any:

@@ -18,6 +18,7 @@ import kubernetes
 import pytest
 
 from kubelite import LocalApiServer
+from rollout import route_record
 from rollout.effects import SetWeights
 from rollout.errors import NotFound
 from rollout.mesh.istio import IstioRouter
@@ -467,3 +468,30 @@ def _set_weights(document: JsonObject, index: int, weights: list[int]) -> JsonOb
         entry["weight"] = weight
     assert effective_weights(changed["spec"]["http"][index]) == weights
     return changed
+
+
+def test_the_record_is_written_in_the_weights_patch_and_read_back(
+    apiserver: LocalApiServer, api_client: Any, objects: Any, mesh: JsonObject
+) -> None:
+    router = IstioRouter(api_client)
+    rollout = make_rollout()
+    key = route_record.annotation_key(rollout.namespace, rollout.name)
+    first = '{"rollout":"shop/checkout","stable":"v1","canary":"v2","weight":5}'
+    apiserver.clear_requests()
+
+    router.set_weights(rollout, SetWeights("v1", "v2", 5, record=first))
+
+    assert len(patch_requests(apiserver)) == 1  # weights and record in one patch
+    after = read_vs(objects)
+    assert after["metadata"]["annotations"][key] == first
+    assert after["metadata"]["annotations"]["owner"] == "payments@example.com"  # kept
+    assert [r.record for r in router.read_weights(rollout).routes] == [first, first]
+
+    apiserver.clear_requests()
+    router.set_weights(rollout, SetWeights("v1", "v2", 5, record=first))
+    assert patch_requests(apiserver) == [], "nothing changed, nothing sent"
+
+    failed = '{"rollout":"shop/checkout","stable":"v1","failed":{"version":"v2"}}'
+    router.set_weights(rollout, SetWeights("v1", "v2", 5, record=failed))
+    assert len(patch_requests(apiserver)) == 1  # the record alone (see test_istio_routes)
+    assert read_vs(objects)["metadata"]["annotations"][key] == failed

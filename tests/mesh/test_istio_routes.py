@@ -109,3 +109,44 @@ def test_ending_a_rollout_removes_every_other_subset_of_the_host() -> None:
     assert subset_weights(patched["spec"]["http"][PRIMARY]) == {"v1": 100}
     removes = [op["path"] for op in plan.operations if op["op"] == "remove"]
     assert removes == [f"/spec/http/{PRIMARY}/route/3", f"/spec/http/{PRIMARY}/route/2"]
+
+
+RECORD_KEY = "state.canary.rollout.dev/shop.checkout"
+RECORD_POINTER = "/metadata/annotations/state.canary.rollout.dev~1shop.checkout"
+
+
+def with_record(value: str, **weights: int) -> Target:
+    return Target(
+        host=HOST,
+        namespace=NAMESPACE,
+        stable_subset="v1",
+        canary_subset="v2",
+        canary_weight=weights.get("weight", 5),
+        record=(RECORD_KEY, value),
+    )
+
+
+def test_the_record_rides_in_the_weights_patch_and_alone_only_when_it_changed() -> None:
+    document = with_version(mesh_virtual_service(), "42")
+    plan = plan_weights(document, ["primary"], with_record('{"a":1}'))
+    assert plan.operations[0]["path"] == "/metadata/resourceVersion"
+    assert {"op": "add", "path": RECORD_POINTER, "value": '{"a":1}'} in plan.operations
+    moved = jsonpatch.apply_patch(document, plan.operations)
+    assert moved["metadata"]["annotations"][RECORD_KEY] == '{"a":1}'
+    assert moved["metadata"]["annotations"]["owner"] == "payments@example.com"
+
+    assert plan_weights(moved, ["primary"], with_record('{"a":1}')).operations == []
+    changed = plan_weights(moved, ["primary"], with_record('{"a":2}')).operations
+    assert changed == [
+        {"op": "test", "path": "/metadata/resourceVersion", "value": "42"},
+        {"op": "test", "path": RECORD_POINTER, "value": '{"a":1}'},
+        {"op": "replace", "path": RECORD_POINTER, "value": '{"a":2}'},
+    ]
+
+
+def test_a_virtual_service_without_annotations_gets_them_with_the_record() -> None:
+    document = with_version(mesh_virtual_service(), "7")
+    del document["metadata"]["annotations"]  # type: ignore[attr-defined]
+    plan = plan_weights(document, ["primary"], with_record("{}"))
+    moved = jsonpatch.apply_patch(document, plan.operations)
+    assert moved["metadata"]["annotations"] == {RECORD_KEY: "{}"}
