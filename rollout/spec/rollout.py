@@ -23,6 +23,7 @@ __all__ = [
     "Analysis",
     "AnalyzeStep",
     "NoDataMeaning",
+    "OnAdopt",
     "OnDelete",
     "PauseStep",
     "PolicyRef",
