@@ -48,8 +48,8 @@ from rollout.analysis.observations import PolicyObservation, Reading
 from rollout.analysis.verdicts import Verdict
 from rollout.decide import Observations
 from rollout.decide import decide as decide
+from rollout.source.files import shipped_policies
 from rollout.spec.base import seconds
-from rollout.spec.builtin import shipped_policies
 from rollout.spec.policy import RenderedPolicy, resolve
 from rollout.spec.rollout import Rollout
 from rollout.state import Phase, RolloutState

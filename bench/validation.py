@@ -26,6 +26,7 @@ from pathlib import Path
 
 import yaml
 
+from rollout.source.files import read_catalog
 from rollout.source.git import GitSource
 from rollout.spec import catalog
 
@@ -126,9 +127,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         baseline, _ = timed(
             lambda: [yaml.load(t, Loader=loader) for t in files.values()], args.repeat
         )
-        validate, loaded = timed(
-            lambda: catalog.load_texts(files, commit=snapshot.sha), args.repeat
-        )
+        validate, loaded = timed(lambda: read_catalog(files, commit=snapshot.sha), args.repeat)
         source.close()
     assert isinstance(loaded, catalog.Catalog)
     if loaded.problems or len(loaded.rollouts) != args.specs:

@@ -1,22 +1,15 @@
-"""The controller process: wires the spec source, the cluster, Prometheus and the alerts
-to the coordinator, the scheduler, the HTTP server and leader election.
+"""The controller process: wires the adapters to the coordinator, the scheduler, the HTTP
+server and leader election, and runs them until stopped.
 
-``rollout run`` builds a ``Controller`` from ``ControllerSettings`` and runs it until a
-signal; the end-to-end tests and the demo run it in-process the same way.
+``rollout run`` builds a ``Controller`` from :class:`~rollout.settings.ControllerSettings`
+and runs it until a signal; the end-to-end tests and the demo run it in-process the same
+way. This module holds wiring and lifecycle only: what a sync and a tick do is
+:mod:`rollout.leader_work`, the spec sources are :mod:`rollout.source.spec_sources`.
 
-Git mode (the default): every sync reads the repository at one commit, checks every spec
-and policy together, and mirrors each valid spec into its Rollout resource (annotated with
-the commit), which is what the coordinator then reads. A spec that turns invalid keeps the
-last valid one in the cluster and is reported on its Rollout; a spec removed from Git is
-finished per its ``onDelete`` and its mirror removed. With ``writeBack`` on, a rollback is
-committed back to the spec repository off the reconcile path (``rollout.writeback``).
-
-Cluster mode reads Rollout resources that Argo CD or Flux applied (all namespaces, or one)
-and never writes their spec: only their status, Events, and nothing else. Each is
-validated with the spec model; an invalid one gets a ``SpecValid=False`` condition and an
-Event (a rollout under way keeps running on its last valid spec held in memory), and the
-others carry on. A deleted Rollout is simply forgotten: there is no status left to keep,
-so ``onDelete`` applies to git mode only.
+Git mode (the default) reads the repository and mirrors each valid spec into its Rollout;
+with ``writeBack`` on, a rollback is committed back to the spec repository off the
+reconcile path (:mod:`rollout.writeback`). Cluster mode reads Rollout resources that Argo CD
+or Flux applied and never writes their spec (see docs/cluster-source.md).
 
 Only the leader (a ``coordination.k8s.io`` Lease) syncs and reconciles; every replica
 serves ``/healthz``, ``/readyz`` and ``/metrics``.
@@ -24,84 +17,42 @@ serves ``/healthz``, ``/readyz`` and ``/metrics``.
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import logging
-import os
-import socket
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any, Literal
-
-from pydantic import ValidationError
+from typing import Any
 
 from rollout import __version__
-from rollout.errors import ClusterError, NotFound, RolloutError, SourceError
-from rollout.kube.client import api_client
+from rollout.errors import RolloutError
+from rollout.kube.event_recorder import EventRecorder
 from rollout.kube.lease import LeaderElector
+from rollout.kube.mirror import KubeSpecMirror
 from rollout.kube.readiness import DeploymentReadiness
 from rollout.kube.rollout_resource import SHOWN_PHASES
 from rollout.kube.secrets import KubeSecretResolver
-from rollout.kube.store import KubeStateStore, StoredRollout
-from rollout.logs import rollout_context
-from rollout.mesh.istio import IstioRouter
-from rollout.metrics.analyzer import PrometheusAnalyzer
+from rollout.kube.store import KubeStateStore
+from rollout.kubeapi.client import api_client
+from rollout.leader_work import LeaderWork
+from rollout.mesh.factory import new_router
+from rollout.metrics.analyzer import MetricsAnalyzer
 from rollout.metrics.batch import BatchedQueries
-from rollout.metrics.prometheus import PrometheusProvider, PrometheusSettings
+from rollout.metrics.prometheus import PrometheusProvider
 from rollout.notify.dispatch import AlertDispatcher, AlertResult
-from rollout.reconcile import Desired, Ports, Reconciler
+from rollout.notify.factory import EnvSecretResolver
+from rollout.ports import EventSink, StateStore
+from rollout.reconcile import Ports, Reconciler
 from rollout.scheduler import Scheduler
 from rollout.server.conditions import Conditions
 from rollout.server.http import ControllerServer
 from rollout.server.metrics import ControllerMetrics
-from rollout.source import gitwrite
-from rollout.source.git import GitSource
-from rollout.spec import builtin, catalog
-from rollout.spec.policy import RenderedPolicy, resolve
-from rollout.spec.pydantic_problems import problems_from
-from rollout.spec.rollout import Rollout
-from rollout.spec.yamldocs import Document
-from rollout.state import RolloutState
+from rollout.settings import ControllerSettings, spec_source_for
+from rollout.source import gitwrite, rollback_commit
 from rollout.writeback import WriteBackWorker
 
+__all__ = ["Controller", "ControllerSettings"]
+
 log = logging.getLogger("rollout.controller")
-
-
-def default_identity() -> str:
-    return f"{socket.gethostname()}-{os.getpid()}"
-
-
-@dataclasses.dataclass(frozen=True)
-class ControllerSettings:
-    """Everything the controller reads at start; ``rollout run`` fills it from flags and env."""
-
-    prometheus: PrometheusSettings
-    source: Literal["git", "cluster"] = "git"
-    git_url: str | None = None
-    git_branch: str = "main"
-    git_path: str = "."
-    cache_dir: Path = Path("/tmp/rollout-cache")
-    poll_interval: float = 30.0
-    kubeconfig: str | None = None
-    context: str | None = None
-    listen_host: str = "0.0.0.0"
-    listen_port: int = 8080
-    hook_secret: str | None = None
-    leader_election: bool = True
-    lease_namespace: str = "rollout-system"
-    lease_name: str = "rollout-controller"
-    identity: str = dataclasses.field(default_factory=default_identity)
-    policy_paths: tuple[str, ...] = ()
-    workers: int = 8
-    resync_interval: float = 600.0
-    """Seconds between runs of a rollout with nothing under way (a change wakes it at once)."""
-    namespace: str | None = None
-    """Cluster mode: watch Rollouts of this namespace only (default: all namespaces)."""
-    git_author_name: str = gitwrite.DEFAULT_NAME
-    git_author_email: str = gitwrite.DEFAULT_EMAIL
-    """Author and committer of write-back commits."""
 
 
 class Controller:
@@ -112,55 +63,42 @@ class Controller:
         self.metrics = ControllerMetrics(known_phases=SHOWN_PHASES)
         self.api = api_client(kubeconfig=settings.kubeconfig, context=settings.context)
         self.api.user_agent = f"rollout-controller/{__version__} ({settings.identity})"
-        self.store = KubeStateStore(self.api)
+        self.store = store = KubeStateStore(self.api)
+        events = EventRecorder(self.api)
         self.dispatcher = AlertDispatcher(
-            resolver=KubeSecretResolver(self.api), on_result=self._count_alert
+            resolver=KubeSecretResolver(self.api, env=EnvSecretResolver()),
+            on_result=self._count_alert,
         )
         prometheus = PrometheusProvider(settings.prometheus)
-        ports = Ports(
-            store=self.store,
-            router=IstioRouter(self.api),
-            readiness=DeploymentReadiness(self.api),
-            analyzer=PrometheusAnalyzer(prometheus, batch=BatchedQueries(prometheus)),
-            alerts=self.dispatcher,
-            events=self.store,
-            clock=clock,
-        )
-        self.reconciler = Reconciler(ports)
-        self._clock = clock
-        self.source = (
-            GitSource(
-                settings.git_url or "",
-                branch=settings.git_branch,
-                path=settings.git_path,
-                cache_dir=settings.cache_dir,
-                poll_interval=settings.poll_interval,
+        reconciler = Reconciler(
+            Ports(
+                store=store,
+                router=new_router(settings.router, self.api),
+                readiness=DeploymentReadiness(self.api),
+                analyzer=MetricsAnalyzer(prometheus, batch=BatchedQueries(prometheus)),
+                alerts=self.dispatcher,
+                events=events,
+                clock=clock,
             )
-            if settings.source == "git"
-            else None
         )
-        self.write_back = (
-            WriteBackWorker(
-                gitwrite.GitWriter(
-                    settings.git_url or "",
-                    branch=settings.git_branch,
-                    cache_dir=settings.cache_dir,
-                    identity=gitwrite.Identity(settings.git_author_name, settings.git_author_email),
-                ),
-                self.store,
-                on_written=self._written_back,
-                count=lambda namespace, name, result: self.metrics.count_write_back(
-                    namespace, name, result=result
-                ),
-            )
-            if settings.source == "git"
-            else None
+        self.source = spec_source_for(settings, KubeSpecMirror(store))
+        self._namespace = settings.namespace if settings.source == "cluster" else None
+        self.write_back = self._write_back(store, events) if settings.source == "git" else None
+        self.work = LeaderWork(
+            source=self.source,
+            store=store,
+            reconciler=reconciler,
+            metrics=self.metrics,
+            conditions=(conditions := Conditions(self.metrics)),
+            jobs=lambda: self.scheduler,
+            resync_interval=settings.resync_interval,
+            write_back=self.write_back,
+            namespace=self._namespace,
         )
         self.scheduler = self._new_scheduler()
-        self.conditions = Conditions(self.metrics)
         self.server = ControllerServer(
             metrics=self.metrics,
-            conditions=self.conditions,
+            conditions=conditions,
             host=settings.listen_host,
             port=settings.listen_port,
             is_alive=self._alive,
@@ -179,19 +117,27 @@ class Controller:
             if settings.leader_election
             else None
         )
-        self._catalog: catalog.Catalog | None = None
-        self._reported_problems: set[str] = set()
-        self._source_fingerprint = ""
-        """The commit (or the policy files) of the latest sync."""
-        self._triggered_fingerprint = ""
-        self._authors: dict[str, str] = {}
-        self._commit_author: str | None = None
-        self._last_valid: dict[str, tuple[Rollout, tuple[RenderedPolicy, ...]]] = {}
-        self._namespace = settings.namespace if settings.source == "cluster" else None
         self._lock = threading.Lock()
         self._leading = False
         self._stopped = threading.Event()
-        self._last_tick = time.monotonic()
+
+    def _write_back(self, store: StateStore, events: EventSink) -> WriteBackWorker:
+        settings = self.settings
+        writer = gitwrite.GitWriter(
+            settings.git_url or "",
+            branch=settings.git_branch,
+            cache_dir=settings.cache_dir,
+            identity=rollback_commit.Identity(settings.git_author_name, settings.git_author_email),
+        )
+        return WriteBackWorker(
+            writer,
+            store,
+            events,
+            on_written=self._written_back,
+            count=lambda namespace, name, result: self.metrics.count_write_back(
+                namespace, name, result=result
+            ),
+        )
 
     # ---- lifecycle -------------------------------------------------------------------
     def start(self) -> None:
@@ -214,8 +160,7 @@ class Controller:
         if self.write_back is not None:
             self.write_back.close()
         self.server.stop()
-        if self.source is not None:
-            self.source.close()
+        self.source.close()
 
     def wait(self) -> None:
         self._stopped.wait()
@@ -281,254 +226,19 @@ class Controller:
             target=result.target, event=result.event, sent=result.status == "sent"
         )
 
-    # ---- syncing the spec source -------------------------------------------------------
+    # ---- what the scheduler runs, as leader only ---------------------------------------
+
     def sync(self) -> None:
-        """Read the source, mirror valid specs, and make the rollout jobs match."""
-        if not self.is_leader:
-            return
-        try:
-            loaded = self._load_catalog()
-        except SourceError as error:
-            self.metrics.record_git_sync(success=False)
-            log.warning("spec source sync failed, keeping the last good specs: %s", error)
-            return
-        self.metrics.record_git_sync(success=True)
-        self._catalog = loaded
-        reported = {str(problem) for problem in loaded.problems}
-        for problem in sorted(reported - self._reported_problems):
-            log.warning("invalid spec: %s", problem)
-        self._reported_problems = reported
-        self.conditions.spec_files({problem.path for problem in loaded.problems})
-        try:
-            stored = {item.key: item for item in self.store.list(self._namespace)}
-        except ClusterError as error:
-            self.conditions.rollout_api(error)
-            return
-        self.conditions.rollout_api(None)
-        if self.source is not None:
-            self._mirror(loaded, stored)
-            stored = {item.key: item for item in self.store.list(self._namespace)}
-        intervals: dict[str, float] = {}
-        for key, item in stored.items():
-            desired = self._desired_spec(item, loaded)
-            if desired is not None:
-                intervals[key] = self._interval_for(desired[0], item.state)
-        for key in set(self._last_valid) - set(stored):
-            del self._last_valid[key]
-        before = self.scheduler.rollouts()
-        self.scheduler.set_rollouts(intervals)
-        if self._source_fingerprint != self._triggered_fingerprint:
-            # new specs or policies: every rollout decides again now (spec changes also
-            # reach a rollout through the watch; policy changes only through here)
-            self._triggered_fingerprint = self._source_fingerprint
-            for key in intervals:
-                if key in before:
-                    self.scheduler.trigger(key)
-        self.server.mark_ready()
-        phases = [(i.namespace, i.name, i.shown_phase) for i in stored.values()]
-        self.metrics.set_rollout_phases(phases)
+        """Read the spec source, mirror valid specs, and make the rollout jobs match."""
+        if self.is_leader and self.work.sync():
+            self.server.mark_ready()
 
-    def _load_catalog(self) -> catalog.Catalog:
-        if self.source is None:
-            files, problems = catalog.collect_files(self.settings.policy_paths)
-            loaded = catalog.load_texts(files)
-            loaded.problems[:0] = problems
-            listing = repr(sorted(files.items())).encode()
-            self._source_fingerprint = hashlib.sha256(listing).hexdigest()
-            return loaded
-        snapshot = self.source.sync()
-        self._source_fingerprint = snapshot.sha
-        files = dict(snapshot.files)
-        loaded = catalog.load_texts(files, commit=snapshot.sha, unreadable=snapshot.unreadable)
-        self._authors = {path: info.author for path, info in snapshot.file_commits.items()}
-        self._commit_author = snapshot.commit.author
-        return loaded
-
-    def _mirror(self, loaded: catalog.Catalog, stored: dict[str, StoredRollout]) -> None:
-        for key, entry in loaded.rollouts.items():
-            body = entry.rollout.model_dump(mode="json", by_alias=True, exclude_none=True)
-            try:
-                self.store.mirror_spec(
-                    body, commit=entry.origin.commit or "", path=entry.origin.path
-                )
-            except RolloutError as error:
-                log.error("%s: spec not mirrored into the cluster: %s", key, error)
-
-    # ---- one rollout -------------------------------------------------------------------
     def run_rollout(self, key: str) -> None:
-        if not self.is_leader:
-            return
-        namespace, name = key.split("/", 1)
-        with rollout_context(rollout=name, namespace=namespace):
-            started = time.perf_counter()
-            try:
-                self._reconcile(namespace, name)
-            except RolloutError as error:
-                self.metrics.count_reconcile_error(namespace, name, kind=type(error).__name__)
-                log.error("reconcile failed: %s", error)
-            finally:
-                self.metrics.observe_reconcile(namespace, name, time.perf_counter() - started)
-
-    def _reconcile(self, namespace: str, name: str) -> None:
-        try:
-            item = self.store.load(namespace, name)
-        except NotFound:
-            self._forget(f"{namespace}/{name}")
-            return
-        key = item.key
-        loaded = self._catalog
-        spec = self._desired_spec(item, loaded)
-        if spec is None:
-            return
-        rollout, policies, problems = spec
-        deleted = False
-        if self.source is not None and loaded is not None and item.source_path is not None:
-            unusable = item.source_path in loaded.unusable_files and key not in loaded.rollouts
-            deleted = key not in loaded.rollouts and key not in loaded.invalid_rollouts
-            deleted = deleted and not unusable  # a file that cannot be read is not a deletion
-            if key in loaded.invalid_rollouts or unusable:
-                origin = loaded.invalid_rollouts.get(key)
-                path = origin.path if origin is not None else item.source_path
-                problems = tuple(str(p) for p in loaded.problems if p.path == path)
-        author = self._author_of(item)
-        desired = Desired(
-            rollout=rollout,
-            policies=policies,
-            commit=item.commit,
-            author=author,
-            deleted=deleted,
-            spec_problems=problems,
-        )
-        outcome = self.reconciler.reconcile(desired)
-        state = outcome.state
-        self.scheduler.retime(key, self._interval_for(rollout, state))
-        self.metrics.set_canary_weight(namespace, name, state.canary_weight)
-        if outcome.verdict is not None:
-            for evidence in outcome.verdict.evidence:
-                self.metrics.count_verdict(
-                    namespace, name, policy=evidence.policy, outcome=evidence.outcome.value
-                )
-        if self.write_back is not None and not deleted:
-            self.write_back.consider(
-                rollout,
-                state,
-                source_path=item.source_path,
-                annotations=item.annotations,
-                uid=item.uid,
-            )
-        if deleted and not state.phase.active:
-            self.store.delete_mirror(namespace, name)
-            self._forget(key)
-
-    def _forget(self, key: str) -> None:
-        """The Rollout is gone: no job, no metrics series, no remembered spec."""
-        namespace, name = key.split("/", 1)
-        if key in self.scheduler.rollouts():
-            log.info("rollout %s is gone: forgetting it", key)
-        self._last_valid.pop(key, None)
-        self.metrics.forget_rollout(namespace, name)
-        remaining = {k: v for k, v in self.scheduler.rollouts().items() if k != key}
-        self.scheduler.set_rollouts(remaining)
-
-    def _desired_spec(
-        self, item: StoredRollout, loaded: catalog.Catalog | None
-    ) -> tuple[Rollout, tuple[RenderedPolicy, ...], tuple[str, ...]] | None:
-        """The spec to run, its policies, and the problems of a newer invalid spec.
-
-        An invalid spec (or one naming an unknown policy) falls back to the last valid
-        one seen, with its problems reported through the tick; with none to fall back on
-        it is reported on the Rollout here, and None says there is nothing to run.
-        """
-        rollout, problem = _parse(item)
-        policies: tuple[RenderedPolicy, ...] = ()
-        if rollout is not None:
-            try:
-                policies = self._policies_for(rollout, loaded)
-            except RolloutError as error:
-                rollout, problem = None, f"spec.analysis.policies: {error}"
-        if rollout is not None:
-            self._last_valid[item.key] = (rollout, policies)
-            return rollout, policies, ()
-        last = self._last_valid.get(item.key)
-        if last is not None:
-            return last[0], last[1], (problem,)
-        self._report_invalid(item, problem)
-        return None
-
-    def _report_invalid(self, item: StoredRollout, problem: str) -> None:
-        """A condition and an Event on a Rollout whose spec cannot run (once per problem)."""
-        current = item.state.condition("SpecValid")
-        if current is not None and current.status == "False" and current.message == problem:
-            return
-        log.error("rollout %s: the spec in the cluster is invalid: %s", item.key, problem)
-        state = item.state.with_condition(
-            "SpecValid", "False", "InvalidSpec", problem, self._clock()
-        )
-        try:
-            self.store.save_state(item.namespace, item.name, state, item.resource_version)
-            self.store.record_event(
-                item.namespace, item.name, item.uid, "SpecInvalid", problem, warning=True
-            )
-        except RolloutError as error:
-            log.warning("rollout %s: invalid spec not reported: %s", item.key, error)
-
-    def _policies_for(
-        self, rollout: Rollout, loaded: catalog.Catalog | None
-    ) -> tuple[RenderedPolicy, ...]:
-        if loaded is not None and rollout.key in loaded.rollouts:
-            entry = loaded.rollouts[rollout.key]
-            if entry.rollout.spec == rollout.spec:
-                return entry.policies
-        known = {p.name: p for p in builtin.shipped_policies()}
-        if loaded is not None:
-            known.update({name: policy for name, (policy, _) in loaded.policies.items()})
-        resolved: list[RenderedPolicy] = []
-        for ref in rollout.spec.analysis.policies:
-            if ref.name not in known:
-                raise RolloutError(f"unknown policy {ref.name!r}")
-            resolved.append(resolve(known[ref.name], ref.params))
-        return tuple(resolved)
-
-    def _interval_for(self, rollout: Rollout, state: RolloutState) -> float:
-        """The analysis interval while something is under way, else the slow resync."""
-        if state.phase.active or rollout.spec.version != state.stable_version:
-            return rollout.interval_seconds
-        return max(rollout.interval_seconds, self.settings.resync_interval)
+        if self.is_leader:
+            self.work.run_rollout(key)
 
     def _rollout_changed(
         self, key: tuple[str, str], old: dict[str, Any] | None, new: dict[str, Any] | None
     ) -> None:
-        """A watch event: run the rollout now if its spec, a command or its existence
-        changed; our own status writes change none of those."""
-        if old is not None and new is not None and _intent(old) == _intent(new):
-            return
         if self.is_leader:
-            self.scheduler.trigger(f"{key[0]}/{key[1]}")
-
-    def _author_of(self, item: StoredRollout) -> str | None:
-        if item.source_path and item.source_path in self._authors:
-            return self._authors[item.source_path]
-        return self._commit_author
-
-
-def _intent(obj: dict[str, Any]) -> tuple[object, ...]:
-    """What people and Git change on a Rollout: its generation (the spec) and annotations."""
-    metadata = obj.get("metadata") or {}
-    fields = ("generation", "annotations", "deletionTimestamp")
-    return tuple(metadata.get(field) for field in fields)
-
-
-def _parse(item: StoredRollout) -> tuple[Rollout | None, str]:
-    """The Rollout model of a stored resource, or None and what is wrong with it."""
-    body = {
-        "apiVersion": "canary.rollout.dev/v1alpha1",
-        "kind": "Rollout",
-        "metadata": {"name": item.name, "namespace": item.namespace},
-        "spec": item.spec,
-    }
-    try:
-        return Rollout.model_validate(body), ""
-    except ValidationError as error:
-        document = Document(item.key, 0, body, {}, 0)
-        problems = problems_from(error, document, Rollout)
-        return None, "; ".join(f"{p.field}: {p.message}" for p in problems)
+            self.work.rollout_changed(key, old, new)

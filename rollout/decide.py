@@ -15,174 +15,69 @@ One tick, in order:
 5. waiting for the canary: ready within the progress deadline, or fail;
 6. progressing: a failed verdict, or too many inconclusive ticks in a row, roll back at once
    (all traffic to stable); otherwise walk the steps as far as time, verdicts and manual
-   gates allow, and promote when the steps are done and the verdict is promotable.
+   gates allow, and promote when the steps are done and the verdict is promotable
+   (:mod:`rollout.steps`).
+
+The working state of a tick, with its transitions, is :class:`rollout.tick.Tick`.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any
-
 from rollout import adoption
-from rollout.adoption import LiveRoutes
-from rollout.analysis.verdicts import Evidence, Outcome, Verdict
-from rollout.effects import Effect, RecordEvent, SetWeights
-from rollout.events import Notification
-from rollout.spec.base import seconds
-from rollout.spec.rollout import AlertEvent, OnDelete, Rollout, Step
-from rollout.state import (
-    MAX_COMMAND_HISTORY,
-    MAX_SENT_ALERTS,
-    Command,
-    FailedRevision,
-    PendingAlert,
-    Phase,
-    RolloutState,
-    VerdictRecord,
-)
+from rollout.spec.rollout import AlertEvent, OnDelete, Rollout
+from rollout.state import MAX_COMMAND_HISTORY, MAX_SENT_ALERTS, Phase, RolloutState
+from rollout.steps import progress
+from rollout.tick import Decision, Observations, Tick
+
+__all__ = ["Decision", "Observations", "decide", "mark_sent"]
 
 
-@dataclasses.dataclass(frozen=True)
-class Observations:
-    """What the coordinator saw this tick."""
+def decide(
+    rollout: Rollout, state: RolloutState, obs: Observations, *, deleted: bool = False
+) -> Decision:
+    """The next state and the effects for one tick of one rollout.
 
-    now: float
-    spec_hash: str = ""
-    commit: str | None = None
-    author: str | None = None
-    canary_ready: bool = False
-    readiness_message: str = ""
-    verdict: Verdict | None = None
-    analysis_state: dict[str, Any] | None = None
-    command: Command | None = None
-    spec_problems: tuple[str, ...] = ()
-    """The newest spec in the source is invalid: the rollout keeps its last valid spec."""
-    live: LiveRoutes | None = None
-    """The live routes, read when there is no state: what adoption starts from."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Decision:
-    state: RolloutState
-    effects: tuple[Effect, ...]
-
-    @property
-    def weights(self) -> SetWeights | None:
-        found = [e for e in self.effects if isinstance(e, SetWeights)]
-        return found[-1] if found else None
+    ``deleted`` says the spec is gone; ``rollout`` is then its last valid version, whose
+    ``onDelete`` says whether to revert to stable or leave traffic as it is.
+    """
+    tick = Tick(rollout, state, obs)
+    if deleted:
+        _spec_deleted(tick, rollout)
+    else:
+        _advance(tick, rollout)
+        # judged last, so its one alert carries the revision this tick settled on
+        _spec_validity(tick)
+    return tick.done()
 
 
-class _Tick:
-    """The working state of one decision; collects effects and notifications."""
-
-    def __init__(self, rollout: Rollout, state: RolloutState, obs: Observations) -> None:
-        self.rollout = rollout
-        self.state = state
-        self.obs = obs
-        self.effects: list[Effect] = []
-
-    # ---- small helpers -------------------------------------------------------------
-    def update(self, **changes: Any) -> None:
-        self.state = self.state.model_copy(update=changes)
-
-    def event(self, reason: str, message: str, *, warning: bool = False) -> None:
-        self.effects.append(RecordEvent(reason, message, warning))
-
-    def route(self, stable: str, canary: str | None, weight: int) -> None:
-        self.effects = [e for e in self.effects if not isinstance(e, SetWeights)]
-        self.effects.append(SetWeights(stable, canary, weight))
-        self.update(canary_weight=weight)
-
-    def notify(self, event: AlertEvent, summary: str, evidence: tuple[Evidence, ...] = ()) -> None:
-        note = Notification(
-            event=event,
-            rollout=self.rollout.name,
-            namespace=self.rollout.namespace,
-            from_version=self.state.stable_version,
-            to_version=self.state.canary_version or self.rollout.spec.version,
-            summary=summary,
-            step=self.state.step_index if self.state.phase.active else None,
-            weight=self.state.canary_weight,
-            evidence=evidence,
-            commit=self.obs.commit,
-            author=self.obs.author,
-            revision=self.state.revision,
-            at=self.obs.now,
-        )
-        key = note.dedupe_key
-        owed = {a.key for a in self.state.outbox}
-        if key in self.state.alerts_sent or key in owed:
+def _advance(tick: Tick, rollout: Rollout) -> None:
+    obs = tick.obs
+    if tick.state.spec_deleted:
+        tick.update(spec_deleted=False)
+    desired = rollout.spec.version
+    if tick.state.stable_version is None:
+        _adopt(tick, rollout)
+        return
+    if _apply_command(tick):
+        return
+    active = tick.state.phase.active
+    canary = tick.state.canary_version
+    if active and canary is not None and canary != desired:
+        superseded = f"{canary} superseded by {desired} before it finished"
+        tick.end_with_stable(Phase.SUCCEEDED, "Superseded", superseded, remember=False)
+        active = False
+    failed = tick.state.failed
+    if not active and desired != tick.state.stable_version:
+        if failed and failed.version == desired and failed.spec_hash == obs.spec_hash:
             return
-        pending = PendingAlert(key=key, notification=note.as_dict())
-        self.update(outbox=[*self.state.outbox, pending])
-
-    def set_phase(self, phase: Phase, message: str) -> None:
-        self.update(phase=phase, message=message)
-
-    # ---- transitions ---------------------------------------------------------------
-    def start(self, version: str) -> None:
-        rollout = self.rollout
-        revision = f"{version}@{self.obs.spec_hash[:12]}"
-        self.update(
-            canary_version=version,
-            revision=revision,
-            spec_hash=self.obs.spec_hash,
-            commit=self.obs.commit,
-            step_index=0,
-            step_started_at=None,
-            rollout_started_at=self.obs.now,
-            canary_traffic_since=None,
-            canary_weight=0,
-            analysis={},
-            inconclusive_streak=0,
-            last_verdict=None,
-        )
-        self.set_phase(Phase.WAITING, f"waiting for {rollout.deployment_for(version)} to be ready")
-        self.event("RolloutStarted", f"rolling out {version} (stable {self.state.stable_version})")
-        self.notify(
-            AlertEvent.STARTED, f"rolling out {version}, replacing {self.state.stable_version}"
-        )
-
-    def end_with_stable(self, phase: Phase, reason: str, message: str, *, remember: bool) -> None:
-        """All traffic on stable at once, the canary destination dropped."""
-        stable = self.state.stable_version
-        assert stable is not None
-        version = self.state.canary_version
-        event = AlertEvent.FAILED if phase is Phase.FAILED else AlertEvent.ROLLED_BACK
-        evidence = self.last_evidence() if reason in ("AnalysisFailed", "Inconclusive") else ()
-        if reason != "Superseded":
-            self.notify(event, message, evidence)
-        self.route(stable, None, 0)
-        changes: dict[str, Any] = {"canary_version": None, "canary_traffic_since": None}
-        if remember and version is not None:
-            changes["failed"] = FailedRevision(
-                version=version, spec_hash=self.state.spec_hash, reason=message, at=self.obs.now
-            )
-        self.set_phase(phase, message)
-        self.update(**changes)
-        self.event(reason, message, warning=True)
-
-    def last_evidence(self) -> tuple[Evidence, ...]:
-        verdict = self.obs.verdict
-        if verdict is None:
-            return ()
-        failing = tuple(e for e in verdict.evidence if e.outcome is not Outcome.PASS)
-        return failing or verdict.evidence
-
-    def promote(self) -> None:
-        version = self.state.canary_version
-        previous = self.state.stable_version
-        assert version is not None and previous is not None
-        self.set_phase(Phase.SUCCEEDED, f"{version} promoted, replacing {previous}")
-        self.notify(AlertEvent.PROMOTED, f"{version} promoted to stable, replacing {previous}")
-        self.route(version, None, 0)
-        self.update(
-            stable_version=version, canary_version=None, canary_traffic_since=None, failed=None
-        )
-        self.event("Promoted", f"{version} is now stable")
+        tick.start(desired)
+    elif not active and desired == tick.state.stable_version and tick.state.failed:
+        _spec_back_on_stable(tick, tick.state.failed.version)
+    if tick.state.phase.active:
+        progress(tick, rollout)
 
 
-def _apply_command(tick: _Tick) -> bool:
+def _apply_command(tick: Tick) -> bool:
     """Apply a new command; True when it decided the tick."""
     command = tick.obs.command
     state = tick.state
@@ -219,212 +114,7 @@ def _apply_command(tick: _Tick) -> bool:
     return decided
 
 
-def _record_verdict(tick: _Tick) -> Outcome | None:
-    verdict = tick.obs.verdict
-    if verdict is None:
-        if tick.state.canary_weight > 0:
-            return Outcome.INCONCLUSIVE
-        return None
-    record = VerdictRecord(
-        outcome=verdict.outcome.value,
-        reason=verdict.reason,
-        at=tick.obs.now,
-        canary_requests=verdict.canary_requests,
-        promotable=verdict.promotable,
-        evidence=[e.as_dict() for e in verdict.evidence],
-    )
-    changes: dict[str, Any] = {"last_verdict": record}
-    if tick.obs.analysis_state is not None:
-        changes["analysis"] = tick.obs.analysis_state
-    tick.update(**changes)
-    return verdict.outcome
-
-
-def _walk_steps(tick: _Tick, rollout: Rollout, outcome: Outcome | None) -> None:
-    """Advance through as many steps as time, verdicts and gates allow."""
-    steps = rollout.spec.steps
-    now = tick.obs.now
-    canary = tick.state.canary_version
-    stable = tick.state.stable_version
-    assert canary is not None and stable is not None
-    held = outcome is Outcome.INCONCLUSIVE
-    while tick.state.step_index < len(steps):
-        index = tick.state.step_index
-        step = steps[index]
-        started = tick.state.step_started_at if tick.state.step_started_at is not None else now
-        if step.set_weight is not None:
-            if step.set_weight > tick.state.canary_weight and held:
-                tick.set_phase(Phase.PROGRESSING, f"holding at step {index}: analysis inconclusive")
-                return
-            if step.set_weight == 100 and not _promotable(tick, rollout, outcome):
-                # all traffic on the canary leaves stable idle, and the comparison with it
-                # can then never conclude: 100% is given only on a promotable verdict
-                _wait_for_promotable(tick, rollout, f"before step {index} (100%)")
-                return
-            if step.set_weight != tick.state.canary_weight:
-                tick.route(stable, canary, step.set_weight)
-                if tick.state.canary_traffic_since is None and step.set_weight > 0:
-                    tick.update(canary_traffic_since=now)
-            tick.update(step_index=index + 1, step_started_at=now)
-            tick.notify(AlertEvent.STEP_ADVANCED, f"canary weight set to {step.set_weight}%")
-            continue
-        if step.pause is not None and step.pause.duration is None:
-            tick.set_phase(Phase.PAUSED, f"paused at step {index} until promoted")
-            tick.notify(AlertEvent.PAUSED, f"paused at {tick.state.canary_weight}% until promoted")
-            return
-        duration = _hold_seconds(step)
-        tick.update(step_started_at=started)
-        waiting = now - started
-        if waiting < duration:
-            kind = "paused" if step.pause else "analysing"
-            tick.set_phase(
-                Phase.PROGRESSING,
-                f"step {index}: {kind} at {tick.state.canary_weight}% "
-                f"({waiting:.0f}s of {duration:.0f}s)",
-            )
-            return
-        if held:
-            tick.set_phase(Phase.PROGRESSING, f"holding at step {index}: analysis inconclusive")
-            return
-        tick.update(step_index=index + 1, step_started_at=now)
-    _finish(tick, rollout, outcome)
-
-
-def _hold_seconds(step: Step) -> float:
-    if step.pause is not None and step.pause.duration is not None:
-        return seconds(step.pause.duration)
-    assert step.analyze is not None
-    return seconds(step.analyze.duration)
-
-
-def _promotable(tick: _Tick, rollout: Rollout, outcome: Outcome | None) -> bool:
-    verdict = tick.obs.verdict
-    if not rollout.spec.analysis.policies:
-        return True
-    return verdict is not None and verdict.promotable and outcome is Outcome.PASS
-
-
-def _wait_for_promotable(tick: _Tick, rollout: Rollout, where: str) -> None:
-    verdict = tick.obs.verdict
-    needed = rollout.spec.analysis.min_sample_size
-    seen = verdict.canary_requests if verdict else 0
-    tick.set_phase(
-        Phase.PROMOTING,
-        f"waiting for a promotable verdict {where} ({seen:.0f} of {needed} canary requests)",
-    )
-
-
-def _finish(tick: _Tick, rollout: Rollout, outcome: Outcome | None) -> None:
-    """Every step is done: promote on a promotable verdict, otherwise wait for one.
-
-    A canary already at 100% (steps after a ``setWeight: 100``, such as a bake time) was
-    found promotable before it got there; since then only a plain pass is needed, as the
-    idle stable version gives the comparison nothing new.
-    """
-    at_full = tick.state.canary_weight == 100 and outcome is Outcome.PASS
-    if at_full or _promotable(tick, rollout, outcome):
-        tick.promote()
-        return
-    _wait_for_promotable(tick, rollout, "after the last step")
-
-
-def _progress(tick: _Tick, rollout: Rollout) -> None:
-    state = tick.state
-    obs = tick.obs
-    analysis = rollout.spec.analysis
-    if state.phase is Phase.WAITING:
-        if not obs.canary_ready:
-            waited = obs.now - (state.rollout_started_at or obs.now)
-            if waited > rollout.progress_deadline_seconds:
-                tick.end_with_stable(
-                    Phase.FAILED,
-                    "ProgressDeadlineExceeded",
-                    f"{rollout.deployment_for(state.canary_version or '?')} was not ready "
-                    f"within {rollout.spec.progress_deadline}: {obs.readiness_message}",
-                    remember=True,
-                )
-            return
-        tick.set_phase(Phase.PROGRESSING, "canary ready")
-        tick.update(step_index=0, step_started_at=obs.now)
-    outcome = _record_verdict(tick)
-    if outcome is Outcome.FAIL:
-        verdict = obs.verdict
-        reason = verdict.reason if verdict else "analysis failed"
-        tick.end_with_stable(
-            Phase.ROLLED_BACK, "AnalysisFailed", f"rolled back: {reason}", remember=True
-        )
-        return
-    if outcome is Outcome.INCONCLUSIVE:
-        streak = tick.state.inconclusive_streak + 1
-        tick.update(inconclusive_streak=streak)
-        tick.notify(
-            AlertEvent.INCONCLUSIVE,
-            f"analysis inconclusive: {obs.verdict.reason if obs.verdict else 'no verdict'}",
-            tick.last_evidence(),
-        )
-        if streak >= analysis.max_inconclusive:
-            tick.end_with_stable(
-                Phase.ROLLED_BACK,
-                "Inconclusive",
-                f"rolled back: analysis inconclusive for {streak} ticks in a row",
-                remember=True,
-            )
-            return
-    else:
-        tick.update(inconclusive_streak=0)
-    if tick.state.phase is Phase.PAUSED and tick.state.step_index < len(rollout.spec.steps):
-        step = rollout.spec.steps[tick.state.step_index]
-        if step.pause is not None and step.pause.duration is None:
-            return
-    _walk_steps(tick, rollout, outcome)
-
-
-def decide(
-    rollout: Rollout, state: RolloutState, obs: Observations, *, deleted: bool = False
-) -> Decision:
-    """The next state and the effects for one tick of one rollout.
-
-    ``deleted`` says the spec is gone; ``rollout`` is then its last valid version, whose
-    ``onDelete`` says whether to revert to stable or leave traffic as it is.
-    """
-    tick = _Tick(rollout, state, obs)
-    if deleted:
-        _spec_deleted(tick, rollout)
-    else:
-        _advance(tick, rollout)
-        # judged last, so its one alert carries the revision this tick settled on
-        _spec_validity(tick)
-    return _done(tick)
-
-
-def _advance(tick: _Tick, rollout: Rollout) -> None:
-    obs = tick.obs
-    if tick.state.spec_deleted:
-        tick.update(spec_deleted=False)
-    desired = rollout.spec.version
-    if tick.state.stable_version is None:
-        _adopt(tick, rollout)
-        return
-    if _apply_command(tick):
-        return
-    active = tick.state.phase.active
-    canary = tick.state.canary_version
-    if active and canary is not None and canary != desired:
-        superseded = f"{canary} superseded by {desired} before it finished"
-        tick.end_with_stable(Phase.SUCCEEDED, "Superseded", superseded, remember=False)
-        active = False
-    failed = tick.state.failed
-    if not active and desired != tick.state.stable_version:
-        if failed and failed.version == desired and failed.spec_hash == obs.spec_hash:
-            return
-        tick.start(desired)
-    elif not active and desired == tick.state.stable_version and tick.state.failed:
-        _spec_back_on_stable(tick, tick.state.failed.version)
-    if tick.state.phase.active:
-        _progress(tick, rollout)
-
-
-def _adopt(tick: _Tick, rollout: Rollout) -> None:
+def _adopt(tick: Tick, rollout: Rollout) -> None:
     """No state: adopt what the live routes (and their record) say, never the spec's
     version; the next tick decides from there (see :mod:`rollout.adoption`)."""
     obs = tick.obs
@@ -443,7 +133,7 @@ def _adopt(tick: _Tick, rollout: Rollout) -> None:
     tick.event(found.reason, found.message)
 
 
-def _spec_back_on_stable(tick: _Tick, failed_version: str) -> None:
+def _spec_back_on_stable(tick: Tick, failed_version: str) -> None:
     """The spec asks for the stable version again (reverted in Git, by hand or by the
     controller's write-back): the failure is settled and the rollout is healthy."""
     tick.update(failed=None)
@@ -455,7 +145,7 @@ def _spec_back_on_stable(tick: _Tick, failed_version: str) -> None:
         tick.event("SpecReverted", f"the spec asks for the stable version {stable} again")
 
 
-def _spec_validity(tick: _Tick) -> None:
+def _spec_validity(tick: Tick) -> None:
     """An invalid newer spec: a condition, an event and one alert; the last valid spec runs."""
     problems = tick.obs.spec_problems
     current = tick.state.condition("SpecValid")
@@ -475,7 +165,7 @@ def _spec_validity(tick: _Tick) -> None:
     )
 
 
-def _spec_deleted(tick: _Tick, rollout: Rollout) -> None:
+def _spec_deleted(tick: Tick, rollout: Rollout) -> None:
     state = tick.state
     if state.spec_deleted:
         return
@@ -492,12 +182,6 @@ def _spec_deleted(tick: _Tick, rollout: Rollout) -> None:
     else:
         tick.event("SpecDeleted", "spec deleted mid-rollout: traffic left as it is")
         tick.set_phase(Phase.PAUSED, "spec deleted mid-rollout: traffic left as it is")
-
-
-def _done(tick: _Tick) -> Decision:
-    sent = tick.state.alerts_sent[-MAX_SENT_ALERTS:]
-    tick.update(alerts_sent=sent)
-    return Decision(tick.state, tuple(tick.effects))
 
 
 def mark_sent(state: RolloutState, keys: list[str]) -> RolloutState:

@@ -54,6 +54,15 @@ class Conflict(ClusterError):
     """Optimistic concurrency failed: the object changed since it was read (HTTP 409/422)."""
 
 
+class TrafficConfigError(ClusterError):
+    """The mesh objects cannot carry the rollout as asked (a missing VirtualService, route,
+    destination or subset); nothing was written. Carries one line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("; ".join(self.problems))
+
+
 class MetricsError(RolloutError):
     """A metrics query failed; subclasses say how."""
 

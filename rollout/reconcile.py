@@ -14,116 +14,52 @@ Weights are absolute and the state is saved after traffic moved, so a crash at a
 only repeats work: a restarted controller re-reads the state and decides again. Running it
 twice for the same tick changes nothing the second time.
 
-The adapters are reached through the small Protocols below; each is implemented in its own
-module (``rollout.kube.store``, ``rollout.mesh.istio``, ``rollout.kube.readiness``, the
-Prometheus-backed analyzer, ``rollout.notify.dispatch``).
+The adapters are reached only through the ports of :mod:`rollout.ports`; this module imports
+no adapter. Every status write goes through here with the same conflict loop: the tick's,
+and :meth:`Reconciler.report_invalid_spec` for a spec that cannot run at all.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import logging
 import time
-from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any
 
-from rollout import route_record
+from rollout import ports, route_record
 from rollout.adoption import LiveRoutes
 from rollout.analysis.verdicts import Verdict
 from rollout.decide import Decision, Observations, decide, mark_sent
+from rollout.drift import weight_drift
 from rollout.effects import RecordEvent, SetWeights
 from rollout.errors import Conflict, RolloutError
 from rollout.events import Notification
-from rollout.mesh.router import LiveWeights
-from rollout.spec.policy import RenderedPolicy
-from rollout.spec.rollout import AlertTarget, Rollout
-from rollout.state import Command, Phase, RolloutState
+from rollout.spec.rollout import Rollout
+from rollout.state import Phase, RolloutState
+
+__all__ = ["MAX_CONFLICT_RETRIES", "Ports", "Reconciled", "Reconciler"]
 
 log = logging.getLogger("rollout.reconcile")
 
 MAX_CONFLICT_RETRIES = 3
 
 
-@dataclasses.dataclass(frozen=True)
-class Desired:
-    """What the spec asks for, and where it came from."""
-
-    rollout: Rollout
-    policies: tuple[RenderedPolicy, ...] = ()
-    commit: str | None = None
-    author: str | None = None
-    deleted: bool = False
-    spec_problems: tuple[str, ...] = ()
-
-    @property
-    def spec_hash(self) -> str:
-        body = json.dumps(self.rollout.spec.model_dump(mode="json", by_alias=True), sort_keys=True)
-        return hashlib.sha256(body.encode()).hexdigest()
-
-
-@dataclasses.dataclass(frozen=True)
-class Stored:
-    """The state as read from the cluster, with what optimistic concurrency needs."""
-
-    state: RolloutState
-    resource_version: str | None
-    command: Command | None = None
-    generation: int | None = None
-
-
-class StateAccess(Protocol):
-    def load_state(self, namespace: str, name: str) -> Stored: ...
-
-    def save_state(
-        self, namespace: str, name: str, state: RolloutState, resource_version: str | None
-    ) -> str | None: ...
-
-
-class TrafficRouter(Protocol):
-    def check(self, rollout: Rollout, stable: str, canary: str) -> list[str]: ...
-
-    def set_weights(self, rollout: Rollout, weights: SetWeights) -> None: ...
-
-    def live_canary_weight(self, rollout: Rollout, canary: str | None) -> int | None: ...
-
-    def read_weights(self, rollout: Rollout) -> LiveWeights: ...
-
-
-class ReadinessProbe(Protocol):
-    def readiness(self, namespace: str, deployment: str) -> tuple[bool, str]: ...
-
-
-class Analyzer(Protocol):
-    def analyze(
-        self, desired: Desired, state: RolloutState, now: float
-    ) -> tuple[Verdict | None, dict[str, Any] | None]: ...
-
-
-class AlertSink(Protocol):
-    def send(self, notification: Notification, targets: Sequence[AlertTarget]) -> None: ...
-
-
-class EventSink(Protocol):
-    def record(self, rollout: Rollout, event: RecordEvent) -> None: ...
-
-
 @dataclasses.dataclass
 class Ports:
-    """Every adapter the coordinator talks to."""
+    """Every adapter the coordinator talks to, each through its port."""
 
-    store: StateAccess
-    router: TrafficRouter
-    readiness: ReadinessProbe
-    analyzer: Analyzer
-    alerts: AlertSink
-    events: EventSink
+    store: ports.StateStore
+    router: ports.Router
+    readiness: ports.ReadinessProbe
+    analyzer: ports.Analyzer
+    alerts: ports.AlertSink
+    events: ports.EventSink
     clock: Callable[[], float] = time.time
 
 
 @dataclasses.dataclass(frozen=True)
-class Outcome:
+class Reconciled:
     """What one reconcile did, for logs, metrics and tests."""
 
     state: RolloutState
@@ -137,7 +73,7 @@ class Reconciler:
     def __init__(self, ports: Ports) -> None:
         self.ports = ports
 
-    def reconcile(self, desired: Desired) -> Outcome:
+    def reconcile(self, desired: ports.Desired) -> Reconciled:
         """One tick of one rollout; retries the whole tick on a write conflict."""
         conflicts = 0
         while True:
@@ -151,12 +87,41 @@ class Reconciler:
                 continue
             return dataclasses.replace(outcome, conflicts=conflicts)
 
-    def _tick(self, desired: Desired) -> Outcome:
+    def report_invalid_spec(self, stored: ports.Stored, problem: str) -> None:
+        """A ``SpecValid=False`` condition and a warning Event on a Rollout whose spec
+        cannot run and has no valid one to fall back on; once per problem.
+
+        ``stored`` is the Rollout as last read; a conflict re-reads it and tries again, as
+        a tick does, so a person's command written meanwhile is never overwritten.
+        """
+        conflicts = 0
+        while True:
+            current = stored.state.condition("SpecValid")
+            if current is not None and current.status == "False" and current.message == problem:
+                return
+            log.error("rollout %s: the spec in the cluster is invalid: %s", stored.key, problem)
+            state = stored.state.with_condition(
+                "SpecValid", "False", "InvalidSpec", problem, self.ports.clock()
+            )
+            try:
+                self.ports.store.save_state(
+                    stored.namespace, stored.name, state, stored.resource_version
+                )
+            except Conflict:
+                conflicts += 1
+                if conflicts > MAX_CONFLICT_RETRIES:
+                    raise
+                stored = self.ports.store.load(stored.namespace, stored.name)
+                continue
+            self._record(stored, RecordEvent("SpecInvalid", problem, warning=True))
+            return
+
+    def _tick(self, desired: ports.Desired) -> Reconciled:
         rollout = desired.rollout
-        ports = self.ports
-        stored = ports.store.load_state(rollout.namespace, rollout.name)
+        adapters = self.ports
+        stored = adapters.store.load(rollout.namespace, rollout.name)
         state = stored.state
-        now = ports.clock()
+        now = adapters.clock()
         ready, message = self._canary_readiness(desired, state)
         verdict, analysis_state = self._analyze(desired, state, ready, now)
         observations = Observations(
@@ -174,11 +139,11 @@ class Reconciler:
         )
         decision = decide(rollout, state, observations, deleted=desired.deleted)
         for weights in _weights_with_record(rollout, state, decision):
-            ports.router.set_weights(rollout, weights)
+            adapters.router.set_weights(rollout, weights)
         next_state = decision.state
         if stored.generation is not None:
             next_state = next_state.model_copy(update={"observed_generation": stored.generation})
-        drift = None if decision.weights else self._correct_drift(rollout, next_state)
+        drift = None if decision.weights else self._correct_drift(rollout, next_state, stored)
         if drift:
             next_state = next_state.with_condition("TrafficRouted", "False", "Drift", drift, now)
         elif next_state.condition("TrafficRouted") is not None or decision.weights:
@@ -188,15 +153,17 @@ class Reconciler:
         _log_transition(state, next_state, verdict)
         version = stored.resource_version
         if next_state != state:
-            version = ports.store.save_state(rollout.namespace, rollout.name, next_state, version)
+            version = adapters.store.save_state(
+                rollout.namespace, rollout.name, next_state, version
+            )
         for effect in decision.effects:
             if isinstance(effect, RecordEvent):
-                self._record(rollout, effect)
+                self._record(stored, effect)
         next_state = self._deliver_alerts(rollout, next_state, version)
-        return Outcome(next_state, decision, verdict, drift=drift)
+        return Reconciled(next_state, decision, verdict, drift=drift)
 
     def _analyze(
-        self, desired: Desired, state: RolloutState, ready: bool, now: float
+        self, desired: ports.Desired, state: RolloutState, ready: bool, now: float
     ) -> tuple[Verdict | None, dict[str, Any] | None]:
         """Judge the canary whenever it has, or is about to get, traffic.
 
@@ -225,7 +192,7 @@ class Reconciler:
         """What the routes carry and the record beside them, for adoption; None when they
         cannot be read (nothing is adopted then)."""
         try:
-            routes = self.ports.router.read_weights(rollout).routes
+            routes = self.ports.router.read_weights(rollout)
         except RolloutError as error:
             log.warning("%s: cannot read the live routes to adopt: %s", rollout.key, error)
             return None
@@ -234,7 +201,9 @@ class Reconciler:
             records=tuple(route.record for route in routes if route.record),
         )
 
-    def _correct_drift(self, rollout: Rollout, state: RolloutState) -> str | None:
+    def _correct_drift(
+        self, rollout: Rollout, state: RolloutState, stored: ports.Stored
+    ) -> str | None:
         """Someone else changed our weights: say so, and put back what the state says.
 
         Checked against the state this tick decided, not the one it read: after a crash
@@ -244,16 +213,13 @@ class Reconciler:
         if state.stable_version is None:
             return None
         try:
-            live = self.ports.router.live_canary_weight(rollout, state.canary_version)
+            routes = self.ports.router.read_weights(rollout)
         except RolloutError as error:
             log.warning("%s: cannot read live weights: %s", rollout.key, error)
             return None
-        if live is None or live == state.canary_weight:
+        drift = weight_drift(rollout, state, routes)
+        if drift is None:
             return None
-        drift = (
-            f"canary weight is {live}% in the VirtualService, {state.canary_weight}% "
-            "was set: restored"
-        )
         log.warning("%s: %s", rollout.key, drift)
         self.ports.router.set_weights(
             rollout,
@@ -264,10 +230,10 @@ class Reconciler:
                 record=_encoded_record(rollout, state),
             ),
         )
-        self._record(rollout, RecordEvent("WeightDrift", drift, warning=True))
+        self._record(stored, RecordEvent("WeightDrift", drift, warning=True))
         return drift
 
-    def _canary_readiness(self, desired: Desired, state: RolloutState) -> tuple[bool, str]:
+    def _canary_readiness(self, desired: ports.Desired, state: RolloutState) -> tuple[bool, str]:
         rollout = desired.rollout
         canary = state.canary_version
         if canary is None:
@@ -281,13 +247,14 @@ class Reconciler:
             message = "; ".join(problems)
             log.warning("%s: traffic config not usable: %s", rollout.key, message)
             return False, message
-        return self.ports.readiness.readiness(rollout.namespace, rollout.deployment_for(canary))
+        found = self.ports.readiness.readiness(rollout.namespace, rollout.deployment_for(canary))
+        return found.ready, found.message
 
-    def _record(self, rollout: Rollout, event: RecordEvent) -> None:
+    def _record(self, stored: ports.Stored, event: RecordEvent) -> None:
         try:
-            self.ports.events.record(rollout, event)
+            self.ports.events.record(stored.namespace, stored.name, stored.uid, event)
         except RolloutError as error:
-            log.warning("%s: event %s not recorded: %s", rollout.key, event.reason, error)
+            log.warning("%s: event %s not recorded: %s", stored.key, event.reason, error)
 
     def _deliver_alerts(
         self, rollout: Rollout, state: RolloutState, resource_version: str | None

@@ -25,38 +25,24 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Protocol
 
 from rollout import API_GROUP
 from rollout.analysis.verdicts import Evidence, Outcome
+from rollout.effects import RecordEvent
 from rollout.errors import RolloutError
 from rollout.notify.content import check_detail, check_title
-from rollout.source.gitwrite import GitWriter, Rollback, WriteOutcome, WriteResult
+from rollout.ports import EventSink, StateStore
+from rollout.source.gitwrite import GitWriter
+from rollout.source.rollback_commit import Rollback, WriteOutcome, WriteResult
 from rollout.spec.rollout import Rollout
 from rollout.state import Phase, RolloutState
 
-__all__ = ["WRITE_BACK_ANNOTATION", "WriteBackStore", "WriteBackWorker", "rollback_owed"]
+__all__ = ["WRITE_BACK_ANNOTATION", "WriteBackWorker", "rollback_owed"]
 
 log = logging.getLogger("rollout.writeback")
 
 WRITE_BACK_ANNOTATION = f"{API_GROUP}/write-back"
 MAX_FAILURES = 5
-
-
-class WriteBackStore(Protocol):
-    """What the worker records results in: the Rollout's annotations and its Events."""
-
-    def annotate(self, namespace: str, name: str, annotations: dict[str, str]) -> None: ...
-
-    def record_event(
-        self,
-        namespace: str,
-        rollout_name: str,
-        uid: str,
-        reason: str,
-        message: str,
-        warning: bool = False,
-    ) -> str: ...
 
 
 def _revision(state: RolloutState) -> str | None:
@@ -145,7 +131,8 @@ class WriteBackWorker:
     def __init__(
         self,
         writer: GitWriter,
-        store: WriteBackStore,
+        store: StateStore,
+        events: EventSink,
         *,
         on_written: Callable[[], None] = lambda: None,
         count: Callable[[str, str, str], None] = lambda namespace, name, result: None,
@@ -154,6 +141,7 @@ class WriteBackWorker:
     ) -> None:
         self.writer = writer
         self._store = store
+        self._events = events
         self._on_written = on_written
         self._count = count
         self._retry_after = retry_after
@@ -270,8 +258,8 @@ class WriteBackWorker:
         self, rollback: Rollback, uid: str, reason: str, message: str, *, warning: bool
     ) -> None:
         try:
-            self._store.record_event(
-                rollback.namespace, rollback.name, uid, reason, message, warning
+            self._events.record(
+                rollback.namespace, rollback.name, uid, RecordEvent(reason, message, warning)
             )
         except RolloutError as error:
             log.warning("%s: event %s not recorded: %s", rollback.key, reason, error)

@@ -1,7 +1,8 @@
 """The public names of the package and of its decision core, pinned.
 
 Inputs: the ``__all__`` of ``rollout`` and of each module of the pure core (``state``,
-``effects``, ``events``, ``adoption``, ``route_record``, ``analysis``, ``spec``). Outputs
+``effects``, ``events``, ``adoption``, ``route_record``, ``tick``, ``steps``, ``drift``,
+``desired``, ``analysis``, ``spec``) and of the ports (``ports``). Outputs
 under test: that each list is exactly the one below, that every listed name exists, and
 that every listed class or function is defined in the module that lists it (a public name
 has one home). Adding, renaming or removing a public name is a decision: make it here too.
@@ -160,6 +161,43 @@ PUBLIC_NAMES: dict[str, list[str]] = {
         "load_documents",
         "spec_text",
         "too_large",
+    ],
+    "rollout.desired": [
+        "DesiredSpecs",
+        "parse_stored",
+    ],
+    "rollout.drift": [
+        "live_canary_weight",
+        "weight_drift",
+    ],
+    "rollout.ports": [
+        "AlertSink",
+        "Analyzer",
+        "DEFAULT_QUERY_TIMEOUT",
+        "Desired",
+        "EventSink",
+        "MetricsProvider",
+        "MirrorResult",
+        "PENDING_PHASE",
+        "Readiness",
+        "ReadinessProbe",
+        "RouteWeights",
+        "Router",
+        "SecretResolver",
+        "Series",
+        "SpecMirror",
+        "SpecSet",
+        "SpecSource",
+        "StateStore",
+        "Stored",
+    ],
+    "rollout.steps": [
+        "progress",
+    ],
+    "rollout.tick": [
+        "Decision",
+        "Observations",
+        "Tick",
     ],
 }
 

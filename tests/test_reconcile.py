@@ -18,8 +18,8 @@ from rollout.analysis.verdicts import Evidence, Outcome, Verdict
 from rollout.effects import RecordEvent, SetWeights
 from rollout.errors import ClusterError, Conflict
 from rollout.events import Notification
-from rollout.mesh.router import LiveWeights, RouteWeights
-from rollout.reconcile import Desired, Ports, Reconciler, Stored
+from rollout.ports import Desired, Readiness, RouteWeights, Stored
+from rollout.reconcile import Ports, Reconciler
 from rollout.route_record import RouteRecord
 from rollout.spec.rollout import AlertTarget, Rollout
 from rollout.state import Command, Phase, RolloutState
@@ -41,12 +41,24 @@ class MemoryStore:
         self.writes = 0
         self.log: list[str]
 
-    def load_state(self, namespace: str, name: str) -> Stored:
-        return Stored(RolloutState.from_status(self.status), str(self.version), self.command)
+    def load(self, namespace: str, name: str) -> Stored:
+        return Stored(
+            namespace=namespace,
+            name=name,
+            state=RolloutState.from_status(self.status),
+            resource_version=str(self.version),
+            command=self.command,
+        )
+
+    def list_rollouts(self, namespace: str | None = None) -> list[Stored]:
+        return [self.load("shop", "checkout")]
+
+    def annotate(self, namespace: str, name: str, annotations: dict[str, str]) -> None:
+        raise AssertionError("the coordinator writes no annotation")
 
     def save_state(
         self, namespace: str, name: str, state: RolloutState, resource_version: str | None
-    ) -> str | None:
+    ) -> str:
         if self.conflicts_to_raise:
             self.conflicts_to_raise -= 1
             self.version += 1
@@ -70,7 +82,7 @@ class MemoryRouter:
         """The live split: v1 serves before the controller first sees the rollout."""
         self.record: str | None = None
 
-    def check(self, rollout: Rollout, stable: str, canary: str) -> list[str]:
+    def check(self, rollout: Rollout, stable: str, canary: str | None) -> list[str]:
         return list(self.problems)
 
     def set_weights(self, rollout: Rollout, weights: SetWeights) -> None:
@@ -79,26 +91,28 @@ class MemoryRouter:
             raise ClusterError("connection refused")
         if weights != self.weights:
             self.log.append(f"weights {weights.canary_version}={weights.canary_weight}")
+        self.edit(weights)
+        if weights.record is not None:
+            self.record = weights.record
+
+    def edit(self, weights: SetWeights) -> None:
+        """Someone else sets the live weights (``kubectl edit``, or a crash after a write)."""
         self.weights = weights
         self.split = {weights.stable_version: 100 - weights.canary_weight}
         if weights.canary_version is not None:
             self.split[weights.canary_version] = weights.canary_weight
-        if weights.record is not None:
-            self.record = weights.record
 
-    def live_canary_weight(self, rollout: Rollout, canary: str | None) -> int | None:
-        return None if self.weights is None else self.weights.canary_weight
-
-    def read_weights(self, rollout: Rollout) -> LiveWeights:
-        route = RouteWeights("shop/checkout", "primary", dict(self.split), None, None, self.record)
-        return LiveWeights(routes=(route,), canary_weight=None)
+    def read_weights(self, rollout: Rollout) -> tuple[RouteWeights, ...]:
+        split = {rollout.subset_for(version): weight for version, weight in self.split.items()}
+        route = "VirtualService shop/checkout route primary"
+        return (RouteWeights(route, split, self.record),)
 
 
 class Probe:
     ready = True
 
-    def readiness(self, namespace: str, deployment: str) -> tuple[bool, str]:
-        return self.ready, "" if self.ready else f"{deployment}: 0/1 available"
+    def readiness(self, namespace: str, deployment: str) -> Readiness:
+        return Readiness(self.ready, "" if self.ready else f"{deployment}: 0/1 available")
 
 
 class ScriptedAnalyzer:
@@ -127,8 +141,9 @@ class Events:
     def __init__(self) -> None:
         self.recorded: list[str] = []
 
-    def record(self, rollout: Rollout, event: RecordEvent) -> None:
+    def record(self, namespace: str, name: str, uid: str, event: RecordEvent) -> str:
         self.recorded.append(event.reason)
+        return event.reason
 
 
 @pytest.fixture
@@ -222,7 +237,7 @@ def test_drift_is_reported_and_corrected(world: dict[str, Any]) -> None:
     reconciler: Reconciler = world["reconciler"]
     reconciler.reconcile(desired("v1"))
     reconciler.reconcile(desired("v2"))
-    world["ports"].router.weights = SetWeights("v1", "v2", 70)
+    world["ports"].router.edit(SetWeights("v1", "v2", 70))
     outcome = reconciler.reconcile(desired("v2"))
     assert outcome.drift is not None and "70%" in outcome.drift
     assert world["ports"].router.weights.canary_weight == 10
@@ -295,7 +310,7 @@ def test_after_a_crash_the_redecided_weight_is_not_taken_for_drift(world: dict[s
     before_crash = dict(ports.store.status)  # type: ignore[attr-defined]
     state = RolloutState.from_status(before_crash)
     assert (state.step_index, state.canary_weight) == (1, 10)
-    ports.router.weights = SetWeights("v1", "v2", 50)  # type: ignore[attr-defined]
+    ports.router.edit(SetWeights("v1", "v2", 50))  # type: ignore[attr-defined]
     later = iter(range(2000, 3000, 5))
     ports.clock = lambda: float(next(later))  # the 30 s analysis step has run its course
     world["log"].clear()
@@ -345,3 +360,31 @@ def test_a_settled_failure_reaches_the_record_though_no_weight_moves(
     reconciler.reconcile(desired("v1"))  # the spec goes back to the stable version
     assert live_record(world).failed is None
     assert world["ports"].router.split == {"v1": 100}
+
+
+def test_an_invalid_spec_is_reported_once_through_the_conflict_loop(
+    world: dict[str, Any],
+) -> None:
+    reconciler: Reconciler = world["reconciler"]
+    store: MemoryStore = world["ports"].store
+    store.conflicts_to_raise = 2
+    problem = "spec.steps: field required"
+
+    reconciler.report_invalid_spec(store.load("shop", "checkout"), problem)
+
+    condition = RolloutState.from_status(store.status).condition("SpecValid")
+    assert condition is not None and condition.status == "False"
+    assert condition.message == problem and store.writes == 1
+    assert world["ports"].events.recorded == ["SpecInvalid"]
+    reconciler.report_invalid_spec(store.load("shop", "checkout"), problem)
+    assert store.writes == 1 and world["ports"].events.recorded == ["SpecInvalid"]
+
+
+def test_an_invalid_spec_report_gives_up_after_repeated_conflicts(
+    world: dict[str, Any],
+) -> None:
+    store: MemoryStore = world["ports"].store
+    store.conflicts_to_raise = 10
+    with pytest.raises(Conflict):
+        world["reconciler"].report_invalid_spec(store.load("shop", "checkout"), "bad")
+    assert store.writes == 0 and world["ports"].events.recorded == []

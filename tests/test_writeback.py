@@ -4,7 +4,7 @@ Inputs: a Rollout spec with and without ``writeBack``, states in every phase (wi
 failed revision and the last verdict's evidence), the annotation of an earlier write-back,
 and a real bare repository (or one that is missing). Outputs: the ``Rollback`` owed (or
 None), the commit on the remote, and what the worker hands its store (annotations and
-Events, a recording implementation of the ``WriteBackStore`` protocol), its counter and
+Events, a recording implementation of the ``StateStore`` and ``EventSink`` ports), its counter and
 its ``on_written`` callback; failures retried only after the delay, and at most 5 times.
 """
 
@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from rollout.effects import RecordEvent
+from rollout.ports import Stored
 from rollout.source.gitauth import GitCredentials
 from rollout.source.gitwrite import GitWriter
 from rollout.spec.rollout import Rollout
@@ -82,7 +84,8 @@ def rolled_back(phase: Phase = Phase.ROLLED_BACK, **changes: Any) -> RolloutStat
 
 @dataclasses.dataclass
 class RecordingStore:
-    """The ``WriteBackStore`` protocol, keeping what it is handed."""
+    """The ``StateStore`` and ``EventSink`` ports, keeping what the worker hands them; the
+    worker never reads or saves state, so those calls fail the test."""
 
     annotations: list[tuple[str, str, dict[str, str]]] = dataclasses.field(default_factory=list)
     events: list[tuple[str, str, bool]] = dataclasses.field(default_factory=list)
@@ -90,17 +93,20 @@ class RecordingStore:
     def annotate(self, namespace: str, name: str, annotations: dict[str, str]) -> None:
         self.annotations.append((namespace, name, annotations))
 
-    def record_event(
-        self,
-        namespace: str,
-        rollout_name: str,
-        uid: str,
-        reason: str,
-        message: str,
-        warning: bool = False,
-    ) -> str:
-        self.events.append((reason, message, warning))
+    def record(self, namespace: str, name: str, uid: str, event: RecordEvent) -> str:
+        self.events.append((event.reason, event.message, event.warning))
         return "event"
+
+    def load(self, namespace: str, name: str) -> Stored:
+        raise AssertionError("the write-back worker reads no state")
+
+    def list_rollouts(self, namespace: str | None = None) -> list[Stored]:
+        raise AssertionError("the write-back worker lists no rollouts")
+
+    def save_state(
+        self, namespace: str, name: str, state: RolloutState, resource_version: str | None
+    ) -> str:
+        raise AssertionError("the write-back worker saves no state")
 
 
 class Clock:
@@ -128,6 +134,7 @@ def worker_parts(remote: Remote, tmp_path: Path) -> Iterator[tuple[WriteBackWork
     writer = GitWriter(remote.file_url, cache_dir=tmp_path / "cache", credentials=GitCredentials())
     worker = WriteBackWorker(
         writer,
+        store,
         store,
         on_written=lambda: written.append(True),
         count=lambda namespace, name, result: counted.append(result),

@@ -16,9 +16,11 @@ from types import FrameType
 import click
 
 from rollout import logs
-from rollout.controller import Controller, ControllerSettings, default_identity
+from rollout.controller import Controller
 from rollout.errors import RolloutError
+from rollout.mesh.factory import ROUTERS
 from rollout.metrics.prometheus import PrometheusSettings
+from rollout.settings import ControllerSettings, default_identity
 
 _option = functools.partial(click.option, show_envvar=True)
 
@@ -159,6 +161,14 @@ Every flag above can also be set by the ROLLOUT_* variable shown beside it.
     help="Author and committer of write-back commits, as 'Name <email>'.",
 )
 @_option(
+    "--router",
+    type=click.Choice(ROUTERS),
+    envvar="ROLLOUT_ROUTER",
+    default="istio",
+    show_default=True,
+    help="Traffic router; nop moves no traffic (the analysis and alerts still run).",
+)
+@_option(
     "--log-format",
     type=click.Choice(["text", "json"]),
     envvar="ROLLOUT_LOG_FORMAT",
@@ -192,6 +202,7 @@ def run(
     policy_paths: tuple[str, ...],
     namespace: str | None,
     git_author: str,
+    router: str,
     log_format: str,
     log_level: str,
 ) -> None:
@@ -223,6 +234,7 @@ def run(
             git_author_name=author_name.strip() or "rollout-controller",
             git_author_email=author_email.rstrip(">").strip()
             or "rollout-controller@users.noreply.local",
+            router="nop" if router == "nop" else "istio",
         )
         controller = Controller(settings)
         controller.start()

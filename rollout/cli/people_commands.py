@@ -22,9 +22,10 @@ import click
 
 from rollout.cli.status_view import RolloutView, detail_lines, summary_line
 from rollout.errors import ApiNotServed, NotFound, RolloutError
-from rollout.kube.client import api_client, default_namespace
 from rollout.kube.rollout_resource import CommandAction
-from rollout.kube.store import KubeStateStore, StoredRollout
+from rollout.kube.store import KubeStateStore
+from rollout.kubeapi.client import api_client, default_namespace
+from rollout.ports import Stored
 
 CRD_HINT = (
     "this cluster does not serve Rollout resources (rollouts.canary.rollout.dev): "
@@ -74,15 +75,15 @@ def _target(
     return namespace or default_namespace(kubeconfig=kubeconfig, context=context), name
 
 
-def _elsewhere(store: KubeStateStore, name: str | None) -> list[StoredRollout]:
+def _elsewhere(store: KubeStateStore, name: str | None) -> list[Stored]:
     """Rollouts in other namespaces, for a hint when none is found in this one."""
     try:
-        return [item for item in store.list(None) if name is None or item.name == name]
+        return [item for item in store.list_rollouts(None) if name is None or item.name == name]
     except RolloutError:
         return []  # listing every namespace may not be allowed; the hint is optional
 
 
-def _view(item: StoredRollout) -> RolloutView:
+def _view(item: Stored) -> RolloutView:
     return RolloutView(
         item.namespace,
         item.name,
@@ -96,7 +97,7 @@ def _status_text(
     store: KubeStateStore, name: str | None, namespace: str | None
 ) -> tuple[str, bool]:
     """What one refresh prints, and whether a named rollout was found."""
-    items = [i for i in store.list(namespace) if name is None or i.name == name]
+    items = [i for i in store.list_rollouts(namespace) if name is None or i.name == name]
     if not items:
         where = f"namespace {namespace}" if namespace else "any namespace"
         others = _elsewhere(store, name) if namespace else []

@@ -17,8 +17,7 @@ from pathlib import Path
 
 import click
 
-from rollout.spec import builtin
-from rollout.spec import catalog as spec_catalog
+from rollout.source import files as spec_files
 from rollout.spec import plan as spec_plan
 from rollout.spec.policy import Policy
 
@@ -30,7 +29,7 @@ from rollout.spec.policy import Policy
 )
 def validate(paths: tuple[str, ...], output: str) -> None:
     """Check rollout specs and policies in files or directories, together."""
-    loaded = spec_catalog.load_paths(paths)
+    loaded = spec_files.load_paths(paths)
     if output == "json":
         report = {
             "valid": loaded.ok,
@@ -61,13 +60,13 @@ def policy_search_paths(file: Path) -> tuple[list[Path], str]:
     for directory in (start, *start.parents):
         if (directory / ".git").exists():
             return [directory], f"the Git repository {directory}"
-    beside = sorted(p for p in start.iterdir() if p.suffix in spec_catalog.YAML_SUFFIXES)
+    beside = sorted(p for p in start.iterdir() if p.suffix in spec_files.YAML_SUFFIXES)
     return beside, f"the YAML files in {start} (not in a Git repository)"
 
 
 def _policies_in(paths: Sequence[Path], planned: Path) -> list[Policy]:
     """Every valid Policy in ``paths`` outside the planned file (which is read on its own)."""
-    found = spec_catalog.load_paths(paths)
+    found = spec_files.load_paths(paths)
     planned_file = planned.resolve()
     return [
         policy
@@ -77,7 +76,7 @@ def _policies_in(paths: Sequence[Path], planned: Path) -> list[Policy]:
 
 
 def _where_looked(places: str, found: Sequence[Policy]) -> str:
-    shipped = ", ".join(policy.name for policy in builtin.shipped_policies())
+    shipped = ", ".join(policy.name for policy in spec_files.shipped_policies())
     names = ", ".join(sorted(policy.name for policy in found)) or "none"
     return (
         f"policies were looked for in the file itself, the shipped ones ({shipped}) and "
@@ -102,8 +101,8 @@ def plan(file: Path, name: str | None, policy_paths: tuple[Path, ...]) -> None:
     else:
         searched, places = policy_search_paths(file)
     found = _policies_in(searched, file) if file.exists() else []
-    texts, problems = spec_catalog.collect_files([file])
-    loaded = spec_catalog.load_texts(texts, known_policies=found)
+    texts, problems = spec_files.collect_files([file])
+    loaded = spec_files.read_catalog(texts, known_policies=found)
     problems.extend(loaded.problems)
     for problem in problems:
         click.echo(str(problem), err=True)

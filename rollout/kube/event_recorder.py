@@ -17,10 +17,11 @@ from typing import Any, cast
 from kubernetes import client as k8s_client
 
 from rollout import GROUP_VERSION
+from rollout.effects import RecordEvent
 from rollout.errors import Conflict, NotFound
-from rollout.kube import errors
-from rollout.kube.client import REQUEST_TIMEOUT, as_json
 from rollout.kube.rollout_resource import KIND
+from rollout.kubeapi import errors
+from rollout.kubeapi.client import REQUEST_TIMEOUT, as_json
 
 __all__ = ["COMPONENT", "EventRecorder", "event_name"]
 
@@ -41,7 +42,7 @@ def event_name(rollout_name: str, uid: str, event_type: str, reason: str, messag
 
 
 class EventRecorder:
-    """Creates and de-duplicates Events about Rollouts."""
+    """Creates and de-duplicates Events about Rollouts (:class:`rollout.ports.EventSink`)."""
 
     def __init__(
         self,
@@ -55,18 +56,11 @@ class EventRecorder:
         self._component = component
         self._clock = clock
 
-    def record_event(
-        self,
-        namespace: str,
-        rollout_name: str,
-        uid: str,
-        reason: str,
-        message: str,
-        warning: bool = False,
-    ) -> str:
-        """Record an Event on the Rollout; returns the Event's name."""
-        event_type = "Warning" if warning else "Normal"
-        message = message[:MAX_MESSAGE]
+    def record(self, namespace: str, name: str, uid: str, event: RecordEvent) -> str:
+        """Record an Event on the Rollout ``namespace/name``; returns the Event's name."""
+        rollout_name, reason = name, event.reason
+        event_type = "Warning" if event.warning else "Normal"
+        message = event.message[:MAX_MESSAGE]
         name = event_name(rollout_name, uid, event_type, reason, message)
         now = self._clock()
         involved: dict[str, Any] = {

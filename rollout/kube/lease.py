@@ -20,75 +20,29 @@ others poll it. The semantics follow client-go's ``tools/leaderelection``:
   next poll rather than after a full lease duration.
 
 After losing the lease the elector goes back to being a candidate until stopped.
-Timestamps are sent as RFC 3339 MicroTime with six fractional digits, as the API
-requires (see :func:`micro_time`). Callbacks run on the election thread and must return quickly.
+Callbacks run on the election thread and must return quickly. The Lease object's API
+calls, and the MicroTimes the API requires, are :mod:`rollout.kube.lease_objects`.
 """
 
 from __future__ import annotations
 
-import copy
-import json
 import logging
 import random
-import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import Enum
 from typing import Any
 
-import kubernetes
-import urllib3
-
 from rollout.errors import ClusterError, Conflict, NotFound
+from rollout.kube.lease_objects import LeaseObjects, micro_time, parse_micro_time
 
-__all__ = ["LeaderElector", "default_identity", "micro_time"]
+__all__ = ["LeaderElector"]
 
 logger = logging.getLogger(__name__)
 
 Callback = Callable[[], None]
-
-
-def default_identity() -> str:
-    """``<hostname>_<random>``: unique per process, readable in ``kubectl get lease``."""
-    return f"{socket.gethostname()}_{uuid.uuid4().hex[:12]}"
-
-
-def micro_time(moment: datetime | None = None) -> datetime:
-    """``moment`` (default: now) in UTC, ready to be sent as a Kubernetes ``MicroTime``.
-
-    The API server parses MicroTime with exactly six fractional digits
-    (``2006-01-02T15:04:05.000000Z07:00``), but the client serialises datetimes with
-    :meth:`datetime.isoformat`, which drops the fraction when it is zero. A zero
-    microsecond is therefore sent as one: a shift of 1 µs, and always a valid MicroTime.
-    """
-    moment = (moment or datetime.now(UTC)).astimezone(UTC)
-    return moment if moment.microsecond else moment.replace(microsecond=1)
-
-
-def _parse_micro_time(value: object) -> datetime | None:
-    """A MicroTime read from the API (``...Z`` or ``...+00:00``), or None."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return micro_time(datetime.fromisoformat(value))
-    except ValueError:
-        return None
-
-
-def _single_attempt_client(api_client: Any) -> Any:
-    """A client like ``api_client`` whose requests are never retried by urllib3.
-
-    The election loop does its own retrying on its own schedule; a call retried inside the
-    HTTP library could outlast the renew deadline by several request timeouts.
-    """
-    configuration = copy.deepcopy(api_client.configuration)
-    configuration.retries = 0
-    single = kubernetes.client.ApiClient(configuration)
-    single.user_agent = api_client.user_agent  # the Lease calls name the controller too
-    return single
 
 
 class _Attempt(Enum):
@@ -123,8 +77,7 @@ class LeaderElector:
             raise ValueError("lease_duration must be a whole number of seconds, at least 1")
         if not lease_duration > renew_deadline > 1.2 * retry_period > 0:
             raise ValueError("need lease_duration > renew_deadline > 1.2 * retry_period > 0")
-        self._client = _single_attempt_client(api_client)
-        self._api = kubernetes.client.CoordinationV1Api(self._client)
+        self._leases = LeaseObjects(api_client, namespace, name)
         self.namespace = namespace
         self.name = name
         self.identity = identity
@@ -181,7 +134,7 @@ class LeaderElector:
             self._thread = None
         if self._step_down("stopping") and release:
             self._release()
-        self._client.close()
+        self._leases.close()
 
     def __enter__(self) -> LeaderElector:
         return self.start()
@@ -274,7 +227,7 @@ class LeaderElector:
             spec = dict(
                 previous,
                 renewTime=now,
-                acquireTime=_parse_micro_time(previous.get("acquireTime")) or now,
+                acquireTime=parse_micro_time(previous.get("acquireTime")) or now,
             )
             try:
                 self._store(self._replace(spec, self._lease, timeout))
@@ -297,7 +250,7 @@ class LeaderElector:
             "holderIdentity": self.identity,
             "leaseDurationSeconds": self.lease_duration,
             "renewTime": now,
-            "acquireTime": _parse_micro_time(spec.get("acquireTime")) or now,
+            "acquireTime": parse_micro_time(spec.get("acquireTime")) or now,
             "leaseTransitions": int(spec.get("leaseTransitions") or 0),
         }
         if holder != self.identity:
@@ -321,16 +274,8 @@ class LeaderElector:
             "renewTime": now,
             "leaseTransitions": 0,
         }
-        body = {
-            "apiVersion": "coordination.k8s.io/v1",
-            "kind": "Lease",
-            "metadata": {"name": self.name, "namespace": self.namespace},
-            "spec": spec,
-        }
         try:
-            created = self._call_api(
-                self._api.create_namespaced_lease, self.namespace, body, timeout=timeout
-            )
+            created = self._leases.create(spec, timeout)
         except ClusterError as error:
             logger.debug("could not create lease %s/%s: %s", self.namespace, self.name, error)
             return _Attempt.FAILED
@@ -381,53 +326,18 @@ class LeaderElector:
         self._lease = lease
         self._observe(lease)
 
-    # -- API calls, errors translated at this edge ---------------------------------------
+    # -- API calls -----------------------------------------------------------------------
 
     def _read(self, timeout: float) -> dict[str, Any]:
-        return self._call_api(
-            self._api.read_namespaced_lease, self.name, self.namespace, timeout=timeout
-        )
+        return self._leases.read(timeout)
 
     def _safe_read(self) -> dict[str, Any] | None:
         try:
-            return self._read(self.renew_deadline)
+            return self._leases.read(self.renew_deadline)
         except ClusterError:
             return None
 
     def _replace(
         self, spec: dict[str, Any], based_on: dict[str, Any], timeout: float
     ) -> dict[str, Any]:
-        metadata = based_on.get("metadata") or {}
-        body = {
-            "apiVersion": "coordination.k8s.io/v1",
-            "kind": "Lease",
-            "metadata": {
-                "name": self.name,
-                "namespace": self.namespace,
-                "resourceVersion": metadata.get("resourceVersion"),
-            },
-            "spec": spec,
-        }
-        return self._call_api(
-            self._api.replace_namespaced_lease, self.name, self.namespace, body, timeout=timeout
-        )
-
-    def _call_api(self, method: Callable[..., Any], *args: Any, timeout: float) -> dict[str, Any]:
-        """Call the client and return the raw JSON object, with MicroTimes as sent."""
-        try:
-            response = method(*args, _preload_content=False, _request_timeout=timeout)
-            document = json.loads(response.data)
-        except kubernetes.client.ApiException as error:
-            message = f"lease {self.namespace}/{self.name}: HTTP {error.status} {error.reason}"
-            if error.status == 404:
-                raise NotFound(message) from None
-            if error.status == 409:
-                raise Conflict(message) from None
-            raise ClusterError(message) from None
-        except (urllib3.exceptions.HTTPError, OSError, ValueError) as error:
-            raise ClusterError(
-                f"lease {self.namespace}/{self.name}: {type(error).__name__}"
-            ) from None
-        if not isinstance(document, dict):
-            raise ClusterError(f"lease {self.namespace}/{self.name}: not a JSON object")
-        return document
+        return self._leases.replace(spec, based_on, timeout)

@@ -9,24 +9,16 @@ updated, available and ready. The answer carries a message a person can read in
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from kubernetes import client as k8s_client
 
 from rollout.errors import NotFound
-from rollout.kube import errors
-from rollout.kube.client import REQUEST_TIMEOUT, as_json
+from rollout.kubeapi import errors
+from rollout.kubeapi.client import REQUEST_TIMEOUT, as_json
+from rollout.ports import Readiness
 
-__all__ = ["DeploymentReadiness", "Readiness", "deployment_readiness", "readiness_of"]
-
-
-@dataclasses.dataclass(frozen=True)
-class Readiness:
-    """Whether a Deployment can take traffic, and why (not)."""
-
-    ready: bool
-    message: str
+__all__ = ["DeploymentReadiness", "deployment_readiness", "readiness_of"]
 
 
 def deployment_readiness(api: k8s_client.ApiClient, namespace: str, name: str) -> Readiness:
@@ -89,11 +81,10 @@ def _progress_deadline_exceeded(status: dict[str, Any]) -> str | None:
 
 
 class DeploymentReadiness:
-    """The coordinator's readiness probe (:class:`rollout.reconcile.ReadinessProbe`)."""
+    """The coordinator's readiness probe (:class:`rollout.ports.ReadinessProbe`)."""
 
     def __init__(self, api: k8s_client.ApiClient) -> None:
         self._api = api
 
-    def readiness(self, namespace: str, deployment: str) -> tuple[bool, str]:
-        found = deployment_readiness(self._api, namespace, deployment)
-        return found.ready, found.message
+    def readiness(self, namespace: str, deployment: str) -> Readiness:
+        return deployment_readiness(self._api, namespace, deployment)

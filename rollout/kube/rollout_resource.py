@@ -5,7 +5,8 @@ Pure (no I/O), so :mod:`rollout.kube.store` stays a thin layer of API calls. Her
 - the annotations the project owns: the Git commit and path a mirrored spec came from,
   and the command a person gave (``rollout promote|abort|retry`` write it; the coordinator
   reads it on its next tick and records it in the status);
-- :class:`StoredRollout`, a Rollout object as the store hands it out;
+- :func:`stored_from_object`, a Rollout object as the store hands it out
+  (:class:`rollout.ports.Stored`);
 - the guarded JSON patch that mirrors a spec from Git onto an existing resource, touching
   spec, the labels and annotations Git gives, and the source annotations, never status or
   annotations set by others (a pending command survives a mirror).
@@ -13,7 +14,6 @@ Pure (no I/O), so :mod:`rollout.kube.store` stays a thin layer of API calls. Her
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 from collections.abc import Mapping
@@ -22,6 +22,7 @@ from typing import Any, Literal, get_args
 from pydantic import ValidationError
 
 from rollout import API_GROUP, GROUP_VERSION
+from rollout.ports import PENDING_PHASE, Stored
 from rollout.state import Command, Phase, RolloutState
 
 __all__ = [
@@ -33,7 +34,6 @@ __all__ = [
     "SHOWN_PHASES",
     "SOURCE_PATH_ANNOTATION",
     "CommandAction",
-    "StoredRollout",
     "encode_command",
     "mirror_object",
     "mirror_patch",
@@ -49,12 +49,6 @@ COMMIT_ANNOTATION = f"{API_GROUP}/commit"
 SOURCE_PATH_ANNOTATION = f"{API_GROUP}/source-path"
 COMMAND_ANNOTATION = f"{API_GROUP}/command"
 
-PENDING_PHASE = "Pending"
-"""The phase shown for a Rollout with no status: no controller has recorded anything yet.
-
-Never stored: ``RolloutState`` starts as the phase the decision core begins from, which
-must not be mistaken for an outcome by ``rollout status`` or the phase metric.
-"""
 SHOWN_PHASES: tuple[str, ...] = (PENDING_PHASE, *(phase.value for phase in Phase))
 
 CommandAction = Literal["promote", "promote-full", "abort", "retry"]
@@ -63,48 +57,9 @@ COMMAND_ACTIONS: tuple[str, ...] = get_args(CommandAction)
 JsonObject = dict[str, Any]
 
 
-@dataclasses.dataclass(frozen=True)
-class StoredRollout:
-    """One Rollout resource as read from the cluster."""
-
-    namespace: str
-    name: str
-    uid: str
-    generation: int
-    resource_version: str
-    spec: JsonObject
-    state: RolloutState
-    annotations: Mapping[str, str]
-    labels: Mapping[str, str]
-    observed: bool = True
-    """Whether the resource has a status: False until a controller first writes one."""
-
-    @property
-    def key(self) -> str:
-        return f"{self.namespace}/{self.name}"
-
-    @property
-    def shown_phase(self) -> str:
-        """The phase to show people and metrics: ``Pending`` until a status exists."""
-        return self.state.phase.value if self.observed else PENDING_PHASE
-
-    @property
-    def commit(self) -> str | None:
-        """The Git commit a mirrored spec was last written from."""
-        return self.annotations.get(COMMIT_ANNOTATION)
-
-    @property
-    def source_path(self) -> str | None:
-        """The path in the Git repository a mirrored spec came from; None when not mirrored."""
-        return self.annotations.get(SOURCE_PATH_ANNOTATION)
-
-    @property
-    def command(self) -> Command | None:
-        return read_command(self)
-
-
-def stored_from_object(obj: JsonObject) -> StoredRollout:
-    """A :class:`StoredRollout` from a Rollout object; an unreadable status reads as empty."""
+def stored_from_object(obj: JsonObject) -> Stored:
+    """The :class:`~rollout.ports.Stored` view of a Rollout object: its annotations decoded
+    (commit, source path, command); an unreadable status reads as empty."""
     metadata = obj.get("metadata") or {}
     namespace = str(metadata.get("namespace") or "default")
     name = str(metadata.get("name") or "")
@@ -114,7 +69,8 @@ def stored_from_object(obj: JsonObject) -> StoredRollout:
         log.warning("rollout %s/%s: status unreadable, starting afresh: %s", namespace, name, error)
         state = RolloutState()
     spec = obj.get("spec")
-    return StoredRollout(
+    annotations = {str(k): str(v) for k, v in (metadata.get("annotations") or {}).items()}
+    return Stored(
         namespace=namespace,
         name=name,
         uid=str(metadata.get("uid") or ""),
@@ -122,9 +78,12 @@ def stored_from_object(obj: JsonObject) -> StoredRollout:
         resource_version=str(metadata.get("resourceVersion") or ""),
         spec=spec if isinstance(spec, dict) else {},
         state=state,
-        annotations=dict(metadata.get("annotations") or {}),
+        annotations=annotations,
         labels=dict(metadata.get("labels") or {}),
         observed=bool(obj.get("status")),
+        command=read_command(f"{namespace}/{name}", annotations),
+        commit=annotations.get(COMMIT_ANNOTATION),
+        source_path=annotations.get(SOURCE_PATH_ANNOTATION),
     )
 
 
@@ -136,9 +95,9 @@ def encode_command(command: Command) -> str:
     )
 
 
-def read_command(stored: StoredRollout) -> Command | None:
+def read_command(key: str, annotations: Mapping[str, str]) -> Command | None:
     """The command in the resource's annotation; None when absent or unreadable."""
-    raw = stored.annotations.get(COMMAND_ANNOTATION)
+    raw = annotations.get(COMMAND_ANNOTATION)
     if not raw:
         return None
     try:
@@ -150,7 +109,7 @@ def read_command(stored: StoredRollout) -> Command | None:
         )
     except (ValueError, ValidationError) as error:
         message = " ".join(str(error).split())
-        log.warning("rollout %s: ignoring unreadable command %r: %s", stored.key, raw, message)
+        log.warning("rollout %s: ignoring unreadable command %r: %s", key, raw, message)
         return None
 
 

@@ -1,8 +1,9 @@
 """Alert URLs and signing keys from Kubernetes Secrets, for the notifiers.
 
-Implements ``rollout.notify.factory.SecretResolver`` with the cluster: a ``secretRef`` is read
+Implements ``rollout.ports.SecretResolver`` with the cluster: a ``secretRef`` is read
 from the Secret (in the rollout's namespace unless the reference names one), environment
-variables and inline values are resolved as the env-only resolver does. Values are never
+variables and inline values are handed to the resolver given for them (the controller gives
+``rollout.notify.factory.EnvSecretResolver``). Values are never
 logged, and error messages name the Secret and key, never the value.
 """
 
@@ -15,17 +16,17 @@ from kubernetes import client as k8s_client
 from kubernetes.client.exceptions import ApiException
 
 from rollout.errors import NotifyConfigError
-from rollout.kube.client import REQUEST_TIMEOUT
-from rollout.notify.factory import EnvSecretResolver
+from rollout.kubeapi.client import REQUEST_TIMEOUT
+from rollout.ports import SecretResolver
 from rollout.spec.rollout import UrlSource
 
 
 class KubeSecretResolver:
     """Reads ``secretRef`` URL sources from the cluster."""
 
-    def __init__(self, api: k8s_client.ApiClient, *, env: EnvSecretResolver | None = None) -> None:
+    def __init__(self, api: k8s_client.ApiClient, *, env: SecretResolver) -> None:
         self._core = k8s_client.CoreV1Api(api)
-        self._env = env or EnvSecretResolver()
+        self._env = env
 
     def resolve(self, source: UrlSource, *, namespace: str) -> str:
         ref = source.secret_ref

@@ -1,17 +1,12 @@
-"""Where rollout state lives: the status subresource of the Rollout custom resource.
+"""The state store: Rollout resources and their status subresource (``rollout.ports.StateStore``).
 
-The :class:`StateStore` Protocol is what the controller needs from it; :class:`KubeStateStore`
-is the Kubernetes implementation. The state is written with optimistic concurrency: a save
-names the resourceVersion it read, and :class:`~rollout.errors.Conflict` says the object
-moved (the caller re-reads and decides again). A controller restarted mid-rollout loads the
-state back from here and continues where it was.
-
-The resource also carries:
-
-- the spec, mirrored from Git in git mode (:meth:`KubeStateStore.mirror_spec`), annotated
-  with the commit and path it came from, never touching status;
-- a person's command (promote, abort, ...) in an annotation (:meth:`request_command`);
-- Events about it (:meth:`record_event`, see :mod:`rollout.kube.event_recorder`).
+The state is written with optimistic concurrency: a save names the resourceVersion it read,
+and :class:`~rollout.errors.Conflict` says the object moved (the caller re-reads and decides
+again). A controller restarted mid-rollout loads the state back from here and continues
+where it was. A person's command (promote, abort, ...) is written as an annotation
+(:meth:`KubeStateStore.request_command`) that the coordinator reads on its next tick.
+Mirroring Git specs into these resources is :mod:`rollout.kube.mirror`; Events are
+:mod:`rollout.kube.event_recorder`.
 
 While the controller leads, reads come from a list+watch cache (``cache``,
 :mod:`rollout.kube.rollout_cache`); what a write returns goes into it at once, and a
@@ -20,95 +15,52 @@ conflict reads the object again from the server, so a stale copy costs at most o
 
 from __future__ import annotations
 
-import builtins
 import contextlib
-import enum
 import logging
 import time
 import uuid
-from typing import Any, Protocol
+from typing import Any
 
 from kubernetes import client as k8s_client
 
 from rollout import API_GROUP, API_VERSION
-from rollout.effects import RecordEvent
 from rollout.errors import ApiNotServed, Conflict, NotFound, RolloutError
-from rollout.kube import errors
 from rollout.kube import rollout_resource as resource
-from rollout.kube.client import REQUEST_TIMEOUT, json_object
-from rollout.kube.event_recorder import EventRecorder
 from rollout.kube.rollout_cache import RolloutCache
-from rollout.kube.rollout_resource import CommandAction, StoredRollout
-from rollout.reconcile import Stored
-from rollout.spec.rollout import Rollout
+from rollout.kube.rollout_resource import CommandAction
+from rollout.kubeapi import errors
+from rollout.kubeapi.client import REQUEST_TIMEOUT, json_object
+from rollout.ports import Stored
 from rollout.state import Command, RolloutState
 
-__all__ = ["KubeStateStore", "MirrorResult", "StateStore", "StoredRollout"]
+__all__ = ["JSON_PATCH", "MERGE_PATCH", "KubeStateStore", "not_found"]
 
 log = logging.getLogger("rollout.kube.store")
 
 JSON_PATCH = "application/json-patch+json"
 MERGE_PATCH = "application/merge-patch+json"
-MAX_MIRROR_ATTEMPTS = 5
 
 JsonObject = dict[str, Any]
 
 
-class MirrorResult(enum.StrEnum):
-    CREATED = "created"
-    UPDATED = "updated"
-    UNCHANGED = "unchanged"
-
-
-class StateStore(Protocol):
-    """The controller's view of where rollouts and their state are kept."""
-
-    def load(self, namespace: str, name: str) -> StoredRollout: ...
-
-    def save_state(
-        self, namespace: str, name: str, state: RolloutState, resource_version: str | None
-    ) -> str: ...
-
-    def list(self, namespace: str | None = None) -> builtins.list[StoredRollout]: ...
-
-    def mirror_spec(self, rollout_body: JsonObject, *, commit: str, path: str) -> MirrorResult: ...
-
-    def delete_mirror(self, namespace: str, name: str) -> bool: ...
-
-    def request_command(
-        self, namespace: str, name: str, action: CommandAction, by: str
-    ) -> Command: ...
-
-    def record_event(
-        self,
-        namespace: str,
-        rollout_name: str,
-        uid: str,
-        reason: str,
-        message: str,
-        warning: bool = False,
-    ) -> str: ...
-
-
 class KubeStateStore:
-    """:class:`StateStore` on ``rollouts.canary.rollout.dev`` resources."""
+    """:class:`rollout.ports.StateStore` on ``rollouts.canary.rollout.dev`` resources."""
 
     def __init__(self, api: k8s_client.ApiClient) -> None:
-        self._objects = k8s_client.CustomObjectsApi(api)
-        self._events = EventRecorder(api)
-        self._uids: dict[str, str] = {}
-        self.cache = RolloutCache(self._objects)
+        self.objects = k8s_client.CustomObjectsApi(api)
+        self.cache = RolloutCache(self.objects)
 
     # -- reading -------------------------------------------------------------------------
 
-    def _get(self, namespace: str, name: str, *, fresh: bool = False) -> JsonObject:
+    def read_object(self, namespace: str, name: str, *, fresh: bool = False) -> JsonObject:
+        """The Rollout object, from the cache while it runs (``fresh``: from the server)."""
         cached = None if fresh else self.cache.get(namespace, name)
         if cached is not None:
             return cached
         try:
             with errors.translated(f"reading rollout {namespace}/{name}"):
                 found = json_object(
-                    self._objects.get_namespaced_custom_object(
+                    self.objects.get_namespaced_custom_object(
                         API_GROUP,
                         API_VERSION,
                         namespace,
@@ -118,29 +70,25 @@ class KubeStateStore:
                     )
                 )
         except NotFound as error:
-            raise _not_found(namespace, name, error) from error
+            raise not_found(namespace, name, error) from error
         self.cache.remember(found)
         return found
 
-    def _remember(self, stored: StoredRollout) -> StoredRollout:
-        self._uids[stored.key] = stored.uid
-        return stored
-
-    def load(self, namespace: str, name: str) -> StoredRollout:
+    def load(self, namespace: str, name: str) -> Stored:
         """The Rollout resource: spec body, state from status, resourceVersion, annotations."""
-        return self._remember(resource.stored_from_object(self._get(namespace, name)))
+        return resource.stored_from_object(self.read_object(namespace, name))
 
-    def list(self, namespace: str | None = None) -> builtins.list[StoredRollout]:
+    def list_rollouts(self, namespace: str | None = None) -> list[Stored]:
         """Every Rollout, in one namespace or all, ordered by namespace and name."""
         cached = self.cache.items(namespace)
         if cached is not None:
             stored = [resource.stored_from_object(item) for item in cached]
-            return sorted((self._remember(s) for s in stored), key=lambda s: (s.namespace, s.name))
+            return sorted(stored, key=lambda s: (s.namespace, s.name))
         where = f"namespace {namespace}" if namespace else "all namespaces"
         with errors.translated(f"listing rollouts in {where}"):
             if namespace:
                 listed = json_object(
-                    self._objects.list_namespaced_custom_object(
+                    self.objects.list_namespaced_custom_object(
                         API_GROUP,
                         API_VERSION,
                         namespace,
@@ -150,12 +98,12 @@ class KubeStateStore:
                 )
             else:
                 listed = json_object(
-                    self._objects.list_cluster_custom_object(
+                    self.objects.list_cluster_custom_object(
                         API_GROUP, API_VERSION, resource.PLURAL, _request_timeout=REQUEST_TIMEOUT
                     )
                 )
         stored = [resource.stored_from_object(item) for item in listed.get("items") or []]
-        return sorted((self._remember(s) for s in stored), key=lambda s: (s.namespace, s.name))
+        return sorted(stored, key=lambda s: (s.namespace, s.name))
 
     # -- the state -----------------------------------------------------------------------
 
@@ -183,7 +131,7 @@ class KubeStateStore:
                         "status": status,
                     }
                     written = json_object(
-                        self._objects.replace_namespaced_custom_object_status(
+                        self.objects.replace_namespaced_custom_object_status(
                             API_GROUP,
                             API_VERSION,
                             namespace,
@@ -195,7 +143,7 @@ class KubeStateStore:
                     )
                 else:
                     written = json_object(
-                        self._objects.patch_namespaced_custom_object_status(
+                        self.objects.patch_namespaced_custom_object_status(
                             API_GROUP,
                             API_VERSION,
                             namespace,
@@ -208,80 +156,29 @@ class KubeStateStore:
                     )
         except Conflict as error:
             with contextlib.suppress(RolloutError):  # the server's copy for the retry
-                self._get(namespace, name, fresh=True)
+                self.read_object(namespace, name, fresh=True)
             raise Conflict(
                 f"rollout {namespace}/{name} changed since resourceVersion {resource_version}"
                 " was read"
             ) from error
         except NotFound as error:
-            raise _not_found(namespace, name, error) from error
+            raise not_found(namespace, name, error) from error
         self.cache.remember(written)
         return str(written["metadata"]["resourceVersion"])
 
-    def load_state(self, namespace: str, name: str) -> Stored:
-        """The coordinator's view (:class:`rollout.reconcile.StateAccess`)."""
-        stored = self.load(namespace, name)
-        return Stored(
-            stored.state, stored.resource_version, stored.command, generation=stored.generation
-        )
-
-    # -- the spec mirror -----------------------------------------------------------------
-
-    def mirror_spec(self, rollout_body: JsonObject, *, commit: str, path: str) -> MirrorResult:
-        """Create or update the Rollout's spec from Git; status is never touched.
-
-        Labels and annotations the Git document carries are added (others' annotations,
-        such as a pending command, are kept); the source annotations say where it came
-        from. Nothing is written when spec, metadata and source path are already in place.
-        """
-        metadata = rollout_body.get("metadata") or {}
-        name = str(metadata.get("name") or "")
-        namespace = str(metadata.get("namespace") or "default")
-        action = f"mirroring rollout {namespace}/{name} from {path}"
-        for attempt in range(MAX_MIRROR_ATTEMPTS):
-            try:
-                existing = self._get(namespace, name, fresh=attempt > 0)
-            except NotFound:
-                created = resource.mirror_object(rollout_body, commit=commit, path=path)
-                try:
-                    with errors.translated(action):
-                        self.cache.remember(
-                            json_object(
-                                self._objects.create_namespaced_custom_object(
-                                    API_GROUP,
-                                    API_VERSION,
-                                    namespace,
-                                    resource.PLURAL,
-                                    created,
-                                    _request_timeout=REQUEST_TIMEOUT,
-                                )
-                            )
-                        )
-                except Conflict:
-                    continue  # created by someone else meanwhile: compare with theirs
-                return MirrorResult.CREATED
-            patch = resource.mirror_patch(existing, rollout_body, commit=commit, path=path)
-            if not patch:
-                return MirrorResult.UNCHANGED
-            try:
-                self._patch(namespace, name, patch, action)
-            except (Conflict, NotFound):
-                continue
-            return MirrorResult.UPDATED
-        raise Conflict(f"{action}: the resource kept changing ({MAX_MIRROR_ATTEMPTS} attempts)")
-
-    def _patch(
+    def patch_object(
         self,
         namespace: str,
         name: str,
-        patch: JsonObject | builtins.list[JsonObject],
+        patch: JsonObject | list[JsonObject],
         action: str,
         *,
         content_type: str = JSON_PATCH,
     ) -> JsonObject:
+        """Patch the Rollout (a JSON patch unless told otherwise); the result is cached."""
         with errors.translated(action):
             patched = json_object(
-                self._objects.patch_namespaced_custom_object(
+                self.objects.patch_namespaced_custom_object(
                     API_GROUP,
                     API_VERSION,
                     namespace,
@@ -295,39 +192,7 @@ class KubeStateStore:
         self.cache.remember(patched)
         return patched
 
-    def delete_mirror(self, namespace: str, name: str) -> bool:
-        """Delete a Rollout this controller mirrored from Git; True when deleted.
-
-        A Rollout without the source annotation was applied by someone else (Argo CD,
-        Flux, a person) and is left alone; so is one that changed since it was read.
-        """
-        try:
-            existing = resource.stored_from_object(self._get(namespace, name))
-        except NotFound:
-            return False
-        if existing.source_path is None:
-            log.info("rollout %s was not mirrored from Git: not deleting it", existing.key)
-            return False
-        options = k8s_client.V1DeleteOptions(
-            preconditions=k8s_client.V1Preconditions(uid=existing.uid)
-        )
-        try:
-            with errors.translated(f"deleting rollout {existing.key}"):
-                self._objects.delete_namespaced_custom_object(
-                    API_GROUP,
-                    API_VERSION,
-                    namespace,
-                    resource.PLURAL,
-                    name,
-                    body=options,
-                    _request_timeout=REQUEST_TIMEOUT,
-                )
-        except NotFound:
-            return False
-        self._uids.pop(existing.key, None)
-        return True
-
-    # -- commands and events -------------------------------------------------------------
+    # -- commands and annotations -------------------------------------------------------------
 
     def request_command(
         self, namespace: str, name: str, action: CommandAction, by: str, *, at: float | None = None
@@ -347,7 +212,7 @@ class KubeStateStore:
             }
         }
         try:
-            self._patch(
+            self.patch_object(
                 namespace,
                 name,
                 patch,
@@ -355,13 +220,13 @@ class KubeStateStore:
                 content_type=MERGE_PATCH,
             )
         except NotFound as error:
-            raise _not_found(namespace, name, error) from error
+            raise not_found(namespace, name, error) from error
         return command
 
     def annotate(self, namespace: str, name: str, annotations: dict[str, str]) -> None:
         """Set annotations on the Rollout (a merge patch of those keys only)."""
         try:
-            self._patch(
+            self.patch_object(
                 namespace,
                 name,
                 {"metadata": {"annotations": annotations}},
@@ -369,38 +234,10 @@ class KubeStateStore:
                 content_type=MERGE_PATCH,
             )
         except NotFound as error:
-            raise _not_found(namespace, name, error) from error
-
-    @staticmethod
-    def read_command(stored: StoredRollout) -> Command | None:
-        return resource.read_command(stored)
-
-    def record_event(
-        self,
-        namespace: str,
-        rollout_name: str,
-        uid: str,
-        reason: str,
-        message: str,
-        warning: bool = False,
-    ) -> str:
-        """A ``v1`` Event on the Rollout (de-duplicated); returns its name."""
-        return self._events.record_event(namespace, rollout_name, uid, reason, message, warning)
-
-    def record(self, rollout: Rollout, event: RecordEvent) -> None:
-        """The coordinator's event sink (:class:`rollout.reconcile.EventSink`)."""
-        uid = self._uids.get(rollout.key)
-        if uid is None:
-            try:
-                uid = self.load(rollout.namespace, rollout.name).uid
-            except NotFound:
-                uid = ""
-        self.record_event(
-            rollout.namespace, rollout.name, uid, event.reason, event.message, event.warning
-        )
+            raise not_found(namespace, name, error) from error
 
 
-def _not_found(namespace: str, name: str, error: NotFound) -> NotFound:
+def not_found(namespace: str, name: str, error: NotFound) -> NotFound:
     """ "rollout NS/NAME not found", unless the Rollout API itself is missing: that says so."""
     if isinstance(error, ApiNotServed):
         return error

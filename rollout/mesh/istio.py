@@ -18,10 +18,8 @@ nothing. The cluster's Istio API version is found on first use: ``v1``, else ``v
 
 from __future__ import annotations
 
-import collections
 import logging
 import random
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -31,11 +29,11 @@ from kubernetes.client.exceptions import ApiException
 
 from rollout import route_record
 from rollout.effects import SetWeights
-from rollout.errors import ClusterError, Conflict, NotFound
-from rollout.kube import errors
-from rollout.kube.client import REQUEST_TIMEOUT, json_object
+from rollout.errors import ClusterError, Conflict, NotFound, TrafficConfigError
+from rollout.kubeapi import errors
+from rollout.kubeapi.client import REQUEST_TIMEOUT, json_object
 from rollout.mesh import istio_routes
-from rollout.mesh.router import LiveWeights, RouteWeights, TrafficConfigError
+from rollout.ports import RouteWeights
 from rollout.spec.rollout import Rollout, VirtualServiceRef
 
 __all__ = ["ISTIO_GROUP", "IstioRouter"]
@@ -50,11 +48,8 @@ JsonObject = dict[str, Any]
 
 
 class IstioRouter:
-    """Moves a rollout's traffic by patching its Istio VirtualServices.
-
-    Implements :class:`rollout.mesh.router.Router`, plus ``live_canary_weight`` for the
-    coordinator's drift check.
-    """
+    """:class:`rollout.ports.Router`: moves a rollout's traffic by patching its Istio
+    VirtualServices."""
 
     def __init__(
         self,
@@ -71,8 +66,6 @@ class IstioRouter:
         self._sleep = sleep
         self._jitter = jitter or random.Random()
         self._version: str | None = None
-        self._written: dict[str, SetWeights] = {}
-        self._lock = threading.Lock()
         self.patches_sent = 0
         self.conflicts_seen = 0
 
@@ -221,8 +214,6 @@ class IstioRouter:
             raise TrafficConfigError(problems)
         for ref, target, virtual_service in planned:
             self._apply(ref, target, virtual_service)
-        with self._lock:
-            self._written[rollout.key] = weights
 
     def _apply(
         self, ref: VirtualServiceRef, target: istio_routes.Target, virtual_service: JsonObject
@@ -266,9 +257,8 @@ class IstioRouter:
 
     # -- reading weights back ------------------------------------------------------------
 
-    def _routes(
-        self, rollout: Rollout, stable: str | None, canary: str | None
-    ) -> list[RouteWeights]:
+    def read_weights(self, rollout: Rollout) -> tuple[RouteWeights, ...]:
+        """The live split of every managed route, subset by subset."""
         found: list[RouteWeights] = []
         for ref in rollout.spec.traffic.virtual_services:
             found.extend(
@@ -276,72 +266,11 @@ class IstioRouter:
                     self._virtual_service(rollout, ref),
                     ref.routes,
                     host=rollout.spec.traffic.host,
-                    stable_subset=rollout.subset_for(stable) if stable is not None else None,
-                    canary_subset=rollout.subset_for(canary) if canary is not None else None,
                     record_key=_record_key(rollout),
                 )
             )
-        return found
-
-    def read_weights(self, rollout: Rollout, *, expected: SetWeights | None = None) -> LiveWeights:
-        """The live weights of every managed route; drift against ``expected`` or the last
-        write of this router (versions unknown when neither is given)."""
-        with self._lock:
-            reference = expected or self._written.get(rollout.key)
-        stable = reference.stable_version if reference else None
-        canary = reference.canary_version if reference else None
-        routes = tuple(self._routes(rollout, stable, canary))
-        values = {route.canary_weight for route in routes}
-        summary = values.pop() if len(values) == 1 else None
-        drift = _drift(rollout, routes, reference) if reference else None
-        return LiveWeights(routes=routes, canary_weight=summary, drift=drift)
-
-    def live_canary_weight(self, rollout: Rollout, canary: str | None) -> int | None:
-        """The canary weight the routes carry, for the coordinator's drift check.
-
-        With no canary, any weight off the stable destination counts (the stable is the
-        last written one, or the heaviest subset). When routes disagree, the odd one out
-        is returned so that a single edited route is seen; None when nothing can be said.
-        """
-        with self._lock:
-            remembered = self._written.get(rollout.key)
-        stable = remembered.stable_version if remembered else None
-        routes = self._routes(rollout, stable, canary)
-        per_route: list[int] = []
-        for route in routes:
-            if canary is not None:
-                per_route.append(route.canary_weight or 0)
-            elif route.stable_weight is not None:
-                per_route.append(100 - route.stable_weight)
-            elif route.weights:
-                per_route.append(100 - max(route.weights.values()))
-        if not per_route:
-            return None
-        counts = collections.Counter(per_route)
-        if len(counts) == 1:
-            return per_route[0]
-        expected = remembered.canary_weight if remembered else None
-        odd = [value for value in per_route if value != expected] if expected is not None else []
-        if odd:
-            return odd[0]
-        rarest = min(counts.values())
-        return next(value for value in per_route if counts[value] == rarest)
+        return tuple(found)
 
 
 def _record_key(rollout: Rollout) -> str:
     return route_record.annotation_key(rollout.namespace, rollout.name)
-
-
-def _drift(rollout: Rollout, routes: tuple[RouteWeights, ...], expected: SetWeights) -> str | None:
-    stable_subset = rollout.subset_for(expected.stable_version)
-    canary_subset = rollout.subset_for(expected.canary_version) if expected.canary_version else None
-    want = {stable_subset: 100 - expected.canary_weight}
-    if canary_subset is not None:
-        want[canary_subset] = expected.canary_weight
-    differences: list[str] = []
-    for route in routes:
-        live = dict(route.weights)
-        if live != want:
-            wanted = ", ".join(f"{subset} {weight}%" for subset, weight in want.items())
-            differences.append(f"{route.describe()} (expected {wanted})")
-    return "; ".join(differences) if differences else None

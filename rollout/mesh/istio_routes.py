@@ -26,7 +26,7 @@ import copy
 import dataclasses
 from typing import Any
 
-from rollout.mesh.router import RouteWeights
+from rollout.ports import RouteWeights
 
 __all__ = [
     "Target",
@@ -334,8 +334,6 @@ def route_weights(
     route_names: list[str],
     *,
     host: str,
-    stable_subset: str | None,
-    canary_subset: str | None,
     record_key: str | None = None,
 ) -> list[RouteWeights]:
     """The live weights of each managed route, by subset of the host, each with the
@@ -344,7 +342,7 @@ def route_weights(
     annotations = metadata.get("annotations")
     record = annotations.get(record_key) if isinstance(annotations, dict) and record_key else None
     namespace = str(metadata.get("namespace") or "default")
-    label = f"{namespace}/{metadata.get('name')}"
+    label = f"VirtualService {namespace}/{metadata.get('name')}"
     routes, _ = managed_routes(virtual_service.get("spec") or {}, route_names, host, namespace)
     found: list[RouteWeights] = []
     for managed in routes:
@@ -355,19 +353,10 @@ def route_weights(
             if _has_host(entry, host, namespace):
                 subset = str(_destination(entry).get("subset") or "")
                 by_subset[subset] = by_subset.get(subset, 0) + weights[index]
-        stable = by_subset.get(stable_subset) if stable_subset is not None else None
-        canary: int | None = None
-        if canary_subset is not None:
-            canary = by_subset.get(canary_subset, 0)
-        elif stable is not None:
-            canary = sum(by_subset.values()) - stable
         found.append(
             RouteWeights(
-                virtual_service=label,
-                route=managed.short_label,
+                route=f"{label} route {managed.short_label}",
                 weights=by_subset,
-                stable_weight=stable,
-                canary_weight=canary,
                 record=record if isinstance(record, str) else None,
             )
         )

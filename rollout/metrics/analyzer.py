@@ -1,10 +1,10 @@
-"""The analyzer the coordinator calls each tick: query Prometheus, then judge.
+"""The analyzer the coordinator calls each tick: query the metrics provider, then judge.
 
 Joins the I/O half (``rollout.metrics.observe``: render each policy for the canary and the
 stable version, ask the provider) and the pure half (``rollout.analysis.judge``: counts,
 sequential tests, thresholds) for one rollout, carrying the analysis state between ticks in
-the Rollout's status. Satisfies ``rollout.reconcile.Analyzer``. Given a
-``BatchedQueries``, the rollouts of one pass share one query per policy template.
+the Rollout's status. Given a ``BatchedQueries``, the rollouts of one pass share one query
+per policy template.
 """
 
 from __future__ import annotations
@@ -15,19 +15,19 @@ from rollout.analysis.judge import judge
 from rollout.analysis.verdicts import Verdict
 from rollout.metrics.batch import BatchedQueries
 from rollout.metrics.observe import observe, template_context
-from rollout.metrics.provider import DEFAULT_TIMEOUT, MetricsProvider
-from rollout.reconcile import Desired
+from rollout.ports import DEFAULT_QUERY_TIMEOUT, Desired, MetricsProvider
 from rollout.state import RolloutState
 
 
-class PrometheusAnalyzer:
-    """Judges a rollout's canary against its policies with one metrics provider."""
+class MetricsAnalyzer:
+    """:class:`rollout.ports.Analyzer`: judges a rollout's canary against its policies, asking
+    one :class:`rollout.ports.MetricsProvider` (Prometheus in production)."""
 
     def __init__(
         self,
         provider: MetricsProvider,
         *,
-        timeout: float = DEFAULT_TIMEOUT,
+        timeout: float = DEFAULT_QUERY_TIMEOUT,
         batch: BatchedQueries | None = None,
     ) -> None:
         self.provider = provider

@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 from rollout.errors import MetricsError
 from rollout.metrics import errors
 from rollout.metrics.batch_query import BatchForm, Member, batch_form
-from rollout.metrics.provider import DEFAULT_TIMEOUT, MetricsProvider, Series
+from rollout.ports import DEFAULT_QUERY_TIMEOUT, MetricsProvider, Series
 
 __all__ = ["BatchedQueries"]
 
@@ -75,7 +75,7 @@ class BatchedQueries:
         context: Mapping[str, object],
         *,
         at: float | None = None,
-        timeout: float = DEFAULT_TIMEOUT,
+        timeout: float = DEFAULT_QUERY_TIMEOUT,
     ) -> tuple[Series, ...] | None:
         """The series of ``template`` rendered with ``context``, from a batch; None when it
         must be queried on its own (the template has no batch form)."""

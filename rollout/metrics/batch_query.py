@@ -26,7 +26,7 @@ import re
 from collections.abc import Iterable, Mapping
 
 from rollout.errors import TemplateError
-from rollout.metrics.provider import Series
+from rollout.ports import Series
 from rollout.spec.policy import placeholders, render
 
 __all__ = ["BATCH_KEYS", "BatchForm", "Member", "batch_form"]

@@ -20,7 +20,7 @@ from rollout.analysis.observations import COUNT_FIELDS, PolicyObservation, Readi
 from rollout.errors import MetricsError, TemplateError
 from rollout.metrics import errors
 from rollout.metrics.batch import BatchedQueries
-from rollout.metrics.provider import DEFAULT_TIMEOUT, MetricsProvider
+from rollout.ports import DEFAULT_QUERY_TIMEOUT, MetricsProvider
 from rollout.spec.base import seconds
 from rollout.spec.policy import RenderedPolicy
 from rollout.spec.rollout import Rollout
@@ -66,7 +66,7 @@ def observe(
     canary: Mapping[str, object],
     stable: Mapping[str, object] | None,
     at: float | None = None,
-    timeout: float = DEFAULT_TIMEOUT,
+    timeout: float = DEFAULT_QUERY_TIMEOUT,
     batch: BatchedQueries | None = None,
 ) -> dict[str, PolicyObservation]:
     """Query every policy for the canary (and stable, when its context is given).

@@ -1,4 +1,4 @@
-"""The Prometheus metrics provider, on prometheus-api-client.
+"""The Prometheus metrics provider (``rollout.ports.MetricsProvider``), on prometheus-api-client.
 
 The only module that imports ``prometheus_api_client``. It runs instant queries with a
 timeout, supports bearer-token or basic authentication and TLS options (a CA bundle, or
@@ -36,7 +36,7 @@ from urllib3.util.retry import Retry
 
 from rollout.errors import MetricsError
 from rollout.metrics import errors
-from rollout.metrics.provider import DEFAULT_TIMEOUT, Series, single_value
+from rollout.ports import DEFAULT_QUERY_TIMEOUT, Series
 
 __all__ = ["ENV_PREFIX", "PrometheusProvider", "PrometheusSettings"]
 
@@ -44,6 +44,23 @@ ENV_PREFIX = "ROLLOUT_PROMETHEUS_"
 _STATUS = re.compile(r"HTTP Status Code (\d+) \((.*)\)\s*$", re.DOTALL)
 _TRUE = {"1", "true", "yes", "on"}
 _URL_IN_TEXT = re.compile(r"with url: \S+")
+
+
+def single_value(series: tuple[Series, ...], *, query: str) -> float:
+    """The one finite value of ``series``; raise NoData, SeveralSeries or NotANumber."""
+    if not series:
+        raise errors.NoData(f"no data: the query returned an empty result: {query}")
+    if len(series) > 1:
+        keys = "; ".join(s.key or "{}" for s in series[:3])
+        raise errors.SeveralSeries(
+            f"expected one series, got {len(series)} ({keys}); aggregate with sum() or "
+            f"another operator: {query}",
+            count=len(series),
+        )
+    value = series[0].value
+    if not math.isfinite(value):
+        raise errors.NotANumber(f"the query returned {value}: {query}")
+    return value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,12 +149,12 @@ class PrometheusProvider:
         self._client.close()
 
     def query(
-        self, promql: str, *, at: float | None = None, timeout: float = DEFAULT_TIMEOUT
+        self, promql: str, *, at: float | None = None, timeout: float = DEFAULT_QUERY_TIMEOUT
     ) -> float:
         return single_value(self.query_series(promql, at=at, timeout=timeout), query=promql)
 
     def query_series(
-        self, promql: str, *, at: float | None = None, timeout: float = DEFAULT_TIMEOUT
+        self, promql: str, *, at: float | None = None, timeout: float = DEFAULT_QUERY_TIMEOUT
     ) -> tuple[Series, ...]:
         params: dict[str, str] = {"timeout": f"{max(round(timeout * 1000), 1)}ms"}
         if at is not None:

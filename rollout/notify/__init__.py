@@ -12,7 +12,6 @@ from rollout.notify.dispatch import AlertDispatcher, AlertResult, Dispatch, aler
 from rollout.notify.factory import (
     EnvSecretResolver,
     InMemorySecretResolver,
-    SecretResolver,
     build_notifier,
     wants,
 )
@@ -27,7 +26,6 @@ __all__ = [
     "InMemorySecretResolver",
     "Notifier",
     "RetryPolicy",
-    "SecretResolver",
     "alert_key",
     "build_notifier",
     "wants",

@@ -32,8 +32,9 @@ from typing import Literal
 
 from rollout.errors import NotifyError, NotifyUnavailable
 from rollout.events import Notification
-from rollout.notify.factory import SecretResolver, build_notifier, wants
+from rollout.notify.factory import build_notifier, wants
 from rollout.notify.notifier import DEFAULT_POLICY, RetryPolicy
+from rollout.ports import SecretResolver
 from rollout.spec.rollout import AlertTarget
 
 __all__ = ["AlertDispatcher", "AlertResult", "Dispatch", "alert_key"]
@@ -167,7 +168,7 @@ class AlertDispatcher:
         )
 
     def send(self, notification: Notification, targets: Sequence[AlertTarget]) -> None:
-        """``rollout.reconcile.AlertSink``: queue for every target that wants it.
+        """``rollout.ports.AlertSink``: queue for every target that wants it.
 
         The coordinator dedupes through the state's outbox, so no keys are handed in.
         Raises ``NotifyUnavailable`` naming the targets whose alert was dropped.

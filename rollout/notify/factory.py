@@ -1,18 +1,18 @@
 """From an ``AlertTarget`` in a spec to a working ``Notifier``.
 
 The spec never holds a webhook URL in clear unless the user insisted (``allowInlineUrl``):
-it names an environment variable or a Kubernetes Secret key. A ``SecretResolver`` turns that
-``UrlSource`` into the string. This module ships the resolver for environment variables
-(and inline values) and an in-memory one for tests and the demo; the Kubernetes adapter
-provides the one that reads Secrets. Resolution may do I/O, so the dispatcher calls
-``build_notifier`` on its worker threads, never on the caller's.
+it names an environment variable or a Kubernetes Secret key. A
+``rollout.ports.SecretResolver`` turns that ``UrlSource`` into the string. This module
+ships the resolver for environment variables (and inline values) and an in-memory one for
+tests and the demo; the Kubernetes adapter provides the one that reads Secrets. Resolution
+may do I/O, so the dispatcher calls ``build_notifier`` on its worker threads, never on the
+caller's.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Protocol
 
 from rollout.errors import NotifyConfigError
 from rollout.events import Notification
@@ -21,23 +21,15 @@ from rollout.notify.notifier import DEFAULT_POLICY, JsonPoster, Notifier, RetryP
 from rollout.notify.slack import SlackNotifier
 from rollout.notify.teams import TeamsNotifier
 from rollout.notify.webhook import GenericWebhookNotifier
+from rollout.ports import SecretResolver
 from rollout.spec.rollout import AlertTarget, UrlSource
 
 __all__ = [
     "EnvSecretResolver",
     "InMemorySecretResolver",
-    "SecretResolver",
     "build_notifier",
     "wants",
 ]
-
-
-class SecretResolver(Protocol):
-    """Resolves a ``UrlSource`` (Secret key, environment variable or inline value)."""
-
-    def resolve(self, source: UrlSource, *, namespace: str) -> str:
-        """The value, or ``NotifyConfigError`` naming what is missing (never the value)."""
-        ...
 
 
 class EnvSecretResolver:

@@ -1,6 +1,6 @@
-"""What a spec source yields, and the health it reports, independent of where specs live.
+"""What the Git source yields, and the health it reports, as plain data.
 
-A spec source fetches the desired state and hands back one consistent ``Snapshot``: every
+The Git source fetches the desired state and hands back one consistent ``Snapshot``: every
 spec file's text at a single revision, so the parser (``rollout.spec.catalog.load_texts``)
 never sees half of one commit and half of another. A failed sync never destroys the last
 good snapshot; the failure is recorded in ``SyncStatus`` (credentials already scrubbed) for
@@ -15,9 +15,8 @@ import dataclasses
 import datetime
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Protocol
 
-__all__ = ["CommitInfo", "Snapshot", "SpecSource", "SyncStatus", "is_spec_file"]
+__all__ = ["CommitInfo", "Snapshot", "SyncStatus", "is_spec_file"]
 
 SPEC_FILE_SUFFIXES = (".yaml", ".yml")
 
@@ -94,20 +93,3 @@ class SyncStatus:
     def healthy(self) -> bool:
         """True when the most recent attempt succeeded."""
         return self.ready and self.last_error is None
-
-
-class SpecSource(Protocol):
-    """Where rollout specs come from.
-
-    ``sync`` fetches the current revision and returns its snapshot. On failure it raises
-    ``rollout.errors.SourceError`` (one line, no credentials) and keeps the last good
-    snapshot in ``snapshot``; ``status`` says what happened.
-    """
-
-    def sync(self) -> Snapshot: ...
-
-    @property
-    def snapshot(self) -> Snapshot | None: ...
-
-    @property
-    def status(self) -> SyncStatus: ...

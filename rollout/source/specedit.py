@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from rollout import API_GROUP
 from rollout.errors import SourceError
 from rollout.spec import catalog
 
@@ -35,7 +36,6 @@ __all__ = [
 
 STATUS_FILE_SUFFIX = catalog.STATUS_FILE_SUFFIX
 _KIND = "Rollout"
-_API_GROUP = "canary.rollout.dev"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,7 +69,7 @@ def _child(node: yaml.Node, key: str) -> yaml.Node | None:
 def _is_rollout(root: yaml.Node, *, name: str, namespace: str) -> bool:
     api_version = _scalar(_child(root, "apiVersion")) or ""
     metadata = _child(root, "metadata")
-    if _scalar(_child(root, "kind")) != _KIND or api_version.split("/")[0] != _API_GROUP:
+    if _scalar(_child(root, "kind")) != _KIND or api_version.split("/")[0] != API_GROUP:
         return False
     if metadata is None or _scalar(_child(metadata, "name")) != name:
         return False

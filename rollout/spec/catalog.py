@@ -1,8 +1,8 @@
 """Reading a whole spec repository: rollouts and policies, checked together.
 
-``load_texts`` takes the files of one commit (as the Git source yields them) and
-``load_paths`` takes files and directories on disk (as ``rollout validate`` does). Both
-return a ``Catalog``: the valid rollouts, each with the file, line and commit it came from,
+``load_texts`` takes the files of one commit (as the Git source yields them, or as
+``rollout.source.files`` reads them from disk for ``rollout validate``) and returns a
+``Catalog``: the valid rollouts, each with the file, line and commit it came from,
 the policies they can use (shipped ones, overridden by same-named ones in the repository),
 and one ``Problem`` per thing wrong. A broken document never hides a valid one.
 """
@@ -10,24 +10,20 @@ and one ``Problem`` per thing wrong. A broken document never hides a valid one.
 from __future__ import annotations
 
 import dataclasses
-import os
-import stat
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from rollout import API_GROUP, GROUP_VERSION
 from rollout.errors import TemplateError
-from rollout.spec import builtin, pydantic_problems, yamldocs
+from rollout.spec import pydantic_problems
 from rollout.spec.policy import Policy, RenderedPolicy, resolve
 from rollout.spec.problems import Problem, did_you_mean
 from rollout.spec.rollout import Rollout
 from rollout.spec.yamldocs import Document, YamlSyntaxError, load_documents
 
 KINDS = ("Rollout", "Policy")
-YAML_SUFFIXES = (".yaml", ".yml")
 STATUS_FILE_SUFFIX = ".status.yaml"
 """Write-back status files sit next to specs; they are records for people, never specs."""
 EMPTY_FILE = "empty file: no YAML document in it (a spec file holds a Rollout or a Policy)"
@@ -153,21 +149,21 @@ def load_texts(
     files: Mapping[str, str],
     *,
     commit: str | None = None,
-    shipped_policies: bool = True,
+    shipped: Iterable[Policy] = (),
     unreadable: Mapping[str, str] | None = None,
     known_policies: Iterable[Policy] = (),
 ) -> Catalog:
     """Parse and check every rollout and policy in ``files`` (path -> YAML text);
     ``unreadable`` files (path -> why, as the source found them) are problems too.
 
-    ``known_policies`` (read and checked elsewhere, as ``rollout plan`` reads a repository's)
-    are used as the shipped ones are: ``files`` may override them by name.
+    The ``shipped`` policies, and ``known_policies`` (read and checked elsewhere, as
+    ``rollout plan`` reads a repository's), may be named by rollouts; ``files`` may
+    override them by name.
     """
     catalog = Catalog()
     for path, why in (unreadable or {}).items():
         catalog.problems.append(Problem(path, None, "", why))
         catalog.unusable_files.add(path)
-    shipped = builtin.shipped_policies() if shipped_policies else ()
     for policy in (*shipped, *known_policies):
         catalog.policies[policy.name] = (policy, None)
     rollout_docs: list[tuple[Document, Rollout]] = []
@@ -298,70 +294,3 @@ def _policy_template_problems(catalog: Catalog) -> dict[str, Origin]:
             catalog.problems.append(_problem(document, field_path, str(error)))
             broken[name] = origin
     return broken
-
-
-def collect_files(
-    paths: Iterable[str | os.PathLike[str]], *, max_bytes: int = yamldocs.MAX_FILE_BYTES
-) -> tuple[dict[str, str], list[Problem]]:
-    """Read every YAML file in the given files and directories, sorted, with their text.
-
-    The limits of the Git source apply: in a directory a symbolic link is never followed,
-    only regular files are opened, a file over ``max_bytes`` is refused by its size and no
-    more than that is ever read, and binary content is refused; each as a problem.
-    """
-    files: dict[str, str] = {}
-    problems: list[Problem] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            candidates = sorted(_yaml_files_in(path))
-        elif path.exists():
-            candidates = [path]
-        else:
-            problems.append(Problem(str(path), None, "", "no such file or directory"))
-            continue
-        for candidate in candidates:
-            if any(part.startswith(".") for part in candidate.parts if part not in (".", "..")):
-                continue
-            text = _read_spec_file(candidate, followed=candidate == path, max_bytes=max_bytes)
-            if isinstance(text, str):
-                files[str(candidate)] = text
-            else:
-                problems.append(text)
-    return files, problems
-
-
-def _yaml_files_in(directory: Path) -> Iterable[Path]:
-    for root, _, names in os.walk(directory, followlinks=False):
-        yield from (Path(root, n) for n in names if n.lower().endswith(YAML_SUFFIXES))
-
-
-def _read_spec_file(path: Path, *, followed: bool, max_bytes: int) -> str | Problem:
-    """The text of one file, or why it is not read (a link found in a directory, not a
-    regular file, too large, binary)."""
-    flags = os.O_RDONLY | os.O_NONBLOCK  # a FIFO opens at once, then is refused below
-    try:
-        if not followed and path.is_symlink():
-            return Problem(str(path), None, "", yamldocs.LINK_REFUSED)
-        with os.fdopen(os.open(path, flags), "rb") as opened:
-            status = os.fstat(opened.fileno())
-            if not stat.S_ISREG(status.st_mode):
-                return Problem(str(path), None, "", "not a regular file")
-            too_large = yamldocs.too_large(status.st_size, max_bytes)
-            data = b"" if too_large else opened.read(max_bytes + 1)
-    except OSError as error:
-        return Problem(str(path), None, "", f"cannot read: {error.strerror or error}")
-    too_large = too_large or yamldocs.too_large(len(data), max_bytes)
-    if too_large:
-        return Problem(str(path), None, "", too_large)
-    text = yamldocs.spec_text(data)
-    return Problem(str(path), None, "", yamldocs.BINARY_REFUSED) if text is None else text
-
-
-def load_paths(paths: Iterable[str | os.PathLike[str]]) -> Catalog:
-    """``load_texts`` for files and directories on disk."""
-    files, problems = collect_files(paths)
-    catalog = load_texts(files)
-    catalog.problems[:0] = problems
-    catalog.problems.sort(key=lambda p: (p.path, p.line or 0))
-    return catalog

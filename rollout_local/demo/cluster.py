@@ -26,7 +26,7 @@ import yaml
 
 from rollout.errors import ClusterError
 from rollout.kube import crd_schema
-from rollout.kube.client import api_client
+from rollout.kubeapi.client import api_client
 
 __all__ = [
     "ALERT_SECRET",

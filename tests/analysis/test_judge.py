@@ -16,7 +16,7 @@ from rollout.analysis.judge import judge, rejection_log_threshold
 from rollout.analysis.observations import PolicyObservation, Reading, ReadingProblem
 from rollout.analysis.running import AnalysisState
 from rollout.analysis.verdicts import Outcome
-from rollout.spec.builtin import shipped_policies
+from rollout.source.files import shipped_policies
 from rollout.spec.policy import RenderedPolicy, resolve
 from rollout.spec.rollout import Analysis, NoDataMeaning
 

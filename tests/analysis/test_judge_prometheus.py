@@ -17,7 +17,7 @@ from rollout.analysis.judge import judge
 from rollout.analysis.verdicts import Outcome, Verdict
 from rollout.metrics.observe import observe, template_context
 from rollout.metrics.prometheus import PrometheusProvider, PrometheusSettings
-from rollout.spec.builtin import shipped_policies
+from rollout.source.files import shipped_policies
 from rollout.spec.policy import resolve
 from rollout.spec.rollout import Rollout
 from rollout_local.processes.prometheus_server import PrometheusServer

@@ -17,6 +17,7 @@ import yaml
 
 from rollout.kube.readiness import deployment_readiness
 from rollout.mesh.istio import IstioRouter
+from rollout.source import files as spec_files
 from rollout.spec import catalog
 from tests.kube_clients import Kubectl, kustomize
 
@@ -25,8 +26,8 @@ EXAMPLES = REPO_ROOT / "examples"
 
 
 def load_examples() -> catalog.Catalog:
-    files, problems = catalog.collect_files([str(EXAMPLES)])
-    loaded = catalog.load_texts(files)
+    files, problems = spec_files.collect_files([str(EXAMPLES)])
+    loaded = spec_files.read_catalog(files)
     assert problems == [] and loaded.problems == []
     return loaded
 

@@ -16,6 +16,7 @@ import kubernetes
 from pydantic import BaseModel
 
 from rollout.kube import crd_schema
+from rollout.kube.mirror import KubeSpecMirror
 from rollout.kube.store import KubeStateStore
 from rollout.spec.rollout import RolloutSpec
 from rollout.state import Phase, RolloutState
@@ -151,7 +152,7 @@ def test_kubectl_applies_the_crd_and_shows_the_columns(
             },
         },
     }
-    store.mirror_spec(body, commit="0123abc", path="rollouts/checkout.yaml")
+    KubeSpecMirror(store).mirror_spec(body, commit="0123abc", path="rollouts/checkout.yaml")
     stored = store.load("shop", "checkout")
     state = RolloutState(
         phase=Phase.PROGRESSING, stable_version="v1", canary_version="v2", canary_weight=25

@@ -26,7 +26,8 @@ import kubernetes
 import pytest
 
 from kubelite import LocalApiServer, write_kubeconfig
-from rollout.kube.lease import LeaderElector, micro_time
+from rollout.kube.lease import LeaderElector
+from rollout.kube.lease_objects import micro_time
 from tests.kube_clients import new_api_client
 
 NAMESPACE = "default"

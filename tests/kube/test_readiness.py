@@ -13,12 +13,8 @@ from typing import Any
 import kubernetes
 import pytest
 
-from rollout.kube.readiness import (
-    DeploymentReadiness,
-    Readiness,
-    deployment_readiness,
-    readiness_of,
-)
+from rollout.kube.readiness import DeploymentReadiness, deployment_readiness, readiness_of
+from rollout.ports import Readiness
 from tests.kube_clients import as_body
 
 NAMESPACE = "shop"
@@ -96,9 +92,8 @@ def test_progressing_then_available(
         True, "deployment checkout-v2: 3/3 replicas available"
     )
     probe = DeploymentReadiness(api_client)
-    assert probe.readiness(NAMESPACE, "checkout-v2") == (
-        True,
-        "deployment checkout-v2: 3/3 replicas available",
+    assert probe.readiness(NAMESPACE, "checkout-v2") == Readiness(
+        True, "deployment checkout-v2: 3/3 replicas available"
     )
 
 

@@ -18,15 +18,19 @@ import kubernetes
 import pytest
 
 from kubelite import LocalApiServer
+from rollout.drift import live_canary_weight, weight_drift
 from rollout.effects import RecordEvent, SetWeights
 from rollout.errors import Conflict, NotFound
+from rollout.kube.event_recorder import EventRecorder
+from rollout.kube.mirror import KubeSpecMirror
 from rollout.kube.rollout_resource import (
     COMMAND_ANNOTATION,
     COMMIT_ANNOTATION,
     SOURCE_PATH_ANNOTATION,
 )
-from rollout.kube.store import KubeStateStore, MirrorResult
+from rollout.kube.store import KubeStateStore
 from rollout.mesh.istio import IstioRouter
+from rollout.ports import MirrorResult
 from rollout.spec.rollout import Rollout
 from rollout.state import Phase, RolloutState
 from tests.kube_clients import custom_objects, new_api_client
@@ -66,15 +70,20 @@ def store(api_client: kubernetes.client.ApiClient) -> KubeStateStore:
     return KubeStateStore(api_client)
 
 
+@pytest.fixture
+def mirror(store: KubeStateStore) -> KubeSpecMirror:
+    return KubeSpecMirror(store)
+
+
 def test_loading_a_missing_rollout_is_not_found(store: KubeStateStore) -> None:
     with pytest.raises(NotFound, match="rollout shop/checkout not found"):
         store.load(NAMESPACE, "checkout")
 
 
 def test_mirror_creates_then_skips_unchanged_then_updates_spec_only(
-    store: KubeStateStore, apiserver: LocalApiServer
+    store: KubeStateStore, mirror: KubeSpecMirror, apiserver: LocalApiServer
 ) -> None:
-    assert store.mirror_spec(rollout_body(), commit="c1", path=PATH) is MirrorResult.CREATED
+    assert mirror.mirror_spec(rollout_body(), commit="c1", path=PATH) is MirrorResult.CREATED
     created = store.load(NAMESPACE, "checkout")
     assert created.spec == rollout_body()["spec"]
     assert created.annotations == {COMMIT_ANNOTATION: "c1", SOURCE_PATH_ANNOTATION: PATH}
@@ -83,8 +92,8 @@ def test_mirror_creates_then_skips_unchanged_then_updates_spec_only(
     assert created.state == RolloutState() and created.generation == 1
 
     apiserver.clear_requests()
-    assert store.mirror_spec(rollout_body(), commit="c1", path=PATH) is MirrorResult.UNCHANGED
-    assert store.mirror_spec(rollout_body(), commit="c2", path=PATH) is MirrorResult.UNCHANGED
+    assert mirror.mirror_spec(rollout_body(), commit="c1", path=PATH) is MirrorResult.UNCHANGED
+    assert mirror.mirror_spec(rollout_body(), commit="c2", path=PATH) is MirrorResult.UNCHANGED
     assert writes(apiserver) == [], "an unchanged spec is not written"
 
     state = RolloutState(phase=Phase.PROGRESSING, stable_version="v1", canary_version="v2")
@@ -92,7 +101,7 @@ def test_mirror_creates_then_skips_unchanged_then_updates_spec_only(
     store.request_command(NAMESPACE, "checkout", "promote", "alice")
     apiserver.clear_requests()
 
-    assert store.mirror_spec(rollout_body("v3"), commit="c3", path=PATH) is MirrorResult.UPDATED
+    assert mirror.mirror_spec(rollout_body("v3"), commit="c3", path=PATH) is MirrorResult.UPDATED
 
     updated = store.load(NAMESPACE, "checkout")
     assert writes(apiserver) == ["patch"]
@@ -102,18 +111,22 @@ def test_mirror_creates_then_skips_unchanged_then_updates_spec_only(
     assert updated.generation == 2
 
 
-def test_mirror_removes_spec_fields_that_git_removed(store: KubeStateStore) -> None:
-    store.mirror_spec(rollout_body(), commit="c1", path=PATH)
+def test_mirror_removes_spec_fields_that_git_removed(
+    store: KubeStateStore, mirror: KubeSpecMirror
+) -> None:
+    mirror.mirror_spec(rollout_body(), commit="c1", path=PATH)
     without_steps = rollout_body()
     del without_steps["spec"]["steps"]
 
-    store.mirror_spec(without_steps, commit="c2", path=PATH)
+    mirror.mirror_spec(without_steps, commit="c2", path=PATH)
 
     assert "steps" not in store.load(NAMESPACE, "checkout").spec
 
 
-def test_save_with_a_stale_resource_version_is_a_conflict(store: KubeStateStore) -> None:
-    store.mirror_spec(rollout_body(), commit="c1", path=PATH)
+def test_save_with_a_stale_resource_version_is_a_conflict(
+    store: KubeStateStore, mirror: KubeSpecMirror
+) -> None:
+    mirror.mirror_spec(rollout_body(), commit="c1", path=PATH)
     read = store.load(NAMESPACE, "checkout")
     first = RolloutState(phase=Phase.WAITING, stable_version="v1", canary_version="v2")
     new_version = store.save_state(NAMESPACE, "checkout", first, read.resource_version)
@@ -131,7 +144,10 @@ def test_save_with_a_stale_resource_version_is_a_conflict(store: KubeStateStore)
 
 
 def test_a_restart_mid_rollout_reads_back_state_and_weights(
-    api_client: kubernetes.client.ApiClient, kubeconfig: Path, store: KubeStateStore
+    api_client: kubernetes.client.ApiClient,
+    kubeconfig: Path,
+    store: KubeStateStore,
+    mirror: KubeSpecMirror,
 ) -> None:
     objects = custom_objects(api_client)
     for document in (destination_rule("v1", "v2"), mesh_virtual_service()):
@@ -141,7 +157,7 @@ def test_a_restart_mid_rollout_reads_back_state_and_weights(
         )
     body = rollout_body()
     rollout = Rollout.model_validate(body)
-    store.mirror_spec(body, commit="c1", path=PATH)
+    mirror.mirror_spec(body, commit="c1", path=PATH)
     router = IstioRouter(api_client)
     router.set_weights(rollout, SetWeights("v1", "v2", 25))
     state = RolloutState(
@@ -160,31 +176,34 @@ def test_a_restart_mid_rollout_reads_back_state_and_weights(
     try:
         fresh_store = KubeStateStore(restarted_client)
         fresh_router = IstioRouter(restarted_client)
-        loaded = fresh_store.load_state(NAMESPACE, "checkout")
+        loaded = fresh_store.load(NAMESPACE, "checkout")
         assert loaded.state == state and loaded.resource_version
-        expected = SetWeights(
-            loaded.state.stable_version or "",
-            loaded.state.canary_version,
-            loaded.state.canary_weight,
-        )
-        live = fresh_router.read_weights(rollout, expected=expected)
-        assert live.canary_weight == 25 and live.drift is None
-        assert fresh_router.live_canary_weight(rollout, "v2") == 25
+        routes = fresh_router.read_weights(rollout)
+        stable, canary = rollout.subset_for("v1"), rollout.subset_for("v2")
+        assert [dict(route.weights) for route in routes] == [{stable: 75, canary: 25}] * 2
+        assert live_canary_weight(rollout, loaded.state, routes) == 25
+        assert weight_drift(rollout, loaded.state, routes) is None
     finally:
         restarted_client.close()
 
 
-def test_list_in_one_namespace_or_all(store: KubeStateStore) -> None:
-    store.mirror_spec(rollout_body(name="payments"), commit="c1", path="a.yaml")
-    store.mirror_spec(rollout_body(name="checkout"), commit="c1", path="b.yaml")
-    store.mirror_spec(rollout_body(namespace="web"), commit="c1", path="c.yaml")
+def test_list_in_one_namespace_or_all(store: KubeStateStore, mirror: KubeSpecMirror) -> None:
+    mirror.mirror_spec(rollout_body(name="payments"), commit="c1", path="a.yaml")
+    mirror.mirror_spec(rollout_body(name="checkout"), commit="c1", path="b.yaml")
+    mirror.mirror_spec(rollout_body(namespace="web"), commit="c1", path="c.yaml")
 
-    assert [s.key for s in store.list()] == ["shop/checkout", "shop/payments", "web/checkout"]
-    assert [s.key for s in store.list("web")] == ["web/checkout"]
+    assert [s.key for s in store.list_rollouts()] == [
+        "shop/checkout",
+        "shop/payments",
+        "web/checkout",
+    ]
+    assert [s.key for s in store.list_rollouts("web")] == ["web/checkout"]
 
 
-def test_commands_are_requested_and_read_back(store: KubeStateStore) -> None:
-    store.mirror_spec(rollout_body(), commit="c1", path=PATH)
+def test_commands_are_requested_and_read_back(
+    store: KubeStateStore, mirror: KubeSpecMirror
+) -> None:
+    mirror.mirror_spec(rollout_body(), commit="c1", path=PATH)
 
     command = store.request_command(NAMESPACE, "checkout", "abort", "alice@example.com", at=50.0)
 
@@ -195,7 +214,7 @@ def test_commands_are_requested_and_read_back(store: KubeStateStore) -> None:
         "by": "alice@example.com",
         "at": 50.0,
     }
-    assert store.read_command(stored) == command
+    assert stored.command == command
     assert stored.annotations[SOURCE_PATH_ANNOTATION] == PATH, "other annotations kept"
     with pytest.raises(NotFound):
         store.request_command(NAMESPACE, "missing", "retry", "bob")
@@ -204,9 +223,9 @@ def test_commands_are_requested_and_read_back(store: KubeStateStore) -> None:
 
 
 def test_an_unreadable_command_reads_as_none(
-    store: KubeStateStore, api_client: kubernetes.client.ApiClient
+    store: KubeStateStore, mirror: KubeSpecMirror, api_client: kubernetes.client.ApiClient
 ) -> None:
-    store.mirror_spec(rollout_body(), commit="c1", path=PATH)
+    mirror.mirror_spec(rollout_body(), commit="c1", path=PATH)
     objects = custom_objects(api_client)
     for garbage in ("not json", '{"id": "x", "action": "explode"}', "[1]"):
         objects.patch_namespaced_custom_object(
@@ -221,16 +240,18 @@ def test_an_unreadable_command_reads_as_none(
 
 
 def test_events_are_recorded_and_deduplicated(
-    store: KubeStateStore, api_client: kubernetes.client.ApiClient
+    store: KubeStateStore, mirror: KubeSpecMirror, api_client: kubernetes.client.ApiClient
 ) -> None:
-    store.mirror_spec(rollout_body(), commit="c1", path=PATH)
+    mirror.mirror_spec(rollout_body(), commit="c1", path=PATH)
     uid = store.load(NAMESPACE, "checkout").uid
     core = kubernetes.client.CoreV1Api(api_client)
 
-    first = store.record_event(NAMESPACE, "checkout", uid, "StepAdvanced", "canary at 25%")
-    again = store.record_event(NAMESPACE, "checkout", uid, "StepAdvanced", "canary at 25%")
-    other = store.record_event(
-        NAMESPACE, "checkout", uid, "RolledBack", "error ratio 5% > 1%", warning=True
+    events = EventRecorder(api_client)
+    advanced = RecordEvent("StepAdvanced", "canary at 25%")
+    first = events.record(NAMESPACE, "checkout", uid, advanced)
+    again = events.record(NAMESPACE, "checkout", uid, advanced)
+    other = events.record(
+        NAMESPACE, "checkout", uid, RecordEvent("RolledBack", "error ratio 5% > 1%", warning=True)
     )
 
     assert first == again and other != first
@@ -241,8 +262,7 @@ def test_events_are_recorded_and_deduplicated(
     warning = core.read_namespaced_event(other, NAMESPACE)
     assert warning.type == "Warning" and warning.count == 1
 
-    rollout = Rollout.model_validate(rollout_body())
-    store.record(rollout, RecordEvent("StepAdvanced", "canary at 25%"))
+    assert EventRecorder(api_client).record(NAMESPACE, "checkout", uid, advanced) == first
     assert core.read_namespaced_event(first, NAMESPACE).count == 3
     listed = core.list_namespaced_event(
         NAMESPACE, field_selector="involvedObject.name=checkout"
@@ -251,16 +271,16 @@ def test_events_are_recorded_and_deduplicated(
 
 
 def test_delete_mirror_removes_only_mirrored_rollouts(
-    store: KubeStateStore, api_client: kubernetes.client.ApiClient
+    store: KubeStateStore, mirror: KubeSpecMirror, api_client: kubernetes.client.ApiClient
 ) -> None:
-    store.mirror_spec(rollout_body(), commit="c1", path=PATH)
+    mirror.mirror_spec(rollout_body(), commit="c1", path=PATH)
     applied = copy.deepcopy(rollout_body(name="applied-by-argo"))
     custom_objects(api_client).create_namespaced_custom_object(
         "canary.rollout.dev", "v1alpha1", NAMESPACE, "rollouts", applied
     )
 
-    assert store.delete_mirror(NAMESPACE, "checkout") is True
-    assert store.delete_mirror(NAMESPACE, "checkout") is False
-    assert store.delete_mirror(NAMESPACE, "applied-by-argo") is False
+    assert mirror.delete_mirror(NAMESPACE, "checkout") is True
+    assert mirror.delete_mirror(NAMESPACE, "checkout") is False
+    assert mirror.delete_mirror(NAMESPACE, "applied-by-argo") is False
 
-    assert [s.name for s in store.list(NAMESPACE)] == ["applied-by-argo"]
+    assert [s.name for s in store.list_rollouts(NAMESPACE)] == ["applied-by-argo"]

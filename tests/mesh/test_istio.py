@@ -19,10 +19,11 @@ import pytest
 
 from kubelite import LocalApiServer
 from rollout import route_record
+from rollout.drift import live_canary_weight, weight_drift
 from rollout.effects import SetWeights
-from rollout.errors import NotFound
+from rollout.errors import NotFound, TrafficConfigError
 from rollout.mesh.istio import IstioRouter
-from rollout.mesh.router import TrafficConfigError
+from rollout.state import Phase, RolloutState
 from tests.kube_clients import CustomObjects, custom_objects
 from tests.mesh.objects import (
     FALLBACK,
@@ -267,11 +268,10 @@ def test_several_virtual_services_get_one_patch_each(
     ]
     assert router.check(rollout, "v1", "v2") == [], "mid-rollout the objects are still fine"
     live = router.read_weights(rollout)
-    assert live.canary_weight == 25 and live.drift is None
-    assert {(r.virtual_service, r.route) for r in live.routes} == {
-        (f"{NAMESPACE}/checkout", "primary"),
-        (f"{NAMESPACE}/checkout", "fallback"),
-        (f"{GATEWAY_NAMESPACE}/checkout-gateway", "#0"),
+    assert {r.route: dict(r.weights) for r in live} == {
+        f"VirtualService {NAMESPACE}/checkout route primary": {"v1": 75, "v2": 25},
+        f"VirtualService {NAMESPACE}/checkout route fallback": {"v1": 75, "v2": 25},
+        f"VirtualService {GATEWAY_NAMESPACE}/checkout-gateway route #0": {"v1": 75, "v2": 25},
     }
 
 
@@ -306,13 +306,16 @@ def test_istio_v1beta1_only_cluster(
     assert subset_weights(after["spec"]["http"][PRIMARY]) == {"v1": 95, "v2": 5}
 
 
-def test_read_weights_reports_drift_and_a_restarted_router_reads_them_back(
+def test_read_weights_sees_an_edited_route_and_a_restarted_router_reads_the_split(
     api_client: Any, objects: Any, mesh: JsonObject, kubeconfig: Any
 ) -> None:
     router = IstioRouter(api_client)
     rollout = make_rollout()
     router.set_weights(rollout, SetWeights("v1", "v2", 25))
-    assert router.read_weights(rollout).drift is None
+    state = RolloutState(
+        phase=Phase.PROGRESSING, stable_version="v1", canary_version="v2", canary_weight=25
+    )
+    assert weight_drift(rollout, state, router.read_weights(rollout)) is None
     objects.patch_namespaced_custom_object(
         ISTIO_GROUP,
         "v1",
@@ -327,26 +330,26 @@ def test_read_weights_reports_drift_and_a_restarted_router_reads_them_back(
     )
 
     live = router.read_weights(rollout)
-    assert live.canary_weight is None, "the routes disagree"
-    assert live.drift is not None and "fallback" in live.drift and "v2 40%" in live.drift
-    assert "primary" not in live.drift
-    assert router.live_canary_weight(rollout, "v2") == 40
+    assert [r.describe() for r in live] == [
+        f"VirtualService {NAMESPACE}/checkout route primary: v1 75%, v2 25%",
+        f"VirtualService {NAMESPACE}/checkout route fallback: v1 60%, v2 40%",
+    ]
+    assert live_canary_weight(rollout, state, live) == 40, "the one edited route is seen"
+    assert weight_drift(rollout, state, live) == (
+        "canary weight is 40% in the VirtualService, 25% was set: restored"
+    )
 
     from tests.kube_clients import new_api_client
 
     restarted_client = new_api_client(kubeconfig)
     try:
         restarted = IstioRouter(restarted_client)
-        unknown = restarted.read_weights(rollout)
-        assert unknown.drift is None and unknown.canary_weight is None
-        assert [dict(r.weights) for r in unknown.routes] == [
+        assert [dict(r.weights) for r in restarted.read_weights(rollout)] == [
             {"v1": 75, "v2": 25},
             {"v1": 60, "v2": 40},
-        ]
-        expected = restarted.read_weights(rollout, expected=SetWeights("v1", "v2", 25))
-        assert expected.drift is not None and "fallback" in expected.drift
+        ], "a restarted router reads which destination holds the weight"
         restarted.set_weights(rollout, SetWeights("v1", "v2", 25))
-        assert restarted.read_weights(rollout).canary_weight == 25
+        assert live_canary_weight(rollout, state, restarted.read_weights(rollout)) == 25
     finally:
         restarted_client.close()
 
@@ -485,7 +488,7 @@ def test_the_record_is_written_in_the_weights_patch_and_read_back(
     after = read_vs(objects)
     assert after["metadata"]["annotations"][key] == first
     assert after["metadata"]["annotations"]["owner"] == "payments@example.com"  # kept
-    assert [r.record for r in router.read_weights(rollout).routes] == [first, first]
+    assert [r.record for r in router.read_weights(rollout)] == [first, first]
 
     apiserver.clear_requests()
     router.set_weights(rollout, SetWeights("v1", "v2", 5, record=first))

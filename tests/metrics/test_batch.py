@@ -19,8 +19,8 @@ from rollout.metrics import errors
 from rollout.metrics.batch import BatchedQueries
 from rollout.metrics.observe import observe, template_context
 from rollout.metrics.prometheus import PrometheusProvider, PrometheusSettings
-from rollout.metrics.provider import DEFAULT_TIMEOUT, Series
-from rollout.spec.builtin import shipped_policies
+from rollout.ports import DEFAULT_QUERY_TIMEOUT, Series
+from rollout.source.files import shipped_policies
 from rollout.spec.policy import RenderedPolicy, resolve
 from rollout.spec.rollout import Rollout
 from tests.metrics.exporter import IstioExporter
@@ -44,7 +44,7 @@ class Counting:
         return self.provider.query(promql, at=at, timeout=timeout)
 
     def query_series(
-        self, promql: str, *, at: float | None = None, timeout: float = DEFAULT_TIMEOUT
+        self, promql: str, *, at: float | None = None, timeout: float = DEFAULT_QUERY_TIMEOUT
     ) -> tuple[Series, ...]:
         self.asked.append(promql)
         return self.provider.query_series(promql, at=at, timeout=timeout)
@@ -157,7 +157,7 @@ def test_a_pass_sends_one_query_per_template_however_many_rollouts(
 def test_a_burst_of_new_rollouts_shares_a_few_queries(provider: PrometheusProvider) -> None:
     class Slow(Counting):
         def query_series(
-            self, promql: str, *, at: float | None = None, timeout: float = DEFAULT_TIMEOUT
+            self, promql: str, *, at: float | None = None, timeout: float = DEFAULT_QUERY_TIMEOUT
         ) -> tuple[Series, ...]:
             time.sleep(0.3)  # long enough for every newcomer to arrive meanwhile
             return super().query_series(promql, at=at, timeout=timeout)

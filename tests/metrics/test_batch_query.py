@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from rollout.metrics.batch_query import batch_form
-from rollout.metrics.provider import Series
+from rollout.ports import Series
 
 CONTEXT = {"namespace": "shop", "workload": "a-v1", "window": "1m", "podLabel": "pod"}
 ERRORS = (

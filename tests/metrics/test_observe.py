@@ -11,7 +11,7 @@ import pytest
 from rollout.analysis.observations import ReadingProblem
 from rollout.metrics.observe import observe, template_context
 from rollout.metrics.prometheus import PrometheusProvider, PrometheusSettings
-from rollout.spec.builtin import shipped_policies
+from rollout.source.files import shipped_policies
 from rollout.spec.policy import resolve
 from rollout.spec.rollout import Rollout
 from tests.metrics.exporter import IstioExporter

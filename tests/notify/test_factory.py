@@ -18,13 +18,13 @@ from rollout.notify.discord import DiscordNotifier
 from rollout.notify.factory import (
     EnvSecretResolver,
     InMemorySecretResolver,
-    SecretResolver,
     build_notifier,
     wants,
 )
 from rollout.notify.slack import SlackNotifier
 from rollout.notify.teams import TeamsNotifier
 from rollout.notify.webhook import GenericWebhookNotifier, verify_signature
+from rollout.ports import SecretResolver
 from rollout.spec.rollout import AlertEvent, AlertTarget
 from rollout_local.receiver import WebhookReceiver
 from tests.notify.samples import FAST_POLICY, make_notification

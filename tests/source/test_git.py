@@ -21,7 +21,6 @@ from typing import Any
 import pytest
 
 from rollout.errors import SourceError
-from rollout.source.base import SpecSource
 from rollout.source.git import GitCredentials, GitSource
 from tests.source.git_servers import GitDaemon, Remote, SmartHttpServer, run_git
 
@@ -94,7 +93,7 @@ def test_first_sync_reads_every_yaml_file_under_the_path_at_one_commit(
 
 def test_whole_repository_from_a_plain_local_path(remote: Remote, make_source: MakeSource) -> None:
     seed(remote)
-    source: SpecSource = make_source(str(remote.bare))
+    source: GitSource = make_source(str(remote.bare))
 
     assert sorted(source.sync().files) == [
         "specs-old/legacy.yaml",

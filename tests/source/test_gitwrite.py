@@ -25,7 +25,8 @@ import yaml
 from rollout.errors import SourceError
 from rollout.source import specedit
 from rollout.source.gitauth import GitCredentials
-from rollout.source.gitwrite import GitWriter, Identity, Rollback, WriteOutcome
+from rollout.source.gitwrite import GitWriter
+from rollout.source.rollback_commit import Identity, Rollback, WriteOutcome
 from tests.source.git_servers import Remote, SmartHttpServer, run_git
 
 NO_CREDENTIALS = GitCredentials()

@@ -22,11 +22,11 @@ from tests.spec.hostile import billion_laughs
 MEASURE = textwrap.dedent(
     """
     import json, resource, sys, time, tracemalloc
-    from rollout.spec import catalog
+    from rollout.source.files import load_paths
 
     tracemalloc.start()
     started = time.perf_counter()
-    loaded = catalog.load_paths([sys.argv[1]])
+    loaded = load_paths([sys.argv[1]])
     seconds = time.perf_counter() - started
     traced_peak = tracemalloc.get_traced_memory()[1]
     max_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

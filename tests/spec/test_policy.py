@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from rollout.errors import TemplateError
-from rollout.spec.builtin import shipped_policies
+from rollout.source.files import shipped_policies
 from rollout.spec.policy import Policy, render, resolve
 
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from rollout.source.files import read_catalog
 from rollout.spec import catalog
 from rollout_local.demo.spec_repo import SPEC_PATH, DemoSpec, SpecRepository
 
 
 def load(text: str) -> catalog.LoadedRollout:
-    loaded = catalog.load_texts({SPEC_PATH: text})
+    loaded = read_catalog({SPEC_PATH: text})
     assert loaded.ok, [str(problem) for problem in loaded.problems]
     return loaded.rollouts["demo/checkout"]
 

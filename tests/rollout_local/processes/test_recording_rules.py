@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from rollout.spec.builtin import shipped_policies
+from rollout.source.files import shipped_policies
 from rollout.spec.policy import resolve
 from rollout_local.demo.service import Behaviour, DemoService
 from rollout_local.loadgen import LoadGenerator

@@ -17,7 +17,7 @@ from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 
 from rollout.errors import ClusterError
-from rollout.kube import errors
+from rollout.kubeapi import errors
 
 __all__ = [
     "REQUEST_TIMEOUT",

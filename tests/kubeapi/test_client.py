@@ -16,7 +16,7 @@ import yaml
 
 from kubelite import LocalApiServer, write_kubeconfig
 from rollout.errors import ClusterError
-from rollout.kube.client import api_client
+from rollout.kubeapi.client import api_client
 
 
 def namespaces(client: kubernetes.client.ApiClient) -> set[str]:

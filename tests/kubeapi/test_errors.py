@@ -15,7 +15,7 @@ import pytest
 
 from kubelite import LocalApiServer
 from rollout.errors import ClusterError, Conflict, NotFound
-from rollout.kube import errors
+from rollout.kubeapi import errors
 from tests.kube_clients import CustomObjects, as_body, custom_objects, new_api_client
 
 GROUP = "networking.istio.io"

@@ -1,0 +1,6 @@
+"""The thin wrappers through which the adapters reach the Kubernetes API.
+
+``client.py`` builds the official client from a kubeconfig; ``errors.py`` turns its
+exceptions into the project's own. Both the state store (``rollout.kube``) and the router
+(``rollout.mesh``) stand on them, so neither adapter needs the other.
+"""

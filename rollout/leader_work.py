@@ -1,0 +1,198 @@
+"""What the leader does: sync the spec source, and reconcile one rollout when it is due.
+
+A sync reads the source (Git, mirrored into the cluster; or the policies of cluster mode)
+through :class:`rollout.ports.SpecSource`, lists the Rollouts, resolves each one's desired
+spec (:mod:`rollout.desired`) and makes the scheduler's jobs match. A failed sync keeps the
+last good specs. Running a rollout resolves its spec again, hands it to the coordinator
+(:class:`rollout.reconcile.Reconciler`), counts what happened, queues a write-back the
+rollout owes, and retires a Rollout whose spec left Git once it has finished.
+
+A spec that cannot run at all is reported on its Rollout through the coordinator, the one
+writer of status. Only the leader calls in here; :mod:`rollout.controller` sees to that.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from rollout.desired import DesiredSpecs
+from rollout.errors import ClusterError, NotFound, RolloutError, SourceError
+from rollout.logs import rollout_context
+from rollout.ports import Desired, SpecSource, StateStore, Stored
+from rollout.reconcile import Reconciler
+from rollout.scheduler import Scheduler
+from rollout.server.conditions import Conditions
+from rollout.server.metrics import ControllerMetrics
+from rollout.spec.rollout import Rollout
+from rollout.state import RolloutState
+from rollout.writeback import WriteBackWorker
+
+__all__ = ["LeaderWork"]
+
+log = logging.getLogger("rollout.controller")
+
+
+class LeaderWork:
+    """Syncs the spec source and runs rollouts, for the scheduler to call."""
+
+    def __init__(
+        self,
+        *,
+        source: SpecSource,
+        store: StateStore,
+        reconciler: Reconciler,
+        metrics: ControllerMetrics,
+        conditions: Conditions,
+        jobs: Callable[[], Scheduler],
+        resync_interval: float,
+        write_back: WriteBackWorker | None = None,
+        namespace: str | None = None,
+    ) -> None:
+        self._source = source
+        self._store = store
+        self._reconciler = reconciler
+        self._metrics = metrics
+        self._conditions = conditions
+        self._jobs = jobs
+        self._resync_interval = resync_interval
+        self._write_back = write_back
+        self._namespace = namespace
+        self._desired = DesiredSpecs()
+        self._reported_problems: set[str] = set()
+        self._triggered_fingerprint = ""
+
+    # ---- syncing the spec source -------------------------------------------------------
+
+    def sync(self) -> bool:
+        """Read the source and make the rollout jobs match; False when the source failed
+        (the last good specs are kept)."""
+        try:
+            specs = self._source.sync()
+        except SourceError as error:
+            self._metrics.record_git_sync(success=False)
+            log.warning("spec source sync failed, keeping the last good specs: %s", error)
+            return False
+        self._metrics.record_git_sync(success=True)
+        self._desired.update(specs)
+        reported = {str(problem) for problem in specs.catalog.problems}
+        for problem in sorted(reported - self._reported_problems):
+            log.warning("invalid spec: %s", problem)
+        self._reported_problems = reported
+        self._conditions.spec_files({problem.path for problem in specs.catalog.problems})
+        try:
+            self._store.list_rollouts(self._namespace)
+        except ClusterError as error:
+            self._conditions.rollout_api(error)
+            return False
+        self._conditions.rollout_api(None)
+        self._source.publish(specs)
+        stored = {item.key: item for item in self._store.list_rollouts(self._namespace)}
+        intervals: dict[str, float] = {}
+        for key, item in stored.items():
+            desired = self._resolve(item)
+            if desired is not None:
+                intervals[key] = self._interval_for(desired.rollout, item.state)
+        self._desired.keep_only(set(stored))
+        jobs = self._jobs()
+        before = jobs.rollouts()
+        jobs.set_rollouts(intervals)
+        if specs.fingerprint != self._triggered_fingerprint:
+            # new specs or policies: every rollout decides again now (spec changes also
+            # reach a rollout through the watch; policy changes only through here)
+            self._triggered_fingerprint = specs.fingerprint
+            for key in intervals:
+                if key in before:
+                    jobs.trigger(key)
+        phases = [(i.namespace, i.name, i.shown_phase) for i in stored.values()]
+        self._metrics.set_rollout_phases(phases)
+        return True
+
+    def rollout_changed(
+        self, key: tuple[str, str], old: dict[str, Any] | None, new: dict[str, Any] | None
+    ) -> None:
+        """A watch event: run the rollout now if its spec, a command or its existence
+        changed; our own status writes change none of those."""
+        if old is not None and new is not None and _intent(old) == _intent(new):
+            return
+        self._jobs().trigger(f"{key[0]}/{key[1]}")
+
+    def _interval_for(self, rollout: Rollout, state: RolloutState) -> float:
+        """The analysis interval while something is under way, else the slow resync."""
+        if state.phase.active or rollout.spec.version != state.stable_version:
+            return rollout.interval_seconds
+        return max(rollout.interval_seconds, self._resync_interval)
+
+    # ---- one rollout -------------------------------------------------------------------
+
+    def run_rollout(self, key: str) -> None:
+        namespace, name = key.split("/", 1)
+        with rollout_context(rollout=name, namespace=namespace):
+            started = time.perf_counter()
+            try:
+                self._reconcile(namespace, name)
+            except RolloutError as error:
+                self._metrics.count_reconcile_error(namespace, name, kind=type(error).__name__)
+                log.error("reconcile failed: %s", error)
+            finally:
+                self._metrics.observe_reconcile(namespace, name, time.perf_counter() - started)
+
+    def _reconcile(self, namespace: str, name: str) -> None:
+        try:
+            item = self._store.load(namespace, name)
+        except NotFound:
+            self._forget(f"{namespace}/{name}")
+            return
+        desired = self._resolve(item)
+        if desired is None:
+            return
+        outcome = self._reconciler.reconcile(desired)
+        state = outcome.state
+        self._jobs().retime(item.key, self._interval_for(desired.rollout, state))
+        self._metrics.set_canary_weight(namespace, name, state.canary_weight)
+        if outcome.verdict is not None:
+            for evidence in outcome.verdict.evidence:
+                self._metrics.count_verdict(
+                    namespace, name, policy=evidence.policy, outcome=evidence.outcome.value
+                )
+        if self._write_back is not None and not desired.deleted:
+            self._write_back.consider(
+                desired.rollout,
+                state,
+                source_path=item.source_path,
+                annotations=item.annotations,
+                uid=item.uid,
+            )
+        if desired.deleted and not state.phase.active:
+            self._source.retire(namespace, name)
+            self._forget(item.key)
+
+    def _resolve(self, item: Stored) -> Desired | None:
+        """The desired spec; a spec that cannot run is reported on its Rollout."""
+        resolved = self._desired.resolve(item)
+        if isinstance(resolved, Desired):
+            return resolved
+        try:
+            self._reconciler.report_invalid_spec(item, resolved)
+        except RolloutError as error:
+            log.warning("rollout %s: invalid spec not reported: %s", item.key, error)
+        return None
+
+    def _forget(self, key: str) -> None:
+        """The Rollout is gone: no job, no metrics series, no remembered spec."""
+        namespace, name = key.split("/", 1)
+        jobs = self._jobs()
+        if key in jobs.rollouts():
+            log.info("rollout %s is gone: forgetting it", key)
+        self._desired.forget(key)
+        self._metrics.forget_rollout(namespace, name)
+        jobs.set_rollouts({k: v for k, v in jobs.rollouts().items() if k != key})
+
+
+def _intent(obj: dict[str, Any]) -> tuple[object, ...]:
+    """What people and Git change on a Rollout: its generation (the spec) and annotations."""
+    metadata = obj.get("metadata") or {}
+    fields = ("generation", "annotations", "deletionTimestamp")
+    return tuple(metadata.get(field) for field in fields)

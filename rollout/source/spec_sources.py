@@ -1,0 +1,92 @@
+"""The two spec sources behind ``rollout.ports.SpecSource``: a Git repository, or the cluster.
+
+- :class:`GitSpecSource` (the default) reads the repository at one commit, checks every
+  spec and policy together, and mirrors each valid spec into its Rollout resource,
+  annotated with the commit and path (through ``rollout.ports.SpecMirror``). The mirror is
+  what the coordinator reads, and it keeps the last valid spec across restarts: an invalid
+  newer spec is never mirrored. A Rollout whose spec left Git is retired (its mirror
+  deleted) once it has finished.
+- :class:`ClusterSpecSource` reads nothing but the policies named by ``--policies``: Argo
+  CD or Flux already applied the Rollouts, and the controller never writes their spec.
+
+Either way a sync yields a :class:`rollout.ports.SpecSet`; a failed one raises
+``SourceError`` and the controller keeps the last good set.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+
+from rollout.errors import RolloutError
+from rollout.ports import SpecMirror, SpecSet
+from rollout.source.files import collect_files, read_catalog
+from rollout.source.git import GitSource
+
+__all__ = ["ClusterSpecSource", "GitSpecSource"]
+
+log = logging.getLogger("rollout.source")
+
+
+class GitSpecSource:
+    """:class:`rollout.ports.SpecSource` on a Git repository, mirrored into the cluster."""
+
+    def __init__(self, git: GitSource, mirror: SpecMirror) -> None:
+        self._git = git
+        self._mirror = mirror
+
+    def sync(self) -> SpecSet:
+        snapshot = self._git.sync()
+        loaded = read_catalog(
+            dict(snapshot.files), commit=snapshot.sha, unreadable=snapshot.unreadable
+        )
+        return SpecSet(
+            catalog=loaded,
+            mirrored=True,
+            authors={path: info.author for path, info in snapshot.file_commits.items()},
+            commit_author=snapshot.commit.author,
+            fingerprint=snapshot.sha,
+        )
+
+    def publish(self, specs: SpecSet) -> None:
+        """Mirror each valid spec into its Rollout resource; a failure is logged, the others
+        go on."""
+        for key, entry in specs.catalog.rollouts.items():
+            body = entry.rollout.model_dump(mode="json", by_alias=True, exclude_none=True)
+            try:
+                self._mirror.mirror_spec(
+                    body, commit=entry.origin.commit or "", path=entry.origin.path
+                )
+            except RolloutError as error:
+                log.error("%s: spec not mirrored into the cluster: %s", key, error)
+
+    def retire(self, namespace: str, name: str) -> None:
+        self._mirror.delete_mirror(namespace, name)
+
+    def close(self) -> None:
+        self._git.close()
+
+
+class ClusterSpecSource:
+    """:class:`rollout.ports.SpecSource` for Rollouts applied by others: only the policy
+    files are read, from disk, at every sync."""
+
+    def __init__(self, policy_paths: Sequence[str]) -> None:
+        self._policy_paths = tuple(policy_paths)
+
+    def sync(self) -> SpecSet:
+        files, problems = collect_files(self._policy_paths)
+        loaded = read_catalog(files)
+        loaded.problems[:0] = problems
+        listing = repr(sorted(files.items())).encode()
+        return SpecSet(catalog=loaded, fingerprint=hashlib.sha256(listing).hexdigest())
+
+    def publish(self, specs: SpecSet) -> None:
+        return None  # the Rollouts are applied by Argo CD or Flux
+
+    def retire(self, namespace: str, name: str) -> None:
+        return None  # the Rollout belongs to whoever applied it
+
+    def close(self) -> None:
+        return None

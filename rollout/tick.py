@@ -1,0 +1,174 @@
+"""One tick of the decision core as it is being decided: what was observed, the working
+state, and the effects and alerts it collects.
+
+Pure (no I/O, no clock). :mod:`rollout.decide` runs a tick through the state machine and
+:mod:`rollout.steps` walks a progressing rollout's steps; both change the state only through
+:class:`Tick`, whose transitions (start, end on stable, promote) each set the phase, route
+the traffic, record the Event and owe the alert together, so none is forgotten.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from rollout.adoption import LiveRoutes
+from rollout.analysis.verdicts import Evidence, Outcome, Verdict
+from rollout.effects import Effect, RecordEvent, SetWeights
+from rollout.events import Notification
+from rollout.spec.rollout import AlertEvent, Rollout
+from rollout.state import (
+    MAX_SENT_ALERTS,
+    Command,
+    FailedRevision,
+    PendingAlert,
+    Phase,
+    RolloutState,
+)
+
+__all__ = ["Decision", "Observations", "Tick"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Observations:
+    """What the coordinator saw this tick."""
+
+    now: float
+    spec_hash: str = ""
+    commit: str | None = None
+    author: str | None = None
+    canary_ready: bool = False
+    readiness_message: str = ""
+    verdict: Verdict | None = None
+    analysis_state: dict[str, Any] | None = None
+    command: Command | None = None
+    spec_problems: tuple[str, ...] = ()
+    """The newest spec in the source is invalid: the rollout keeps its last valid spec."""
+    live: LiveRoutes | None = None
+    """The live routes, read when there is no state: what adoption starts from."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Decision:
+    state: RolloutState
+    effects: tuple[Effect, ...]
+
+    @property
+    def weights(self) -> SetWeights | None:
+        found = [e for e in self.effects if isinstance(e, SetWeights)]
+        return found[-1] if found else None
+
+
+class Tick:
+    """The working state of one decision; collects effects and notifications."""
+
+    def __init__(self, rollout: Rollout, state: RolloutState, obs: Observations) -> None:
+        self.rollout = rollout
+        self.state = state
+        self.obs = obs
+        self.effects: list[Effect] = []
+
+    # ---- small helpers -------------------------------------------------------------
+    def update(self, **changes: Any) -> None:
+        self.state = self.state.model_copy(update=changes)
+
+    def event(self, reason: str, message: str, *, warning: bool = False) -> None:
+        self.effects.append(RecordEvent(reason, message, warning))
+
+    def route(self, stable: str, canary: str | None, weight: int) -> None:
+        self.effects = [e for e in self.effects if not isinstance(e, SetWeights)]
+        self.effects.append(SetWeights(stable, canary, weight))
+        self.update(canary_weight=weight)
+
+    def notify(self, event: AlertEvent, summary: str, evidence: tuple[Evidence, ...] = ()) -> None:
+        note = Notification(
+            event=event,
+            rollout=self.rollout.name,
+            namespace=self.rollout.namespace,
+            from_version=self.state.stable_version,
+            to_version=self.state.canary_version or self.rollout.spec.version,
+            summary=summary,
+            step=self.state.step_index if self.state.phase.active else None,
+            weight=self.state.canary_weight,
+            evidence=evidence,
+            commit=self.obs.commit,
+            author=self.obs.author,
+            revision=self.state.revision,
+            at=self.obs.now,
+        )
+        key = note.dedupe_key
+        owed = {a.key for a in self.state.outbox}
+        if key in self.state.alerts_sent or key in owed:
+            return
+        pending = PendingAlert(key=key, notification=note.as_dict())
+        self.update(outbox=[*self.state.outbox, pending])
+
+    def set_phase(self, phase: Phase, message: str) -> None:
+        self.update(phase=phase, message=message)
+
+    # ---- transitions ---------------------------------------------------------------
+    def start(self, version: str) -> None:
+        rollout = self.rollout
+        revision = f"{version}@{self.obs.spec_hash[:12]}"
+        self.update(
+            canary_version=version,
+            revision=revision,
+            spec_hash=self.obs.spec_hash,
+            commit=self.obs.commit,
+            step_index=0,
+            step_started_at=None,
+            rollout_started_at=self.obs.now,
+            canary_traffic_since=None,
+            canary_weight=0,
+            analysis={},
+            inconclusive_streak=0,
+            last_verdict=None,
+        )
+        self.set_phase(Phase.WAITING, f"waiting for {rollout.deployment_for(version)} to be ready")
+        self.event("RolloutStarted", f"rolling out {version} (stable {self.state.stable_version})")
+        self.notify(
+            AlertEvent.STARTED, f"rolling out {version}, replacing {self.state.stable_version}"
+        )
+
+    def end_with_stable(self, phase: Phase, reason: str, message: str, *, remember: bool) -> None:
+        """All traffic on stable at once, the canary destination dropped."""
+        stable = self.state.stable_version
+        assert stable is not None
+        version = self.state.canary_version
+        event = AlertEvent.FAILED if phase is Phase.FAILED else AlertEvent.ROLLED_BACK
+        evidence = self.last_evidence() if reason in ("AnalysisFailed", "Inconclusive") else ()
+        if reason != "Superseded":
+            self.notify(event, message, evidence)
+        self.route(stable, None, 0)
+        changes: dict[str, Any] = {"canary_version": None, "canary_traffic_since": None}
+        if remember and version is not None:
+            changes["failed"] = FailedRevision(
+                version=version, spec_hash=self.state.spec_hash, reason=message, at=self.obs.now
+            )
+        self.set_phase(phase, message)
+        self.update(**changes)
+        self.event(reason, message, warning=True)
+
+    def last_evidence(self) -> tuple[Evidence, ...]:
+        verdict = self.obs.verdict
+        if verdict is None:
+            return ()
+        failing = tuple(e for e in verdict.evidence if e.outcome is not Outcome.PASS)
+        return failing or verdict.evidence
+
+    def promote(self) -> None:
+        version = self.state.canary_version
+        previous = self.state.stable_version
+        assert version is not None and previous is not None
+        self.set_phase(Phase.SUCCEEDED, f"{version} promoted, replacing {previous}")
+        self.notify(AlertEvent.PROMOTED, f"{version} promoted to stable, replacing {previous}")
+        self.route(version, None, 0)
+        self.update(
+            stable_version=version, canary_version=None, canary_traffic_since=None, failed=None
+        )
+        self.event("Promoted", f"{version} is now stable")
+
+    def done(self) -> Decision:
+        """The decision: the state (its sent-alert list bounded) and the effects."""
+        self.update(alerts_sent=self.state.alerts_sent[-MAX_SENT_ALERTS:])
+        return Decision(self.state, tuple(self.effects))
