@@ -12,7 +12,6 @@ from collections.abc import Iterable
 
 __all__ = ["Problem", "did_you_mean"]
 
-
 LONGEST_TEXT = 240
 """Field and message are cut to this many characters: a 200,000-character value quoted
 in a message must not travel on into a status, an Event, an alert or a log line."""
