@@ -20,10 +20,10 @@ from hypothesis import strategies as st
 
 from rollout.source.git import GitCredentials, GitSource
 from rollout.spec import catalog
-from tests.source.conftest import Remote, run_git
+from tests.source.git_servers import Remote, run_git
 from tests.spec.hostile import ANCHOR_KEY, ANCHOR_SPEC, hostile_files
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 CASES = 200
 MAX_FILE_BYTES = 64 * 1024

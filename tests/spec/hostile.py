@@ -17,10 +17,21 @@ from hypothesis import strategies as st
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VALID_SPEC = (REPO_ROOT / "examples" / "rollouts" / "checkout.yaml").read_text()
-ANCHOR_SPEC = VALID_SPEC.replace(
-    "name: checkout\n  namespace: shop", "name: anchor\n  namespace: fuzz"
-)
-"""A valid spec no generated file can redefine: it must be read whatever lies beside it."""
+ANCHOR_SPEC = """\
+apiVersion: canary.rollout.dev/v1alpha1
+kind: Rollout
+metadata: {name: anchor, namespace: fuzz}
+spec:
+  version: v2
+  traffic:
+    host: anchor.fuzz.svc.cluster.local
+    destinationRule: anchor
+    virtualServices: [{name: anchor}]
+  steps: [{setWeight: 50}, {analyze: {duration: 1m}}, {setWeight: 100}]
+  analysis:
+    policies: [{name: istio-error-ratio}]
+"""
+"""A small valid spec no generated file can redefine: it must be read whatever lies beside."""
 ANCHOR_KEY = "fuzz/anchor"
 
 
@@ -107,8 +118,11 @@ _SCALARS = [
     "<<: 3",
     "version: <<",
     "=: 1",
-    "version: " + "x" * 200_000,
+    "version: " + "x" * 20_000,
 ]
+
+
+_DUMPER: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 def _spec_with(value: object) -> str:
@@ -118,7 +132,7 @@ def _spec_with(value: object) -> str:
         "metadata": {"name": "random", "namespace": "fuzz"},
         "spec": value,
     }
-    return yaml.safe_dump(body, allow_unicode=True)
+    return yaml.dump(body, Dumper=_DUMPER, allow_unicode=True)
 
 
 _values = st.recursive(
