@@ -19,16 +19,13 @@ import logging
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import kubernetes
 import pytest
 import yaml
 
-from rollout.controller import Controller, ControllerSettings
-from rollout.metrics.prometheus import PrometheusSettings
-from rollout_local.processes.prometheus_server import PrometheusServer
+from rollout.controller import Controller
 from rollout_local.receiver import WebhookReceiver
 from tests.e2e.world import (
     NAMESPACE,
@@ -45,32 +42,6 @@ from tests.spec.hostile import RECURSIVE_ALIAS
 pytestmark = pytest.mark.slow
 
 MARKER = "MARKER-e2e-3b9f0c2d-not-for-anyone"
-
-
-@pytest.fixture
-def controller(
-    kubeconfig: Path,
-    prometheus: PrometheusServer,
-    spec_repo: SpecRepo,
-    tmp_path: Path,
-    app: kubernetes.client.ApiClient,
-) -> Iterator[Controller]:
-    spec_repo.push("v1")
-    running = Controller(
-        ControllerSettings(
-            prometheus=PrometheusSettings(url=prometheus.url),
-            git_url=spec_repo.url,
-            cache_dir=tmp_path / "cache",
-            poll_interval=0.5,
-            kubeconfig=str(kubeconfig),
-            listen_host="127.0.0.1",
-            listen_port=0,
-            leader_election=False,
-        )
-    )
-    running.start()
-    yield running
-    running.stop()
 
 
 def get(controller: Controller, path: str) -> tuple[int, str]:
@@ -95,7 +66,7 @@ def commit_hostile_files_beside(repo: SpecRepo, version: str, outside: Path) -> 
 
 
 def test_hostile_files_beside_a_valid_change_stop_nothing_and_leak_nothing(
-    controller: Controller,
+    polling_controller: Controller,
     app: kubernetes.client.ApiClient,
     spec_repo: SpecRepo,
     traffic: TrafficSimulator,
@@ -125,13 +96,13 @@ def test_hostile_files_beside_a_valid_change_stop_nothing_and_leak_nothing(
     lines = [record.getMessage() for record in caplog.records]
     for path, problem in bad.items():
         assert [line for line in lines if path in line] == [f"invalid spec: {problem}"]
-    status, readyz = get(controller, "/readyz")
+    status, readyz = get(polling_controller, "/readyz")
     assert (status, readyz.splitlines()) == (
         200,
         ["ok", f"warning: SpecFilesValid: 3 spec file(s) with problems: {', '.join(bad)}"],
     )
-    assert metric(controller, "rollout_spec_files_invalid") == 3
-    assert metric(controller, "rollout_git_sync_total", result="failure") is None
+    assert metric(polling_controller, "rollout_spec_files_invalid") == 3
+    assert metric(polling_controller, "rollout_git_sync_total", result="failure") is None
 
     events = kubernetes.client.CoreV1Api(app).list_namespaced_event(NAMESPACE)
     everything = [
@@ -140,7 +111,7 @@ def test_hostile_files_beside_a_valid_change_stop_nothing_and_leak_nothing(
         json.dumps([(event.reason, event.message) for event in events.items]),
         json.dumps([alert.json for alert in receiver.received]),
         readyz,
-        get(controller, "/metrics")[1],
+        get(polling_controller, "/metrics")[1],
     ]
     assert not [text for text in everything if MARKER in text]
     assert not [text for text in everything if "service-account-token" in text]
@@ -148,7 +119,7 @@ def test_hostile_files_beside_a_valid_change_stop_nothing_and_leak_nothing(
 
 
 def test_a_rollout_whose_file_turns_into_a_recursive_alias_keeps_its_spec_and_is_told(
-    controller: Controller,
+    polling_controller: Controller,
     app: kubernetes.client.ApiClient,
     spec_repo: SpecRepo,
     traffic: TrafficSimulator,
@@ -173,22 +144,22 @@ def test_a_rollout_whose_file_turns_into_a_recursive_alias_keeps_its_spec_and_is
 
 
 def test_a_deleted_crd_makes_the_controller_unready_once_and_its_return_ready(
-    controller: Controller,
+    polling_controller: Controller,
     app: kubernetes.client.ApiClient,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO)
-    wait_for(lambda: get(controller, "/readyz")[0] == 200, timeout=30, what="ready")
+    wait_for(lambda: get(polling_controller, "/readyz")[0] == 200, timeout=30, what="ready")
     extensions = kubernetes.client.ApiextensionsV1Api(app)
     extensions.delete_custom_resource_definition("rollouts.canary.rollout.dev")
 
-    wait_for(lambda: get(controller, "/readyz")[0] == 503, timeout=30, what="unready")
+    wait_for(lambda: get(polling_controller, "/readyz")[0] == 503, timeout=30, what="unready")
     time.sleep(3)  # six more syncs
-    status, body = get(controller, "/readyz")
+    status, body = get(polling_controller, "/readyz")
     assert status == 503
     assert "RolloutAPIAvailable: the cluster does not serve canary.rollout.dev/v1alpha1" in body
     condition = {"condition": "RolloutAPIAvailable"}
-    assert metric(controller, "rollout_controller_condition", **condition) == 0
+    assert metric(polling_controller, "rollout_controller_condition", **condition) == 0
     changes = [r.getMessage() for r in caplog.records if "RolloutAPIAvailable" in r.getMessage()]
     assert len(changes) == 1
     assert "Traceback" not in caplog.text
@@ -196,5 +167,5 @@ def test_a_deleted_crd_makes_the_controller_unready_once_and_its_return_ready(
 
     crd = yaml.safe_load((REPO_ROOT / "manifests" / "crd.yaml").read_text())
     extensions.create_custom_resource_definition(crd)
-    wait_for(lambda: get(controller, "/readyz")[0] == 200, timeout=30, what="ready again")
-    assert metric(controller, "rollout_controller_condition", **condition) == 1
+    wait_for(lambda: get(polling_controller, "/readyz")[0] == 200, timeout=30, what="ready again")
+    assert metric(polling_controller, "rollout_controller_condition", **condition) == 1
