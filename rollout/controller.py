@@ -300,6 +300,7 @@ class Controller:
         self._reported_problems = reported
         self.conditions.spec_files({problem.path for problem in loaded.problems})
         try:
+            self.store.check_served()
             stored = {item.key: item for item in self.store.list(self._namespace)}
         except ClusterError as error:
             self.conditions.rollout_api(error)

@@ -9,6 +9,7 @@ reported, and the list and watch requests made.
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,6 +20,7 @@ import pytest
 
 from kubelite import LocalApiServer
 from rollout.kube.informer import Informer
+from tests.kube.crd_file import crd_document
 from tests.kube_clients import as_body
 
 
@@ -133,3 +135,32 @@ def test_an_older_copy_never_replaces_a_newer_one(informer: Informer) -> None:
     informer.remember(current)
     cached = informer.get("default", "first")
     assert cached is not None and cached["metadata"]["resourceVersion"] == "999999"
+
+
+def test_a_kind_no_longer_served_unsyncs_the_cache_and_is_logged_once(
+    api_client: kubernetes.client.ApiClient,
+    rollout_crd: dict[str, Any],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    extensions = kubernetes.client.ApiextensionsV1Api(api_client)
+    objects = kubernetes.client.CustomObjectsApi(api_client)
+    list_call = functools.partial(
+        objects.list_cluster_custom_object, "canary.rollout.dev", "v1alpha1", "rollouts"
+    )
+    informer = Informer(list_call, name="rollouts", watch_timeout=1, retry_delay=0.1)
+    informer.start()
+    try:
+        assert informer.synced.is_set()
+        with caplog.at_level(logging.INFO, logger="rollout.kube.informer"):
+            extensions.delete_custom_resource_definition(rollout_crd["metadata"]["name"])
+            wait_until(lambda: not informer.synced.is_set())
+            time.sleep(2)  # retries that once logged a warning each
+            extensions.create_custom_resource_definition(as_body(crd_document()))
+            wait_until(informer.synced.is_set, timeout=60)
+        messages = [record.getMessage() for record in caplog.records]
+        assert [m for m in messages if "failed" in m] == [
+            "watch of rollouts failed, retrying: NotFoundException: HTTP 404 Not Found"
+        ]
+        assert messages[-1] == "watch of rollouts works again"
+    finally:
+        informer.stop()
