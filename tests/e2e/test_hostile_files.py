@@ -84,7 +84,7 @@ def test_hostile_files_beside_a_valid_change_stop_nothing_and_leak_nothing(
 
     commit_hostile_files_beside(spec_repo, "v2", outside)
     wait_for(
-        lambda: rollout_status(app).get("stableVersion") == "v2", timeout=90, what="v2 promoted"
+        lambda: rollout_status(app).get("stableVersion") == "v2", timeout=150, what="v2 promoted"
     )
     time.sleep(2)  # several more syncs of the same commit
 
@@ -136,7 +136,7 @@ def test_a_rollout_whose_file_turns_into_a_recursive_alias_keeps_its_spec_and_is
         found = conditions.get("SpecValid")
         return found if found and found["status"] == "False" else None
 
-    condition = wait_for(spec_valid, timeout=30, what="SpecValid=False")
+    condition = wait_for(spec_valid, timeout=60, what="SpecValid=False")
     assert "rollouts/checkout.yaml:3: recursive alias *loop" in condition["message"]
     time.sleep(2)  # syncs that once would have finished it as deleted
     assert read_rollout(app)["spec"]["version"] == "v1"
@@ -153,7 +153,7 @@ def test_a_deleted_crd_makes_the_controller_unready_once_and_its_return_ready(
     extensions = kubernetes.client.ApiextensionsV1Api(app)
     extensions.delete_custom_resource_definition("rollouts.canary.rollout.dev")
 
-    wait_for(lambda: get(polling_controller, "/readyz")[0] == 503, timeout=30, what="unready")
+    wait_for(lambda: get(polling_controller, "/readyz")[0] == 503, timeout=60, what="unready")
     time.sleep(3)  # six more syncs
     status, body = get(polling_controller, "/readyz")
     assert status == 503
@@ -167,5 +167,5 @@ def test_a_deleted_crd_makes_the_controller_unready_once_and_its_return_ready(
 
     crd = yaml.safe_load((REPO_ROOT / "manifests" / "crd.yaml").read_text())
     extensions.create_custom_resource_definition(crd)
-    wait_for(lambda: get(polling_controller, "/readyz")[0] == 200, timeout=30, what="ready again")
+    wait_for(lambda: get(polling_controller, "/readyz")[0] == 200, timeout=60, what="ready again")
     assert metric(polling_controller, "rollout_controller_condition", **condition) == 1
