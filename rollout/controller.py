@@ -117,10 +117,12 @@ class Controller:
             resolver=KubeSecretResolver(self.api), on_result=self._count_alert
         )
         prometheus = PrometheusProvider(settings.prometheus)
+        self.router = IstioRouter(self.api)
+        self.readiness = DeploymentReadiness(self.api)
         ports = Ports(
             store=self.store,
-            router=IstioRouter(self.api),
-            readiness=DeploymentReadiness(self.api),
+            router=self.router,
+            readiness=self.readiness,
             analyzer=PrometheusAnalyzer(prometheus, batch=BatchedQueries(prometheus)),
             alerts=self.dispatcher,
             events=self.store,
@@ -238,8 +240,17 @@ class Controller:
             self.metrics.set_leader(True)
             # a fresh one each term: a stopped APScheduler cannot be started again
             self.scheduler = self._new_scheduler()
-            self.store.cache.start(self._namespace, on_change=self._rollout_changed)
+            self._start_caches()
             self.scheduler.start()
+
+    def _start_caches(self) -> None:
+        """List and watch what every tick reads: Rollouts, Istio objects, Deployments."""
+        self.store.cache.watch(self._namespace, on_change=self._rollout_changed)
+        self.readiness.start_cache()
+        try:
+            self.router.start_caches()
+        except RolloutError as error:
+            log.warning("Istio objects are read from the API server, not a cache: %s", error)
 
     def _new_scheduler(self) -> Scheduler:
         return Scheduler(
@@ -259,6 +270,8 @@ class Controller:
             self.metrics.set_leader(False)
             self.scheduler.stop(wait=True)
             self.store.cache.stop()
+            self.router.stop_caches()
+            self.readiness.stop_cache()
             self.server.mark_ready()
 
     def _alive(self) -> bool:

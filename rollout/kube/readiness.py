@@ -17,6 +17,7 @@ from kubernetes import client as k8s_client
 from rollout.errors import NotFound
 from rollout.kube import errors
 from rollout.kube.client import REQUEST_TIMEOUT, as_json
+from rollout.kube.object_cache import ObjectCache
 
 __all__ = ["DeploymentReadiness", "Readiness", "deployment_readiness", "readiness_of"]
 
@@ -93,7 +94,21 @@ class DeploymentReadiness:
 
     def __init__(self, api: k8s_client.ApiClient) -> None:
         self._api = api
+        self.cache = ObjectCache("deployments")
+
+    def start_cache(self) -> None:
+        """Read Deployments from a list+watch cache (all namespaces) until ``stop_cache``."""
+        self.cache.start(k8s_client.AppsV1Api(self._api).list_deployment_for_all_namespaces)
+
+    def stop_cache(self) -> None:
+        self.cache.stop()
 
     def readiness(self, namespace: str, deployment: str) -> tuple[bool, str]:
-        found = deployment_readiness(self._api, namespace, deployment)
+        known, cached = self.cache.lookup(namespace, deployment)
+        if not known:
+            found = deployment_readiness(self._api, namespace, deployment)
+        elif cached is None:
+            found = Readiness(False, f"deployment {deployment} not found in namespace {namespace}")
+        else:
+            found = readiness_of(cached)
         return found.ready, found.message

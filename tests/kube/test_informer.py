@@ -107,12 +107,13 @@ def test_an_expired_resource_version_lists_again(
     core: kubernetes.client.CoreV1Api, changes: Changes, tmp_path: Any
 ) -> None:
     with LocalApiServer(history_limit=5) as small:
-        client = kubernetes.config.new_client_from_config(
-            str(small.write_kubeconfig(tmp_path / "kc"))
-        )
-        api = kubernetes.client.CoreV1Api(client)
+        path = str(small.write_kubeconfig(tmp_path / "kc"))
+        client = kubernetes.config.new_client_from_config(path)
+        writer = kubernetes.config.new_client_from_config(path)  # not the watch's connections
+        api = kubernetes.client.CoreV1Api(writer)
         api.create_namespaced_config_map("default", as_body(config_map("first", "1")))
-        list_call = functools.partial(api.list_namespaced_config_map, "default")
+        watched = kubernetes.client.CoreV1Api(client)
+        list_call = functools.partial(watched.list_namespaced_config_map, "default")
         informer = Informer(list_call, name="configmaps", on_change=changes, watch_timeout=1)
         informer.start()
         try:
@@ -125,6 +126,7 @@ def test_an_expired_resource_version_lists_again(
         finally:
             informer.stop()
             client.close()
+            writer.close()
 
 
 def test_an_older_copy_never_replaces_a_newer_one(informer: Informer) -> None:
