@@ -187,9 +187,10 @@ class DemoMonitor:
             return self.versions[-1] if self.versions else None
 
     def wait_until(
-        self, condition: Callable[[DemoMonitor], bool], *, timeout: float, what: str
+        self, condition: Callable[[DemoMonitor], bool], *, timeout: float | None, what: str
     ) -> None:
-        """Block until ``condition(monitor)`` holds (checked after each reading)."""
+        """Block until ``condition(monitor)`` holds (checked after each reading); ``None``
+        waits as long as it takes (a person's move), until Ctrl-C."""
         with self._lock:
             if not self._lock.wait_for(lambda: condition(self), timeout):
                 raise RolloutError(f"the demo timed out after {timeout:.0f}s waiting for {what}")

@@ -120,6 +120,7 @@ class DemoStack(Lifecycle):
         self.workdir: Path
         self.receiver: WebhookReceiver
         self.apiserver: LocalApiServer
+        self.kubeconfig: Path
         self.cluster: DemoCluster
         self.envoy: EnvoyProxy
         self.mesh: MeshAgent
@@ -167,6 +168,7 @@ class DemoStack(Lifecycle):
 
         self.apiserver = exit_stack.enter_context(LocalApiServer(port=0, bookmark_interval=1.0))
         kubeconfig = self.apiserver.write_kubeconfig(self.workdir / "kubeconfig")
+        self.kubeconfig = kubeconfig
         self.cluster = DemoCluster(kubeconfig)
         exit_stack.callback(self.cluster.close)
         self.cluster.install(

@@ -22,6 +22,7 @@ import re
 import signal
 import subprocess
 import sys
+import sysconfig
 import threading
 import time
 from pathlib import Path
@@ -164,7 +165,12 @@ def read_lines(stream: Any, into: queue.Queue[str]) -> None:
         into.put(line)
 
 
-def test_ctrl_c_mid_rollout_stops_every_part(tmp_path: Path) -> None:
+@pytest.mark.parametrize("to_group", [False, True], ids=["main-process", "process-group"])
+def test_ctrl_c_mid_rollout_stops_every_part_without_a_traceback(
+    tmp_path: Path, to_group: bool
+) -> None:
+    """SIGINT to the demo alone, and to its whole process group as Ctrl-C in a terminal
+    sends it (Envoy and Prometheus get it too, and may close connections mid-request)."""
     process = subprocess.Popen(
         demo_command("--scenario", "healthy", "--report", str(tmp_path / "r.html")),
         cwd=tmp_path,
@@ -172,6 +178,7 @@ def test_ctrl_c_mid_rollout_stops_every_part(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=to_group,
     )
     lines: queue.Queue[str] = queue.Queue()
     reader = threading.Thread(target=read_lines, args=(process.stdout, lines), daemon=True)
@@ -186,7 +193,10 @@ def test_ctrl_c_mid_rollout_stops_every_part(tmp_path: Path) -> None:
                 output.append(lines.get(timeout=1))
             except queue.Empty:
                 continue
-        process.send_signal(signal.SIGINT)
+        if to_group:
+            os.killpg(process.pid, signal.SIGINT)
+        else:
+            process.send_signal(signal.SIGINT)
         code = process.wait(timeout=60)
     finally:
         if process.poll() is None:
@@ -198,6 +208,104 @@ def test_ctrl_c_mid_rollout_stops_every_part(tmp_path: Path) -> None:
     text = "".join(output)
     assert code == 130, text
     assert "interrupted" in text
+    assert "Traceback" not in text and "Exception" not in text, text
     workdir, pids = started_parts(text)
     assert_nothing_left(workdir, pids)
     assert not (tmp_path / "r.html").exists()
+
+
+def next_line(
+    process: subprocess.Popen[str], lines: queue.Queue[str], output: list[str], marker: str
+) -> str:
+    """Read the demo's output until a line holding ``marker``; return that line."""
+    deadline = time.monotonic() + STORY_TIMEOUT
+    while True:
+        seen = [line for line in output if marker in line]
+        if seen:
+            return seen[-1]
+        assert time.monotonic() < deadline, f"no {marker!r} in:\n" + "".join(output)
+        assert process.poll() is None, "".join(output)
+        try:
+            output.append(lines.get(timeout=1))
+        except queue.Empty:
+            continue
+
+
+def test_manual_gate_waits_for_the_users_promote_and_keep_stays_up(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        demo_command("--scenario", "manual-gate", "--keep", "--report", str(tmp_path / "r.html")),
+        cwd=tmp_path,
+        env=demo_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(target=read_lines, args=(process.stdout, lines), daemon=True)
+    reader.start()
+    output: list[str] = []
+    try:
+        promote = next_line(process, lines, output, "rollout promote checkout -n demo")
+        assert promote.strip() == "rollout promote checkout -n demo"
+        export = next_line(process, lines, output, "export KUBECONFIG=")
+        kubeconfig = export.strip().removeprefix("export KUBECONFIG=")
+        time.sleep(10)  # the demo waits for a person, however long it takes
+        assert process.poll() is None
+        assert "v2 PROMOTED" not in "".join(output)
+        env = {**demo_env(), "KUBECONFIG": kubeconfig}
+        typed = subprocess.run(
+            [sys.executable, "-m", "rollout", *promote.split()[1:], "--as", "tester"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert typed.returncode == 0, typed.stderr
+
+        next_line(process, lines, output, "the stack stays up until Ctrl-C")
+        clone = next_line(process, lines, output, "git clone file://")
+        url = clone.split()[2]
+        cloned = subprocess.run(
+            ["git", "clone", "-q", url, str(tmp_path / "specs")],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert cloned.returncode == 0, cloned.stderr
+        assert "version: v2" in (tmp_path / "specs" / "rollouts" / "checkout.yaml").read_text()
+
+        plugin = Path(sysconfig.get_path("scripts")) / "kubectl-canary"
+        path = os.pathsep.join([str(plugin.parent), os.environ.get("PATH", "")])
+        shown = subprocess.run(
+            ["kubectl", "canary", "status", "checkout", "-n", "demo"],
+            env={**env, "PATH": path},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert shown.returncode == 0, shown.stderr
+        assert "Succeeded" in shown.stdout and "stable v2" in shown.stdout
+        assert "command promote by tester" in shown.stdout
+
+        time.sleep(3)
+        assert process.poll() is None, "the stack went down by itself"
+        os.killpg(process.pid, signal.SIGINT)
+        code = process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    reader.join(timeout=5)
+    while not lines.empty():
+        output.append(lines.get())
+    text = "".join(output)
+    assert code == 0, text
+    assert "Traceback" not in text and "Exception" not in text, text
+    assert "v2 (healthy, manual gate): promoted" in text
+    workdir, pids = started_parts(text)
+    assert_nothing_left(workdir, pids)
+    assert (tmp_path / "r.html").exists()
