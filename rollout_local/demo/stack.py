@@ -258,6 +258,11 @@ class DemoStack(Lifecycle):
 
     def _warm_up(self, version: str, *, requests: int = 5) -> None:
         """A few requests through Envoy's preview route, then wait for Prometheus's series."""
+        self.note(
+            f"warming up {version}: {requests} requests through Envoy's preview route (matched "
+            f"by the {PREVIEW_HEADER} header, not the canary share), so Envoy and Prometheus "
+            f"know {version} before it gets any traffic"
+        )
         answered = 0
 
         def send() -> bool:

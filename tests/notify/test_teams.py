@@ -33,7 +33,7 @@ def test_teams_posts_the_exact_payload(
                     "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
                     "type": "AdaptiveCard",
                     "version": "1.4",
-                    "fallbackText": "Rollout shop/checkout rolled back: v1 -> v2. "
+                    "fallbackText": "Rollout shop/checkout: v2 rolled back, traffic back on v1. "
                     "rolled back at step 2: error ratio 5.2% is above 1%",
                     "msteams": {"width": "Full"},
                     "body": [
@@ -44,7 +44,7 @@ def test_teams_posts_the_exact_payload(
                             "items": [
                                 {
                                     "type": "TextBlock",
-                                    "text": "Rollout shop/checkout rolled back: v1 -> v2",
+                                    "text": "Rollout shop/checkout: v2 rolled back, traffic back on v1",
                                     "weight": "Bolder",
                                     "size": "Medium",
                                     "color": "attention",
@@ -87,4 +87,4 @@ def test_promoted_is_styled_good() -> None:
     header = card["content"]["body"][0]
 
     assert header["style"] == "good"
-    assert header["items"][0]["text"] == "Rollout shop/checkout promoted: v1 -> v2"
+    assert header["items"][0]["text"] == "Rollout shop/checkout: v2 promoted, replacing v1"
