@@ -14,6 +14,8 @@ from rollout.spec.rollout import AlertEvent
 from rollout_local.receiver import WebhookReceiver
 from tests.notify.samples import FAST_POLICY, make_notification
 
+HEADLINE = "Rollout shop/checkout: v2 rolled back, traffic back on v1"
+
 
 def test_teams_posts_the_exact_payload(
     receiver: WebhookReceiver, secret_url: str, notification: Notification
@@ -44,7 +46,7 @@ def test_teams_posts_the_exact_payload(
                             "items": [
                                 {
                                     "type": "TextBlock",
-                                    "text": "Rollout shop/checkout: v2 rolled back, traffic back on v1",
+                                    "text": HEADLINE,
                                     "weight": "Bolder",
                                     "size": "Medium",
                                     "color": "attention",
