@@ -312,5 +312,6 @@ def _final_state(stack: DemoStack) -> dict[str, Any]:
         "phase": state.phase.value,
         "stable_version": state.stable_version,
         "failed_version": state.failed.version if state.failed else None,
-        "load": dataclasses.asdict(stack.load.report()),
+        # stopped first, so no request is still in flight: sent = answered + errors
+        "load": dataclasses.asdict(stack.load.stop()),
     }
