@@ -306,9 +306,13 @@ def _stay_up(stack: DemoStack) -> None:
 
 def _final_state(stack: DemoStack) -> dict[str, Any]:
     state = stack.store.load(NAMESPACE, SERVICE).state
+    try:
+        envoy: dict[str, int] | None = stack.view.weights()
+    except RolloutError:
+        envoy = None  # a Ctrl-C to the whole process group stopped Envoy first
     return {
         "virtual_service": stack.cluster.route_weights(),
-        "envoy": stack.view.weights(),
+        "envoy": envoy,
         "phase": state.phase.value,
         "stable_version": state.stable_version,
         "failed_version": state.failed.version if state.failed else None,
