@@ -250,7 +250,7 @@ def test_manual_gate_waits_for_the_users_promote_and_keep_stays_up(tmp_path: Pat
         assert promote.strip() == "rollout promote checkout -n demo"
         export = next_line(process, lines, output, "export KUBECONFIG=")
         kubeconfig = export.strip().removeprefix("export KUBECONFIG=")
-        time.sleep(10)  # the demo waits for a person, however long it takes
+        time.sleep(3)  # the demo waits for a person, however long it takes
         assert process.poll() is None
         assert "v2 PROMOTED" not in "".join(output)
         env = {**demo_env(), "KUBECONFIG": kubeconfig}
