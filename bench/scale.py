@@ -107,7 +107,7 @@ def _adopted(api: kubernetes.client.ApiClient, count: int) -> bool:
     return stable >= count
 
 
-def run(count: int, *, idle: bool, workdir: Path) -> dict[str, Any]:
+def run(count: int, *, idle: bool, workdir: Path, log_path: Path | None = None) -> dict[str, Any]:
     names = service_names(count)
     results: dict[str, Any] = {"rollouts": count}
     with LocalApiServer(history_limit=max(1000, count * 20)) as apiserver:
@@ -123,7 +123,7 @@ def run(count: int, *, idle: bool, workdir: Path) -> dict[str, Any]:
         base = f"http://127.0.0.1:{port}"
         with PrometheusServer(scrape_configs=scrape, scrape_interval=INTERVAL) as prometheus:
             prometheus.wait_for_targets()
-            log = (workdir / "controller.log").open("wb")
+            log = (log_path or workdir / "controller.log").open("wb")
             started = time.monotonic()
             process = subprocess.Popen(
                 [
@@ -131,7 +131,7 @@ def run(count: int, *, idle: bool, workdir: Path) -> dict[str, Any]:
                     *("--cache-dir", str(workdir / "cache"), "--poll-interval", "60"),
                     *("--kubeconfig", str(kubeconfig), "--prometheus-url", prometheus.url),
                     *("--listen", f"127.0.0.1:{port}", "--no-leader-election"),
-                    *("--log-level", "warning"),
+                    *("--log-level", "info" if log_path else "warning"),
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -226,12 +226,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rollouts", type=int, required=True)
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     parser.add_argument("--idle", action="store_true", help="stable rollouts only, no push")
+    parser.add_argument("--log", type=Path, default=None, help="keep the controller's log here")
     args = parser.parse_args(argv)
     if args.rollouts < 1:
         parser.error("--rollouts must be at least 1")
     began = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
-        results = run(args.rollouts, idle=args.idle, workdir=Path(tmp))
+        results = run(args.rollouts, idle=args.idle, workdir=Path(tmp), log_path=args.log)
     results["bench_seconds"] = round(time.monotonic() - began, 1)
     for field in (*FIELDS, "tick_lag_source", "bench_seconds"):
         if field in results:

@@ -40,15 +40,12 @@ from rollout.metrics.batch import BatchedQueries
 from rollout.metrics.prometheus import PrometheusProvider
 from rollout.notify.dispatch import AlertDispatcher, AlertResult
 from rollout.notify.factory import EnvSecretResolver
-from rollout.ports import EventSink, StateStore
 from rollout.reconcile import Ports, Reconciler
 from rollout.scheduler import Scheduler
 from rollout.server.conditions import Conditions
 from rollout.server.http import ControllerServer
 from rollout.server.metrics import ControllerMetrics
-from rollout.settings import ControllerSettings, spec_source_for
-from rollout.source import gitwrite, rollback_commit
-from rollout.writeback import WriteBackWorker
+from rollout.settings import ControllerSettings, spec_source_for, write_back_for
 
 __all__ = ["Controller", "ControllerSettings"]
 
@@ -70,11 +67,13 @@ class Controller:
             on_result=self._count_alert,
         )
         prometheus = PrometheusProvider(settings.prometheus)
+        self.router = new_router(settings.router, self.api)
+        self.readiness = DeploymentReadiness(self.api)
         reconciler = Reconciler(
             Ports(
                 store=store,
-                router=new_router(settings.router, self.api),
-                readiness=DeploymentReadiness(self.api),
+                router=self.router,
+                readiness=self.readiness,
                 analyzer=MetricsAnalyzer(prometheus, batch=BatchedQueries(prometheus)),
                 alerts=self.dispatcher,
                 events=events,
@@ -83,7 +82,11 @@ class Controller:
         )
         self.source = spec_source_for(settings, KubeSpecMirror(store))
         self._namespace = settings.namespace if settings.source == "cluster" else None
-        self.write_back = self._write_back(store, events) if settings.source == "git" else None
+        self.write_back = (
+            write_back_for(settings, store, events, self._written_back, self.metrics)
+            if settings.source == "git"
+            else None
+        )
         self.work = LeaderWork(
             source=self.source,
             store=store,
@@ -120,24 +123,6 @@ class Controller:
         self._lock = threading.Lock()
         self._leading = False
         self._stopped = threading.Event()
-
-    def _write_back(self, store: StateStore, events: EventSink) -> WriteBackWorker:
-        settings = self.settings
-        writer = gitwrite.GitWriter(
-            settings.git_url or "",
-            branch=settings.git_branch,
-            cache_dir=settings.cache_dir,
-            identity=rollback_commit.Identity(settings.git_author_name, settings.git_author_email),
-        )
-        return WriteBackWorker(
-            writer,
-            store,
-            events,
-            on_written=self._written_back,
-            count=lambda namespace, name, result: self.metrics.count_write_back(
-                namespace, name, result=result
-            ),
-        )
 
     # ---- lifecycle -------------------------------------------------------------------
     def start(self) -> None:
@@ -183,8 +168,17 @@ class Controller:
             self.metrics.set_leader(True)
             # a fresh one each term: a stopped APScheduler cannot be started again
             self.scheduler = self._new_scheduler()
-            self.store.cache.start(self._namespace, on_change=self._rollout_changed)
+            self._start_caches()
             self.scheduler.start()
+
+    def _start_caches(self) -> None:
+        """List and watch what every tick reads: Rollouts, Istio objects, Deployments."""
+        self.store.cache.watch(self._namespace, on_change=self._rollout_changed)
+        self.readiness.start_cache()
+        try:
+            self.router.start_caches()
+        except RolloutError as error:
+            log.warning("Istio objects are read from the API server, not a cache: %s", error)
 
     def _new_scheduler(self) -> Scheduler:
         return Scheduler(
@@ -204,6 +198,8 @@ class Controller:
             self.metrics.set_leader(False)
             self.scheduler.stop(wait=True)
             self.store.cache.stop()
+            self.router.stop_caches()
+            self.readiness.stop_cache()
             self.server.mark_ready()
 
     def _alive(self) -> bool:

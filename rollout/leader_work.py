@@ -83,6 +83,7 @@ class LeaderWork:
         self._reported_problems = reported
         self._conditions.spec_files({problem.path for problem in specs.catalog.problems})
         try:
+            self._store.check_served()
             self._store.list_rollouts(self._namespace)
         except ClusterError as error:
             self._conditions.rollout_api(error)

@@ -237,6 +237,10 @@ class SpecSet:
 class StateStore(Protocol):
     """Where the Rollout resources and their state are kept (the status subresource)."""
 
+    def check_served(self) -> None:
+        """``NotFound`` when the cluster does not serve Rollouts (the CRD deleted)."""
+        ...
+
     def load(self, namespace: str, name: str) -> Stored:
         """The Rollout, or ``NotFound``."""
         ...
@@ -287,10 +291,15 @@ class Router(Protocol):
     ``check`` lists what keeps the rollout from routing before any traffic moves, so a
     broken object is reported by name and nothing is half-written; ``set_weights`` applies
     absolute weights (replaying it is harmless) or raises without writing;
-    ``read_weights`` is the live split of every managed route, destination by destination.
+    ``read_weights`` is the live split of every managed route, destination by destination;
+    ``start_caches`` and ``stop_caches`` keep what it reads in memory while leading.
     """
 
     def check(self, rollout: Rollout, stable: str, canary: str | None) -> list[str]: ...
+
+    def start_caches(self) -> None: ...
+
+    def stop_caches(self) -> None: ...
 
     def set_weights(self, rollout: Rollout, weights: SetWeights) -> None: ...
 

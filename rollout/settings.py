@@ -1,5 +1,5 @@
 """What the controller reads at start: ``rollout run`` fills it from flags and environment;
-and the spec source that the chosen mode (git or cluster) selects.
+and the spec source and write-back worker that the chosen mode (git or cluster) selects.
 
 Kept apart from :mod:`rollout.controller` so the CLI, the demo and the tests build settings
 without pulling in the process that runs them.
@@ -10,17 +10,20 @@ from __future__ import annotations
 import dataclasses
 import os
 import socket
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
 from rollout.mesh.factory import RouterName
 from rollout.metrics.prometheus import PrometheusSettings
-from rollout.ports import SpecMirror, SpecSource
-from rollout.source import rollback_commit
+from rollout.ports import EventSink, SpecMirror, SpecSource, StateStore
+from rollout.server.metrics import ControllerMetrics
+from rollout.source import gitwrite, rollback_commit
 from rollout.source.git import GitSource
 from rollout.source.spec_sources import ClusterSpecSource, GitSpecSource
+from rollout.writeback import WriteBackWorker
 
-__all__ = ["ControllerSettings", "default_identity", "spec_source_for"]
+__all__ = ["ControllerSettings", "default_identity", "spec_source_for", "write_back_for"]
 
 
 def default_identity() -> str:
@@ -74,3 +77,28 @@ def spec_source_for(settings: ControllerSettings, mirror: SpecMirror) -> SpecSou
         poll_interval=settings.poll_interval,
     )
     return GitSpecSource(git, mirror)
+
+
+def write_back_for(
+    settings: ControllerSettings,
+    store: StateStore,
+    events: EventSink,
+    on_written: Callable[[], None],
+    metrics: ControllerMetrics,
+) -> WriteBackWorker:
+    """The write-back worker of git mode, committing as the settings' author."""
+    writer = gitwrite.GitWriter(
+        settings.git_url or "",
+        branch=settings.git_branch,
+        cache_dir=settings.cache_dir,
+        identity=rollback_commit.Identity(settings.git_author_name, settings.git_author_email),
+    )
+    return WriteBackWorker(
+        writer,
+        store,
+        events,
+        on_written=on_written,
+        count=lambda namespace, name, result: metrics.count_write_back(
+            namespace, name, result=result
+        ),
+    )

@@ -34,13 +34,18 @@ _STOP = -1
 
 @dataclass
 class LoadReport:
-    """What a run did: how many requests were scheduled, sent, answered (by status) or lost."""
+    """What a run did: how many requests were scheduled, sent, answered (by status) or lost.
+
+    ``sent`` = answered (``by_status``) + ``errors`` + ``in_flight``: a snapshot taken while
+    traffic flows counts the requests still waiting for their answer apart.
+    """
 
     scheduled: int = 0
     sent: int = 0
     by_status: dict[int, int] = field(default_factory=dict)
     errors: int = 0
     dropped: int = 0
+    in_flight: int = 0
     elapsed: float = 0.0
     latency_sum: float = 0.0
 
@@ -131,6 +136,7 @@ class LoadGenerator:
                 by_status=dict(self._status),
                 errors=self._report.errors,
                 dropped=self._report.dropped,
+                in_flight=self._report.sent - sum(self._status.values()) - self._report.errors,
                 elapsed=end - self._started_at if self._started_at else 0.0,
                 latency_sum=self._report.latency_sum,
             )

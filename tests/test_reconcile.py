@@ -53,6 +53,9 @@ class MemoryStore:
     def list_rollouts(self, namespace: str | None = None) -> list[Stored]:
         return [self.load("shop", "checkout")]
 
+    def check_served(self) -> None:
+        return None
+
     def annotate(self, namespace: str, name: str, annotations: dict[str, str]) -> None:
         raise AssertionError("the coordinator writes no annotation")
 
@@ -84,6 +87,12 @@ class MemoryRouter:
 
     def check(self, rollout: Rollout, stable: str, canary: str | None) -> list[str]:
         return list(self.problems)
+
+    def start_caches(self) -> None:
+        return None
+
+    def stop_caches(self) -> None:
+        return None
 
     def set_weights(self, rollout: Rollout, weights: SetWeights) -> None:
         if self.fail_next:

@@ -97,6 +97,9 @@ class RecordingStore:
         self.events.append((event.reason, event.message, event.warning))
         return "event"
 
+    def check_served(self) -> None:
+        raise AssertionError("the write-back worker asks nothing of the API")
+
     def load(self, namespace: str, name: str) -> Stored:
         raise AssertionError("the write-back worker reads no state")
 

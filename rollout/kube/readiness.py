@@ -16,6 +16,7 @@ from kubernetes import client as k8s_client
 from rollout.errors import NotFound
 from rollout.kubeapi import errors
 from rollout.kubeapi.client import REQUEST_TIMEOUT, as_json
+from rollout.kubeapi.object_cache import ObjectCache
 from rollout.ports import Readiness
 
 __all__ = ["DeploymentReadiness", "deployment_readiness", "readiness_of"]
@@ -85,6 +86,19 @@ class DeploymentReadiness:
 
     def __init__(self, api: k8s_client.ApiClient) -> None:
         self._api = api
+        self.cache = ObjectCache("deployments")
+
+    def start_cache(self) -> None:
+        """Read Deployments from a list+watch cache (all namespaces) until ``stop_cache``."""
+        self.cache.start(k8s_client.AppsV1Api(self._api).list_deployment_for_all_namespaces)
+
+    def stop_cache(self) -> None:
+        self.cache.stop()
 
     def readiness(self, namespace: str, deployment: str) -> Readiness:
-        return deployment_readiness(self._api, namespace, deployment)
+        known, cached = self.cache.lookup(namespace, deployment)
+        if not known:
+            return deployment_readiness(self._api, namespace, deployment)
+        if cached is None:
+            return Readiness(False, f"deployment {deployment} not found in namespace {namespace}")
+        return readiness_of(cached)

@@ -78,6 +78,17 @@ class KubeStateStore:
         """The Rollout resource: spec body, state from status, resourceVersion, annotations."""
         return resource.stored_from_object(self.read_object(namespace, name))
 
+    def check_served(self) -> None:
+        """Raise ``NotFound`` when the cluster does not serve Rollouts (the CRD deleted, the
+        API server emptied): one discovery request, which the cache cannot answer."""
+        what = f"{API_GROUP}/{API_VERSION}"
+        with errors.translated(f"discovering {what}"):
+            found = self.objects.get_api_resources(
+                API_GROUP, API_VERSION, _request_timeout=REQUEST_TIMEOUT
+            )
+        if resource.PLURAL not in {item.name for item in found.resources or []}:
+            raise NotFound(f"discovering {what}: {resource.PLURAL} are not served")
+
     def list_rollouts(self, namespace: str | None = None) -> list[Stored]:
         """Every Rollout, in one namespace or all, ordered by namespace and name."""
         cached = self.cache.items(namespace)

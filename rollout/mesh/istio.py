@@ -14,10 +14,16 @@ is answered by re-reading and planning again, a bounded number of times with jit
 backoff. Several VirtualServices (mesh and gateway) are all checked before the first is
 patched, so a broken one leaves the others untouched. Weights already in place send
 nothing. The cluster's Istio API version is found on first use: ``v1``, else ``v1beta1``.
+
+While the controller leads, VirtualServices and DestinationRules are read from list+watch
+caches (``start_caches``), never from the server: a patch's answer goes into the cache at
+once, so the drift check right after a weight change never sees the older copy, and after
+a conflict the re-read waits for the watch to bring the other writer's version.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import time
@@ -32,6 +38,7 @@ from rollout.effects import SetWeights
 from rollout.errors import ClusterError, Conflict, NotFound, TrafficConfigError
 from rollout.kubeapi import errors
 from rollout.kubeapi.client import REQUEST_TIMEOUT, json_object
+from rollout.kubeapi.object_cache import ObjectCache
 from rollout.mesh import istio_routes
 from rollout.ports import RouteWeights
 from rollout.spec.rollout import Rollout, VirtualServiceRef
@@ -42,6 +49,7 @@ log = logging.getLogger("rollout.mesh.istio")
 
 ISTIO_GROUP = "networking.istio.io"
 ISTIO_VERSIONS = ("v1", "v1beta1")
+CACHED_KINDS = ("virtualservices", "destinationrules")
 JSON_PATCH = "application/json-patch+json"
 
 JsonObject = dict[str, Any]
@@ -66,6 +74,7 @@ class IstioRouter:
         self._sleep = sleep
         self._jitter = jitter or random.Random()
         self._version: str | None = None
+        self._caches = {plural: ObjectCache(plural) for plural in CACHED_KINDS}
         self.patches_sent = 0
         self.conflicts_seen = 0
 
@@ -76,7 +85,38 @@ class IstioRouter:
         """The Istio API version in use (``v1`` or ``v1beta1``), once found."""
         return self._version
 
+    def start_caches(self) -> None:
+        """Keep every VirtualService and DestinationRule in memory until ``stop_caches``."""
+        if self._version is None:
+            self._version = self._served_version()
+        for plural, cache in self._caches.items():
+            list_call = functools.partial(
+                self._objects.list_cluster_custom_object, ISTIO_GROUP, self._version, plural
+            )
+            cache.start(list_call)
+
+    def stop_caches(self) -> None:
+        for cache in self._caches.values():
+            cache.stop()
+
+    def _served_version(self) -> str:
+        for version in ISTIO_VERSIONS:
+            try:
+                with errors.translated("finding the Istio API version"):
+                    self._objects.list_cluster_custom_object(
+                        ISTIO_GROUP, version, "destinationrules", limit=1
+                    )
+            except NotFound:
+                continue
+            return version
+        raise ClusterError(f"the cluster serves no Istio API {ISTIO_GROUP}")
+
     def _get(self, kind: str, plural: str, namespace: str, name: str) -> JsonObject:
+        known, cached = self._caches[plural].lookup(namespace, name)
+        if known:
+            if cached is None:
+                raise NotFound(f"{kind} {namespace}/{name} not found")
+            return cached
         action = f"reading {kind} {namespace}/{name}"
         versions = (self._version,) if self._version else ISTIO_VERSIONS
         for version in versions:
@@ -231,7 +271,7 @@ class IstioRouter:
                 return
             try:
                 with errors.translated(f"patching {label}"):
-                    self._objects.patch_namespaced_custom_object(
+                    patched = self._objects.patch_namespaced_custom_object(
                         ISTIO_GROUP,
                         self._version or ISTIO_VERSIONS[0],
                         namespace,
@@ -241,6 +281,7 @@ class IstioRouter:
                         _content_type=JSON_PATCH,
                         _request_timeout=REQUEST_TIMEOUT,
                     )
+                self._caches["virtualservices"].remember(json_object(patched))
                 self.patches_sent += 1
                 return
             except Conflict as error:

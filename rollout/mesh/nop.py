@@ -25,3 +25,9 @@ class NopRouter:
 
     def read_weights(self, rollout: Rollout) -> tuple[RouteWeights, ...]:
         return ()
+
+    def start_caches(self) -> None:
+        return None
+
+    def stop_caches(self) -> None:
+        return None

@@ -54,28 +54,39 @@ class Severity(enum.Enum):
         return cls.GOOD
 
 
-_EVENT_WORDS = {
-    AlertEvent.STARTED: "started",
-    AlertEvent.STEP_ADVANCED: "advanced a step",
-    AlertEvent.PAUSED: "paused",
-    AlertEvent.PROMOTED: "promoted",
-    AlertEvent.ROLLED_BACK: "rolled back",
-    AlertEvent.FAILED: "failed",
-    AlertEvent.INCONCLUSIVE: "is inconclusive",
-    AlertEvent.SPEC_INVALID: "has an invalid new spec, keeping the last valid one",
-}
-
-
 def number(value: float) -> str:
     """A metric value for people: at most six significant digits, no float noise."""
     return f"{value:.6g}"
 
 
 def headline(notification: Notification) -> str:
-    """``Rollout shop/checkout rolled back: v1 -> v2``: one line, no markup."""
+    """``Rollout shop/checkout: v2 rolled back, traffic back on v1``: one line, no markup,
+    naming the version it is about first (``to_version``; ``from_version`` is stable)."""
     n = notification
-    versions = f"{n.from_version} -> {n.to_version}" if n.from_version else n.to_version
-    return f"Rollout {n.namespace}/{n.rollout} {_EVENT_WORDS[n.event]}: {versions}"
+    return f"Rollout {n.namespace}/{n.rollout}: {_what_happened(n)}"
+
+
+def _what_happened(n: Notification) -> str:
+    new, stable = n.to_version, n.from_version
+    replacing = f", replacing {stable}" if stable else ""
+    still = f"; {stable} still stable" if stable else ""
+    back_on = f", traffic back on {stable}" if stable else ""
+    weight = f" at {n.weight}%" if n.weight is not None else ""
+    if n.event is AlertEvent.STARTED:
+        return f"rolling out {new}{replacing}"
+    if n.event is AlertEvent.STEP_ADVANCED:
+        return f"{new} advanced a step, now{weight or ' at a new weight'}"
+    if n.event is AlertEvent.PAUSED:
+        return f"{new} paused{weight} until promoted{still}"
+    if n.event is AlertEvent.PROMOTED:
+        return f"{new} promoted{replacing}"
+    if n.event is AlertEvent.ROLLED_BACK:
+        return f"{new} rolled back{back_on}"
+    if n.event is AlertEvent.FAILED:
+        return f"{new} failed{back_on}"
+    if n.event is AlertEvent.INCONCLUSIVE:
+        return f"{new} cannot be judged{still}"
+    return f"invalid new spec, keeping the last valid one ({new})"
 
 
 def reported_checks(notification: Notification) -> tuple[Evidence, ...]:

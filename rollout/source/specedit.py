@@ -57,6 +57,10 @@ def _scalar(node: yaml.Node | None) -> str | None:
     return None
 
 
+_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's composer when present: it caps nesting, where the pure-Python one recurses."""
+
+
 def _child(node: yaml.Node, key: str) -> yaml.Node | None:
     if not isinstance(node, yaml.MappingNode):
         return None
@@ -83,8 +87,8 @@ def find_spec_version(text: str, *, name: str, namespace: str) -> SpecLocation |
     or the version is not a one-line scalar (a block scalar or an alias is not edited).
     """
     try:
-        roots = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
-    except yaml.YAMLError as error:
+        roots = list(yaml.compose_all(text, Loader=_LOADER))
+    except (yaml.YAMLError, RecursionError) as error:
         raise SourceError(
             f"the spec file is not valid YAML: {' '.join(str(error).split())}"
         ) from None

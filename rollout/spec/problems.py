@@ -12,15 +12,27 @@ from collections.abc import Iterable
 
 __all__ = ["Problem", "did_you_mean"]
 
+LONGEST_TEXT = 240
+"""Field and message are cut to this many characters: a 200,000-character value quoted
+in a message must not travel on into a status, an Event, an alert or a log line."""
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= LONGEST_TEXT else text[: LONGEST_TEXT - 1] + "\u2026"
+
 
 @dataclasses.dataclass(frozen=True)
 class Problem:
-    """One thing wrong with one document."""
+    """One thing wrong with one document (field and message at most ``LONGEST_TEXT``)."""
 
     path: str
     line: int | None
     field: str
     message: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "field", _clip(self.field))
+        object.__setattr__(self, "message", _clip(self.message))
 
     def __str__(self) -> str:
         where = f"{self.path}:{self.line}" if self.line else self.path

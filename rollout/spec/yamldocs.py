@@ -252,7 +252,7 @@ class _DocumentReader:
         except yaml.YAMLError as error:
             problem = getattr(error, "problem", None) or "cannot be read"
             raise _Refused(line, f"{_short(tag)} value: {problem}") from None
-        except (ValueError, OverflowError, TypeError):
+        except Exception:  # PyYAML's constructors fail in many ways on text they did not expect
             raise _Refused(line, f"not a valid {_short(tag)} value") from None
 
     def _at_key(self) -> bool:

@@ -6,6 +6,10 @@ by default v2 is promoted and v3, failing 5% of its requests, is rolled back. Pr
 printed as plain lines (readable in a CI log as in a terminal); at the end a summary, an
 HTML report and, with ``--json``, a machine-readable summary. Ctrl-C or SIGTERM stops
 every part and leaves no process behind (exit code 130).
+
+``--keep`` leaves the stack up after the story, with the ``KUBECONFIG`` export and the Git
+URL printed, until Ctrl-C (which then ends it normally); ``--scenario manual-gate`` waits
+for the user's own ``rollout promote`` at the gate, unless ``--auto``.
 """
 
 from __future__ import annotations
@@ -75,9 +79,26 @@ def _print_summary(result: DemoResult) -> None:
     show_default=True,
     help="Where to write the HTML report.",
 )
+@click.option(
+    "--keep",
+    is_flag=True,
+    help="After the story, keep everything running (and print how to reach it) until Ctrl-C.",
+)
+@click.option(
+    "--auto",
+    "auto_promote",
+    is_flag=True,
+    help="manual-gate: promote by itself after a few seconds instead of waiting for you.",
+)
 @click.option("--verbose", "-v", is_flag=True, help="Also print the controller's own logs.")
 def demo(
-    scenario: str, rate: float, json_path: Path | None, report_path: Path, verbose: bool
+    scenario: str,
+    rate: float,
+    json_path: Path | None,
+    report_path: Path,
+    keep: bool,
+    auto_promote: bool,
+    verbose: bool,
 ) -> None:
     """Watch a real canary rollout: Envoy, Prometheus, Git and the controller, on this machine."""
     logging.basicConfig(
@@ -87,7 +108,10 @@ def demo(
     )
     try:
         with sigterm_as_interrupt():
-            result = run_demo(DemoOptions(scenario=scenario, rate=rate), echo=_echo)
+            options = DemoOptions(
+                scenario=scenario, rate=rate, keep=keep, auto_promote=auto_promote
+            )
+            result = run_demo(options, echo=_echo)
     except KeyboardInterrupt:
         _echo("interrupted: every part of the demo is stopped")
         sys.exit(130)

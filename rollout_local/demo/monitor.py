@@ -28,7 +28,14 @@ from rollout.kube.store import KubeStateStore
 from rollout.state import Phase, RolloutState
 from rollout_local.demo.envoy_view import EnvoyView, Reading, TrafficDelta
 
-__all__ = ["DemoMonitor", "StepRecord", "TimelinePoint", "VerdictNote", "VersionRecord"]
+__all__ = [
+    "DemoMonitor",
+    "StepRecord",
+    "TimelinePoint",
+    "VerdictNote",
+    "VersionRecord",
+    "verdict_words",
+]
 
 log = logging.getLogger(__name__)
 
@@ -187,9 +194,10 @@ class DemoMonitor:
             return self.versions[-1] if self.versions else None
 
     def wait_until(
-        self, condition: Callable[[DemoMonitor], bool], *, timeout: float, what: str
+        self, condition: Callable[[DemoMonitor], bool], *, timeout: float | None, what: str
     ) -> None:
-        """Block until ``condition(monitor)`` holds (checked after each reading)."""
+        """Block until ``condition(monitor)`` holds (checked after each reading); ``None``
+        waits as long as it takes (a person's move), until Ctrl-C."""
         with self._lock:
             if not self._lock.wait_for(lambda: condition(self), timeout):
                 raise RolloutError(f"the demo timed out after {timeout:.0f}s waiting for {what}")
@@ -287,8 +295,7 @@ class DemoMonitor:
             failing=failing,
         )
         record.verdicts.append(note)
-        mark = {"pass": "ok", "fail": "FAIL", "inconclusive": "??"}.get(note.outcome, "?")
-        self._echo(f"{self.clock()}  verdict {mark:<4} {note.reason}")
+        self._echo(f"{self.clock()}  verdict {verdict_words(note)}")
         for line in failing:
             self._echo(f"{'':9}    failed check {line}")
 
@@ -322,6 +329,23 @@ class DemoMonitor:
         )
         label = f"since {record.version} was pushed" if record is not None else "so far"
         self._echo(f"{self.clock(reading.at)}  traffic at Envoy {label}: {counts}")
+
+
+_MARKS = {"pass": "ok", "fail": "FAIL", "inconclusive": "wait"}
+"""An inconclusive verdict holds the weight: the rollout waits for data, nothing failed."""
+
+
+def verdict_words(note: VerdictNote) -> str:
+    """``ok   ...``, ``FAIL ...`` or ``wait ...``, and the verdict's reason.
+
+    The first tick of a canary only records the counters' baseline: nothing was judged, and
+    the line says so instead of "all checks pass" with no request counted.
+    """
+    mark = _MARKS.get(note.outcome, "?")
+    reason = note.reason
+    if note.outcome == "pass" and not note.canary_requests:
+        reason = "baseline recorded: canary requests are counted from here (none yet)"
+    return f"{mark:<4} {reason}"
 
 
 def _weights(weights: dict[str, int] | Any) -> str:

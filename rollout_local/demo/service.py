@@ -20,8 +20,10 @@ Example::
 from __future__ import annotations
 
 import json
+import logging
 import math
 import random
+import sys
 import threading
 import time
 from collections import Counter
@@ -31,6 +33,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from rollout_local.lifecycle import Lifecycle, ServingThread
 
 __all__ = ["Behaviour", "DemoService"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -112,6 +116,17 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, service: DemoService) -> None:
         self.service = service
         super().__init__(("127.0.0.1", service.requested_port), _Handler)
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client gone mid-answer (Envoy stopping, as on Ctrl-C in a terminal, which
+        signals the whole process group) is normal here: no traceback. Anything else is
+        logged, not printed over the demo's output."""
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError):
+            return
+        log.warning(
+            "%s: request from %s failed", self.service.workload, client_address, exc_info=True
+        )
 
 
 class DemoService(Lifecycle):

@@ -120,6 +120,7 @@ class DemoStack(Lifecycle):
         self.workdir: Path
         self.receiver: WebhookReceiver
         self.apiserver: LocalApiServer
+        self.kubeconfig: Path
         self.cluster: DemoCluster
         self.envoy: EnvoyProxy
         self.mesh: MeshAgent
@@ -167,6 +168,7 @@ class DemoStack(Lifecycle):
 
         self.apiserver = exit_stack.enter_context(LocalApiServer(port=0, bookmark_interval=1.0))
         kubeconfig = self.apiserver.write_kubeconfig(self.workdir / "kubeconfig")
+        self.kubeconfig = kubeconfig
         self.cluster = DemoCluster(kubeconfig)
         exit_stack.callback(self.cluster.close)
         self.cluster.install(
@@ -256,6 +258,11 @@ class DemoStack(Lifecycle):
 
     def _warm_up(self, version: str, *, requests: int = 5) -> None:
         """A few requests through Envoy's preview route, then wait for Prometheus's series."""
+        self.note(
+            f"warming up {version}: {requests} requests through Envoy's preview route (matched "
+            f"by the {PREVIEW_HEADER} header, not the canary share), so Envoy and Prometheus "
+            f"know {version} before it gets any traffic"
+        )
         answered = 0
 
         def send() -> bool:

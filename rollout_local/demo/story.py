@@ -102,8 +102,12 @@ class DemoOptions:
     scenario: str = "story"
     rate: float = 200.0
     gate_seconds: float = 5.0
-    """How long the manual-gate scenario shows the rollout waiting before promoting it."""
+    """With ``auto_promote``, how long the manual gate shows the rollout waiting first."""
     decision_timeout: float = 90.0
+    auto_promote: bool = False
+    """Promote at the manual gate by itself; otherwise wait for a person's promote."""
+    keep: bool = False
+    """After the story, keep the stack up until Ctrl-C for people to look around."""
 
 
 @dataclasses.dataclass
@@ -140,7 +144,11 @@ class DemoResult:
             "versions": [_version_summary(record, self.expected) for record in self.versions],
             "final": self.final,
             "alerts": self.alerts,
-            "processes": self.processes,
+            "processes": {
+                # the stack reaps every child when it stops: these pids are history
+                name: {"pid": pid, "stopped": self.finished_at > 0}
+                for name, pid in self.processes.items()
+            },
         }
 
 
@@ -206,6 +214,8 @@ def run_demo(options: DemoOptions, *, echo: Callable[[str], None]) -> DemoResult
                 if monitor.versions[-1].outcome != push.expected:
                     break
             time.sleep(SETTLE_SECONDS)  # traffic after the last decision, for the timeline
+            if options.keep:
+                _stay_up(stack)
         finally:
             monitor.stop()
             result.versions = list(monitor.versions)
@@ -230,7 +240,7 @@ def _roll_out(stack: DemoStack, monitor: DemoMonitor, push: Push, options: DemoO
             timeout=options.decision_timeout,
             what=f"a decision on {push.version}",
         )
-        if record.outcome is None:
+        if record.outcome is None and options.auto_promote:
             stack.note(
                 f"{push.version} is paused for a person: the demo will run "
                 f"`rollout promote {SERVICE} -n {NAMESPACE}` in {options.gate_seconds:.0f}s"
@@ -244,6 +254,17 @@ def _roll_out(stack: DemoStack, monitor: DemoMonitor, push: Push, options: DemoO
                 timeout=options.decision_timeout,
                 what=f"{push.version} to complete after the promotion",
             )
+        elif record.outcome is None:
+            stack.note(f"{push.version} is paused for a person: promote it from another terminal:")
+            _print_commands(
+                stack,
+                f"rollout promote {SERVICE} -n {NAMESPACE}",
+                f"rollout status {SERVICE} -n {NAMESPACE} -w",
+            )
+            monitor.wait_until(
+                lambda m: record.outcome is not None, timeout=None, what="a person's promote"
+            )
+            record.promoted_by = _promoted_by(monitor)
     except RolloutError:
         if record.paused_at is not None and record.outcome is None:
             record.outcome, record.reason = PAUSED, "still waiting for a person"
@@ -255,13 +276,46 @@ def _roll_out(stack: DemoStack, monitor: DemoMonitor, push: Push, options: DemoO
         )
 
 
+def _print_commands(stack: DemoStack, *commands: str) -> None:
+    stack.echo(f"{'':9}export KUBECONFIG={stack.kubeconfig}")
+    for command in commands:
+        stack.echo(f"{'':9}{command}")
+
+
+def _promoted_by(monitor: DemoMonitor) -> str | None:
+    state = monitor.state
+    promotes = [c for c in state.commands if c.action.startswith("promote")] if state else []
+    return promotes[-1].by if promotes else None
+
+
+def _stay_up(stack: DemoStack) -> None:
+    """Keep every part running for people to step in, until Ctrl-C (or SIGTERM)."""
+    stack.note("the story is over; the stack stays up until Ctrl-C. Try, in another terminal:")
+    _print_commands(
+        stack,
+        f"rollout status -n {NAMESPACE} -w   (or: kubectl canary status -n {NAMESPACE} -w)",
+        f"rollout retry {SERVICE} -n {NAMESPACE}   (after a rollback: try that version again)",
+        f"git clone {stack.repo.url}   (the spec repository the controller follows)",
+    )
+    try:
+        while True:
+            time.sleep(1.0)
+    except KeyboardInterrupt:
+        stack.note("Ctrl-C: stopping the stack")
+
+
 def _final_state(stack: DemoStack) -> dict[str, Any]:
     state = stack.store.load(NAMESPACE, SERVICE).state
+    try:
+        envoy: dict[str, int] | None = stack.view.weights()
+    except RolloutError:
+        envoy = None  # a Ctrl-C to the whole process group stopped Envoy first
     return {
         "virtual_service": stack.cluster.route_weights(),
-        "envoy": stack.view.weights(),
+        "envoy": envoy,
         "phase": state.phase.value,
         "stable_version": state.stable_version,
         "failed_version": state.failed.version if state.failed else None,
-        "load": dataclasses.asdict(stack.load.report()),
+        # stopped first, so no request is still in flight: sent = answered + errors
+        "load": dataclasses.asdict(stack.load.stop()),
     }

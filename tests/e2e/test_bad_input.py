@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import kubernetes
 import pytest
 
-from rollout.controller import Controller, ControllerSettings
-from rollout.metrics.prometheus import PrometheusSettings
+from rollout.controller import Controller
 from rollout_local.processes.prometheus_server import PrometheusServer
 from rollout_local.receiver import WebhookReceiver
 from tests.e2e.world import (
@@ -34,32 +31,6 @@ from tests.e2e.world import (
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def controller(
-    kubeconfig: Path,
-    prometheus: PrometheusServer,
-    spec_repo: SpecRepo,
-    tmp_path: Path,
-    app: kubernetes.client.ApiClient,
-) -> Iterator[Controller]:
-    spec_repo.push("v1")
-    running = Controller(
-        ControllerSettings(
-            prometheus=PrometheusSettings(url=prometheus.url),
-            git_url=spec_repo.url,
-            cache_dir=tmp_path / "cache",
-            poll_interval=0.5,
-            kubeconfig=str(kubeconfig),
-            listen_host="127.0.0.1",
-            listen_port=0,
-            leader_election=False,
-        )
-    )
-    running.start()
-    yield running
-    running.stop()
-
-
 def push_invalid(repo: SpecRepo) -> None:
     path = repo.work / "rollouts" / "checkout.yaml"
     path.write_text(path.read_text().replace("version: v2", "version: v3\n  canaryWeight: 5"))
@@ -68,7 +39,7 @@ def push_invalid(repo: SpecRepo) -> None:
 
 
 def test_an_invalid_spec_mid_rollout_keeps_the_last_valid_one_and_alerts_once(
-    controller: Controller,
+    polling_controller: Controller,
     app: kubernetes.client.ApiClient,
     spec_repo: SpecRepo,
     traffic: TrafficSimulator,
@@ -95,7 +66,7 @@ def test_an_invalid_spec_mid_rollout_keeps_the_last_valid_one_and_alerts_once(
 
 
 def test_prometheus_gone_mid_rollout_holds_and_never_promotes(
-    controller: Controller,
+    polling_controller: Controller,
     app: kubernetes.client.ApiClient,
     spec_repo: SpecRepo,
     traffic: TrafficSimulator,

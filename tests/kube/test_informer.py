@@ -9,6 +9,7 @@ reported, and the list and watch requests made.
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,7 +19,8 @@ import kubernetes
 import pytest
 
 from kubelite import LocalApiServer
-from rollout.kube.informer import Informer
+from rollout.kubeapi.informer import Informer
+from tests.kube.crd_file import crd_document
 from tests.kube_clients import as_body
 
 
@@ -105,12 +107,13 @@ def test_an_expired_resource_version_lists_again(
     core: kubernetes.client.CoreV1Api, changes: Changes, tmp_path: Any
 ) -> None:
     with LocalApiServer(history_limit=5) as small:
-        client = kubernetes.config.new_client_from_config(
-            str(small.write_kubeconfig(tmp_path / "kc"))
-        )
-        api = kubernetes.client.CoreV1Api(client)
+        path = str(small.write_kubeconfig(tmp_path / "kc"))
+        client = kubernetes.config.new_client_from_config(path)
+        writer = kubernetes.config.new_client_from_config(path)  # not the watch's connections
+        api = kubernetes.client.CoreV1Api(writer)
         api.create_namespaced_config_map("default", as_body(config_map("first", "1")))
-        list_call = functools.partial(api.list_namespaced_config_map, "default")
+        watched = kubernetes.client.CoreV1Api(client)
+        list_call = functools.partial(watched.list_namespaced_config_map, "default")
         informer = Informer(list_call, name="configmaps", on_change=changes, watch_timeout=1)
         informer.start()
         try:
@@ -123,6 +126,7 @@ def test_an_expired_resource_version_lists_again(
         finally:
             informer.stop()
             client.close()
+            writer.close()
 
 
 def test_an_older_copy_never_replaces_a_newer_one(informer: Informer) -> None:
@@ -133,3 +137,32 @@ def test_an_older_copy_never_replaces_a_newer_one(informer: Informer) -> None:
     informer.remember(current)
     cached = informer.get("default", "first")
     assert cached is not None and cached["metadata"]["resourceVersion"] == "999999"
+
+
+def test_a_kind_no_longer_served_unsyncs_the_cache_and_is_logged_once(
+    api_client: kubernetes.client.ApiClient,
+    rollout_crd: dict[str, Any],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    extensions = kubernetes.client.ApiextensionsV1Api(api_client)
+    objects = kubernetes.client.CustomObjectsApi(api_client)
+    list_call = functools.partial(
+        objects.list_cluster_custom_object, "canary.rollout.dev", "v1alpha1", "rollouts"
+    )
+    informer = Informer(list_call, name="rollouts", watch_timeout=1, retry_delay=0.1)
+    informer.start()
+    try:
+        assert informer.synced.is_set()
+        with caplog.at_level(logging.INFO, logger="rollout.kubeapi.informer"):
+            extensions.delete_custom_resource_definition(rollout_crd["metadata"]["name"])
+            wait_until(lambda: not informer.synced.is_set())
+            time.sleep(2)  # retries that once logged a warning each
+            extensions.create_custom_resource_definition(as_body(crd_document()))
+            wait_until(informer.synced.is_set, timeout=60)
+        messages = [record.getMessage() for record in caplog.records]
+        assert [m for m in messages if "failed" in m] == [
+            "watch of rollouts failed, retrying: NotFoundException: HTTP 404 Not Found"
+        ]
+        assert messages[-1] == "watch of rollouts works again"
+    finally:
+        informer.stop()

@@ -53,7 +53,13 @@ def test_numbers_have_no_float_noise() -> None:
 
 def test_headline_per_event() -> None:
     assert content.headline(make_notification(event=AlertEvent.PAUSED)) == (
-        "Rollout shop/checkout paused: v1 -> v2"
+        "Rollout shop/checkout: v2 paused at 20% until promoted; v1 still stable"
+    )
+    assert content.headline(make_notification(event=AlertEvent.ROLLED_BACK)) == (
+        "Rollout shop/checkout: v2 rolled back, traffic back on v1"
+    )
+    assert content.headline(make_notification(event=AlertEvent.PROMOTED)) == (
+        "Rollout shop/checkout: v2 promoted, replacing v1"
     )
     assert content.Severity.of(AlertEvent.FAILED) is content.Severity.DANGER
     assert content.Severity.DANGER.hex == "A30200"
@@ -62,7 +68,8 @@ def test_headline_per_event() -> None:
 def test_every_event_has_words_and_a_severity() -> None:
     for event in AlertEvent:
         line = content.headline(make_notification(event=event))
-        assert line.startswith("Rollout shop/checkout ")
+        assert line.startswith("Rollout shop/checkout: ")
+        assert "->" not in line
         assert isinstance(content.Severity.of(event), content.Severity)
     invalid = content.headline(make_notification(event=AlertEvent.SPEC_INVALID))
     assert "invalid new spec" in invalid

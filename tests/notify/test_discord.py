@@ -25,10 +25,10 @@ def test_discord_posts_the_exact_payload(
 
     [request] = receiver.received
     assert request.json == {
-        "content": "Rollout shop/checkout rolled back: v1 -> v2",
+        "content": "Rollout shop/checkout: v2 rolled back, traffic back on v1",
         "embeds": [
             {
-                "title": "Rollout shop/checkout rolled back: v1 -> v2",
+                "title": "Rollout shop/checkout: v2 rolled back, traffic back on v1",
                 "description": "rolled back at step 2: error ratio 5.2% is above 1%",
                 "color": 0xA30200,
                 "fields": [

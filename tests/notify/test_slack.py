@@ -17,7 +17,7 @@ from rollout_local.receiver import WebhookReceiver
 from tests.notify.samples import FAST_POLICY, make_notification
 
 FALLBACK = (
-    "Rollout shop/checkout rolled back: v1 -> v2. "
+    "Rollout shop/checkout: v2 rolled back, traffic back on v1. "
     "rolled back at step 2: error ratio 5.2% is above 1%"
 )
 
@@ -36,7 +36,7 @@ def test_slack_posts_the_exact_payload(
             {
                 "fallback": FALLBACK,
                 "color": "danger",
-                "title": "Rollout shop/checkout rolled back: v1 -> v2",
+                "title": "Rollout shop/checkout: v2 rolled back, traffic back on v1",
                 "text": "rolled back at step 2: error ratio 5.2% is above 1%",
                 "fields": [
                     {"title": "Rollout", "value": "checkout", "short": True},
@@ -90,7 +90,7 @@ def test_a_first_rollout_without_checks_has_no_check_field() -> None:
 
     payload = slack_payload(first)
 
-    assert payload["text"] == "Rollout shop/checkout started: v1"
+    assert payload["text"] == "Rollout shop/checkout: rolling out v1"
     titles = [field["title"] for field in payload["attachments"][0]["fields"]]
     assert titles == ["Rollout", "Namespace", "From version", "To version"]
     assert "ts" not in payload["attachments"][0]

@@ -14,6 +14,8 @@ from rollout.spec.rollout import AlertEvent
 from rollout_local.receiver import WebhookReceiver
 from tests.notify.samples import FAST_POLICY, make_notification
 
+HEADLINE = "Rollout shop/checkout: v2 rolled back, traffic back on v1"
+
 
 def test_teams_posts_the_exact_payload(
     receiver: WebhookReceiver, secret_url: str, notification: Notification
@@ -33,7 +35,7 @@ def test_teams_posts_the_exact_payload(
                     "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
                     "type": "AdaptiveCard",
                     "version": "1.4",
-                    "fallbackText": "Rollout shop/checkout rolled back: v1 -> v2. "
+                    "fallbackText": "Rollout shop/checkout: v2 rolled back, traffic back on v1. "
                     "rolled back at step 2: error ratio 5.2% is above 1%",
                     "msteams": {"width": "Full"},
                     "body": [
@@ -44,7 +46,7 @@ def test_teams_posts_the_exact_payload(
                             "items": [
                                 {
                                     "type": "TextBlock",
-                                    "text": "Rollout shop/checkout rolled back: v1 -> v2",
+                                    "text": HEADLINE,
                                     "weight": "Bolder",
                                     "size": "Medium",
                                     "color": "attention",
@@ -87,4 +89,4 @@ def test_promoted_is_styled_good() -> None:
     header = card["content"]["body"][0]
 
     assert header["style"] == "good"
-    assert header["items"][0]["text"] == "Rollout shop/checkout promoted: v1 -> v2"
+    assert header["items"][0]["text"] == "Rollout shop/checkout: v2 promoted, replacing v1"

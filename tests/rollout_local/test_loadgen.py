@@ -83,3 +83,15 @@ def test_a_run_is_refused_without_bounds_or_with_a_bad_url() -> None:
         LoadGenerator(url="http://127.0.0.1:1/", rate=0)
     with pytest.raises(ValueError):
         LoadGenerator(url="http://127.0.0.1:1/", rate=10).start(duration=0)
+
+
+def test_every_sent_request_is_answered_failed_or_in_flight(stable: DemoService) -> None:
+    stable.configure(Behaviour(latency_median_ms=200))
+    load = LoadGenerator(url=stable.url, rate=100, connections=20).start(duration=30)
+    time.sleep(1.0)
+    during = load.report()
+    assert during.in_flight > 0
+    assert during.sent == during.completed + during.errors + during.in_flight
+    after = load.stop()
+    assert after.in_flight == 0
+    assert after.sent == after.completed + after.errors == sum(after.by_status.values())

@@ -211,9 +211,10 @@ def test_echo_prints_one_readable_line_per_alert() -> None:
         "[rolledBack] shop/checkout v1 -> v2 step 2 weight 20%: error ratio 5.2% is above 1%"
         " | failed istio-error-ratio/error-ratio value 0.052 threshold 0.01"
     )
-    assert slack_line.startswith("[slack] Rollout shop/checkout rolled back: v1 -> v2")
-    assert teams_line.startswith("[teams] Rollout shop/checkout rolled back: v1 -> v2")
-    assert discord_line == "[discord] Rollout shop/checkout rolled back: v1 -> v2"
+    headline = "Rollout shop/checkout: v2 rolled back, traffic back on v1"
+    assert slack_line.startswith(f"[slack] {headline}")
+    assert teams_line.startswith(f"[teams] {headline}")
+    assert discord_line == f"[discord] {headline}"
     assert plain == "plain words"
 
 

@@ -419,3 +419,18 @@ def test_an_http_token_pushes_and_never_reaches_disk_or_errors(
         wrong.close()
     assert token not in str(refused.value) and "deploy-bot:" not in str(refused.value)
     assert "cannot fetch" in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["spec: " + "[" * 5000 + "]" * 5000 + "\n", "spec: &loop [*loop]\n", "a: [1\n"],
+    ids=["deep", "recursive", "broken"],
+)
+def test_a_hostile_spec_file_is_a_clear_error_for_the_version_edit(text: str) -> None:
+    hostile = "apiVersion: canary.rollout.dev/v1alpha1\nkind: Rollout\n" + text
+    try:
+        location = specedit.find_spec_version(hostile, name="checkout", namespace="shop")
+    except SourceError as error:
+        assert str(error).startswith("the spec file is not valid YAML: ")
+    else:
+        assert location is None

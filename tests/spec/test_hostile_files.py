@@ -4,8 +4,9 @@ nesting, links out of the directory, FIFOs, huge and binary files are each refus
 traceback or a hang, and a linked file's content is never shown.
 
 The billion-laughs figures are measured in a fresh interpreter (so nothing else in the test
-run inflates its peak memory), with bounds far from the measured values (about 10 ms and
-under 1 MB of allocations) yet far below what the file used to cost (37 s and 3.6 GB).
+run inflates its peak memory), with bounds far from the measured values (about 10 ms of
+CPU, under 1 MB of allocations, a 35 MB process) yet far below what the file used to cost
+(37 s and 3.6 GB). Time is CPU time, so a machine busy with other work cannot fail it.
 """
 
 from __future__ import annotations
@@ -25,13 +26,14 @@ MEASURE = textwrap.dedent(
     from rollout.source.files import load_paths
 
     tracemalloc.start()
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     loaded = load_paths([sys.argv[1]])
-    seconds = time.perf_counter() - started
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     traced_peak = tracemalloc.get_traced_memory()[1]
     max_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print(json.dumps({
         "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
         "traced_peak": traced_peak,
         "max_rss": max_rss,
         "problems": [str(problem) for problem in loaded.problems],
@@ -58,9 +60,9 @@ def test_a_billion_laughs_file_is_refused_in_under_a_second_and_100_mb(tmp_path:
         f"{path}:6: more than 100000 values in one document "
         "(counting what aliases and merge keys stand for)"
     ]
-    assert measured["seconds"] < 1.0
-    assert measured["traced_peak"] < 20 * 2**20  # allocations while reading the file
-    assert measured["max_rss"] < 100 * 2**20  # the whole process, interpreter included
+    assert measured["cpu_seconds"] < 1.0, measured  # CPU time: other work on the machine
+    assert measured["traced_peak"] < 20 * 2**20, measured  # allocations reading the file
+    assert measured["max_rss"] < 100 * 2**20, measured  # the whole process, interpreter too
 
 
 def test_validate_reports_hostile_aliases_as_lines_not_tracebacks(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ import re
 import signal
 import subprocess
 import sys
+import sysconfig
 import threading
 import time
 from pathlib import Path
@@ -164,40 +165,139 @@ def read_lines(stream: Any, into: queue.Queue[str]) -> None:
         into.put(line)
 
 
-def test_ctrl_c_mid_rollout_stops_every_part(tmp_path: Path) -> None:
-    process = subprocess.Popen(
-        demo_command("--scenario", "healthy", "--report", str(tmp_path / "r.html")),
-        cwd=tmp_path,
-        env=demo_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    lines: queue.Queue[str] = queue.Queue()
-    reader = threading.Thread(target=read_lines, args=(process.stdout, lines), daemon=True)
-    reader.start()
-    output: list[str] = []
-    try:
-        deadline = time.monotonic() + 120
-        while not any("Envoy now routes v1 90% / v2 10%" in line for line in output):
-            assert time.monotonic() < deadline, "".join(output)
-            assert process.poll() is None, "".join(output)
+class RunningDemo:
+    """``rollout demo ARGS`` in a subprocess whose output is read line by line."""
+
+    def __init__(self, tmp_path: Path, *args: str, own_group: bool) -> None:
+        self.process = subprocess.Popen(
+            demo_command(*args),
+            cwd=tmp_path,
+            env=demo_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=own_group,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.reader = threading.Thread(
+            target=read_lines, args=(self.process.stdout, self.lines), daemon=True
+        )
+        self.reader.start()
+        self.output: list[str] = []
+
+    def until(self, marker: str, timeout: float = STORY_TIMEOUT) -> str:
+        """Read until a line holding ``marker``; return that line."""
+        deadline = time.monotonic() + timeout
+        while True:
+            seen = [line for line in self.output if marker in line]
+            if seen:
+                return seen[-1]
+            assert time.monotonic() < deadline, f"no {marker!r} in:\n" + "".join(self.output)
+            assert self.process.poll() is None, "".join(self.output)
             try:
-                output.append(lines.get(timeout=1))
+                self.output.append(self.lines.get(timeout=1))
             except queue.Empty:
                 continue
-        process.send_signal(signal.SIGINT)
-        code = process.wait(timeout=60)
+
+    def finish(self) -> str:
+        """Kill the demo if it still runs; all it printed."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self.reader.join(timeout=5)
+        while not self.lines.empty():
+            self.output.append(self.lines.get())
+        return "".join(self.output)
+
+
+@pytest.mark.parametrize("to_group", [False, True], ids=["main-process", "process-group"])
+def test_ctrl_c_mid_rollout_stops_every_part_without_a_traceback(
+    tmp_path: Path, to_group: bool
+) -> None:
+    """SIGINT to the demo alone, and to its whole process group as Ctrl-C in a terminal
+    sends it (Envoy and Prometheus get it too, and may close connections mid-request)."""
+    report = tmp_path / "r.html"
+    demo = RunningDemo(
+        tmp_path, "--scenario", "healthy", "--report", str(report), own_group=to_group
+    )
+    try:
+        demo.until("Envoy now routes v1 90% / v2 10%", timeout=120)
+        if to_group:
+            os.killpg(demo.process.pid, signal.SIGINT)
+        else:
+            demo.process.send_signal(signal.SIGINT)
+        code = demo.process.wait(timeout=60)
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    reader.join(timeout=5)
-    while not lines.empty():
-        output.append(lines.get())
-    text = "".join(output)
+        text = demo.finish()
     assert code == 130, text
     assert "interrupted" in text
+    assert "Traceback" not in text and "Exception" not in text, text
     workdir, pids = started_parts(text)
     assert_nothing_left(workdir, pids)
-    assert not (tmp_path / "r.html").exists()
+    assert not report.exists()
+
+
+def test_manual_gate_waits_for_the_users_promote_and_keep_stays_up(tmp_path: Path) -> None:
+    report = tmp_path / "r.html"
+    demo = RunningDemo(
+        tmp_path, "--scenario", "manual-gate", "--keep", "--report", str(report), own_group=True
+    )
+    try:
+        promote = demo.until("rollout promote checkout -n demo")
+        assert promote.strip() == "rollout promote checkout -n demo"
+        export = demo.until("export KUBECONFIG=")
+        kubeconfig = export.strip().removeprefix("export KUBECONFIG=")
+        time.sleep(3)  # the demo waits for a person (--auto would promote after 5 s)
+        assert demo.process.poll() is None
+        assert "v2 PROMOTED" not in "".join(demo.output)
+        env = {**demo_env(), "KUBECONFIG": kubeconfig}
+        typed = subprocess.run(
+            [sys.executable, "-m", "rollout", *promote.split()[1:], "--as", "tester"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert typed.returncode == 0, typed.stderr
+
+        demo.until("the stack stays up until Ctrl-C")
+        url = demo.until("git clone file://").split()[2]
+        cloned = subprocess.run(
+            ["git", "clone", "-q", url, str(tmp_path / "specs")],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert cloned.returncode == 0, cloned.stderr
+        assert "version: v2" in (tmp_path / "specs" / "rollouts" / "checkout.yaml").read_text()
+
+        plugin = Path(sysconfig.get_path("scripts")) / "kubectl-canary"
+        path = os.pathsep.join([str(plugin.parent), os.environ.get("PATH", "")])
+        shown = subprocess.run(
+            ["kubectl", "canary", "status", "checkout", "-n", "demo"],
+            env={**env, "PATH": path},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert shown.returncode == 0, shown.stderr
+        assert "Succeeded" in shown.stdout and "stable v2" in shown.stdout
+        # the tester's promote is the one that took the rollout past its gate
+        (given,) = [line for line in shown.stdout.splitlines() if "command promote" in line]
+        assert "by tester" in given and "promoted past step" in given, shown.stdout
+
+        time.sleep(3)
+        assert demo.process.poll() is None, "the stack went down by itself"
+        os.killpg(demo.process.pid, signal.SIGINT)
+        code = demo.process.wait(timeout=60)
+    finally:
+        text = demo.finish()
+    assert code == 0, text
+    assert "Traceback" not in text and "Exception" not in text, text
+    assert "v2 (healthy, manual gate): promoted" in text
+    workdir, pids = started_parts(text)
+    assert_nothing_left(workdir, pids)
+    assert report.exists()

@@ -5,7 +5,10 @@ requests that grow with the number of rollouts even when nothing changes. An ``I
 lists the kind once, then follows a watch from the list's resourceVersion, keeping every
 object in memory; readers ask the cache. The watch is resumed from the last
 resourceVersion seen (bookmarks included) when it ends or breaks, and the kind is listed
-again only when the server says that version is gone (410). ``on_change`` is told about
+again only when the server says that version is gone (410) or stops serving the kind
+(404: its CRD deleted; until a list works again the cache is not ``synced``, so readers ask
+the server, and each kind of failure is logged once, retried with backoff up to 30 s).
+``on_change`` is told about
 every object that was added, changed or deleted (a re-list reports the differences), so
 work can follow changes instead of polling for them.
 
@@ -29,13 +32,24 @@ from kubernetes import watch as k8s_watch
 
 __all__ = ["ChangeHandler", "Informer", "ObjectKey", "key_of"]
 
-log = logging.getLogger("rollout.kube.informer")
+log = logging.getLogger("rollout.kubeapi.informer")
 
 ObjectKey = tuple[str, str]
 """(namespace, name); the namespace is ``""`` for cluster-scoped objects."""
 JsonObject = dict[str, Any]
 ChangeHandler = Callable[[ObjectKey, JsonObject | None, JsonObject | None], None]
 _GONE = 410
+_NOT_SERVED = 404
+_LONGEST_RETRY = 30.0
+"""Retries of a failing list or watch back off from ``retry_delay`` up to this (seconds)."""
+
+
+def _one_line(error: BaseException) -> str:
+    reason = getattr(error, "reason", None)
+    status = getattr(error, "status", None)
+    if status is not None:
+        return f"HTTP {status} {reason or ''}".strip()
+    return " ".join(str(error).split())[:200]
 
 
 class _Expired(Exception):
@@ -131,10 +145,15 @@ class Informer:
 
     # ---- the loop --------------------------------------------------------------------
     def _run(self) -> None:
+        failure: str | None = None
+        delay = self._retry_delay
         while not self._stopping.is_set():
             try:
                 if not self._version:
                     self._version = self._relist()
+                if failure is not None:
+                    log.info("watch of %s works again", self.name)
+                    failure, delay = None, self._retry_delay
                 self._version = self._follow(self._version)
             except _Expired:
                 log.info("watch of %s expired (410): listing again", self.name)
@@ -142,8 +161,17 @@ class Informer:
             except (k8s_client.ApiException, urllib3.exceptions.HTTPError, OSError) as error:
                 if self._stopping.is_set():
                     return
-                log.warning("watch of %s failed, resuming: %s", self.name, error)
-                self._stopping.wait(self._retry_delay)
+                if getattr(error, "status", None) == _NOT_SERVED:
+                    # the kind is not served (its CRD deleted, the server emptied): readers
+                    # go to the server, which says so, until a list succeeds again
+                    self.synced.clear()
+                    self._version = ""
+                text = f"{type(error).__name__}: {_one_line(error)}"
+                if text != failure:  # once per kind of failure, not once per retry
+                    log.warning("watch of %s failed, retrying: %s", self.name, text)
+                    failure = text
+                self._stopping.wait(delay)
+                delay = min(delay * 2, _LONGEST_RETRY)
             except Exception:  # the cache must outlive any surprise; the log says what
                 log.exception("watch of %s broke, listing again", self.name)
                 self._version = ""
