@@ -122,11 +122,18 @@ def _adopt(tick: Tick, rollout: Rollout) -> None:
         rollout, obs.live, tick.state, now=obs.now, spec_hash=obs.spec_hash, commit=obs.commit
     )
     if found.state is None:
+        # paused, not succeeded: nothing is known to be stable, and a person may have to
+        # act (Argo CD shows it as Suspended)
         if tick.state.message != found.message:
             tick.event(found.reason, f"not adopted: {found.message}", warning=True)
-        tick.update(message=found.message)
+        tick.set_phase(Phase.PAUSED, found.message)
+        tick.state = tick.state.with_condition(
+            "Adopted", "False", found.reason, found.message, obs.now
+        )
         return
-    tick.state = found.state
+    tick.state = found.state.model_copy(
+        update={"conditions": [c for c in found.state.conditions if c.type != "Adopted"]}
+    )
     if found.weights is not None:
         weights = found.weights
         tick.route(weights.stable_version, weights.canary_version, weights.canary_weight)
@@ -170,6 +177,9 @@ def _spec_deleted(tick: Tick, rollout: Rollout) -> None:
     if state.spec_deleted:
         return
     tick.update(spec_deleted=True)
+    if state.stable_version is None:  # never adopted: no traffic of ours to revert
+        tick.set_phase(Phase.SUCCEEDED, "spec deleted before the rollout was adopted")
+        return
     if not state.phase.active:
         return
     if rollout.spec.on_delete is OnDelete.REVERT:

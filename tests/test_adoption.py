@@ -14,9 +14,10 @@ import pytest
 
 from rollout import route_record
 from rollout.adoption import Adoption, LiveRoutes, adopt, resume_step
-from rollout.effects import SetWeights
+from rollout.effects import RecordEvent, SetWeights
 from rollout.route_record import RouteRecord
 from rollout.state import FailedRevision, Phase, RolloutState
+from tests.decide_walker import Walker
 from tests.rollouts import make_rollout
 
 NOW = 5000.0
@@ -187,3 +188,29 @@ def test_subsets_map_back_to_versions_through_the_template() -> None:
 def test_resume_step_is_after_the_last_weight_at_or_below_the_live_one() -> None:
     rollout = make_rollout("v2")  # steps: 10, analyze, 50, pause, 100
     assert [resume_step(rollout, w) for w in (5, 10, 30, 50, 99)] == [0, 1, 1, 3, 3]
+
+
+def test_a_rollout_that_cannot_be_adopted_is_paused_with_a_condition_until_it_can() -> None:
+    walker = Walker()
+    walker.push("v2")
+    walker.live = LiveRoutes(({"v1": 50, "v2": 50},))
+    first = walker.tick()
+    assert first.weights is None  # no traffic moves
+    assert walker.state.phase is Phase.PAUSED and walker.state.stable_version is None
+    adopted_condition = walker.state.condition("Adopted")
+    assert adopted_condition is not None and adopted_condition.status == "False"
+    assert [e.reason for e in first.effects if isinstance(e, RecordEvent)] == ["NotAdopted"]
+    assert not [e for e in walker.tick().effects if isinstance(e, RecordEvent)]  # once
+
+    walker.live = LiveRoutes(({"v1": 100},))  # a person sent everything to v1
+    walker.tick()
+    assert walker.state.stable_version == "v1" and walker.state.condition("Adopted") is None
+
+
+def test_a_spec_deleted_before_adoption_reverts_nothing() -> None:
+    walker = Walker()
+    walker.live = LiveRoutes(({"v1": 50, "v2": 50},))
+    walker.push("v2")
+    walker.tick()
+    decision = walker.tick(deleted=True)
+    assert decision.weights is None and walker.state.phase is Phase.SUCCEEDED

@@ -7,6 +7,11 @@ few worker threads. Secrets are resolved and webhooks called on those workers, s
 that hangs or stays down costs at most one worker for one delivery deadline and never
 delays traffic changes.
 
+Alerts of one rollout to one target leave in the order they were dispatched: a worker takes
+the oldest queued alert whose rollout and target have none in delivery, so a "promoted"
+never overtakes the "advanced" before it (even while a retry holds that one back), and a
+slow target holds back only its own alerts.
+
 Dedupe is one alert per event per revision per target: the key is ``<target>:<dedupe_key>``
 and the set of keys already sent is handed in and returned, so the caller keeps it in the
 Rollout status and a controller restart does not repeat alerts. A key is claimed when its
@@ -20,10 +25,10 @@ the returned ``Dispatch`` for whoever wants to wait for it.
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import dataclasses
 import logging
-import queue
 import threading
 import time
 from collections import Counter
@@ -87,6 +92,12 @@ class _Job:
     key: str
     future: concurrent.futures.Future[AlertResult]
 
+    @property
+    def lane(self) -> str:
+        """Alerts in one lane (a rollout and a target) are delivered one at a time, in order."""
+        n = self.notification
+        return f"{n.namespace}/{n.rollout}/{self.target.name}"
+
 
 class AlertDispatcher:
     """A bounded pool of alert senders shared by every rollout."""
@@ -103,7 +114,10 @@ class AlertDispatcher:
         self._resolver = resolver
         self._policy = policy
         self._on_result = on_result
-        self._queue: queue.Queue[_Job | None] = queue.Queue(maxsize=max_pending)
+        self._max_pending = max_pending
+        self._pending: collections.deque[_Job] = collections.deque()
+        self._delivering: set[str] = set()
+        self._changed = threading.Condition()
         self._counts: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._closed = False
@@ -147,10 +161,12 @@ class AlertDispatcher:
             job = _Job(target=target, notification=notification, key=key, future=future)
             reason = "the dispatcher is closed" if self._closed else ""
             if not reason:
-                try:
-                    self._queue.put_nowait(job)
-                except queue.Full:
-                    reason = f"alert queue full ({self._queue.maxsize} pending)"
+                with self._changed:
+                    if len(self._pending) >= self._max_pending:
+                        reason = f"alert queue full ({self._max_pending} pending)"
+                    else:
+                        self._pending.append(job)
+                        self._changed.notify()
             if reason:
                 dropped.append(target.name)
                 log.warning("alert %s to target %s dropped: %s", key, target.name, reason)
@@ -187,22 +203,37 @@ class AlertDispatcher:
 
     def close(self, *, timeout: float = 5.0) -> None:
         """Stop taking alerts; let the workers finish what is queued, for up to ``timeout``."""
-        self._closed = True
         deadline = time.monotonic() + timeout
-        for _ in self._threads:
-            try:
-                self._queue.put(None, timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Full:
-                break
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
 
     def _serve(self) -> None:
         while True:
-            job = self._queue.get()
-            if job is None:
-                return
-            self._deliver(job)
+            with self._changed:
+                job = self._next_job()
+                while job is None:
+                    if self._closed and not self._pending:
+                        return
+                    self._changed.wait()
+                    job = self._next_job()
+                self._delivering.add(job.lane)
+            try:
+                self._deliver(job)
+            finally:
+                with self._changed:
+                    self._delivering.discard(job.lane)
+                    self._changed.notify_all()
+
+    def _next_job(self) -> _Job | None:
+        """The oldest queued alert whose lane has none in delivery (taken off the queue)."""
+        for job in self._pending:
+            if job.lane not in self._delivering:
+                self._pending.remove(job)
+                return job
+        return None
 
     def _deliver(self, job: _Job) -> None:
         started = time.monotonic()

@@ -36,7 +36,8 @@ from tests.metrics.exporter import IstioExporter
 
 TRIALS = 22  # two reference runs and twenty killed ones
 PLAN = [20, 50, 100]
-pytestmark = pytest.mark.slow
+# twenty-two rollouts: about three minutes alone, more on a busy machine
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 class ControllerProcess:
@@ -162,7 +163,10 @@ def test_sigkill_at_random_moments_loses_no_state(
     for trial in range(TRIALS):
         version = f"v{trial + 2}"
         bad = trial % 2 == 1
-        traffic.behaviour[version] = VersionBehaviour(error_rate=0.10 if bad else 0.001)
+        # a healthy version makes no errors: this test is about state, not statistics, and
+        # with the simulator's fixed seed a rare false alarm (4 errors in 500 requests at
+        # 0.1%) would come back run after run
+        traffic.behaviour[version] = VersionBehaviour(error_rate=0.10 if bad else 0.0)
         start_of_trial = len(watch.seen)
         repo.push(version, hold="1s", interval="1s")
         if trial >= 2:  # the first two trials are the uninterrupted references

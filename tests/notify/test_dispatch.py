@@ -239,3 +239,27 @@ def test_no_secret_in_logs_or_results(
     assert outcome.status == "failed"
     assert "s3cr3tT0k3nXYZ" not in caplog.text + outcome.reason
     assert "target a (http://127.0.0.1:" in caplog.text
+
+
+def test_one_targets_alerts_of_one_rollout_arrive_in_the_order_they_happened(
+    receiver: WebhookReceiver, second_receiver: WebhookReceiver
+) -> None:
+    """A slow first delivery must not let the later ones overtake it, with idle workers
+    at hand; another target's alerts are not held back by it."""
+    resolver = InMemorySecretResolver(
+        environ={"A_URL": f"{receiver.url}/a", "B_URL": f"{second_receiver.url}/b"}
+    )
+    events = ["started", "stepAdvanced", "promoted"]
+    targets = [target("a", "A_URL", events=events), target("b", "B_URL", events=events)]
+    receiver.hang_next(1, seconds=0.3)  # answered 200 after 0.3 s, within the attempt timeout
+    with AlertDispatcher(resolver=resolver, policy=POLICY, workers=4) as dispatcher:
+        dispatches = [
+            dispatcher.dispatch(make_notification(event=AlertEvent(event)), targets)
+            for event in events
+        ]
+        second_receiver.wait_for(3, timeout=2.0)
+        assert len(receiver.received) == 1, "b's alerts went while a's first one hung"
+        for dispatch in dispatches:
+            assert {r.status for r in dispatch.wait(timeout=5.0)} == {"sent"}
+    arrived = [request.json["event"] for request in receiver.received]
+    assert arrived == events
