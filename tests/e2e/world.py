@@ -99,13 +99,21 @@ class SpecRepo:
         return f"file://{self.remote}"
 
     def push(
-        self, version: str, *, hold: str = "3s", interval: str = "1s", write_back: bool = False
+        self,
+        version: str,
+        *,
+        hold: str = "3s",
+        interval: str = "1s",
+        write_back: bool = False,
+        on_adopt: str | None = None,
     ) -> str:
         path = self.work / "rollouts" / "checkout.yaml"
         path.parent.mkdir(exist_ok=True)
         text = SPEC.format(version=version, hold=hold, interval=interval)
         if write_back:
             text += "  writeBack: {enabled: true}\n"
+        if on_adopt is not None:
+            text += f"  onAdopt: {on_adopt}\n"
         path.write_text(text)
         git(self.work, "add", ".")
         git(self.work, "commit", "-qm", f"checkout: roll out {version}")
