@@ -3,8 +3,9 @@
 - ``Ours`` is the project's real code, not a copy: the shipped policies resolved by
   ``rollout.spec.policy.resolve``, observations judged by ``rollout.analysis.judge.judge``,
   and the steps walked by the decision core ``rollout.decide.decide`` with the spec's
-  defaults (``default_steps()`` and ``Analysis()``), its state carried exactly as the
-  coordinator carries it (``RolloutState.analysis``).
+  defaults (``default_steps()`` and ``Analysis()``), its state carried as the
+  coordinator carries it (``RolloutState.analysis``; the analysis statistics as the object
+  ``judge`` returned, which is what their stored JSON reads back as).
 - ``Flagger`` follows Flagger's tutorial analysis: every ``interval`` (1m) it checks the
   canary's request success rate and p99 over the last minute; a failed check increments
   ``failedChecks`` and holds the weight; the rollback happens at the interval after
@@ -45,12 +46,13 @@ from bench.traffic import (
 # judge and decide are re-exported: a test checks the benchmark runs the real decision code
 from rollout.analysis.judge import judge as judge
 from rollout.analysis.observations import PolicyObservation, Reading
+from rollout.analysis.running import AnalysisState
 from rollout.analysis.verdicts import Verdict
 from rollout.decide import Observations
 from rollout.decide import decide as decide
 from rollout.source.files import shipped_policies
 from rollout.spec.base import seconds
-from rollout.spec.policy import RenderedPolicy, resolve
+from rollout.spec.policy import DUMMY_CONTEXT, RenderedPolicy, resolve
 from rollout.spec.rollout import Rollout
 from rollout.state import Phase, RolloutState
 
@@ -79,14 +81,14 @@ def default_rollout() -> Rollout:
 
 def _reporter_is_source(policy: RenderedPolicy) -> bool:
     """Whether the policy counts what the caller saw (``reporter="source"``)."""
-    return any('reporter="source"' in template for template in policy.templates.values())
+    queries = policy.queries_for(DUMMY_CONTEXT)
+    return any('reporter="source"' in query for query in queries.values())
 
 
 def _readings(
-    policy: RenderedPolicy, view: PrometheusView, version: str, now: float
+    policy: RenderedPolicy, view: PrometheusView, version: str, now: float, *, source: bool
 ) -> dict[str, Reading]:
     """What the policy's queries would return: counters per pod with sample times."""
-    source = _reporter_is_source(policy)
     fields = {
         "errors": ERRORS if source else ATTEMPT_ERRORS,
         "total": REQUESTS if source else ATTEMPTS,
@@ -119,7 +121,9 @@ class Ours:
         self.policies = [
             resolve(by_name[ref.name], ref.params) for ref in self.rollout.spec.analysis.policies
         ]
+        self.source = [_reporter_is_source(policy) for policy in self.policies]
         self.interval = seconds(self.rollout.spec.analysis.interval)
+        self.analysis: AnalysisState | None = None
         self.state = RolloutState(stable_version="v1", spec_hash="bench-v1")
         self.weight = 0
         self.next_tick = 0.0
@@ -132,14 +136,19 @@ class Ours:
         observations = {
             policy.name: PolicyObservation(
                 policy.name,
-                canary=_readings(policy, view, "canary", now),
-                stable=_readings(policy, view, "stable", now),
+                canary=_readings(policy, view, "canary", now, source=source),
+                stable=_readings(policy, view, "stable", now, source=source),
             )
-            for policy in self.policies
+            for policy, source in zip(self.policies, self.source, strict=True)
         }
+        # the stored JSON would round-trip to the same state: keep the object instead
         verdict, analysis = judge(
-            self.policies, observations, self.rollout.spec.analysis, self.state.analysis
+            self.policies,
+            observations,
+            self.rollout.spec.analysis,
+            self.analysis if self.analysis is not None else self.state.analysis,
         )
+        self.analysis = analysis
         decision = decide(
             self.rollout,
             self.state,

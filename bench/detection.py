@@ -112,7 +112,7 @@ SCENARIOS = (
         _version(0.001),
         _version(0.001),
         False,
-        Noise(incident_every=600, incident_seconds=30, incident_errors=0.5, late_seconds=40),
+        Noise(incident_every=900, incident_seconds=15, incident_errors=0.4, late_seconds=40),
     ),
     Scenario(
         "healthy-heavy-tail",

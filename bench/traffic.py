@@ -10,7 +10,8 @@ test was derived in; ``Noise`` adds what real traffic does:
   at ``incident_errors`` on every pod of both versions (a dependency failing);
 - **retries**: each failed request is attempted 2 or 3 times, and a ``reporter="destination"``
   series counts every attempt, while ``reporter="source"`` counts what the caller saw;
-- **overdispersion**: a per-minute, per-version Gamma multiplier (mean 1) on the error rate;
+- **overdispersion**: a per-minute, per-pod Gamma multiplier (mean 1) on the error rate
+  (noise lives in pods and their dependencies, not in the version's label);
 - **pod bursts**: each pod independently enters bursts of ``pod_burst_errors`` errors lasting
   ``pod_burst_seconds`` on average (a two-state Markov chain, one burst per
   ``pod_burst_every`` seconds on average);
@@ -108,8 +109,8 @@ def error_probabilities(
         probability *= rng.lognormal(-sigma * sigma / 2, sigma, size=pods)
     if noise.overdispersion_shape is not None:
         shape = noise.overdispersion_shape
-        minutes = rng.gamma(shape, 1.0 / shape, size=horizon // 60 + 1)
-        probability *= np.repeat(minutes, 60)[:horizon, None]
+        minutes = rng.gamma(shape, 1.0 / shape, size=(horizon // 60 + 1, pods))
+        probability *= np.repeat(minutes, 60, axis=0)[:horizon]
     if noise.pod_burst_every is not None:
         bursting = np.zeros((horizon, pods), dtype=bool)
         for pod in range(pods):
@@ -187,12 +188,13 @@ class Service:
                 errors = self.rng.binomial(requests, self.error_probability[name][begin:end])
                 per_second[..., REQUESTS] = requests
                 per_second[..., ERRORS] = errors
-                repeats = errors
+                per_second[..., ATTEMPTS] = requests
+                per_second[..., ATTEMPT_ERRORS] = errors
                 if self.noise.retries:
                     # every failed request is tried 2 or 3 times; each attempt fails
                     repeats = errors + self.rng.binomial(errors, 0.5)
-                per_second[..., ATTEMPTS] = requests + repeats
-                per_second[..., ATTEMPT_ERRORS] = errors + repeats
+                    per_second[..., ATTEMPTS] += repeats
+                    per_second[..., ATTEMPT_ERRORS] += repeats
                 buckets = self.rng.multinomial(requests, self.buckets[name])
                 per_second[..., SLOW] = buckets[..., _SLOW_INDEX + 1 :].sum(axis=-1)
                 histogram = buckets.sum(axis=1)

@@ -57,6 +57,13 @@ def _walk_steps(tick: Tick, rollout: Rollout, outcome: Outcome | None) -> None:
             if step.set_weight > tick.state.canary_weight and held:
                 tick.set_phase(Phase.PROGRESSING, f"holding at step {index}: analysis inconclusive")
                 return
+            if _needs_evidence(tick, rollout, step):
+                tick.set_phase(
+                    Phase.PROGRESSING,
+                    f"holding at step {index}: waiting for evidence that the canary is "
+                    "within its SLOs",
+                )
+                return
             if step.set_weight == 100 and not _promotable(tick, rollout, outcome):
                 # all traffic on the canary leaves stable idle, and the comparison with it
                 # can then never conclude: 100% is given only on a promotable verdict
@@ -89,6 +96,21 @@ def _walk_steps(tick: Tick, rollout: Rollout, outcome: Outcome | None) -> None:
             return
         tick.update(step_index=index + 1, step_started_at=now)
     _finish(tick, rollout, outcome)
+
+
+def _needs_evidence(tick: Tick, rollout: Rollout, step: Step) -> bool:
+    """Whether raising the weight to ``step`` still waits for evidence of the SLOs.
+
+    The first weight above 0 never waits (without traffic there is no evidence), nor does
+    a step that says so, nor a rollout without policies.
+    """
+    current = tick.state.canary_weight
+    if step.set_weight is None or step.set_weight <= current or current == 0:
+        return False
+    if not step.needs_evidence or not rollout.spec.analysis.policies:
+        return False
+    verdict = tick.obs.verdict
+    return verdict is None or not verdict.within_slo
 
 
 def _hold_seconds(step: Step) -> float:

@@ -16,8 +16,10 @@ from rollout.effects import SetWeights
 from rollout.state import Command, Phase, RolloutState
 from tests.rollouts import make_rollout
 
-PASS = Verdict(Outcome.PASS, (), canary_requests=50, promotable=False)
-PROMOTABLE = Verdict(Outcome.PASS, (), canary_requests=500, promotable=True)
+PASS = Verdict(Outcome.PASS, (), canary_requests=50, promotable=False, within_slo=True)
+NOT_YET_SHOWN = Verdict(Outcome.PASS, (), canary_requests=50)
+"""Passing, but the evidence does not yet show the canary within its SLOs."""
+PROMOTABLE = Verdict(Outcome.PASS, (), canary_requests=500, promotable=True, within_slo=True)
 INCONCLUSIVE = Verdict(
     Outcome.INCONCLUSIVE,
     (Evidence("istio-error-ratio", "absolute", Outcome.INCONCLUSIVE, "no data"),),

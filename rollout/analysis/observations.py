@@ -16,6 +16,7 @@ from collections.abc import Mapping
 __all__ = [
     "CANARY",
     "COUNT_FIELDS",
+    "SAMPLED_FIELD",
     "STABLE",
     "PolicyObservation",
     "Reading",
@@ -27,6 +28,9 @@ STABLE = "stable"
 
 COUNT_FIELDS = frozenset({"errors", "slow", "total"})
 """Template fields that return cumulative counters, possibly one series per pod."""
+
+SAMPLED_FIELD = "sampled"
+"""The template field giving each counter series' last sample time (``Reading.stamps``)."""
 
 
 class ReadingProblem(enum.StrEnum):

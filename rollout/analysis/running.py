@@ -13,53 +13,69 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from rollout.analysis.counts import CounterTrack
+from rollout.analysis.alignment import Timeline
+from rollout.analysis.dispersion import Spread
 
-__all__ = ["SCHEMA", "AnalysisState", "PolicyProgress"]
+__all__ = ["COUNTED_KEYS", "SCHEMA", "AnalysisState", "PolicyProgress"]
 
-SCHEMA = 1
+SCHEMA = 2
 """Bumped when the meaning of the stored statistics changes; older state is restarted."""
 
-PENDING_KEYS = ("canary_bad", "canary_total", "stable_bad", "stable_total")
+COUNTED_KEYS = ("canary_bad", "canary_total", "stable_bad", "stable_total")
 
 
 @dataclasses.dataclass(frozen=True)
 class PolicyProgress:
-    """One count policy's counters and sequential statistics.
+    """One count policy's aligned counters and sequential statistics.
 
-    ``pending`` holds increases not yet paired into a comparison interval: the canary's
-    and stable's targets are scraped at different moments, so an interval closes only
-    when both versions' totals have moved.
+    ``timeline`` holds every counter series with its last samples (``alignment.py``);
+    ``counted`` the bad and total requests of both versions up to the last cut;
+    ``spread`` stable's noise (``dispersion.py``); ``comparison`` and ``absolute`` the log
+    likelihood ratios of the two rejection tests, one per grid point; ``acceptance`` the
+    log likelihood ratio of "within the SLO" against "twice over it"; ``grey_entered``
+    the canary requests counted when the rejection evidence entered its grey zone (-1:
+    not in it).
     """
 
-    counters: Mapping[str, CounterTrack] = dataclasses.field(default_factory=dict)
-    pending: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    timeline: Timeline = dataclasses.field(default_factory=Timeline)
+    counted: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    spread: Spread = dataclasses.field(default_factory=Spread)
     comparison: tuple[float, ...] = ()
+    absolute: tuple[float, ...] = ()
+    acceptance: float = 0.0
     peak_log_evidence: float = 0.0
     rejected: bool = False
+    grey_entered: float = -1.0
+
+    def count(self, key: str) -> float:
+        return float(self.counted.get(key, 0.0))
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "counters": {name: track.as_dict() for name, track in self.counters.items()},
-            "pending": {key: float(self.pending.get(key, 0.0)) for key in PENDING_KEYS},
+            "timeline": self.timeline.as_dict(),
+            "counted": {key: self.count(key) for key in COUNTED_KEYS},
+            "spread": self.spread.as_list(),
             "comparison": [_finite(x) for x in self.comparison],
+            "absolute": [_finite(x) for x in self.absolute],
+            "acceptance": _finite(self.acceptance),
             "peakLogEvidence": _finite(self.peak_log_evidence),
             "rejected": self.rejected,
+            "greyEntered": self.grey_entered,
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PolicyProgress:
-        counters = {
-            str(name): CounterTrack.from_dict(track)
-            for name, track in dict(data.get("counters", {})).items()
-        }
-        pending = {key: float(dict(data.get("pending", {})).get(key, 0.0)) for key in PENDING_KEYS}
+        counted = dict(data.get("counted", {}))
         return cls(
-            counters=counters,
-            pending=pending,
+            timeline=Timeline.from_dict(dict(data.get("timeline", {}))),
+            counted={key: float(counted.get(key, 0.0)) for key in COUNTED_KEYS},
+            spread=Spread.from_list(data.get("spread")),
             comparison=tuple(float(x) for x in data.get("comparison", ())),
+            absolute=tuple(float(x) for x in data.get("absolute", ())),
+            acceptance=float(data.get("acceptance", 0.0)),
             peak_log_evidence=float(data.get("peakLogEvidence", 0.0)),
             rejected=bool(data.get("rejected", False)),
+            grey_entered=float(data.get("greyEntered", -1.0)),
         )
 
 

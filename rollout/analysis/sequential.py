@@ -66,9 +66,11 @@ from collections.abc import Sequence
 __all__ = [
     "COMPARISON_GRID",
     "RATE_GRID",
+    "acceptance_step",
     "comparison_update",
     "log_mixture",
     "rate_log_likelihood_ratios",
+    "rate_update",
     "wald_expected_sample_size",
 ]
 
@@ -110,11 +112,15 @@ def comparison_update(
     stable_bad: float,
     stable_total: float,
     grid: Sequence[tuple[float, float]] = COMPARISON_GRID,
+    dispersion: float = 1.0,
+    cap: float = math.inf,
 ) -> list[float]:
     """Add one interval's evidence to the log likelihood ratios, one per grid point.
 
     An interval without requests on both sides, or without any bad request, carries no
-    information about ``theta`` and leaves the ratios unchanged.
+    information about ``theta`` and leaves the ratios unchanged. Each interval's log ratio
+    is divided by ``dispersion`` (tempered) and then limited to ``cap``: both only lower a
+    likelihood ratio, so the product stays a supermartingale where the model holds.
     """
     current = list(log_ratios) if log_ratios else [0.0] * len(grid)
     if len(current) != len(grid):
@@ -130,7 +136,7 @@ def comparison_update(
         step = canary_bad * math.log(alternative / share) + stable_bad * math.log(
             (1.0 - alternative) / (1.0 - share)
         )
-        updated.append(max(log_ratio + step, _LOG_FLOOR))
+        updated.append(max(log_ratio + min(step / dispersion, cap), _LOG_FLOOR))
     return updated
 
 
@@ -160,6 +166,48 @@ def rate_log_likelihood_ratios(
             + (total - bad) * math.log((1.0 - alternative) / (1.0 - allowed))
         )
     return ratios
+
+
+def rate_update(
+    log_ratios: Sequence[float],
+    *,
+    bad: float,
+    total: float,
+    allowed: float,
+    grid: Sequence[tuple[float, float]] = RATE_GRID,
+    dispersion: float = 1.0,
+    cap: float = math.inf,
+) -> list[float]:
+    """Add one interval's evidence against ``rate <= allowed``, tempered and capped."""
+    current = list(log_ratios) if log_ratios else [0.0] * len(grid)
+    if len(current) != len(grid):
+        raise ValueError(f"expected {len(grid)} log ratios, got {len(current)}")
+    steps = rate_log_likelihood_ratios(bad, total, allowed=allowed, grid=grid)
+    return [
+        max(log_ratio + min(step / dispersion, cap), _LOG_FLOOR)
+        for log_ratio, step in zip(current, steps, strict=True)
+    ]
+
+
+ACCEPT_BELOW = 0.5
+ACCEPT_ABOVE = 2.0
+"""The acceptance test weighs ``rate = ACCEPT_BELOW * max`` against ``ACCEPT_ABOVE * max``."""
+
+
+def acceptance_step(bad: float, total: float, *, allowed: float, dispersion: float = 1.0) -> float:
+    """One interval's log likelihood ratio of "within the SLO" against "twice over it".
+
+    ``LR = (p_g/p_b)**x ((1-p_g)/(1-p_b))**(n-x)`` with ``p_g = max/2`` and ``p_b = 2 max``:
+    a test martingale when the rate is ``p_b`` and a supermartingale above it, so a canary
+    at twice its SLO or worse reaches ``A`` with probability at most ``1/A`` (Ville), while
+    one below about the SLO (1.08 x ``max``) drifts up and is accepted in finite time.
+    """
+    bad = max(0.0, min(bad, total))
+    if total <= 0 or not 0.0 < allowed * ACCEPT_ABOVE < 1.0:
+        return 0.0
+    good, breach = allowed * ACCEPT_BELOW, allowed * ACCEPT_ABOVE
+    step = bad * math.log(good / breach) + (total - bad) * math.log((1 - good) / (1 - breach))
+    return step / dispersion
 
 
 def log_mixture(log_ratios: Sequence[float], weights: Sequence[float]) -> float:

@@ -37,7 +37,7 @@ class Evidence:
     stable_value: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
+        data = {field: getattr(self, field) for field in _EVIDENCE_FIELDS}
         data["outcome"] = self.outcome.value
         return {key: value for key, value in data.items() if value is not None}
 
@@ -49,19 +49,24 @@ class Evidence:
         return cls(**values)
 
 
+_EVIDENCE_FIELDS = tuple(field.name for field in dataclasses.fields(Evidence))
+
+
 @dataclasses.dataclass(frozen=True)
 class Verdict:
     """The verdict of one tick over every policy.
 
     ``outcome`` is FAIL when any check fails, INCONCLUSIVE when none fails but one could not
-    decide, PASS otherwise. ``promotable`` is True only when the outcome is PASS and the
-    minimum canary sample has been reached.
+    decide, PASS otherwise. ``within_slo`` is True only when the outcome is PASS and the
+    evidence shows the canary within every SLO with a maximum; ``promotable`` when, in
+    addition, the minimum canary sample has been reached.
     """
 
     outcome: Outcome
     evidence: tuple[Evidence, ...]
     canary_requests: float = 0.0
     promotable: bool = False
+    within_slo: bool = False
 
     @property
     def failed(self) -> tuple[Evidence, ...]:

@@ -2,7 +2,8 @@
 
 The I/O half of the analysis: for each policy, render its queries for the canary and the
 stable version with the built-in template context, ask the provider, and record either
-the series or the reason there are none (``rollout.analysis.observations.Reading``). The
+the series or the reason there are none (a policy's ``sampled`` query becomes the sample
+times of its counter readings) (``rollout.analysis.observations.Reading``). The
 pure half, ``rollout.analysis.judge``, decides what the numbers mean. This function never
 raises a metrics error: a failed query is an observation too.
 
@@ -14,9 +15,16 @@ and ``histogram_quantile()``, at least four scrape intervals; 1m by default) and
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 
-from rollout.analysis.observations import COUNT_FIELDS, PolicyObservation, Reading, ReadingProblem
+from rollout.analysis.observations import (
+    COUNT_FIELDS,
+    SAMPLED_FIELD,
+    PolicyObservation,
+    Reading,
+    ReadingProblem,
+)
 from rollout.errors import MetricsError, TemplateError
 from rollout.metrics import errors
 from rollout.metrics.batch import BatchedQueries
@@ -80,12 +88,27 @@ def observe(
     session = _Session(provider, at=at, timeout=timeout, batch=batch)
     observed: dict[str, PolicyObservation] = {}
     for policy in policies:
-        canary_readings = session.read_all(policy, canary)
-        stable_readings = session.read_all(policy, stable) if stable is not None else {}
+        canary_readings = _stamped(session.read_all(policy, canary))
+        stable_readings = _stamped(session.read_all(policy, stable)) if stable is not None else {}
         observed[policy.name] = PolicyObservation(
             policy=policy.name, canary=canary_readings, stable=stable_readings
         )
     return observed
+
+
+def _stamped(readings: dict[str, Reading]) -> dict[str, Reading]:
+    """Counter readings with the sample times a policy's ``sampled`` query returned."""
+    sampled = readings.pop(SAMPLED_FIELD, None)
+    if sampled is None or not sampled.ok:
+        return readings
+    return {
+        field: (
+            dataclasses.replace(reading, stamps=dict(sampled.series))
+            if field in COUNT_FIELDS and reading.ok
+            else reading
+        )
+        for field, reading in readings.items()
+    }
 
 
 class _Session:
@@ -149,7 +172,7 @@ class _Session:
             reading = Reading.failed(query, problem, str(error))
         else:
             reading = Reading(query=query, series={s.key: s.value for s in series})
-            if field not in COUNT_FIELDS and not series:
+            if field not in COUNT_FIELDS and field != SAMPLED_FIELD and not series:
                 reading = Reading.failed(
                     query, ReadingProblem.NO_DATA, "no data: the query returned an empty result"
                 )

@@ -99,6 +99,13 @@ class PolicySpec(SpecModel):
     errors: str | None = None
     total: str | None = None
     max: Threshold | None = None
+    sampled: str | None = Field(
+        None,
+        description=(
+            "Counts only: the time of each series' last sample, grouped like total "
+            "(max by (pod) (timestamp(...))), so canary and stable are cut on the same times."
+        ),
+    )
     # latency
     slow: str | None = None
     max_slow_ratio: Threshold | None = None
@@ -119,8 +126,8 @@ class PolicySpec(SpecModel):
             "value": ("query",),
         }
         allowed: dict[str, set[str]] = {
-            "ratio": {"errors", "total", "max"},
-            "latency": {"slow", "total", "max_slow_ratio", "quantile", "max_ms"},
+            "ratio": {"errors", "total", "max", "sampled"},
+            "latency": {"slow", "total", "max_slow_ratio", "quantile", "max_ms", "sampled"},
             "value": {"query", "min", "max"},
         }
         for name in needed[self.type]:
@@ -129,6 +136,7 @@ class PolicySpec(SpecModel):
         for name in (
             "errors",
             "total",
+            "sampled",
             "max",
             "slow",
             "max_slow_ratio",
@@ -153,7 +161,7 @@ class PolicySpec(SpecModel):
 
     def templates(self) -> dict[str, str]:
         """Every PromQL template of this policy, by field name."""
-        names = ("errors", "total", "slow", "quantile", "query")
+        names = ("errors", "total", "sampled", "slow", "quantile", "query")
         return {name: value for name in names if (value := getattr(self, name)) is not None}
 
     def threshold_fields(self) -> dict[str, Threshold]:

@@ -122,6 +122,14 @@ class Step(SpecModel):
     set_weight: int | None = Field(None, ge=0, le=100)
     pause: PauseStep | None = None
     analyze: AnalyzeStep | None = None
+    require_evidence: bool | None = Field(
+        None,
+        description=(
+            "setWeight only: raise the weight only once the analysis shows the canary "
+            "within its SLOs (the default); false raises it on time and a passing verdict. "
+            "The first weight above 0 never waits: without traffic there is no evidence."
+        ),
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Step:
@@ -133,7 +141,14 @@ class Step(SpecModel):
                 "each step needs exactly one of setWeight, pause or analyze"
                 + (f", got {', '.join(given)}" if given else "")
             )
+        if self.require_evidence is not None and self.set_weight is None:
+            raise ValueError("requireEvidence belongs to a setWeight step")
         return self
+
+    @property
+    def needs_evidence(self) -> bool:
+        """Whether raising the weight to this step waits for evidence of the SLOs."""
+        return self.require_evidence is not False
 
     @property
     def kind(self) -> Literal["setWeight", "pause", "analyze"]:
@@ -151,15 +166,17 @@ def default_steps() -> list[Step]:
     ``weight * rate * 15 s`` canary requests at once, and at 1% of 100 req/s that is 15
     requests, fine enough for the sequential test to stop a grossly bad canary after a few
     dozen requests; at 5% a single scrape already holds 75. Two minutes there let that
-    happen before the weight grows. A minute at 10% then gives a mildly worse canary (1%
-    errors against 0.1%) several hundred requests to be caught before half the traffic
-    sees it. There is no final ``setWeight: 100``: after the last step the rollout holds at
-    50% until the verdict is promotable, then promotes (``python -m bench.detection``).
+    happen before the weight grows. 10% follows on time alone (a quiet service cannot show
+    anything at 1%); a minute at 10% then gives a mildly worse canary (1% errors against
+    0.1%) several hundred requests to be caught, and 50% waits until the evidence shows the
+    canary within its SLOs. There is no final ``setWeight: 100``: after the last step the
+    rollout holds at 50% until the verdict is promotable, then promotes
+    (``python -m bench.detection``).
     """
     return [
         Step(set_weight=1),
         Step(analyze=AnalyzeStep(duration="2m")),
-        Step(set_weight=10),
+        Step(set_weight=10, require_evidence=False),
         Step(analyze=AnalyzeStep(duration="1m")),
         Step(set_weight=50),
         Step(analyze=AnalyzeStep(duration="1m")),
@@ -181,9 +198,14 @@ class PolicyRef(SpecModel):
 
 
 def default_policies() -> list[PolicyRef]:
+    """Errors, and latency as the share of requests slower than an SLO bucket edge.
+
+    Both are count tests with error control (``docs/analysis.md``). The p99 threshold
+    policy (``istio-latency-p99``) is not a default: a quantile read from a histogram is
+    biased inside its bucket and noisy on a minute of canary traffic.
+    """
     return [
         PolicyRef(name="istio-error-ratio"),
-        PolicyRef(name="istio-latency-p99"),
         PolicyRef(name="istio-slow-request-ratio"),
     ]
 

@@ -1,7 +1,7 @@
 """Prometheus recording rules that present Envoy's statistics as Istio's standard metrics.
 
 The shipped policies (``policies/*.yaml``) query ``istio_requests_total`` and
-``istio_request_duration_milliseconds_*`` with ``reporter="destination"`` and the
+``istio_request_duration_milliseconds_*`` with ``reporter="source"`` and the
 ``destination_workload`` / ``destination_workload_namespace`` labels, as a real Istio mesh
 exposes them. The embedded stack runs a plain Envoy, whose ``/stats/prometheus`` gives the
 same facts under other names:
@@ -90,7 +90,8 @@ class IstioService:
     def constant_labels(self) -> dict[str, str]:
         """The Istio labels that do not depend on the version or the response."""
         return {
-            "reporter": "destination",
+            # Envoy's upstream statistics are the calling proxy's view: Istio's "source"
+            "reporter": "source",
             "destination_service": self.qualified_host,
             "destination_service_name": self.name,
             "destination_service_namespace": self.namespace,

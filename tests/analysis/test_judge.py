@@ -40,6 +40,8 @@ class Traffic:
         def readings(version: str, policy: RenderedPolicy) -> dict[str, Reading]:
             out = {}
             for field in policy.templates:
+                if field == "sampled":
+                    continue  # observe turns it into the readings' sample times
                 if field == "quantile":
                     if silent_canary and version == "c":
                         out[field] = Reading.failed("q", ReadingProblem.NO_DATA)
@@ -86,7 +88,7 @@ def test_no_canary_traffic_after_the_baseline_is_inconclusive_or_fails_on_reques
     assert verdict.outcome is Outcome.FAIL
 
 
-def test_a_healthy_canary_passes_and_becomes_promotable_after_the_minimum_sample() -> None:
+def test_a_healthy_canary_is_promotable_once_shown_within_its_slos() -> None:
     traffic = Traffic()
     _, state = run(traffic, None)
     for _ in range(6):
@@ -94,16 +96,34 @@ def test_a_healthy_canary_passes_and_becomes_promotable_after_the_minimum_sample
         traffic.serve("s", 950, errors=1)
         verdict, state = run(traffic, state)
         assert verdict.outcome is Outcome.PASS, verdict.reason
+    # 300 requests without an error do not yet show a rate under 1% at the 0.1% level
     assert verdict.canary_requests == 300
-    assert verdict.promotable
+    assert not verdict.promotable and not verdict.within_slo
+    assert "within SLO: not yet shown" in verdict.evidence[0].message
+    for _ in range(14):
+        traffic.serve("c", 50)
+        traffic.serve("s", 950, errors=1)
+        verdict, state = run(traffic, state)
+    assert verdict.promotable and verdict.within_slo, verdict.evidence[0].message
+
+
+def test_a_canary_at_twice_its_slo_is_never_shown_within_it() -> None:
+    traffic = Traffic()
+    _, state = run(traffic, None)
+    for _ in range(40):
+        traffic.serve("c", 100, errors=2)
+        traffic.serve("s", 100, errors=2)
+        verdict, state = run(traffic, state)
+        assert not verdict.within_slo
 
 
 def test_an_erroring_canary_fails_with_its_numbers_and_stays_failed() -> None:
     traffic = Traffic()
     _, state = run(traffic, None)
-    traffic.serve("c", 40, errors=4)
-    traffic.serve("s", 4000, errors=4)
-    verdict, state = run(traffic, state)
+    for _ in range(4):
+        traffic.serve("c", 10, errors=1)
+        traffic.serve("s", 1000, errors=1)
+        verdict, state = run(traffic, state)
     assert verdict.outcome is Outcome.FAIL
     (failed,) = verdict.failed
     assert failed.policy == "istio-error-ratio"

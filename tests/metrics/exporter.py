@@ -3,7 +3,8 @@
 Real Prometheus scrapes it like it would scrape an Envoy sidecar, so the shipped policies
 run unchanged against it. The test decides exactly how many requests each workload served,
 with which response codes and durations, and can simulate a pod restart (counter reset) or
-a workload that stops reporting. Exposed series, all with ``reporter="destination"``:
+a workload that stops reporting. Exposed series, all with ``reporter="source"`` (the
+callers' view, as the shipped policies read it):
 
 - ``istio_requests_total{destination_workload, destination_workload_namespace, response_code}``
 - ``istio_request_duration_milliseconds_bucket{..., le}`` with ``_count`` and ``_sum``
@@ -113,7 +114,7 @@ class IstioExporter:
                 if name in self._hidden:
                     continue
                 labels = (
-                    f'reporter="destination",destination_workload="{name}",'
+                    f'reporter="source",destination_workload="{name}",'
                     f'destination_workload_namespace="{state.namespace}"'
                 )
                 for code, total in sorted(state.requests_by_code.items()):

@@ -39,7 +39,6 @@ def test_defaults_are_a_complete_rollout() -> None:
     assert rollout.progress_deadline_seconds == 600
     assert [ref.name for ref in rollout.spec.analysis.policies] == [
         "istio-error-ratio",
-        "istio-latency-p99",
         "istio-slow-request-ratio",
     ]
 

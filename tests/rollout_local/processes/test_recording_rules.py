@@ -123,7 +123,7 @@ def test_requests_are_recorded_as_istio_requests_total_with_envoys_counts(
     assert ("checkout-v1", "500") not in expected
 
     def recorded() -> dict[tuple[str, str], int]:
-        series = query(prometheus, 'istio_requests_total{reporter="destination"}')
+        series = query(prometheus, 'istio_requests_total{reporter="source"}')
         return {
             (s["metric"]["destination_workload"], s["metric"]["response_code"]): int(
                 float(s["value"][1])
@@ -135,7 +135,7 @@ def test_requests_are_recorded_as_istio_requests_total_with_envoys_counts(
     series = query(prometheus, 'istio_requests_total{destination_workload="checkout-v2"}')
     labels = series[0]["metric"]
     assert labels["__name__"] == "istio_requests_total"
-    assert labels["reporter"] == "destination"
+    assert labels["reporter"] == "source"
     assert labels["destination_workload_namespace"] == NAMESPACE
     assert labels["destination_service_name"] == "checkout"
     assert labels["destination_service"] == HOST
@@ -149,7 +149,7 @@ def test_latency_is_recorded_as_istios_duration_histogram(
 ) -> None:
     proxy, prometheus = traffic_and_prometheus
     canary_requests = proxy.cluster_stat(envoy_config.cluster_name(HOST, "v2"), "upstream_rq_total")
-    selector = '{reporter="destination",destination_workload="checkout-v2"}'
+    selector = '{reporter="source",destination_workload="checkout-v2"}'
 
     def value(promql: str) -> float | None:
         result = query(prometheus, promql)
@@ -160,13 +160,10 @@ def test_latency_is_recorded_as_istios_duration_histogram(
     )
     bucket = "istio_request_duration_milliseconds_bucket"
     assert (
-        value(f'{bucket}{{reporter="destination",destination_workload="checkout-v2",le="250"}}')
+        value(f'{bucket}{{reporter="source",destination_workload="checkout-v2",le="250"}}')
         == canary_requests
     )
-    assert (
-        value(f'{bucket}{{reporter="destination",destination_workload="checkout-v2",le="100"}}')
-        == 0
-    )
+    assert value(f'{bucket}{{reporter="source",destination_workload="checkout-v2",le="100"}}') == 0
     total_ms = value(f"istio_request_duration_milliseconds_sum{selector}")
     assert total_ms is not None
     assert 120 <= total_ms / canary_requests < 250

@@ -1,0 +1,337 @@
+"""One count policy at one tick: aligned counts in, evidence and updated statistics out.
+
+A count policy (``errors``/``total`` or ``slow``/``total``) runs three sequential tests on
+the intervals that ``alignment.py`` closes, each interval tempered by stable's measured
+noise (``dispersion.py``):
+
+- **rejection, canary versus stable** (``sequential.comparison_update``): conditional on
+  the interval's bad requests, is the canary's share too large?
+- **rejection, canary versus the SLO** (``sequential.rate_update``): is the canary's rate
+  above ``max``? Intervals in which stable itself clearly breached the SLO (a shared
+  incident, ``stable_breached``) are left out: the canary is not blamed for what both
+  versions suffer; the comparison still judges those intervals.
+- **acceptance** (``sequential.acceptance_step``): is the canary within the SLO?
+
+Each interval adds at most ``INTERVAL_CAP`` to a rejection log ratio: one burst cannot
+convict alone, however large. The two rejection families are mixed into one e-process per
+policy; the policy fails once it reaches the rejection level. The acceptance statistic
+says whether the evidence shows the canary within its SLO (``ACCEPT_LOG_LEVEL``): steps
+that need evidence and promotion wait for it. Pure code.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from rollout.analysis import dispersion, sequential
+from rollout.analysis.alignment import Interval, Timeline
+from rollout.analysis.observations import CANARY, STABLE, PolicyObservation, Reading
+from rollout.analysis.running import COUNTED_KEYS, PolicyProgress
+from rollout.analysis.verdicts import Evidence, Outcome
+from rollout.spec.policy import RenderedPolicy
+
+__all__ = [
+    "ACCEPT_LOG_LEVEL",
+    "COMPARISON_MASS",
+    "INTERVAL_CAP",
+    "CountResult",
+    "allowed_rate",
+    "count_fields",
+    "judge_counts",
+    "stable_breached",
+]
+
+COMPARISON_MASS = 0.8
+"""Prior mass of the canary-versus-stable test when a policy also has an absolute maximum."""
+
+INTERVAL_CAP = math.log(10.0)
+"""The most one interval can add to a rejection log likelihood ratio."""
+
+ACCEPT_LOG_LEVEL = math.log(1000.0)
+"""Acceptance: a canary at twice its SLO is shown within it with probability <= 0.1%."""
+
+BREACH_SIGMAS = 3.0
+"""Stable's interval count this many standard deviations over its SLO is an incident."""
+
+
+class CountResult:
+    """What ``judge_counts`` found: evidence, the state to keep, and the gates' inputs."""
+
+    def __init__(
+        self,
+        evidence: Evidence,
+        progress: PolicyProgress,
+        canary_total: float | None,
+        accepted: bool,
+    ) -> None:
+        self.evidence = evidence
+        self.progress = progress
+        self.canary_total = canary_total
+        self.accepted = accepted
+
+
+def count_fields(policy: RenderedPolicy) -> tuple[str, str] | None:
+    """``(bad field, total field)`` of a count policy, or None."""
+    bad = "errors" if policy.type == "ratio" else "slow"
+    if bad in policy.templates and "total" in policy.templates:
+        return bad, "total"
+    return None
+
+
+def allowed_rate(policy: RenderedPolicy) -> float | None:
+    name = "max" if policy.type == "ratio" else "max_slow_ratio"
+    return policy.thresholds.get(name)
+
+
+def stable_breached(interval: Interval, *, allowed: float, noise: float) -> bool:
+    """Whether stable's own rate clearly broke the SLO in this interval (an incident)."""
+    bad, total = interval.stable
+    if total <= 0:
+        return False
+    expected = total * allowed
+    spread = math.sqrt(
+        expected
+        * dispersion.rate_dispersion(
+            variance=noise, rate=allowed, total=total, seconds=interval.seconds
+        )
+    )
+    return bad > expected + BREACH_SIGMAS * spread + 1.0
+
+
+def _usable(reading: Reading | None) -> Reading | None:
+    return reading if reading is not None and reading.problem is None else None
+
+
+def judge_counts(
+    policy: RenderedPolicy,
+    observation: PolicyObservation | None,
+    previous: PolicyProgress,
+    *,
+    fields: tuple[str, str],
+    compare: bool,
+    log_threshold: float,
+    tick: int,
+    no_data_fails: bool,
+) -> CountResult:
+    bad_field, total_field = fields
+    versions = (CANARY, STABLE) if compare else (CANARY,)
+    problems: dict[str, str] = {}
+    readings: dict[str, tuple[Mapping[str, float], Mapping[str, float]]] = {}
+    for version in versions:
+        bad = observation.reading(version, bad_field) if observation else None
+        total = observation.reading(version, total_field) if observation else None
+        if _usable(total) is None:
+            detail = total.detail if total is not None else "not observed this tick"
+            problems[version] = f"{total_field}: {detail}"
+            continue
+        if _usable(bad) is None and bad is not None:
+            problems[version] = f"{bad_field}: {bad.detail}"
+            continue
+        for kind, reading in (("bad", bad), ("total", total)):
+            if reading is not None:
+                readings[f"{version}.{kind}"] = (reading.series, _stamps(reading, tick))
+    baseline = previous.timeline.cut is None
+    timeline, interval = previous.timeline.advance(readings)
+    counted = {key: previous.count(key) for key in COUNTED_KEYS}
+    spread = previous.spread
+    comparison = list(previous.comparison) or [0.0] * len(sequential.COMPARISON_GRID)
+    absolute = list(previous.absolute) or [0.0] * len(sequential.RATE_GRID)
+    acceptance = previous.acceptance
+    allowed = allowed_rate(policy)
+    if interval is not None:
+        for key, value in _as_counts(interval).items():
+            counted[key] += value
+        spread = spread.add(interval.stable_cells)
+        noise = spread.relative_variance
+        rate = _rate(counted)
+        incident = (
+            compare
+            and allowed is not None
+            and stable_breached(interval, allowed=allowed, noise=noise)
+        )
+        if compare and interval.canary[1] > 0 and interval.stable[1] > 0:
+            comparison = sequential.comparison_update(
+                comparison,
+                canary_bad=interval.canary[0],
+                canary_total=interval.canary[1],
+                stable_bad=interval.stable[0],
+                stable_total=interval.stable[1],
+                dispersion=dispersion.comparison_dispersion(
+                    variance=noise,
+                    rate=rate,
+                    canary_total=interval.canary[1],
+                    stable_total=interval.stable[1],
+                    seconds=interval.seconds,
+                ),
+                cap=INTERVAL_CAP,
+            )
+        if allowed is not None and not incident and interval.canary[1] > 0:
+            own = dispersion.rate_dispersion(
+                variance=noise,
+                rate=rate,
+                total=interval.canary[1],
+                seconds=interval.seconds,
+            )
+            absolute = sequential.rate_update(
+                absolute,
+                bad=interval.canary[0],
+                total=interval.canary[1],
+                allowed=allowed,
+                dispersion=own,
+                cap=INTERVAL_CAP,
+            )
+            acceptance += sequential.acceptance_step(
+                interval.canary[0], interval.canary[1], allowed=allowed, dispersion=own
+            )
+
+    log_ratios: list[float] = []
+    weights: list[float] = []
+    comparison_mass = (COMPARISON_MASS if allowed is not None else 1.0) if compare else 0.0
+    if compare:
+        log_ratios += comparison
+        weights += [w * comparison_mass for _, w in sequential.COMPARISON_GRID]
+    if allowed is not None:
+        log_ratios += absolute
+        weights += [w * (1.0 - comparison_mass) for _, w in sequential.RATE_GRID]
+    log_evidence = sequential.log_mixture(log_ratios, weights) if weights else 0.0
+    peak = max(previous.peak_log_evidence, log_evidence)
+    rejected = previous.rejected or log_evidence >= log_threshold
+    grey_entered = _grey_entered(previous, log_evidence, log_threshold, counted["canary_total"])
+    settled = grey_entered < 0 or counted["canary_total"] >= 2 * grey_entered
+    accepted = settled and (allowed is None or acceptance >= ACCEPT_LOG_LEVEL)
+    progress = PolicyProgress(
+        timeline=timeline,
+        counted=counted,
+        spread=spread,
+        comparison=tuple(comparison),
+        absolute=tuple(absolute),
+        acceptance=acceptance,
+        peak_log_evidence=peak,
+        rejected=rejected,
+        grey_entered=grey_entered,
+    )
+    canary_seen = f"{CANARY}.total" in timeline.tracks
+    canary_total = counted["canary_total"] if canary_seen else None
+    canary_bad, stable_bad = counted["canary_bad"], counted["stable_bad"]
+    stable_total = counted["stable_total"]
+    bad_reading = observation.reading(CANARY, bad_field) if observation else None
+    common: dict[str, Any] = {
+        "policy": policy.name,
+        "check": "errors" if bad_field == "errors" else "slow-requests",
+        "query": bad_reading.query if bad_reading is not None else None,
+        "value": canary_bad / canary_total if canary_total else None,
+        "threshold": allowed,
+        "sample_size": canary_total,
+        "statistic": log_evidence if weights and math.isfinite(log_evidence) else None,
+        "p_value": min(1.0, math.exp(-peak)) if weights else None,
+        "stable_value": stable_bad / stable_total if compare and stable_total else None,
+    }
+    summary = _summary(
+        bad_field,
+        canary=(canary_bad, canary_total or 0.0),
+        stable=(stable_bad, stable_total) if compare else None,
+        allowed=allowed,
+        log_evidence=log_evidence,
+        log_threshold=log_threshold,
+        tested=bool(weights),
+        acceptance=acceptance if allowed is not None else None,
+    )
+    if not settled:
+        summary += "; leaning worse than stable: waits for more requests"
+    if rejected:
+        outcome, message = Outcome.FAIL, f"canary worse: {summary}"
+    elif CANARY in problems:
+        outcome, message = Outcome.INCONCLUSIVE, f"canary {problems[CANARY]}"
+    elif baseline:
+        outcome, message = Outcome.PASS, "baseline recorded; counting canary requests from here"
+    elif not canary_total and not _pending(timeline):
+        outcome = Outcome.FAIL if no_data_fails else Outcome.INCONCLUSIVE
+        message = "no canary requests yet" + (" (noData: fail)" if no_data_fails else "")
+    elif STABLE in problems:
+        outcome, message = Outcome.INCONCLUSIVE, f"stable {problems[STABLE]}; {summary}"
+    else:
+        outcome, message = Outcome.PASS, summary
+    evidence = Evidence(outcome=outcome, message=message, **common)
+    return CountResult(evidence, progress, canary_total, accepted)
+
+
+def _grey_entered(
+    previous: PolicyProgress, log_evidence: float, log_threshold: float, canary_total: float
+) -> float:
+    """The canary requests counted when the evidence entered the grey zone, or -1.
+
+    Between half the rejection level and the level, the data lean towards "worse than
+    stable" without proving it: the canary is not called within its SLOs there, until it
+    has served twice the requests it had on entering. A canary that is worse gets convicted
+    on the extra data; one that is not cannot be held forever by an early unlucky count.
+    """
+    if log_evidence <= log_threshold / 2:
+        return -1.0
+    return previous.grey_entered if previous.grey_entered >= 0 else max(canary_total, 1.0)
+
+
+def _rate(counted: Mapping[str, float]) -> float:
+    """Both versions' pooled bad-request rate: the rate they share if the canary is no worse."""
+    total = counted["canary_total"] + counted["stable_total"]
+    return (counted["canary_bad"] + counted["stable_bad"]) / total if total > 0 else 0.0
+
+
+def _as_counts(interval: Interval) -> dict[str, float]:
+    return {
+        "canary_bad": interval.canary[0],
+        "canary_total": interval.canary[1],
+        "stable_bad": interval.stable[0],
+        "stable_total": interval.stable[1],
+    }
+
+
+def _pending(timeline: Timeline) -> bool:
+    """Whether the canary's counters show requests not yet in a closed interval."""
+    tracks = timeline.tracks.get(f"{CANARY}.total", {})
+    return any(track.last[1] > track.at_cut for track in tracks.values())
+
+
+def _stamps(reading: Reading, tick: int) -> Mapping[str, float]:
+    """The sample time of every series; the tick number where Prometheus gave none."""
+    if reading.stamps and all(key in reading.stamps for key in reading.series):
+        return reading.stamps
+    return dict.fromkeys(reading.series, float(tick))
+
+
+def _summary(
+    bad_field: str,
+    *,
+    canary: tuple[float, float],
+    stable: tuple[float, float] | None,
+    allowed: float | None,
+    log_evidence: float,
+    log_threshold: float,
+    tested: bool,
+    acceptance: float | None,
+) -> str:
+    noun = "errors" if bad_field == "errors" else "slow"
+
+    def part(counts: tuple[float, float]) -> str:
+        bad, total = counts
+        ratio = f" ({bad / total:.2%})" if total else ""
+        return f"{bad:.0f} {noun} in {total:.0f} requests{ratio}"
+
+    text = f"canary {part(canary)}"
+    if stable is not None:
+        text += f" vs stable {part(stable)}"
+    if allowed is not None:
+        text += f", SLO max {allowed:.2%}"
+    if tested:
+        evidence = math.exp(min(log_evidence, 700.0)) if math.isfinite(log_evidence) else 0.0
+        relation = "≥" if log_evidence >= log_threshold else "<"
+        text += f"; evidence {evidence:.3g} {relation} {math.exp(log_threshold):.3g}"
+    if acceptance is not None:
+        shown = acceptance >= ACCEPT_LOG_LEVEL
+        text += "; within SLO: " + (
+            "shown"
+            if shown
+            else f"not yet shown ({min(acceptance, 700.0):.1f} of {ACCEPT_LOG_LEVEL:.1f})"
+        )
+    return text
