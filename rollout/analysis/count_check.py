@@ -143,14 +143,15 @@ def judge_counts(
     if interval is not None:
         for key, value in _as_counts(interval).items():
             counted[key] += value
-        spread = spread.add(interval.stable_cells)
-        noise = spread.relative_variance
-        rate = _rate(counted)
         incident = (
             compare
             and allowed is not None
-            and stable_breached(interval, allowed=allowed, noise=noise)
+            and stable_breached(interval, allowed=allowed, noise=spread.relative_variance)
         )
+        if not incident:
+            # an incident is set apart, not counted as everyday noise
+            spread = spread.add(interval.stable_cells)
+        noise, rate = spread.relative_variance, spread.rate
         if compare and interval.canary[1] > 0 and interval.stable[1] > 0:
             comparison = sequential.comparison_update(
                 comparison,
@@ -270,12 +271,6 @@ def _grey_entered(
     if log_evidence <= log_threshold / 2:
         return -1.0
     return previous.grey_entered if previous.grey_entered >= 0 else max(canary_total, 1.0)
-
-
-def _rate(counted: Mapping[str, float]) -> float:
-    """Both versions' pooled bad-request rate: the rate they share if the canary is no worse."""
-    total = counted["canary_total"] + counted["stable_total"]
-    return (counted["canary_bad"] + counted["stable_bad"]) / total if total > 0 else 0.0
 
 
 def _as_counts(interval: Interval) -> dict[str, float]:

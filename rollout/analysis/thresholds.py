@@ -5,7 +5,8 @@ A ``value`` policy compares one number with ``min``/``max``; a latency policy's 
 error) is inconclusive unless the spec says no data means failure. A quantile computed from
 a handful of requests is mostly noise, so a quantile above its maximum fails only once the
 canary has served enough requests for that quantile to exist (100 for a p99); before that
-it holds the rollout as inconclusive. Pure code.
+it holds the rollout as inconclusive. The evidence says how wide the histogram bucket
+around ``maxMs`` is: the quantile is interpolated inside it (``buckets.py``). Pure code.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from rollout.analysis import buckets
 from rollout.analysis.observations import Reading, ReadingProblem
 from rollout.analysis.verdicts import Evidence, Outcome
 
@@ -131,9 +133,18 @@ def check_quantile(
         "stable_value": stable_value,
         "sample_size": canary_requests,
     }
+    bucket = buckets.bucket_around(max_ms)
+    bias = (
+        ""
+        if bucket is None
+        else f" (interpolated in the bucket ({bucket[0]:g}, {bucket[1]:g}] ms: "
+        f"off by up to {bucket[1] - bucket[0]:g} ms)"
+    )
     if value <= max_ms:
         return Evidence(
-            outcome=Outcome.PASS, message=f"canary {value:.0f} ms ≤ {max_ms:.0f} ms", **common
+            outcome=Outcome.PASS,
+            message=f"canary {value:.0f} ms ≤ {max_ms:.0f} ms{bias}",
+            **common,
         )
     if canary_requests is not None and canary_requests < min_requests:
         return Evidence(
@@ -145,5 +156,5 @@ def check_quantile(
             **common,
         )
     return Evidence(
-        outcome=Outcome.FAIL, message=f"canary {value:.0f} ms > {max_ms:.0f} ms", **common
+        outcome=Outcome.FAIL, message=f"canary {value:.0f} ms > {max_ms:.0f} ms{bias}", **common
     )

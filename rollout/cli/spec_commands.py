@@ -17,8 +17,10 @@ from pathlib import Path
 
 import click
 
+from rollout.analysis import buckets
 from rollout.source import files as spec_files
 from rollout.spec import plan as spec_plan
+from rollout.spec.catalog import Catalog
 from rollout.spec.policy import Policy
 
 
@@ -30,6 +32,7 @@ from rollout.spec.policy import Policy
 def validate(paths: tuple[str, ...], output: str) -> None:
     """Check rollout specs and policies in files or directories, together."""
     loaded = spec_files.load_paths(paths)
+    notes = _latency_notes(loaded)
     if output == "json":
         report = {
             "valid": loaded.ok,
@@ -38,11 +41,14 @@ def validate(paths: tuple[str, ...], output: str) -> None:
                 name for name, (_, origin) in loaded.policies.items() if origin is not None
             ),
             "problems": [problem.as_dict() for problem in loaded.problems],
+            "notes": notes,
         }
         click.echo(json.dumps(report, indent=2))
     else:
         for problem in loaded.problems:
             click.echo(str(problem))
+        for note in notes:
+            click.echo(f"note: {note}")
         repo_policies = sum(1 for _, origin in loaded.policies.values() if origin is not None)
         summary = (
             f"{len(loaded.rollouts)} rollout(s) valid, {repo_policies} policy file(s) checked, "
@@ -82,6 +88,15 @@ def _where_looked(places: str, found: Sequence[Policy]) -> str:
         f"policies were looked for in the file itself, the shipped ones ({shipped}) and "
         f"{places} (found: {names}); --policies PATH looks elsewhere"
     )
+
+
+def _latency_notes(loaded: Catalog) -> list[str]:
+    """Where a rollout's latency SLOs land on the histogram's buckets (not problems)."""
+    notes = []
+    for key, entry in sorted(loaded.rollouts.items()):
+        for policy in entry.policies:
+            notes += [f"{key}: {policy.name}: {n}" for n in buckets.latency_notes(policy)]
+    return notes
 
 
 @click.command()

@@ -1,0 +1,113 @@
+"""One count policy's tests on hand-made intervals: incidents, acceptance and the grey zone.
+
+Inputs are cumulative counters per tick (one pod per version, no sample times: one
+interval per tick) for the shipped error policy; outputs are its evidence and statistics.
+"""
+
+from __future__ import annotations
+
+import math
+
+from rollout.analysis.alignment import Interval
+from rollout.analysis.count_check import judge_counts, stable_breached
+from rollout.analysis.observations import PolicyObservation, Reading
+from rollout.analysis.running import PolicyProgress
+from rollout.analysis.verdicts import Outcome
+from rollout.spec.builtin import shipped_policies
+from rollout.spec.policy import resolve
+
+POLICY = resolve(next(p for p in shipped_policies() if p.name == "istio-error-ratio"), {})
+LEVEL = math.log(200)
+
+
+class Counters:
+    def __init__(self) -> None:
+        self.values = {"canary": [0.0, 0.0], "stable": [0.0, 0.0]}
+        self.progress = PolicyProgress()
+        self.tick = 0
+
+    def serve(self, canary: tuple[int, int], stable: tuple[int, int]) -> tuple[Outcome, bool]:
+        """One tick: ``(errors, requests)`` per version; the outcome and acceptance."""
+        for version, (bad, total) in (("canary", canary), ("stable", stable)):
+            self.values[version][0] += bad
+            self.values[version][1] += total
+        observation = PolicyObservation(
+            POLICY.name,
+            canary=self._readings("canary"),
+            stable=self._readings("stable"),
+        )
+        result = judge_counts(
+            POLICY,
+            observation,
+            self.progress,
+            fields=("errors", "total"),
+            compare=True,
+            log_threshold=LEVEL,
+            tick=self.tick,
+            no_data_fails=False,
+        )
+        self.tick += 1
+        self.progress = result.progress
+        return result.evidence.outcome, result.accepted
+
+    def _readings(self, version: str) -> dict[str, Reading]:
+        bad, total = self.values[version]
+        return {
+            "errors": Reading("errors", {"pod=a": bad}),
+            "total": Reading("total", {"pod=a": total}),
+        }
+
+
+def test_stable_breaching_its_slo_is_an_incident() -> None:
+    incident = Interval(15, (10, 50), (200, 1000), ((200, 1000),))
+    quiet = Interval(15, (1, 50), (2, 1000), ((2, 1000),))
+    assert stable_breached(incident, allowed=0.01, noise=0.25)
+    assert not stable_breached(quiet, allowed=0.01, noise=0.25)
+
+
+def test_an_incident_both_versions_suffer_does_not_roll_the_canary_back() -> None:
+    counters = Counters()
+    counters.serve((0, 0), (0, 0))
+    for tick in range(30):
+        incident = tick % 10 in (3, 4)
+        outcome, _ = counters.serve(
+            (20, 100) if incident else (0, 100), (200, 1000) if incident else (1, 1000)
+        )
+        assert outcome is Outcome.PASS
+    assert counters.progress.acceptance > 0
+
+
+def test_a_canary_worse_than_stable_during_the_incident_is_rolled_back() -> None:
+    counters = Counters()
+    counters.serve((0, 0), (0, 0))
+    outcomes = [counters.serve((60, 100), (200, 1000))[0] for _ in range(6)]
+    assert outcomes[-1] is Outcome.FAIL
+
+
+def test_a_canary_over_its_slo_while_stable_is_fine_is_rolled_back_and_never_accepted() -> None:
+    counters = Counters()
+    counters.serve((0, 0), (0, 0))
+    outcome, accepted = Outcome.PASS, False
+    for _ in range(60):
+        outcome, accepted = counters.serve((3, 100), (3, 1000))
+        assert not accepted
+        if outcome is Outcome.FAIL:
+            break
+    assert outcome is Outcome.FAIL
+
+
+def test_the_grey_zone_holds_acceptance_until_the_canary_doubles_its_requests() -> None:
+    counters = Counters()
+    counters.serve((0, 0), (0, 0))
+    for _ in range(2):  # early errors: leaning worse than stable, not proven
+        outcome, accepted = counters.serve((2, 100), (0, 1000))
+        assert outcome is Outcome.PASS and not accepted
+    assert counters.progress.grey_entered == 200
+    accepted = False
+    ticks = 0
+    while not accepted and ticks < 100:
+        _, accepted = counters.serve((0, 100), (1, 1000))
+        ticks += 1
+    # accepted in bounded time: nothing holds a healthy canary forever
+    assert accepted
+    assert counters.progress.count("canary_total") >= 2 * 200
