@@ -29,7 +29,7 @@ FAIL = Verdict(
     Outcome.FAIL,
     (Evidence("istio-error-ratio", "canary-vs-stable", Outcome.FAIL, "5% > 1%", value=0.05),),
 )
-PASS = Verdict(Outcome.PASS, (), canary_requests=10)
+PASS = Verdict(Outcome.PASS, (), canary_requests=10, within_slo=True)
 
 
 class MemoryStore:

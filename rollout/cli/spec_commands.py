@@ -48,7 +48,7 @@ def validate(paths: tuple[str, ...], output: str) -> None:
         for problem in loaded.problems:
             click.echo(str(problem))
         for note in notes:
-            click.echo(f"note: {note}")
+            click.echo(f"note: {note}", err=True)
         repo_policies = sum(1 for _, origin in loaded.policies.values() if origin is not None)
         summary = (
             f"{len(loaded.rollouts)} rollout(s) valid, {repo_policies} policy file(s) checked, "
