@@ -18,7 +18,8 @@ interval's statistic is more variable than the model says (``comparison_dispersi
 most 1 where the model holds (Jensen), and approximately so under the gamma-Poisson model
 (quasi-likelihood), so the evidence of a noisy world is discounted by the noise measured
 in it. Rates are assumed to stay put for ``CORRELATION_SECONDS``: shorter intervals are
-tempered as if they lasted that long, since their noise is shared.
+tempered as if they lasted that long (at most ``MAX_SCALE`` times their length), since
+their noise is shared.
 
 Pure arithmetic, no I/O.
 """
@@ -97,8 +98,13 @@ class Spread:
         return cls((values[0], values[1], values[2], values[3], values[4]))
 
 
+MAX_SCALE = 4.0
+"""An interval is tempered as if it lasted at most this many times longer (four 15 s
+scrapes make the minute; with 1 s scrapes, the noise of 60 intervals is not assumed shared)."""
+
+
 def _scale(seconds: float) -> float:
-    return max(1.0, CORRELATION_SECONDS / seconds) if seconds > 0 else 1.0
+    return min(MAX_SCALE, max(1.0, CORRELATION_SECONDS / seconds)) if seconds > 0 else 1.0
 
 
 def comparison_dispersion(

@@ -79,6 +79,11 @@ class Verdict:
             for item in self.evidence:
                 if item.outcome is wanted:
                     return f"{item.policy}: {item.message}"
+        if not self.within_slo and self.outcome is Outcome.PASS:
+            return (
+                f"all checks pass; not yet shown within the SLOs; "
+                f"{self.canary_requests:.0f} canary requests so far"
+            )
         if not self.promotable and self.outcome is Outcome.PASS:
             return f"all checks pass; {self.canary_requests:.0f} canary requests so far"
         return "all checks pass"

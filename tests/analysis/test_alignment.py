@@ -43,8 +43,8 @@ def test_an_interval_closes_only_when_every_series_has_a_sample_past_the_cut() -
     assert interval is not None
     assert interval.seconds == 15
     # every series interpolated at the cut (t=15): the canary 15, the stable pods 150 + 150
-    assert interval.canary == (0, pytest.approx(15))
-    assert interval.stable == (0, pytest.approx(300))
+    assert interval.canary[0] == 0 and interval.canary[1] == pytest.approx(15)
+    assert interval.stable[0] == 0 and interval.stable[1] == pytest.approx(300)
 
 
 def test_a_counter_reset_counts_the_new_value() -> None:

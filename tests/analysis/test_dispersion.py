@@ -16,7 +16,9 @@ from rollout.analysis import dispersion, sequential
 from rollout.analysis.dispersion import Spread
 
 
-def cells(rng: np.random.Generator, *, rate: float, n: int, count: int, shape: float | None):
+def cells(
+    rng: np.random.Generator, *, rate: float, n: int, count: int, shape: float | None
+) -> list[tuple[float, float]]:
     requests = np.full(count, n)
     rates = rate * (rng.gamma(shape, 1 / shape, count) if shape else np.ones(count))
     return list(zip(rng.poisson(requests * rates).tolist(), requests.tolist(), strict=True))

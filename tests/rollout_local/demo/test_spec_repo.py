@@ -31,8 +31,8 @@ def test_the_spec_walks_10_30_60_with_analysis_and_promotes_after() -> None:
     assert spec.analysis.interval == "1s"
     assert spec.analysis.min_sample_size == 200  # 10% of 200 req/s for 10 s
     params = {ref.name: ref.params for ref in spec.analysis.policies}
-    assert params["istio-latency-p99"] == {"maxMs": 300}
-    assert params["istio-slow-request-ratio"] == {"bucketMs": "250"}
+    assert "istio-latency-p99" not in params  # a p99 threshold has no error control
+    assert params["istio-slow-request-ratio"] == {"bucketMs": "250", "maxSlowRatio": 0.05}
     assert {policy.name for policy in entry.policies} == set(params)
 
 
