@@ -46,10 +46,11 @@ class Plan:
         )
         rows += [
             "at every tick a failing check rolls back and an undecided one holds the weight;",
-            "a pass means 'not shown worse so far', not 'shown as good': so 100% and promotion",
-            f"wait for a promotable verdict: at least {self.min_sample_size} canary requests, "
-            "every check",
-            "passing, and the evidence not leaning towards a worse canary",
+            "a pass means 'not shown worse so far': a raise waits (unless requireEvidence: false)",
+            "until the evidence shows the canary within its SLOs, and 100% and promotion wait",
+            f"for a promotable verdict: shown within the SLOs, at least {self.min_sample_size} "
+            "canary requests,",
+            "and the evidence not leaning towards a worse canary",
         ]
         return rows
 
