@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 from rollout.analysis import buckets
-from rollout.spec.builtin import shipped_policies
+from rollout.source.files import shipped_policies
 from rollout.spec.policy import resolve
 
 SHIPPED = {policy.name: policy for policy in shipped_policies()}

@@ -13,7 +13,7 @@ from rollout.analysis.count_check import judge_counts, stable_breached
 from rollout.analysis.observations import PolicyObservation, Reading
 from rollout.analysis.running import PolicyProgress
 from rollout.analysis.verdicts import Outcome
-from rollout.spec.builtin import shipped_policies
+from rollout.source.files import shipped_policies
 from rollout.spec.policy import resolve
 
 POLICY = resolve(next(p for p in shipped_policies() if p.name == "istio-error-ratio"), {})
