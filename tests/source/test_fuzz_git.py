@@ -18,8 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from rollout.source.files import read_catalog
 from rollout.source.git import GitCredentials, GitSource
-from rollout.spec import catalog
 from tests.source.git_servers import Remote, run_git
 from tests.spec.hostile import ANCHOR_KEY, ANCHOR_SPEC, hostile_files
 
@@ -105,7 +105,7 @@ def test_the_git_source_reads_what_it_can_and_reports_the_rest(
 
     sha = world.commit(files, links, rewrite=rewrite)
     snapshot = world.source.sync()
-    loaded = catalog.load_texts(snapshot.files, commit=snapshot.sha, unreadable=snapshot.unreadable)
+    loaded = read_catalog(snapshot.files, commit=snapshot.sha, unreadable=snapshot.unreadable)
 
     assert snapshot.sha == sha
     assert ANCHOR_KEY in loaded.rollouts
