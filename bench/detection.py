@@ -2,17 +2,22 @@
 
     python -m bench.detection [--seeds N] [--json PATH] [--scenarios a,b]
 
-A simulation in virtual time (``bench/traffic.py``) drives three controllers
-(``bench/controllers.py``) on the same seeds: ``ours`` is the project's real analysis and
-decision core with the spec's defaults; ``flagger`` and ``argo`` are the rules of their
-tutorials. Every controller sees the same 15-second scrapes. For each scenario and
-controller it reports canary requests and errors served before a rollback (mean, p95),
-the canary requests in the evidence when the rollback was decided, the time to rollback,
-the bad-promotion rate, the false-rollback rate and the time to promote a healthy canary.
+A simulation in virtual time (``bench/traffic.py``: per-pod traffic, 15 s scrapes per pod,
+sample times, and the noise of real traffic: shared incidents, retries, per-pod gamma
+noise, pod bursts, late series, heavy-tailed latency, per-pod skew) drives four
+controllers (``bench/controllers.py``) on the same seeds: ``ours`` is the project's real
+analysis and decision core with the spec's defaults; ``flagger`` and ``argo`` are the
+rules of their tutorials, ``flagger-matched`` Flagger's rule on our schedule; all have the
+same SLOs. For each scenario and controller it reports canary requests and errors served
+before a rollback (mean, p95), the canary requests in the evidence when the rollback was
+decided, the time to rollback, the bad-promotion rate, the false-rollback rate, the time
+to promote a healthy canary, the mean of the highest canary weight reached and the share
+of runs still undecided at the horizon.
 
-The reference is Wald's SPRT floor computed in the run: the expected canary sample an
+The reference is the SPRT floor computed in the run: the expected canary sample an
 optimal sequential test of ``p0`` (stable's rate) against ``p1`` (the canary's) needs at
-alpha 0.01 and beta 0.05, with both rates known in advance.
+alpha 0.01 and beta 0.05, with both rates known in advance: Wald's approximation
+(``floors``) and simulated (``floors_mc``, ``bench/sprt.py``).
 """
 
 from __future__ import annotations
