@@ -137,8 +137,15 @@ class LeaderWork:
             except RolloutError as error:
                 self._metrics.count_reconcile_error(namespace, name, kind=type(error).__name__)
                 log.error("reconcile failed: %s", error)
+                self._report_failure(namespace, name, error)
             finally:
                 self._metrics.observe_reconcile(namespace, name, time.perf_counter() - started)
+
+    def _report_failure(self, namespace: str, name: str, error: RolloutError) -> None:
+        try:
+            self._reconciler.report_failure(namespace, name, error)
+        except RolloutError as failure:
+            log.warning("rollout %s/%s: failure not recorded: %s", namespace, name, failure)
 
     def _reconcile(self, namespace: str, name: str) -> None:
         try:

@@ -42,11 +42,12 @@ from rollout.events import Notification
 from rollout.spec.catalog import Catalog
 from rollout.spec.policy import RenderedPolicy
 from rollout.spec.rollout import AlertTarget, Rollout, UrlSource
-from rollout.state import Command, RolloutState
+from rollout.state import Command, RolloutState, reconcile_failure
 
 __all__ = [
     "DEFAULT_QUERY_TIMEOUT",
     "PENDING_PHASE",
+    "RECONCILE_FAILED_PHASE",
     "AlertSink",
     "Analyzer",
     "Desired",
@@ -64,6 +65,7 @@ __all__ = [
     "SpecSource",
     "StateStore",
     "Stored",
+    "shown_phase",
 ]
 
 DEFAULT_QUERY_TIMEOUT = 10.0
@@ -75,6 +77,16 @@ PENDING_PHASE = "Pending"
 Never stored: ``RolloutState`` starts as the phase the decision core begins from, which
 must not be mistaken for an outcome by ``rollout status`` or the phase metric.
 """
+RECONCILE_FAILED_PHASE = "ReconcileFailed"
+"""The phase shown while the controller's ticks on a Rollout fail (``Reconciled=False``)."""
+
+
+def shown_phase(state: RolloutState, *, observed: bool) -> str:
+    """What ``rollout status`` and the phase metric say: a failing reconcile first, then
+    ``Pending`` for a Rollout no controller has written a phase to, else the phase."""
+    if reconcile_failure(state) is not None:
+        return RECONCILE_FAILED_PHASE
+    return state.phase.value if observed else PENDING_PHASE
 
 
 # ---- the data that crosses the ports ---------------------------------------------------
@@ -105,7 +117,7 @@ class Stored:
     ``spec`` is the raw spec body (parsed by the caller); ``commit`` and ``source_path``
     say which Git commit and file a mirrored spec came from (None when not mirrored);
     ``command`` is a person's pending promote, abort or retry; ``observed`` says the
-    resource has a status (False until a controller first writes one).
+    status holds a phase (False until a controller first decides one).
     """
 
     namespace: str
@@ -128,8 +140,8 @@ class Stored:
 
     @property
     def shown_phase(self) -> str:
-        """The phase to show people and metrics: ``Pending`` until a status exists."""
-        return self.state.phase.value if self.observed else PENDING_PHASE
+        """The phase to show people and metrics (see :func:`shown_phase`)."""
+        return shown_phase(self.state, observed=self.observed)
 
 
 @dataclasses.dataclass(frozen=True)

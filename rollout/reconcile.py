@@ -36,11 +36,20 @@ from rollout.effects import RecordEvent, SetWeights
 from rollout.errors import Conflict, RolloutError
 from rollout.events import Notification
 from rollout.spec.rollout import Rollout
-from rollout.state import Phase, RolloutState
+from rollout.state import (
+    Phase,
+    RolloutState,
+    reconcile_failure,
+    with_failed_reconcile,
+    with_standard_conditions,
+)
 
 __all__ = ["MAX_CONFLICT_RETRIES", "Ports", "Reconciled", "Reconciler"]
 
 log = logging.getLogger("rollout.reconcile")
+
+MAX_CONDITION_MESSAGE = 1000
+"""A failure's message is cut here: it is written into the status of every failing tick."""
 
 MAX_CONFLICT_RETRIES = 3
 
@@ -86,6 +95,30 @@ class Reconciler:
                 log.info("conflict writing %s, re-reading: %s", desired.rollout.key, error)
                 continue
             return dataclasses.replace(outcome, conflicts=conflicts)
+
+    def report_failure(self, namespace: str, name: str, error: RolloutError) -> None:
+        """``Reconciled=False`` and ``Ready=False`` with the reason on a Rollout whose tick
+        failed, and one warning Event each time the reason changes: a rollout the controller
+        keeps failing on shows in ``rollout status``, ``kubectl describe`` and the phase
+        metric, not only in the log. A write conflict is left to the next failing tick."""
+        reason = type(error).__name__
+        message = " ".join(str(error).split())[:MAX_CONDITION_MESSAGE]
+        stored = self.ports.store.load(namespace, name)
+        current = reconcile_failure(stored.state)
+        if current is not None and (current.reason, current.message) == (reason, message):
+            return
+        state = with_failed_reconcile(
+            stored.state,
+            reason=reason,
+            message=message,
+            generation=stored.generation,
+            now=self.ports.clock(),
+        )
+        self.ports.store.save_state(namespace, name, state, stored.resource_version)
+        if current is None or current.reason != reason:
+            self._record(
+                stored, RecordEvent("ReconcileFailed", f"{reason}: {message}", warning=True)
+            )
 
     def report_invalid_spec(self, stored: ports.Stored, problem: str) -> None:
         """A ``SpecValid=False`` condition and a warning Event on a Rollout whose spec
@@ -150,6 +183,9 @@ class Reconciler:
             next_state = next_state.with_condition(
                 "TrafficRouted", "True", "WeightsApplied", "weights are as decided", now
             )
+        next_state = with_standard_conditions(
+            next_state, desired_version=rollout.spec.version, generation=stored.generation, now=now
+        )
         _log_transition(state, next_state, verdict)
         version = stored.resource_version
         if next_state != state:
@@ -159,6 +195,10 @@ class Reconciler:
         for effect in decision.effects:
             if isinstance(effect, RecordEvent):
                 self._record(stored, effect)
+        failure = reconcile_failure(state)
+        if failure is not None:
+            recovered = f"ticks go through again (they failed with {failure.reason})"
+            self._record(stored, RecordEvent("Reconciled", recovered))
         next_state = self._deliver_alerts(rollout, next_state, version)
         return Reconciled(next_state, decision, verdict, drift=drift)
 

@@ -18,6 +18,9 @@ from pydantic.alias_generators import to_camel
 __all__ = [
     "MAX_COMMAND_HISTORY",
     "MAX_SENT_ALERTS",
+    "PROGRESSING",
+    "READY",
+    "RECONCILED",
     "Command",
     "Condition",
     "FailedRevision",
@@ -25,6 +28,9 @@ __all__ = [
     "Phase",
     "RolloutState",
     "VerdictRecord",
+    "reconcile_failure",
+    "with_failed_reconcile",
+    "with_standard_conditions",
 ]
 
 MAX_SENT_ALERTS = 200
@@ -55,13 +61,15 @@ class StatusModel(BaseModel):
 
 
 class Condition(StatusModel):
-    """A Kubernetes-style condition: a type, True/False/Unknown, a reason and a message."""
+    """A Kubernetes-style condition: a type, True/False/Unknown, a reason and a message, and
+    the generation of the spec it was set for."""
 
     type: str
     status: Literal["True", "False", "Unknown"]
     reason: str
     message: str = ""
     last_transition_time: float = 0.0
+    observed_generation: int | None = None
 
 
 class FailedRevision(StatusModel):
@@ -128,8 +136,16 @@ class RolloutState(StatusModel):
     observed_generation: int | None = None
 
     def to_status(self) -> dict[str, Any]:
-        """The JSON written to the status subresource."""
-        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        """The JSON written to the status subresource.
+
+        A phase nothing decided yet is left out (a Rollout the controller fails on before
+        it adopts a version carries only its conditions), so no reader takes the default
+        for an outcome.
+        """
+        status = self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        if "phase" not in self.model_fields_set:
+            status.pop("phase", None)
+        return status
 
     @classmethod
     def from_status(cls, status: dict[str, Any] | None) -> RolloutState:
@@ -145,15 +161,68 @@ class RolloutState(StatusModel):
         reason: str,
         message: str,
         now: float,
+        *,
+        generation: int | None = None,
     ) -> RolloutState:
         """Set a condition; the transition time moves only when the status changes."""
         current = self.condition(type_)
         since = current.last_transition_time if current and current.status == status else now
         updated = Condition(
-            type=type_, status=status, reason=reason, message=message, last_transition_time=since
+            type=type_,
+            status=status,
+            reason=reason,
+            message=message,
+            last_transition_time=since,
+            observed_generation=generation,
         )
         others = [c for c in self.conditions if c.type != type_]
         return self.model_copy(update={"conditions": [*others, updated]})
 
     def command_seen(self, command_id: str) -> bool:
         return any(c.id == command_id for c in self.commands)
+
+
+READY = "Ready"
+PROGRESSING = "Progressing"
+RECONCILED = "Reconciled"
+
+
+def with_standard_conditions(
+    state: RolloutState, *, desired_version: str, generation: int | None, now: float
+) -> RolloutState:
+    """``Reconciled``, ``Ready`` and ``Progressing`` after a tick that went through, as the
+    Kubernetes API conventions describe them, for tools that read health from conditions
+    (Flux's kstatus, ``kubectl wait --for=condition=Ready``).
+
+    Ready: the version the spec asks for serves all traffic. Progressing: a rollout is under
+    way. Each carries the phase as its reason and the phase's message.
+    """
+    phase = state.phase
+    serving = not phase.active and state.stable_version == desired_version
+    reason = phase.value
+    settled = state.with_condition(RECONCILED, "True", "Reconciled", "", now, generation=generation)
+    settled = settled.with_condition(
+        READY, "True" if serving else "False", reason, state.message, now, generation=generation
+    )
+    return settled.with_condition(
+        PROGRESSING,
+        "True" if phase.active else "False",
+        reason,
+        state.message,
+        now,
+        generation=generation,
+    )
+
+
+def with_failed_reconcile(
+    state: RolloutState, *, reason: str, message: str, generation: int | None, now: float
+) -> RolloutState:
+    """``Reconciled=False`` and ``Ready=False`` with why a tick could not go through."""
+    failed = state.with_condition(RECONCILED, "False", reason, message, now, generation=generation)
+    return failed.with_condition(READY, "False", reason, message, now, generation=generation)
+
+
+def reconcile_failure(state: RolloutState) -> Condition | None:
+    """The ``Reconciled=False`` condition while ticks fail, else None."""
+    condition = state.condition(RECONCILED)
+    return condition if condition is not None and condition.status == "False" else None

@@ -10,8 +10,16 @@ import dataclasses
 import datetime
 from typing import Any
 
-from rollout.kube.rollout_resource import PENDING_PHASE
-from rollout.state import Command, Phase, RolloutState
+from rollout.kube.rollout_resource import PENDING_PHASE, RECONCILE_FAILED_PHASE, shown_phase
+from rollout.state import (
+    PROGRESSING,
+    READY,
+    RECONCILED,
+    Command,
+    Phase,
+    RolloutState,
+    reconcile_failure,
+)
 
 BAR_WIDTH = 20
 _PHASE_MARK = {
@@ -24,6 +32,8 @@ _PHASE_MARK = {
     Phase.FAILED: "✘",
 }
 _PENDING_MARK = "○"
+_FAILING_MARK = "!"
+_SUMMARISED = (READY, PROGRESSING, RECONCILED)
 WAITING_FOR_CONTROLLER = "waiting for a controller: no status has been recorded yet"
 
 
@@ -44,7 +54,7 @@ class RolloutView:
             name=metadata.get("name", "?"),
             desired_version=str(body.get("spec", {}).get("version", "?")),
             state=RolloutState.from_status(body.get("status")),
-            observed=bool(body.get("status")),
+            observed=bool((body.get("status") or {}).get("phase")),
         )
 
 
@@ -60,8 +70,10 @@ def _when(at: float) -> str:
 
 def summary_line(view: RolloutView) -> str:
     state = view.state
-    mark = _PHASE_MARK.get(state.phase, "?") if view.observed else _PENDING_MARK
-    phase = state.phase.value if view.observed else PENDING_PHASE
+    phase = shown_phase(state, observed=view.observed)
+    mark = {PENDING_PHASE: _PENDING_MARK, RECONCILE_FAILED_PHASE: _FAILING_MARK}.get(
+        phase, _PHASE_MARK.get(state.phase, "?")
+    )
     canary = state.canary_version or "-"
     return (
         f"{view.namespace}/{view.name:<20} {mark} {phase:<16} "
@@ -73,8 +85,15 @@ def summary_line(view: RolloutView) -> str:
 def detail_lines(view: RolloutView) -> list[str]:
     state = view.state
     lines = [summary_line(view)]
+    failure = reconcile_failure(state)
+    if failure is not None:
+        lines.append(
+            f"    the controller fails on it since {_when(failure.last_transition_time)}: "
+            f"{failure.reason}: {failure.message}"
+        )
     if not view.observed:
-        lines.append(f"    {WAITING_FOR_CONTROLLER}; desired version {view.desired_version}")
+        if failure is None:
+            lines.append(f"    {WAITING_FOR_CONTROLLER}; desired version {view.desired_version}")
         return lines
     if state.message:
         lines.append(f"    {state.message}")
@@ -93,6 +112,8 @@ def detail_lines(view: RolloutView) -> list[str]:
             f"    failed: {state.failed.version} at {_when(state.failed.at)}: {state.failed.reason}"
         )
     for condition in state.conditions:
+        if condition.type in _SUMMARISED:
+            continue  # the phase line and the failure line above say what these say
         if condition.status != "True" or condition.reason not in ("WeightsApplied",):
             lines.append(
                 f"    condition {condition.type}={condition.status} "

@@ -22,7 +22,7 @@ from typing import Any, Literal, get_args
 from pydantic import ValidationError
 
 from rollout import API_GROUP, GROUP_VERSION
-from rollout.ports import PENDING_PHASE, Stored
+from rollout.ports import PENDING_PHASE, RECONCILE_FAILED_PHASE, Stored, shown_phase
 from rollout.state import Command, Phase, RolloutState
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "KIND",
     "PENDING_PHASE",
     "PLURAL",
+    "RECONCILE_FAILED_PHASE",
     "SHOWN_PHASES",
     "SOURCE_PATH_ANNOTATION",
     "CommandAction",
@@ -38,6 +39,7 @@ __all__ = [
     "mirror_object",
     "mirror_patch",
     "read_command",
+    "shown_phase",
     "stored_from_object",
 ]
 
@@ -49,7 +51,11 @@ COMMIT_ANNOTATION = f"{API_GROUP}/commit"
 SOURCE_PATH_ANNOTATION = f"{API_GROUP}/source-path"
 COMMAND_ANNOTATION = f"{API_GROUP}/command"
 
-SHOWN_PHASES: tuple[str, ...] = (PENDING_PHASE, *(phase.value for phase in Phase))
+SHOWN_PHASES: tuple[str, ...] = (
+    PENDING_PHASE,
+    RECONCILE_FAILED_PHASE,
+    *(phase.value for phase in Phase),
+)
 
 CommandAction = Literal["promote", "promote-full", "abort", "retry"]
 COMMAND_ACTIONS: tuple[str, ...] = get_args(CommandAction)
@@ -80,7 +86,7 @@ def stored_from_object(obj: JsonObject) -> Stored:
         state=state,
         annotations=annotations,
         labels=dict(metadata.get("labels") or {}),
-        observed=bool(obj.get("status")),
+        observed=bool((obj.get("status") or {}).get("phase")),
         command=read_command(f"{namespace}/{name}", annotations),
         commit=annotations.get(COMMIT_ANNOTATION),
         source_path=annotations.get(SOURCE_PATH_ANNOTATION),

@@ -17,6 +17,7 @@ import pytest
 
 from kubelite import LocalApiServer
 from rollout.controller import Controller, ControllerSettings
+from rollout.kube.store import KubeStateStore
 from rollout.metrics.prometheus import PrometheusSettings
 from rollout_local.processes.prometheus_server import PrometheusServer
 from tests.e2e.world import SpecRepo, rollout_status, wait_for
@@ -52,7 +53,10 @@ def controller(
 
 
 def test_an_idle_rollout_makes_no_requests_until_a_command_wakes_it(
-    controller: Controller, app: kubernetes.client.ApiClient, apiserver: LocalApiServer
+    controller: Controller,
+    app: kubernetes.client.ApiClient,
+    apiserver: LocalApiServer,
+    api_client: kubernetes.client.ApiClient,
 ) -> None:
     wait_for(
         lambda: rollout_status(app).get("stableVersion") == "v1", timeout=30, what="v1 adopted"
@@ -68,5 +72,8 @@ def test_an_idle_rollout_makes_no_requests_until_a_command_wakes_it(
     ]
     assert mine == []
     assert controller.scheduler.runs(KEY) == runs
-    controller.store.request_command("shop", "checkout", "abort", by="alice")
+    # from a client of her own, as `rollout abort` runs: the controller's cache has not seen
+    # the write, so only the watch event can wake the rollout
+    person = KubeStateStore(api_client)
+    person.request_command("shop", "checkout", "abort", by="alice")
     wait_for(lambda: controller.scheduler.runs(KEY) > runs, timeout=3, what="a run")
