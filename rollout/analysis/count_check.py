@@ -295,6 +295,16 @@ def _stamps(reading: Reading, tick: int) -> Mapping[str, float]:
     return dict.fromkeys(reading.series, float(tick))
 
 
+def _plain_number(value: float) -> str:
+    """A number for people, never in e-notation: ``3,990``, ``200``, ``0.4``; past a million
+    only its size matters."""
+    if value >= 1e6:
+        return "over 1,000,000"
+    if value >= 10:
+        return f"{value:,.0f}"
+    return f"{value:.2f}".rstrip("0").rstrip(".") or "0"
+
+
 def _summary(
     bad_field: str,
     *,
@@ -320,8 +330,11 @@ def _summary(
         text += f", SLO max {allowed:.2%}"
     if tested:
         evidence = math.exp(min(log_evidence, 700.0)) if math.isfinite(log_evidence) else 0.0
-        relation = "≥" if log_evidence >= log_threshold else "<"
-        text += f"; evidence {evidence:.3g} {relation} {math.exp(log_threshold):.3g}"
+        # the e-value: how many times likelier these counts are if the canary is worse
+        text += (
+            f"; evidence the canary is worse {_plain_number(evidence)}"
+            f" (rollback at {_plain_number(math.exp(log_threshold))})"
+        )
     if acceptance is not None:
         shown = acceptance >= ACCEPT_LOG_LEVEL
         text += "; within SLO: " + (

@@ -25,6 +25,7 @@ class Counters:
         self.values = {"canary": [0.0, 0.0], "stable": [0.0, 0.0]}
         self.progress = PolicyProgress()
         self.tick = 0
+        self.message = ""
 
     def serve(self, canary: tuple[int, int], stable: tuple[int, int]) -> tuple[Outcome, bool]:
         """One tick: ``(errors, requests)`` per version; the outcome and acceptance."""
@@ -48,6 +49,7 @@ class Counters:
         )
         self.tick += 1
         self.progress = result.progress
+        self.message = result.evidence.message
         return result.evidence.outcome, result.accepted
 
     def _readings(self, version: str) -> dict[str, Reading]:
@@ -111,3 +113,19 @@ def test_the_grey_zone_holds_acceptance_until_the_canary_doubles_its_requests() 
     # accepted in bounded time: nothing holds a healthy canary forever
     assert accepted
     assert counters.progress.count("canary_total") >= 2 * 200
+
+
+def test_the_evidence_reads_as_a_plain_number_with_what_it_means() -> None:
+    counters = Counters()
+    counters.serve((0, 0), (0, 0))
+    outcome = Outcome.PASS
+    for _ in range(40):
+        outcome, _ = counters.serve((10, 100), (1, 1000))
+        if outcome is Outcome.FAIL:
+            break
+    assert outcome is Outcome.FAIL
+    assert "; evidence the canary is worse " in counters.message
+    assert counters.message.endswith(" (rollback at 200)") or "(rollback at 200);" in (
+        counters.message
+    )
+    assert "e+" not in counters.message and "e-" not in counters.message
