@@ -15,7 +15,7 @@ import secrets
 from datetime import UTC, datetime
 from typing import Any
 
-from kubelite import crds, status
+from kubelite import crds, defaults, status
 from kubelite.resources import CRD_GROUP, ResourceType
 
 __all__ = [
@@ -135,12 +135,9 @@ def check_preconditions(resource: ResourceType, obj: JsonObject, preconditions: 
 
 
 def prepare_special_kinds(resource: ResourceType, obj: JsonObject, *, now: str) -> None:
-    """Fill in what the server sets on a new CRD (its status) or Namespace (spec, phase)."""
+    """Fill in what the server sets on a new CRD (its status) or built-in (:mod:`.defaults`)."""
     if resource.key == (CRD_GROUP, "customresourcedefinitions"):
         crds.validate_crd(obj)
         obj["status"] = crds.crd_status(obj, now=now)
-    elif resource.key == ("", "namespaces"):
-        obj.setdefault("spec", {"finalizers": ["kubernetes"]})
-        obj["status"] = {"phase": "Active"}
-        labels = obj["metadata"].setdefault("labels", {})
-        labels["kubernetes.io/metadata.name"] = obj["metadata"]["name"]
+    elif not resource.custom:
+        defaults.apply_defaults(resource.key, obj, created=True)

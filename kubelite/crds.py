@@ -89,6 +89,28 @@ def validate_crd(crd: JsonObject) -> None:
         raise _invalid(name, "spec.versions", "[...]", "must have at least one version served")
 
 
+def check_stored_versions(crd: JsonObject) -> None:
+    """Refuse (422) an update whose ``spec.versions`` drops a version objects may be stored in.
+
+    The real server keeps every version that was ever the storage version in
+    ``status.storedVersions`` until a storage migration removes it, and refuses a CRD whose
+    ``spec.versions`` no longer lists one of them.
+    """
+    name = str(crd.get("metadata", {}).get("name", ""))
+    listed = {str(v.get("name")) for v in crd["spec"]["versions"] if isinstance(v, dict)}
+    stored = (crd.get("status") or {}).get("storedVersions") or []
+    for index, version in enumerate(stored):
+        if version not in listed:
+            raise _invalid(
+                name,
+                f"status.storedVersions[{index}]",
+                f'"{version}"',
+                f"missing from spec.versions; {version} was previously a storage version, and "
+                "must remain in spec.versions until a storage migration ensures no data remains "
+                f"persisted in {version} and removes {version} from status.storedVersions",
+            )
+
+
 def _columns(version: JsonObject) -> tuple[PrinterColumn, ...]:
     columns = []
     for column in version.get("additionalPrinterColumns") or ():

@@ -236,6 +236,7 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
         namespace = route.namespace or ""
         subresource = route.subresource or None
         accept = self.headers.get("Accept", "")
+        content_type = self.headers.get("Content-Type", "")
 
         def send_object(code: int, obj: JsonObject) -> None:
             document = responses.object_document(resource, route.version, obj, query, accept=accept)
@@ -249,9 +250,10 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
         elif verb == "watch":
             self._serve_watch(state, resource, route, query)
         elif verb == "create":
-            send_object(201, store.create(resource, namespace, responses.decode_object(body)))
+            created = store.create(resource, namespace, responses.decode_body(body, content_type))
+            send_object(201, created)
         elif verb == "update":
-            replacement = responses.decode_object(body)
+            replacement = responses.decode_body(body, content_type)
             send_object(
                 200,
                 store.replace(
@@ -263,7 +265,6 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
                 resource,
                 self.headers.get("Content-Type", ""),
                 body,
-                field_validation=query.get("fieldValidation", [""])[0],
             )
             send_object(
                 200,

@@ -124,7 +124,8 @@ def builtin(
     fields: tuple[str, ...] = (),
     plural: str = "",
 ) -> ResourceType:
-    """A built-in kind in one line; ``spec=True`` makes spec changes bump the generation."""
+    """A built-in kind in one line; ``spec=True`` gives it a generation, bumped by spec changes
+    (as the real server does for Deployments and CRDs only, among these kinds)."""
     return ResourceType(
         group=group,
         versions=(version,),
@@ -151,16 +152,16 @@ _EVENT_FIELDS = (
 )
 
 BUILTIN_RESOURCES: tuple[ResourceType, ...] = (
-    builtin("", "v1", "Namespace", namespaced=False, short=("ns",), status=True, spec=True,
+    builtin("", "v1", "Namespace", namespaced=False, short=("ns",), status=True,
             fields=("status.phase",)),
     builtin("", "v1", "ConfigMap", short=("cm",)),
     builtin("", "v1", "Secret", fields=("type",)),
     builtin("", "v1", "ServiceAccount", short=("sa",)),
-    builtin("", "v1", "Service", short=("svc",), status=True, spec=True, categories=("all",)),
+    builtin("", "v1", "Service", short=("svc",), status=True, categories=("all",)),
     builtin("", "v1", "Event", short=("ev",), fields=_EVENT_FIELDS),
     builtin("apps", "v1", "Deployment", short=("deploy",), status=True, spec=True,
             categories=("all",)),
-    builtin("coordination.k8s.io", "v1", "Lease", spec=True),
+    builtin("coordination.k8s.io", "v1", "Lease"),
     builtin("rbac.authorization.k8s.io", "v1", "Role"),
     builtin("rbac.authorization.k8s.io", "v1", "RoleBinding"),
     builtin("rbac.authorization.k8s.io", "v1", "ClusterRole", namespaced=False),

@@ -15,11 +15,13 @@ from typing import Any
 import yaml
 
 from kubelite import selectors, status, tables
+from kubelite.protobuf_body import PROTOBUF_CONTENT_TYPE, ProtobufBodyError, decode_protobuf_body
 from kubelite.resources import ResourceRegistry, ResourceType
 from kubelite.routes import Route
 from kubelite.storage import ObjectStore
 
 __all__ = [
+    "decode_body",
     "decode_object",
     "delete",
     "delete_collection",
@@ -67,6 +69,21 @@ def decode_object(body: bytes) -> JsonObject:
     if not isinstance(document, dict):
         raise status.bad_request("the request body must be a JSON object")
     return document
+
+
+def decode_body(body: bytes, content_type: str) -> JsonObject:
+    """A create or update body: JSON (or YAML), or kubectl's protobuf for built-in kinds."""
+    if content_type.split(";")[0].strip() == PROTOBUF_CONTENT_TYPE:
+        try:
+            return decode_protobuf_body(body)
+        except ProtobufBodyError as error:
+            raise status.ApiError(
+                code=415,
+                reason="UnsupportedMediaType",
+                message=f"error decoding the protobuf request body: {error}",
+                details={},
+            ) from error
+    return decode_object(body)
 
 
 def presented(resource: ResourceType, version: str, obj: JsonObject) -> JsonObject:
@@ -124,6 +141,8 @@ def list_document(
         next_token = json.dumps({"start": start + limit, "rv": revision}).encode()
         metadata["continue"] = base64.urlsafe_b64encode(next_token).decode()
         metadata["remainingItemCount"] = len(selected) - start - limit
+    elif resource.custom:
+        metadata["continue"] = ""  # unstructured lists always carry it
     if tables.wants_table(accept):
         table = tables.table_for(
             resource,
@@ -161,8 +180,6 @@ def delete(
         # the real server answers 202 only when orphanDependents is explicitly false
         accepted = isinstance(options, dict) and options.get("orphanDependents") is False
         return (202 if accepted else 200), shown
-    if resource.custom:
-        return 200, shown
     return 200, status.success_status(
         group=resource.group,
         plural=resource.plural,

@@ -147,17 +147,17 @@ def invalid(
     )
 
 
-def rejected_patch(server_message: str) -> ApiError:
-    """A JSON patch could not be applied, e.g. a failed ``test`` op.
+def rejected_patch() -> ApiError:
+    """A JSON patch could not be applied, e.g. a failed ``test`` op or a missing path.
 
-    The real server answers ``errors.NewGenericServerResponse(422, ...)``: reason
-    ``Invalid``, a fixed message and the patch library's error as the cause.
+    kube-apiserver 1.37 answers 422, reason ``Invalid``, a fixed message and empty details:
+    the patch library's own error is not passed on.
     """
     return ApiError(
         code=422,
         reason="Invalid",
         message="the server rejected our request due to an error in our request",
-        details={"causes": [{"reason": "UnexpectedServerResponse", "message": server_message}]},
+        details={},
     )
 
 

@@ -10,8 +10,9 @@ generation moves only when the spec moves (for custom resources: anything but me
 write that changes nothing is a no-op that bumps nothing; delete of an object with
 finalizers only marks it (``deletionTimestamp``) until an update removes the last one.
 
-Namespaces are implicit: a write into an unknown namespace creates it. Deleting a namespace
-deletes what it holds at once (no Terminating phase). Writing a CustomResourceDefinition
+A namespaced object can only be created in a namespace that exists (404 ``namespaces "x" not
+found`` otherwise, as the real server's NamespaceLifecycle admission answers). Deleting a
+namespace deletes what it holds at once (no Terminating phase). Writing a CustomResourceDefinition
 registers its kind; deleting it drops its objects.
 
 Each kind keeps a bounded history of :class:`WatchEvent` for watches; asking for events older
@@ -30,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from kubelite import admission, crds, status
+from kubelite import admission, crds, defaults, status
 from kubelite.resources import CRD_GROUP, ResourceRegistry, ResourceType
 
 __all__ = ["ObjectStore", "WatchEvent"]
@@ -121,7 +122,9 @@ class ObjectStore:
         now = admission.utc_timestamp()
         for system_field in admission.SYSTEM_METADATA:
             meta.pop(system_field, None)
-        meta.update(uid=str(uuid.uuid4()), creationTimestamp=now, generation=1)
+        meta.update(uid=str(uuid.uuid4()), creationTimestamp=now)
+        if resource.custom or resource.generation_tracks_spec:
+            meta["generation"] = 1
         if resource.namespaced:
             meta["namespace"] = namespace
         else:
@@ -136,7 +139,7 @@ class ObjectStore:
             if (namespace, name) in objects:
                 raise status.already_exists(group=resource.group, plural=resource.plural, name=name)
             if resource.namespaced:
-                self._ensure_namespace_locked(namespace)
+                self._check_namespace_exists_locked(namespace)
             return self._store_locked(resource, namespace, obj, previous=None)
 
     def replace(
@@ -277,10 +280,13 @@ class ObjectStore:
                     result["status"] = old["status"]
                 else:
                     result.pop("status", None)
+            if not resource.custom:
+                defaults.apply_defaults(resource.key, result, created=False)
             if admission.spec_changed(resource, old, result):
                 meta["generation"] = int(old["metadata"].get("generation", 1)) + 1
             if resource.key == (CRD_GROUP, "customresourcedefinitions"):
                 crds.validate_crd(result)
+                crds.check_stored_versions(result)
                 result["status"] = crds.crd_status(result, now=admission.utc_timestamp())
         result["apiVersion"] = old["apiVersion"]
         result["kind"] = old["kind"]
@@ -349,25 +355,11 @@ class ObjectStore:
                 self._remove_locked(resource, namespace, obj)
         self._registry.unregister(group=key[0], plural=key[1])
 
-    def _ensure_namespace_locked(self, namespace: str) -> None:
+    def _check_namespace_exists_locked(self, namespace: str) -> None:
         namespaces = self._registry.by_key(("", "namespaces"))
         if namespaces is None or ("", namespace) in self._objects.get(namespaces.key, {}):
             return
-        now = admission.utc_timestamp()
-        obj: JsonObject = {
-            "apiVersion": "v1",
-            "kind": "Namespace",
-            "metadata": {
-                "name": namespace,
-                "uid": str(uuid.uuid4()),
-                "creationTimestamp": now,
-                "generation": 1,
-                "labels": {"kubernetes.io/metadata.name": namespace},
-            },
-            "spec": {"finalizers": ["kubernetes"]},
-            "status": {"phase": "Active"},
-        }
-        self._store_locked(namespaces, "", obj, previous=None)
+        raise status.not_found(group="", plural="namespaces", name=namespace)
 
     def _record_locked(self, resource: ResourceType, event: WatchEvent) -> None:
         event = WatchEvent(event.type, event.object, event.previous, self._revision)

@@ -10,6 +10,12 @@ Pydantic's JSON Schema is turned into a Kubernetes *structural* schema: ``$ref``
 ``exclusiveMinimum: n`` as OpenAPI 3.0's ``minimum: n, exclusiveMinimum: true``, and no
 ``default``s (the API server would apply them and the mirrored spec would never match
 Git). Status is the controller's own record: ``x-kubernetes-preserve-unknown-fields``.
+
+What the model checks in code and a schema cannot say is added as CEL rules
+(``x-kubernetes-validations``), so the API server refuses at admission what ``rollout
+validate`` refuses: a step with none or several of ``setWeight``/``pause``/``analyze`` (an
+unknown step kind is pruned to nothing, so it is refused too), weights that decrease, no
+steps; alert targets are a list keyed by ``name``, so a duplicate name is refused as well.
 """
 
 from __future__ import annotations
@@ -111,6 +117,32 @@ def structural_schema(model: type[BaseModel]) -> JsonObject:
     return _convert(schema, definitions)
 
 
+_STEP_RULES = [
+    {
+        "rule": "[has(self.setWeight), has(self.pause), has(self.analyze)].exists_one(x, x)",
+        "message": "each step needs exactly one of setWeight, pause or analyze",
+    }
+]
+_STEPS_RULES = [
+    {
+        "rule": "self.filter(s, has(s.setWeight)).map(s, s.setWeight).isSorted()",
+        "message": "weights never decrease: each setWeight is at least the previous one",
+    }
+]
+
+
+def _add_admission_rules(spec_schema: JsonObject) -> None:
+    """The checks the model makes in code, as CEL rules and list types the server enforces."""
+    properties = spec_schema["properties"]
+    steps = properties["steps"]
+    steps["minItems"] = 1
+    steps["x-kubernetes-validations"] = _STEPS_RULES
+    steps["items"]["x-kubernetes-validations"] = _STEP_RULES
+    alerts = properties["alerts"]
+    alerts["x-kubernetes-list-type"] = "map"
+    alerts["x-kubernetes-list-map-keys"] = ["name"]
+
+
 def _column(name: str, type_: str, path: str, description: str) -> JsonObject:
     return {"name": name, "type": type_, "jsonPath": path, "description": description}
 
@@ -118,6 +150,7 @@ def _column(name: str, type_: str, path: str, description: str) -> JsonObject:
 def rollout_crd() -> JsonObject:
     """The whole CRD document."""
     spec_schema = structural_schema(RolloutSpec)
+    _add_admission_rules(spec_schema)
     spec_schema["description"] = (
         "What version should be live and how to get there: traffic objects, steps, "
         "analysis policies and alerts."

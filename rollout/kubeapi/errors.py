@@ -7,8 +7,11 @@ one-line message a person can act on:
 
 - 404 becomes :class:`~rollout.errors.NotFound`, or its :class:`~rollout.errors.ApiNotServed`
   when the server does not serve the API at all (a CRD not installed);
-- 409, and 422 from a failed JSON-patch ``test`` op (the object moved under a guarded
-  patch), become :class:`~rollout.errors.Conflict`;
+- 409, and 422 from a JSON patch the server could not apply (a failed ``test`` op or a
+  path that is gone: the object moved under a guarded patch), become
+  :class:`~rollout.errors.Conflict`. kube-apiserver 1.37 says only "the server rejected our
+  request due to an error in our request" there, with no cause; older servers and some
+  proxies name the failed test, and both are recognised;
 - anything else becomes :class:`~rollout.errors.ClusterError` with the server's message;
 - a server that cannot be reached becomes :class:`~rollout.errors.ClusterError` naming
   the cause, never a urllib3 traceback.
@@ -30,6 +33,7 @@ from rollout.errors import ApiNotServed, ClusterError, Conflict, NotFound
 __all__ = ["is_unserved_api", "status_of", "translate", "translated"]
 
 _FAILED_TEST_MARKERS = ("test failed", "testing value")
+_UNAPPLICABLE_PATCH = "the server rejected our request due to an error in our request"
 
 
 def status_of(error: ApiException) -> dict[str, Any]:
@@ -64,6 +68,8 @@ def _failed_test(status: dict[str, Any], message: str) -> bool:
     if status.get("code") != 422 and status.get("reason") != "Invalid":
         return False
     lowered = message.lower()
+    if lowered.strip() == _UNAPPLICABLE_PATCH:
+        return True
     return any(marker in lowered for marker in _FAILED_TEST_MARKERS)
 
 

@@ -353,7 +353,7 @@ class RolloutSpec(SpecModel):
     service: DnsLabel | None = Field(None, description="Service name; defaults to metadata.name.")
     workload: Workload = Field(default_factory=Workload)
     traffic: Traffic
-    steps: list[Step] = Field(default_factory=default_steps)
+    steps: list[Step] = Field(default_factory=default_steps, max_length=64)
     analysis: Analysis = Field(default_factory=Analysis)
     alerts: list[AlertTarget] = Field(default_factory=list)
     progress_deadline: Duration = "10m"

@@ -10,15 +10,15 @@ import kubernetes
 import pytest
 
 from tests.kube.crd_file import crd_document
-from tests.kube_clients import CustomObjects, as_body, custom_objects
+from tests.kube_clients import CustomObjects, custom_objects
+from tests.kube_servers import create_namespaces, install_crd
 
 
 @pytest.fixture
 def checkout(api_client: kubernetes.client.ApiClient) -> CustomObjects:
     """The Rollout CRD and ``shop/checkout`` (version v2), with no status: no controller runs."""
-    kubernetes.client.ApiextensionsV1Api(api_client).create_custom_resource_definition(
-        as_body(crd_document())
-    )
+    install_crd(api_client, crd_document())
+    create_namespaces(api_client, "shop")
     custom = custom_objects(api_client)
     custom.create_namespaced_custom_object(
         "canary.rollout.dev",

@@ -28,7 +28,7 @@ from tests.e2e.world import (
     wait_for,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 
 
 def push_invalid(repo: SpecRepo) -> None:

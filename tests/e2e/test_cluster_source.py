@@ -40,7 +40,7 @@ from tests.e2e.world import (
 )
 from tests.kube_clients import custom_objects
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 
 GROUP, VERSION, PLURAL = "canary.rollout.dev", "v1alpha1", "rollouts"
 WRITES = ("POST", "PUT", "PATCH", "DELETE")

@@ -32,7 +32,7 @@ from tests.e2e.world import (
     wait_for,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 
 
 def test_healthy_version_is_promoted_and_bad_one_rolled_back(

@@ -20,7 +20,7 @@ from rollout.metrics.prometheus import PrometheusSettings
 from rollout_local.processes.prometheus_server import PrometheusServer
 from tests.e2e.world import SpecRepo, TrafficSimulator, rollout_status, wait_for
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 
 

@@ -2,7 +2,8 @@
 
 - ``SpecRepo``: a bare Git repository (the remote the controller clones) and a work tree
   the test commits and pushes rollout specs from, as a user would.
-- ``install_app``: the Rollout CRD from ``manifests/``, the app's VirtualService,
+- ``install_app``: the Rollout CRD from ``manifests/`` (served before it returns), the
+  ``shop`` namespace, the app's VirtualService,
   DestinationRule and one Deployment per version, marked Available as a real Deployment
   controller would once its pods are ready.
 - ``TrafficSimulator``: requests arriving at a steady rate, split between versions by the
@@ -31,6 +32,7 @@ import kubernetes
 import yaml
 
 from tests.kube_clients import as_body, custom_objects
+from tests.kube_servers import create_namespaces, install_crd
 from tests.metrics.exporter import IstioExporter
 
 if TYPE_CHECKING:
@@ -124,7 +126,8 @@ class SpecRepo:
 def install_app(api: kubernetes.client.ApiClient, versions: list[str], alerts_url: str) -> None:
     """The CRD, the Istio objects, a ready Deployment per version, and the alerts Secret."""
     crd = yaml.safe_load((REPO_ROOT / "manifests" / "crd.yaml").read_text())
-    kubernetes.client.ApiextensionsV1Api(api).create_custom_resource_definition(crd)
+    install_crd(api, crd)
+    create_namespaces(api, NAMESPACE)
     custom = custom_objects(api)
     custom.create_namespaced_custom_object(
         "networking.istio.io",

@@ -9,13 +9,10 @@ import kubernetes
 import pytest
 
 from tests.kube.crd_file import crd_document
-from tests.kube_clients import as_body
+from tests.kube_servers import install_crd
 
 
 @pytest.fixture
 def rollout_crd(api_client: kubernetes.client.ApiClient) -> dict[str, Any]:
-    """The project's Rollout CRD, created through the API."""
-    extensions = kubernetes.client.ApiextensionsV1Api(api_client)
-    created = extensions.create_custom_resource_definition(as_body(crd_document()))
-    found: dict[str, Any] = api_client.sanitize_for_serialization(created)
-    return found
+    """The project's Rollout CRD, created through the API and served."""
+    return install_crd(api_client, crd_document())

@@ -22,6 +22,7 @@ from rollout.spec.rollout import RolloutSpec
 from rollout.state import Phase, RolloutState
 from tests.kube.crd_file import CRD_PATH, crd_document
 from tests.kube_clients import Kubectl
+from tests.kube_servers import create_namespaces
 
 PRINTER_COLUMNS = ["NAME", "VERSION", "STABLE", "PHASE", "WEIGHT", "AGE"]
 
@@ -138,6 +139,7 @@ def test_kubectl_applies_the_crd_and_shows_the_columns(
     again = kubectl("apply", "-f", str(CRD_PATH))
     assert "unchanged" in again.stdout or "configured" in again.stdout
 
+    create_namespaces(api_client, "shop")
     store = KubeStateStore(api_client)
     body = {
         "apiVersion": "canary.rollout.dev/v1alpha1",

@@ -24,11 +24,14 @@ from urllib.parse import urlsplit
 
 import kubernetes
 import pytest
+import yaml
 
-from kubelite import LocalApiServer, write_kubeconfig
 from rollout.kube.lease import LeaderElector
 from rollout.kube.lease_objects import micro_time
 from tests.kube_clients import new_api_client
+from tests.kube_servers import ApiServer
+
+pytestmark = pytest.mark.cluster
 
 NAMESPACE = "default"
 LEASE = "rollout-controller"
@@ -149,14 +152,16 @@ class TcpRelay:
 
 
 @pytest.fixture
-def relayed_kubeconfig(
-    apiserver: LocalApiServer, tmp_path: Path
-) -> Iterator[tuple[Path, TcpRelay]]:
+def relayed_kubeconfig(apiserver: ApiServer, tmp_path: Path) -> Iterator[tuple[Path, TcpRelay]]:
     """A kubeconfig that reaches ``apiserver`` through a :class:`TcpRelay`."""
     host, port = urlsplit(apiserver.url).hostname, urlsplit(apiserver.url).port
     assert host is not None and port is not None
     relay = TcpRelay((host, port))
-    path = write_kubeconfig(tmp_path / "relayed", server_url=f"http://127.0.0.1:{relay.port}")
+    path = apiserver.write_kubeconfig(tmp_path / "relayed")
+    document = yaml.safe_load(path.read_text())
+    scheme = urlsplit(apiserver.url).scheme
+    document["clusters"][0]["cluster"]["server"] = f"{scheme}://127.0.0.1:{relay.port}"
+    path.write_text(yaml.safe_dump(document))
     yield path, relay
     relay.cut()
 

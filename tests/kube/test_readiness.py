@@ -16,6 +16,7 @@ import pytest
 from rollout.kube.readiness import DeploymentReadiness, deployment_readiness, readiness_of
 from rollout.ports import Readiness
 from tests.kube_clients import as_body
+from tests.kube_servers import create_namespaces
 
 NAMESPACE = "shop"
 
@@ -40,6 +41,7 @@ def deployment(name: str, replicas: int | None = 3) -> dict[str, Any]:
 
 @pytest.fixture
 def apps(api_client: kubernetes.client.ApiClient) -> kubernetes.client.AppsV1Api:
+    create_namespaces(api_client, NAMESPACE)
     return kubernetes.client.AppsV1Api(api_client)
 
 

@@ -17,7 +17,6 @@ from typing import Any
 import kubernetes
 import pytest
 
-from kubelite import LocalApiServer
 from rollout.drift import live_canary_weight, weight_drift
 from rollout.effects import RecordEvent, SetWeights
 from rollout.errors import Conflict, NotFound
@@ -34,12 +33,13 @@ from rollout.ports import MirrorResult
 from rollout.spec.rollout import Rollout
 from rollout.state import Phase, RolloutState
 from tests.kube_clients import custom_objects, new_api_client
+from tests.kube_servers import ApiServer, create_namespaces
 from tests.mesh.objects import destination_rule, mesh_virtual_service
 
 NAMESPACE = "shop"
 PATH = "rollouts/checkout.yaml"
 
-pytestmark = pytest.mark.usefixtures("rollout_crd")
+pytestmark = [pytest.mark.usefixtures("rollout_crd"), pytest.mark.cluster]
 
 
 def rollout_body(
@@ -61,12 +61,13 @@ def rollout_body(
     }
 
 
-def writes(apiserver: LocalApiServer) -> list[str]:
+def writes(apiserver: ApiServer) -> list[str]:
     return [r.verb for r in apiserver.requests if r.verb in ("create", "update", "patch")]
 
 
 @pytest.fixture
 def store(api_client: kubernetes.client.ApiClient) -> KubeStateStore:
+    create_namespaces(api_client, NAMESPACE, "web")
     return KubeStateStore(api_client)
 
 
@@ -81,7 +82,7 @@ def test_loading_a_missing_rollout_is_not_found(store: KubeStateStore) -> None:
 
 
 def test_mirror_creates_then_skips_unchanged_then_updates_spec_only(
-    store: KubeStateStore, mirror: KubeSpecMirror, apiserver: LocalApiServer
+    store: KubeStateStore, mirror: KubeSpecMirror, apiserver: ApiServer
 ) -> None:
     assert mirror.mirror_spec(rollout_body(), commit="c1", path=PATH) is MirrorResult.CREATED
     created = store.load(NAMESPACE, "checkout")

@@ -17,6 +17,7 @@ from kubelite import LocalApiServer
 from rollout.errors import ClusterError, Conflict, NotFound
 from rollout.kubeapi import errors
 from tests.kube_clients import CustomObjects, as_body, custom_objects, new_api_client
+from tests.kube_servers import create_namespaces
 
 GROUP = "networking.istio.io"
 JSON_PATCH = "application/json-patch+json"
@@ -30,6 +31,7 @@ VIRTUAL_SERVICE = {
 
 @pytest.fixture
 def objects(api_client: kubernetes.client.ApiClient) -> CustomObjects:
+    create_namespaces(api_client, "shop")
     return custom_objects(api_client)
 
 
@@ -76,7 +78,7 @@ def test_a_failed_json_patch_test_op_is_a_conflict(
         objects.patch_namespaced_custom_object(
             GROUP, "v1", "shop", "virtualservices", "checkout", stale, _content_type=JSON_PATCH
         )
-    assert "testing value /metadata/resourceVersion failed" in str(raised.value)
+    assert "the server rejected our request due to an error in our request" in str(raised.value)
     assert "(HTTP 422)" in str(raised.value)
 
 

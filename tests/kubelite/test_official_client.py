@@ -82,6 +82,7 @@ def test_list_with_label_and_field_selectors(custom: CustomObjects) -> None:
 
 def test_list_across_namespaces(custom: CustomObjects) -> None:
     create_vs(custom, virtual_service("here"))
+    client.CoreV1Api(custom.api_client).create_namespace({"metadata": {"name": "other"}})
     custom.create_namespaced_custom_object(GROUP, "v1", "other", PLURAL, virtual_service("there"))
     everywhere = custom.list_cluster_custom_object(GROUP, "v1", PLURAL)
     assert sorted(
@@ -94,8 +95,19 @@ def test_list_across_namespaces(custom: CustomObjects) -> None:
         GROUP, "v1", PLURAL, field_selector="metadata.namespace=other"
     )
     assert [i["metadata"]["name"] for i in in_other["items"]] == ["there"]
+
+
+def test_objects_in_a_missing_namespace_are_refused(custom: CustomObjects) -> None:
+    with pytest.raises(ApiException) as raised:
+        custom.create_namespaced_custom_object(
+            GROUP, "v1", "nowhere", PLURAL, virtual_service("lost")
+        )
+    assert raised.value.status == 404
+    body = status_of(raised.value)
+    assert (body["reason"], body["message"]) == ("NotFound", 'namespaces "nowhere" not found')
+    assert body["details"] == {"name": "nowhere", "kind": "namespaces"}
     namespaces = client.CoreV1Api(custom.api_client).list_namespace()
-    assert "other" in [ns.metadata.name for ns in namespaces.items if ns.metadata]
+    assert "nowhere" not in [ns.metadata.name for ns in namespaces.items if ns.metadata]
 
 
 def test_replace_checks_resource_version_and_tracks_generation(
@@ -168,11 +180,8 @@ def test_json_patch_with_test_ops(custom: CustomObjects) -> None:
         )
     assert raised.value.status == 422
     body = status_of(raised.value)
-    assert body["reason"] == "Invalid"
-    assert (
-        body["details"]["causes"][0]["message"]
-        == "testing value /metadata/resourceVersion failed: test failed"
-    )
+    assert (body["reason"], body["details"]) == ("Invalid", {})
+    assert body["message"] == "the server rejected our request due to an error in our request"
     current = custom.get_namespaced_custom_object(GROUP, "v1", NAMESPACE, PLURAL, "reviews")
     assert current["metadata"]["resourceVersion"] == patched["metadata"]["resourceVersion"]
 
@@ -182,8 +191,13 @@ def test_json_patch_body_sent_as_merge_patch_is_rejected(custom: CustomObjects) 
     operations = [{"op": "replace", "path": "/spec/http/0/route/0/weight", "value": 1}]
     with pytest.raises(ApiException) as raised:
         custom.patch_namespaced_custom_object(GROUP, "v1", NAMESPACE, PLURAL, "reviews", operations)
-    assert raised.value.status == 422
-    assert status_of(raised.value)["reason"] == "Invalid"
+    assert raised.value.status == 400
+    body = status_of(raised.value)
+    assert (body["reason"], body["message"]) == (
+        "BadRequest",
+        "error decoding patch: json: cannot unmarshal array into Go value of type "
+        "map[string]interface {}",
+    )
     current = custom.get_namespaced_custom_object(GROUP, "v1", NAMESPACE, PLURAL, "reviews")
     assert current["metadata"]["resourceVersion"] == created["metadata"]["resourceVersion"]
 
@@ -260,10 +274,16 @@ def test_status_subresource(custom: CustomObjects) -> None:
     assert fetched["status"] == {"phase": "Replaced"}
 
 
-def test_delete_returns_object_then_not_found(custom: CustomObjects) -> None:
-    create_vs(custom, virtual_service("reviews"))
+def test_delete_returns_a_success_status_then_not_found(custom: CustomObjects) -> None:
+    created = create_vs(custom, virtual_service("reviews"))
     deleted = custom.delete_namespaced_custom_object(GROUP, "v1", NAMESPACE, PLURAL, "reviews")
-    assert deleted["metadata"]["name"] == "reviews"
+    assert (deleted["kind"], deleted["status"]) == ("Status", "Success")
+    assert deleted["details"] == {
+        "name": "reviews",
+        "group": GROUP,
+        "kind": PLURAL,
+        "uid": created["metadata"]["uid"],
+    }
     with pytest.raises(ApiException) as raised:
         custom.delete_namespaced_custom_object(GROUP, "v1", NAMESPACE, PLURAL, "reviews")
     assert raised.value.status == 404

@@ -76,5 +76,5 @@ def test_patch_content_types() -> None:
         patching.patch_function(DEPLOYMENTS, patching.JSON_PATCH, b'{"op": "add"}')
     assert raised.value.code == 400
     with pytest.raises(status.ApiError) as raised:
-        patching.patch_function(DEPLOYMENTS, patching.MERGE_PATCH, b"[]", field_validation="Strict")
+        patching.patch_function(DEPLOYMENTS, patching.MERGE_PATCH, b"[]")
     assert (raised.value.code, raised.value.reason) == (400, "BadRequest")

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from rollout.cli.controller_commands import run as run_command
@@ -148,6 +149,7 @@ def test_servicemonitor_is_an_opt_in_component(tmp_path: Path) -> None:
     assert len(docs) == len(EXPECTED) + 1
 
 
+@pytest.mark.cluster
 def test_kubectl_applies_the_build(kubectl: Kubectl, built_yaml: str) -> None:
     first = kubectl("apply", "-f", "-", stdin=built_yaml)
     assert first.stdout.count(" created") == len(EXPECTED), first.stdout

@@ -15,6 +15,7 @@ from __future__ import annotations
 import collections
 import json
 import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,10 +24,10 @@ import kubernetes
 import pytest
 import yaml
 
-from kubelite import LocalApiServer
 from rollout.controller import Controller, ControllerSettings
 from rollout.kube.store import KubeStateStore
 from rollout.metrics.prometheus import PrometheusSettings
+from rollout_local.processes.kube_control_plane import KubeControlPlane
 from rollout_local.processes.prometheus_server import PrometheusServer
 from rollout_local.receiver import WebhookReceiver
 from tests.e2e.world import (
@@ -41,9 +42,10 @@ from tests.e2e.world import (
     wait_for,
 )
 from tests.kube_clients import Kubectl
+from tests.kube_servers import ApiServer
 from tests.manifests import rbac
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 log = logging.getLogger(__name__)
 
 ACCOUNT = ("rollout-system", "rollout-controller")
@@ -160,7 +162,7 @@ def live_the_whole_cycle(
     controller.stop()  # a graceful stop releases the Lease
 
 
-def controller_calls(apiserver: LocalApiServer) -> dict[rbac.Call, int]:
+def controller_calls(apiserver: ApiServer) -> dict[rbac.Call, int]:
     calls: collections.Counter[rbac.Call] = collections.Counter()
     for record in apiserver.requests:
         if record.user_agent.startswith(CONTROLLER_AGENT):
@@ -171,7 +173,7 @@ def controller_calls(apiserver: LocalApiServer) -> dict[rbac.Call, int]:
 def test_rbac_allows_every_call_and_grants_nothing_unused(
     controller: Controller,
     app: kubernetes.client.ApiClient,
-    apiserver: LocalApiServer,
+    apiserver: ApiServer,
     spec_repo: SpecRepo,
     traffic: TrafficSimulator,
     receiver: WebhookReceiver,
@@ -203,3 +205,155 @@ def test_rbac_allows_every_call_and_grants_nothing_unused(
     for grant in grants:
         if grant.resource_names:
             assert used_names[(grant.index, grant.role)] == set(grant.resource_names)
+
+
+# -- the real authorizer ------------------------------------------------------------------
+
+SERVICE_ACCOUNT_USER = f"system:serviceaccount:{ACCOUNT[0]}:{ACCOUNT[1]}"
+SERVICE_ACCOUNT_GROUPS = [
+    "system:serviceaccounts",
+    f"system:serviceaccounts:{ACCOUNT[0]}",
+    "system:authenticated",
+]
+
+
+def service_account_kubeconfig(
+    server: KubeControlPlane, api: kubernetes.client.ApiClient, path: Path
+) -> Path:
+    """A kubeconfig holding a token the TokenRequest API minted for the controller's account."""
+    request = {"spec": {"expirationSeconds": 3600}}
+    minted = kubernetes.client.CoreV1Api(api).create_namespaced_service_account_token(
+        ACCOUNT[1], ACCOUNT[0], request
+    )
+    return server.write_kubeconfig(path, namespace=ACCOUNT[0], token=minted.status.token)
+
+
+def allowed_for_controller(api: kubernetes.client.ApiClient, call: rbac.Call) -> bool:
+    """The real RBAC authorizer's answer (a SubjectAccessReview) for the controller's account."""
+    resource, _, subresource = call.resource.partition("/")
+    review = {
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SubjectAccessReview",
+        "spec": {
+            "user": SERVICE_ACCOUNT_USER,
+            "groups": SERVICE_ACCOUNT_GROUPS,
+            "resourceAttributes": {
+                "group": call.group,
+                "resource": resource,
+                "subresource": subresource,
+                "verb": call.verb,
+                "namespace": call.namespace,
+                "name": call.name,
+            },
+        },
+    }
+    answer = kubernetes.client.AuthorizationV1Api(api).create_subject_access_review(review)
+    return bool(answer.status.allowed)
+
+
+def denied_once_rule_is_removed(
+    api: kubernetes.client.ApiClient, grant: rbac.Grant, calls: list[rbac.Call]
+) -> list[str]:
+    """Remove one rule from its role on the server, ask the authorizer about every call the
+    cycle made, restore the rule; returns the calls it denied (it may take a moment for the
+    authorizer's cache to see the change, so it asks until one is denied or 10 s pass)."""
+    rbac_api = kubernetes.client.RbacAuthorizationV1Api(api)
+    kind, name = grant.role.split(" ", 1)
+    if kind == "ClusterRole":
+        role = rbac_api.read_cluster_role(name)
+        original = list(role.rules)
+        role.rules = [r for i, r in enumerate(original) if i != grant.index]
+        rbac_api.replace_cluster_role(name, role)
+    else:
+        role = rbac_api.read_namespaced_role(name, grant.namespace)
+        original = list(role.rules)
+        role.rules = [r for i, r in enumerate(original) if i != grant.index]
+        rbac_api.replace_namespaced_role(name, grant.namespace, role)
+    try:
+        denied: list[str] = []
+        deadline = time.monotonic() + 10
+        while not denied and time.monotonic() < deadline:
+            denied = [c.describe() for c in calls if not allowed_for_controller(api, c)]
+            time.sleep(0.2)
+        return denied
+    finally:
+        if kind == "ClusterRole":
+            role = rbac_api.read_cluster_role(name)
+            role.rules = original
+            rbac_api.replace_cluster_role(name, role)
+        else:
+            role = rbac_api.read_namespaced_role(name, grant.namespace)
+            role.rules = original
+            rbac_api.replace_namespaced_role(name, grant.namespace, role)
+        wait_for(
+            lambda: all(allowed_for_controller(api, c) for c in calls),
+            timeout=10,
+            what=f"{grant.describe()} restored",
+        )
+
+
+@pytest.fixture
+def controller_as_service_account(
+    apiserver: ApiServer,
+    app: kubernetes.client.ApiClient,
+    installed: list[dict[str, Any]],
+    prometheus: PrometheusServer,
+    spec_repo: SpecRepo,
+    tmp_path: Path,
+) -> Iterator[Controller]:
+    """The controller authenticated as its ServiceAccount, with only the shipped RBAC."""
+    if not isinstance(apiserver, KubeControlPlane):
+        pytest.skip("the stand-in has no authorizer: this runs against the real server")
+    kubeconfig = service_account_kubeconfig(apiserver, app, tmp_path / "controller.kubeconfig")
+    push_spec(spec_repo, "v1")
+    settings = ControllerSettings(
+        prometheus=PrometheusSettings(url=prometheus.url),
+        git_url=spec_repo.url,
+        cache_dir=tmp_path / "cache",
+        poll_interval=1.0,
+        kubeconfig=str(kubeconfig),
+        listen_host="127.0.0.1",
+        listen_port=0,
+        leader_election=True,
+        lease_namespace="rollout-system",
+        lease_name="rollout-controller",
+        identity="rollout-controller-7d9f-abcde",
+    )
+    running = Controller(settings)
+    running.start()
+    yield running
+    running.stop()
+
+
+def test_the_real_authorizer_allows_the_cycle_and_needs_every_rule(
+    controller_as_service_account: Controller,
+    app: kubernetes.client.ApiClient,
+    apiserver: ApiServer,
+    spec_repo: SpecRepo,
+    traffic: TrafficSimulator,
+    receiver: WebhookReceiver,
+    installed: list[dict[str, Any]],
+    kubectl: Kubectl,
+) -> None:
+    live_the_whole_cycle(controller_as_service_account, app, spec_repo, traffic, receiver)
+    ours = [r for r in apiserver.requests if r.user_agent.startswith(CONTROLLER_AGENT)]
+    refused = sorted({rbac.call_of(r).describe() for r in ours if r.code == 403})
+    assert ours and refused == [], "the controller's own account was refused"
+    can_i = kubectl(
+        "auth", "can-i", "patch", "virtualservices.networking.istio.io", "-n", NAMESPACE,
+        f"--as={SERVICE_ACCOUNT_USER}", check=False,
+    )  # fmt: skip
+    assert can_i.stdout.strip() == "yes"
+
+    calls = sorted({rbac.call_of(r) for r in ours})
+    grants = rbac.grants_for(installed, account=ACCOUNT[1], namespace=ACCOUNT[0])
+    assert grants
+    unneeded = []
+    for grant in grants:
+        denied = denied_once_rule_is_removed(app, grant, calls)
+        log.info("without %s the authorizer denies %s", grant.describe(), denied)
+        if not denied:
+            unneeded.append(grant.describe())
+    assert unneeded == [], (
+        "rules the cycle does not need (the authorizer denies nothing without them)"
+    )

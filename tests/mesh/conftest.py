@@ -9,11 +9,13 @@ import kubernetes
 import pytest
 
 from tests.kube_clients import CustomObjects, custom_objects
-from tests.mesh.objects import ISTIO_GROUP, Create
+from tests.kube_servers import create_namespaces
+from tests.mesh.objects import GATEWAY_NAMESPACE, ISTIO_GROUP, NAMESPACE, Create
 
 
 @pytest.fixture
 def objects(api_client: kubernetes.client.ApiClient) -> CustomObjects:
+    create_namespaces(api_client, NAMESPACE, GATEWAY_NAMESPACE)
     return custom_objects(api_client)
 
 
