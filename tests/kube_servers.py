@@ -28,6 +28,7 @@ from kubelite import LocalApiServer
 from kubelite.builtin_crds import ISTIO_CRDS
 from rollout_local.processes.kube_control_plane import KubeControlPlane
 from rollout_local.processes.kube_reset import ClusterBaseline
+from tests.kube_clients import as_body
 
 __all__ = [
     "APISERVER_ENV",
@@ -56,7 +57,7 @@ def create_namespaces(api: kubernetes.client.ApiClient, *names: str) -> None:
     """Create namespaces (a server refuses objects in a namespace that does not exist)."""
     core = kubernetes.client.CoreV1Api(api)
     for name in names:
-        core.create_namespace({"metadata": {"name": name}})
+        core.create_namespace(as_body({"metadata": {"name": name}}))
 
 
 def wait_for_crd(api: kubernetes.client.ApiClient, name: str, *, timeout: float = 30.0) -> None:
@@ -76,7 +77,7 @@ def wait_for_crd(api: kubernetes.client.ApiClient, name: str, *, timeout: float 
 def install_crd(api: kubernetes.client.ApiClient, document: dict[str, Any]) -> dict[str, Any]:
     """Create a CRD and wait until it is served; returns it as the server stored it."""
     extensions = kubernetes.client.ApiextensionsV1Api(api)
-    extensions.create_custom_resource_definition(document)
+    extensions.create_custom_resource_definition(as_body(document))
     wait_for_crd(api, document["metadata"]["name"])
     stored: dict[str, Any] = api.sanitize_for_serialization(
         extensions.read_custom_resource_definition(document["metadata"]["name"])

@@ -285,9 +285,7 @@ class KubeControlPlane:
     def install_crds(self, documents: Sequence[dict[str, Any]], *, timeout: float = 30.0) -> None:
         """Create CustomResourceDefinitions and return once each one is served (Established)."""
         path = self.workdir / "installer.kubeconfig"
-        api = kubernetes.config.new_client_from_config(  # type: ignore[no-untyped-call]
-            config_file=str(self.write_kubeconfig(path))
-        )
+        api = kubernetes.config.new_client_from_config(config_file=str(self.write_kubeconfig(path)))
         try:
             extensions = kubernetes.client.ApiextensionsV1Api(api)
             for document in documents:

@@ -3,7 +3,7 @@
 - ``SpecRepo``: a bare Git repository (the remote the controller clones) and a work tree
   the test commits and pushes rollout specs from, as a user would.
 - ``install_app``: the Rollout CRD from ``manifests/`` (served before it returns), the
-  ``shop`` namespace, the app's VirtualService,
+  ``shop`` and ``rollout-system`` namespaces, the app's VirtualService,
   DestinationRule and one Deployment per version, marked Available as a real Deployment
   controller would once its pods are ready.
 - ``TrafficSimulator``: requests arriving at a steady rate, split between versions by the
@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 
 NAMESPACE = "shop"
 HOOK_SECRET = "e2e-hook-secret"
+CONTROLLER_NAMESPACE = "rollout-system"
+"""Where the controller's Lease lives, as ``manifests/`` installs it."""
 HOST = "checkout.shop.svc.cluster.local"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ALERT_SECRET = "rollout-alerts"
@@ -127,7 +129,7 @@ def install_app(api: kubernetes.client.ApiClient, versions: list[str], alerts_ur
     """The CRD, the Istio objects, a ready Deployment per version, and the alerts Secret."""
     crd = yaml.safe_load((REPO_ROOT / "manifests" / "crd.yaml").read_text())
     install_crd(api, crd)
-    create_namespaces(api, NAMESPACE)
+    create_namespaces(api, NAMESPACE, CONTROLLER_NAMESPACE)
     custom = custom_objects(api)
     custom.create_namespaced_custom_object(
         "networking.istio.io",

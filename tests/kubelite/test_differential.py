@@ -33,7 +33,7 @@ import kubernetes
 import yaml
 from kubernetes.client.exceptions import ApiException
 
-from tests.kube_clients import new_api_client
+from tests.kube_clients import custom_objects, new_api_client
 from tests.kube_servers import install_crd, wait_for_crd
 from tests.kubelite.objects import WIDGET_CRD
 
@@ -271,7 +271,7 @@ GROUP, PLURAL = "networking.istio.io", "virtualservices"
 
 
 def custom_resource_life(api: kubernetes.client.ApiClient) -> Transcript:
-    custom = kubernetes.client.CustomObjectsApi(api)
+    custom = custom_objects(api)
     body = json.loads(json.dumps(VIRTUAL_SERVICE))
     steps = [
         client_call(custom.create_namespaced_custom_object, GROUP, "v1", "default", PLURAL, body),
@@ -340,6 +340,7 @@ def built_in_life(api: kubernetes.client.ApiClient) -> Transcript:
         client_call(coordination.create_namespaced_lease, "shop", lease),
     ]
     current = coordination.read_namespaced_lease("leader", "shop")
+    assert current.spec is not None
     current.spec.holder_identity = "b"
     steps.append(client_call(coordination.replace_namespaced_lease, "leader", "shop", current))
     steps.append(client_call(coordination.replace_namespaced_lease, "leader", "shop", current))

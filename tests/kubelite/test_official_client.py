@@ -20,7 +20,7 @@ from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
 from kubelite import LocalApiServer
-from tests.kube_clients import CustomObjects
+from tests.kube_clients import CustomObjects, as_body
 from tests.kubelite.objects import GROUP, NAMESPACE, PLURAL, create_vs, status_of, virtual_service
 
 
@@ -82,7 +82,7 @@ def test_list_with_label_and_field_selectors(custom: CustomObjects) -> None:
 
 def test_list_across_namespaces(custom: CustomObjects) -> None:
     create_vs(custom, virtual_service("here"))
-    client.CoreV1Api(custom.api_client).create_namespace({"metadata": {"name": "other"}})
+    client.CoreV1Api(custom.api_client).create_namespace(as_body({"metadata": {"name": "other"}}))
     custom.create_namespaced_custom_object(GROUP, "v1", "other", PLURAL, virtual_service("there"))
     everywhere = custom.list_cluster_custom_object(GROUP, "v1", PLURAL)
     assert sorted(

@@ -16,7 +16,7 @@ import collections
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,7 @@ from tests.e2e.world import (
     rollout_status,
     wait_for,
 )
-from tests.kube_clients import Kubectl
+from tests.kube_clients import Kubectl, as_body
 from tests.kube_servers import ApiServer
 from tests.manifests import rbac
 
@@ -223,8 +223,9 @@ def service_account_kubeconfig(
     """A kubeconfig holding a token the TokenRequest API minted for the controller's account."""
     request = {"spec": {"expirationSeconds": 3600}}
     minted = kubernetes.client.CoreV1Api(api).create_namespaced_service_account_token(
-        ACCOUNT[1], ACCOUNT[0], request
+        ACCOUNT[1], ACCOUNT[0], as_body(request)
     )
+    assert minted.status is not None
     return server.write_kubeconfig(path, namespace=ACCOUNT[0], token=minted.status.token)
 
 
@@ -247,28 +248,40 @@ def allowed_for_controller(api: kubernetes.client.ApiClient, call: rbac.Call) ->
             },
         },
     }
-    answer = kubernetes.client.AuthorizationV1Api(api).create_subject_access_review(review)
-    return bool(answer.status.allowed)
+    answer = kubernetes.client.AuthorizationV1Api(api).create_subject_access_review(as_body(review))
+    return answer.status is not None and bool(answer.status.allowed)
+
+
+def set_rules(
+    api: kubernetes.client.ApiClient,
+    grant: rbac.Grant,
+    change: Callable[[list[Any]], list[Any]],
+) -> list[Any]:
+    """Change the rules of the role ``grant`` belongs to; returns the rules it had."""
+    rbac_api = kubernetes.client.RbacAuthorizationV1Api(api)
+    kind, name = grant.role.split(" ", 1)
+    if kind == "ClusterRole":
+        role: dict[str, Any] = api.sanitize_for_serialization(rbac_api.read_cluster_role(name))
+    else:
+        role = api.sanitize_for_serialization(rbac_api.read_namespaced_role(name, grant.namespace))
+    previous = list(role.get("rules") or [])
+    role["rules"] = change(previous)
+    if kind == "ClusterRole":
+        rbac_api.replace_cluster_role(name, as_body(role))
+    else:
+        rbac_api.replace_namespaced_role(name, grant.namespace, as_body(role))
+    return previous
 
 
 def denied_once_rule_is_removed(
     api: kubernetes.client.ApiClient, grant: rbac.Grant, calls: list[rbac.Call]
 ) -> list[str]:
     """Remove one rule from its role on the server, ask the authorizer about every call the
-    cycle made, restore the rule; returns the calls it denied (it may take a moment for the
-    authorizer's cache to see the change, so it asks until one is denied or 10 s pass)."""
-    rbac_api = kubernetes.client.RbacAuthorizationV1Api(api)
-    kind, name = grant.role.split(" ", 1)
-    if kind == "ClusterRole":
-        role = rbac_api.read_cluster_role(name)
-        original = list(role.rules)
-        role.rules = [r for i, r in enumerate(original) if i != grant.index]
-        rbac_api.replace_cluster_role(name, role)
-    else:
-        role = rbac_api.read_namespaced_role(name, grant.namespace)
-        original = list(role.rules)
-        role.rules = [r for i, r in enumerate(original) if i != grant.index]
-        rbac_api.replace_namespaced_role(name, grant.namespace, role)
+    cycle made, restore the rule; returns the calls it denied (the authorizer's cache may
+    take a moment to see the change, so it asks until one is denied or 10 s pass)."""
+    original = set_rules(
+        api, grant, lambda rules: [r for i, r in enumerate(rules) if i != grant.index]
+    )
     try:
         denied: list[str] = []
         deadline = time.monotonic() + 10
@@ -277,14 +290,7 @@ def denied_once_rule_is_removed(
             time.sleep(0.2)
         return denied
     finally:
-        if kind == "ClusterRole":
-            role = rbac_api.read_cluster_role(name)
-            role.rules = original
-            rbac_api.replace_cluster_role(name, role)
-        else:
-            role = rbac_api.read_namespaced_role(name, grant.namespace)
-            role.rules = original
-            rbac_api.replace_namespaced_role(name, grant.namespace, role)
+        set_rules(api, grant, lambda _: original)
         wait_for(
             lambda: all(allowed_for_controller(api, c) for c in calls),
             timeout=10,
