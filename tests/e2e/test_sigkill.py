@@ -37,7 +37,7 @@ from tests.metrics.exporter import IstioExporter
 TRIALS = 22  # two reference runs and twenty killed ones
 PLAN = [20, 50, 100]
 # twenty-two rollouts: about three minutes alone, more on a busy machine
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.slow, pytest.mark.cluster, pytest.mark.timeout(900)]
 
 
 class ControllerProcess:
