@@ -25,7 +25,6 @@ from typing import Any
 import kubernetes
 import pytest
 
-from kubelite import LocalApiServer
 from rollout.controller import Controller, ControllerSettings
 from rollout.metrics.prometheus import PrometheusSettings
 from rollout_local.processes.prometheus_server import PrometheusServer
@@ -39,6 +38,7 @@ from tests.e2e.world import (
     wait_for,
 )
 from tests.kube_clients import custom_objects
+from tests.kube_servers import ApiServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 
@@ -124,7 +124,7 @@ def status(api: kubernetes.client.ApiClient, name: str = "checkout") -> dict[str
 
 def test_rollouts_applied_by_argo_cd_are_adopted_promoted_and_never_rewritten(
     controller: Controller,
-    apiserver: LocalApiServer,
+    apiserver: ApiServer,
     app: kubernetes.client.ApiClient,
     traffic: TrafficSimulator,
 ) -> None:
@@ -133,7 +133,8 @@ def test_rollouts_applied_by_argo_cd_are_adopted_promoted_and_never_rewritten(
     custom.create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, applied)
     broken = copy.deepcopy(applied)
     broken["metadata"]["name"] = "broken"
-    broken["spec"]["steps"] = [{"setWeight": 50}, {"setWeight": 20}]
+    # a mistake the CRD's schema cannot see (decreasing weights it refuses at admission)
+    broken["spec"]["workload"] = {"subset": "{versoin}"}
     custom.create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, broken)
     unknown = copy.deepcopy(applied)
     unknown["metadata"]["name"] = "unknown-policy"
@@ -159,7 +160,8 @@ def test_rollouts_applied_by_argo_cd_are_adopted_promoted_and_never_rewritten(
     assert "unknown policy 'no-such-policy'" in unknown_condition["message"]
     condition = wait_for(reported_invalid, timeout=15, what="the invalid spec reported")
     assert condition["status"] == "False" and condition["reason"] == "InvalidSpec"
-    assert "spec.steps" in condition["message"] and "weights never decrease" in condition["message"]
+    assert "spec.workload.subset" in condition["message"]
+    assert "unknown placeholder {versoin}" in condition["message"]
     events = kubernetes.client.CoreV1Api(app).list_namespaced_event(
         NAMESPACE, field_selector="involvedObject.name=broken"
     )

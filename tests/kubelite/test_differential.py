@@ -35,7 +35,7 @@ from kubernetes.client.exceptions import ApiException
 
 from tests.kube_clients import custom_objects, new_api_client
 from tests.kube_servers import install_crd, wait_for_crd
-from tests.kubelite.objects import WIDGET_CRD
+from tests.kubelite.objects import WIDGET_CRD, virtual_service
 
 JsonObject = dict[str, Any]
 Transcript = list[JsonObject]
@@ -198,20 +198,8 @@ def test_a_crd_update_keeps_its_stored_versions(twins: dict[str, Path], tmp_path
 
 
 VIRTUAL_SERVICE: JsonObject = {
-    "apiVersion": "networking.istio.io/v1",
-    "kind": "VirtualService",
+    **virtual_service("reviews"),
     "metadata": {"name": "reviews", "namespace": "default"},
-    "spec": {
-        "hosts": ["reviews"],
-        "http": [
-            {
-                "route": [
-                    {"destination": {"host": "reviews", "subset": "stable"}, "weight": 100},
-                    {"destination": {"host": "reviews", "subset": "canary"}, "weight": 0},
-                ]
-            }
-        ],
-    },
 }
 
 
