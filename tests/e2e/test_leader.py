@@ -14,11 +14,11 @@ from pathlib import Path
 import kubernetes
 import pytest
 
-from kubelite import LocalApiServer
 from rollout.controller import Controller, ControllerSettings
 from rollout.metrics.prometheus import PrometheusSettings
 from rollout_local.processes.prometheus_server import PrometheusServer
 from tests.e2e.world import SpecRepo, TrafficSimulator, rollout_status, wait_for
+from tests.kube_servers import ApiServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
@@ -60,7 +60,7 @@ def replicas(
     first.stop()
 
 
-def writers(apiserver: LocalApiServer) -> set[str]:
+def writers(apiserver: ApiServer) -> set[str]:
     """The identities that wrote anything but the Lease since the log was cleared."""
     found = set()
     for record in apiserver.requests:
@@ -75,7 +75,7 @@ def writers(apiserver: LocalApiServer) -> set[str]:
 
 def test_only_the_leader_writes_and_the_other_takes_over(
     replicas: tuple[Controller, Controller],
-    apiserver: LocalApiServer,
+    apiserver: ApiServer,
     app: kubernetes.client.ApiClient,
     spec_repo: SpecRepo,
     traffic: TrafficSimulator,
