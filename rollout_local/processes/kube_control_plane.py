@@ -38,7 +38,7 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import kubernetes
 import yaml
@@ -46,8 +46,10 @@ import yaml
 from kubelite import RequestRecord
 from rollout_local.processes.child_process import ChildProcess
 from rollout_local.processes.kube_audit import AUDIT_POLICY, AuditLog
-from rollout_local.processes.kube_pki import ControlPlanePki, write_pki
 from rollout_local.processes.prometheus_server import free_port
+
+if TYPE_CHECKING:
+    from rollout_local.processes.kube_pki import ControlPlanePki
 
 __all__ = ["BINARIES_ENV", "ControlPlaneError", "KubeControlPlane", "control_plane_binaries"]
 
@@ -152,6 +154,9 @@ class KubeControlPlane:
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> KubeControlPlane:
+        # cryptography is loaded only when a control plane starts (it is not small)
+        from rollout_local.processes.kube_pki import write_pki
+
         binaries = self._binaries or control_plane_binaries()
         if self._workdir is None:
             self._workdir = Path(tempfile.mkdtemp(prefix="rollout-kube-"))
