@@ -5,9 +5,10 @@ pass every rollout asks the same policy templates for its own workloads. ``Batch
 sends the batch form of a template (``rollout.metrics.batch_query``) for every workload
 that asked for it recently, and answers the other rollouts of the pass from that answer,
 split in memory, as long as it was evaluated within ``max_age`` seconds of the time they
-ask about. A workload the answer does not cover yet asks again for everyone; the workloads
-that arrive while that query runs wait for it and are included in the next one, so a
-burst of new rollouts (a push to all of them) costs a few queries, not one each.
+ask about. A workload the answer does not cover yet (a rollout that just started) waits
+for the next widened query, sent at most every ``min_interval`` seconds for everyone who
+joined meanwhile, so a burst of new rollouts (a push to all of them) costs a few queries,
+not one each; ``join`` lets a rollout enrol all its queries before it asks the first.
 
 A batch that Prometheus refuses as a bad query marks its template as unbatchable (it is
 then queried per rollout, as before); an unreachable Prometheus is remembered for the
@@ -33,6 +34,9 @@ __all__ = ["BatchedQueries"]
 @dataclasses.dataclass
 class _Answer:
     at: float
+    """The evaluation time asked of Prometheus."""
+    asked: float
+    """When (monotonic) the query was answered."""
     series: dict[Member, tuple[Series, ...]]
     error: MetricsError | None = None
 
@@ -54,12 +58,14 @@ class BatchedQueries:
         provider: MetricsProvider,
         *,
         max_age: float = 2.5,
+        min_interval: float = 0.2,
         forget_after: float = 600.0,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.provider = provider
         self.max_age = max_age
+        self.min_interval = min_interval
         self.forget_after = forget_after
         self._clock = clock
         self._monotonic = monotonic
@@ -79,30 +85,45 @@ class BatchedQueries:
     ) -> tuple[Series, ...] | None:
         """The series of ``template`` rendered with ``context``, from a batch; None when it
         must be queried on its own (the template has no batch form)."""
-        form = self._form(template, context)
-        if form is None:
+        group, member = self._join(template, context)
+        if group is None:
             return None
         when = self._clock() if at is None else at
+        while True:
+            with group.lock:
+                answer = group.answer
+                if answer is not None and abs(when - answer.at) <= self.max_age:
+                    if answer.error is not None:
+                        raise answer.error
+                    if member in answer.series:
+                        return answer.series[member]
+                    # a newcomer this pass: one widened query per min_interval serves all
+                    wait = answer.asked + self.min_interval - self._monotonic()
+                else:
+                    wait = 0.0
+                if wait <= 0:
+                    answer = self._ask(group, when, timeout)
+                    if answer is None:
+                        return None
+                    group.answer = answer
+                    if answer.error is not None:
+                        raise answer.error
+                    return answer.series.get(member, ())
+            time.sleep(wait)
+
+    def join(self, template: str, context: Mapping[str, object]) -> None:
+        """Say ``context`` will ask for ``template`` soon: the next batch includes it."""
+        self._join(template, context)
+
+    def _join(self, template: str, context: Mapping[str, object]) -> tuple[_Group | None, Member]:
+        form = self._form(template, context)
+        if form is None:
+            return None, ()
         member = form.member(context)
         with self._guard:
             group = self._groups.setdefault(form.key, _Group(form))
-            # joining before taking the group's lock: whoever queries next includes us
             group.members[member] = self._monotonic()
-        with group.lock:
-            answer = group.answer
-            usable = (
-                answer is not None
-                and abs(when - answer.at) <= self.max_age
-                and (answer.error is not None or member in answer.series)
-            )
-            if answer is None or not usable:
-                answer = self._ask(group, when, timeout)
-                if answer is None:
-                    return None
-                group.answer = answer
-            if answer.error is not None:
-                raise answer.error
-            return answer.series.get(member, ())
+        return group, member
 
     def _ask(self, group: _Group, at: float, timeout: float) -> _Answer | None:
         with self._guard:
@@ -118,8 +139,9 @@ class BatchedQueries:
                 self._groups.pop(group.form.key, None)
             return None
         except MetricsError as error:
-            return _Answer(at=at, series={}, error=error)
-        return _Answer(at=at, series=group.form.split(series, members))
+            return _Answer(at=at, asked=self._monotonic(), series={}, error=error)
+        split = group.form.split(series, members)
+        return _Answer(at=at, asked=self._monotonic(), series=split)
 
     def _form(self, template: str, context: Mapping[str, object]) -> BatchForm | None:
         signature = (template, tuple(sorted((k, str(v)) for k, v in context.items())))
@@ -128,7 +150,7 @@ class BatchedQueries:
                 form = self._forms[signature]
             else:
                 form = batch_form(template, context)
-                if len(self._forms) > 10_000:
+                if len(self._forms) > 200_000:
                     self._forms.clear()
                 self._forms[signature] = form
             if form is None or form.key in self._unbatchable:

@@ -86,6 +86,8 @@ def observe(
     its own rendered query.
     """
     session = _Session(provider, at=at, timeout=timeout, batch=batch)
+    if batch is not None:
+        _join(batch, policies, [canary] if stable is None else [canary, stable])
     observed: dict[str, PolicyObservation] = {}
     for policy in policies:
         canary_readings = _stamped(session.read_all(policy, canary))
@@ -109,6 +111,17 @@ def _stamped(readings: dict[str, Reading]) -> dict[str, Reading]:
         )
         for field, reading in readings.items()
     }
+
+
+def _join(
+    batch: BatchedQueries, policies: Sequence[RenderedPolicy], contexts: list[Mapping[str, object]]
+) -> None:
+    """Enrol every query of the tick, so the first batch asked covers all of them."""
+    for policy in policies:
+        for context in contexts:
+            merged = {**policy.params, **context}
+            for template in policy.templates.values():
+                batch.join(template, merged)
 
 
 class _Session:
