@@ -106,10 +106,33 @@ class BatchedQueries:
                     if answer is None:
                         return None
                     group.answer = answer
-                    if answer.error is not None:
-                        raise answer.error
-                    return answer.series.get(member, ())
+            if wait <= 0 and answer is not None:
+                self._widen_others(group, when, timeout)
+                if answer.error is not None:
+                    raise answer.error
+                return answer.series.get(member, ())
             time.sleep(wait)
+
+    def _widen_others(self, asked: _Group, when: float, timeout: float) -> None:
+        """Newcomers joined every template at once: widen the other batches of this pass
+        now too, so their next questions are answered without waiting."""
+        with self._guard:
+            others = [g for g in self._groups.values() if g is not asked]
+        for group in others:
+            if not group.lock.acquire(blocking=False):
+                continue  # someone is asking it right now
+            try:
+                answer = group.answer
+                if answer is None or abs(when - answer.at) > self.max_age or answer.error:
+                    continue
+                with self._guard:
+                    uncovered = any(m not in answer.series for m in group.members)
+                if uncovered:
+                    widened = self._ask(group, when, timeout)
+                    if widened is not None:
+                        group.answer = widened
+            finally:
+                group.lock.release()
 
     def join(self, template: str, context: Mapping[str, object]) -> None:
         """Say ``context`` will ask for ``template`` soon: the next batch includes it."""
