@@ -139,9 +139,15 @@ def run(count: int, *, idle: bool, workdir: Path, log_path: Path | None = None) 
             )
             requests = scale_probe.RequestClock(apiserver)
             try:
-                _wait(lambda: _ready(f"{base}/readyz"), timeout=300, what="/readyz")
+                patience = max(300.0, count * 0.2)
+                _wait(lambda: _ready(f"{base}/readyz"), timeout=patience, what="/readyz")
                 results["startup_seconds"] = round(time.monotonic() - started, 2)
-                _wait(lambda: _adopted(api, count), timeout=300, what="every rollout adopted")
+                _wait(
+                    lambda: _adopted(api, count),
+                    timeout=patience,
+                    what="every rollout adopted",
+                    every=max(0.5, count / 2000),
+                )
                 time.sleep(INTERVAL)
                 passes = 4
                 window = requests.window(INTERVAL * passes)

@@ -15,6 +15,7 @@ Either way a sync yields a :class:`rollout.ports.SpecSet`; a failed one raises
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import logging
 from collections.abc import Sequence
@@ -23,10 +24,14 @@ from rollout.errors import RolloutError
 from rollout.ports import SpecMirror, SpecSet
 from rollout.source.files import collect_files, read_catalog
 from rollout.source.git import GitSource
+from rollout.spec.catalog import LoadedRollout
 
 __all__ = ["ClusterSpecSource", "GitSpecSource"]
 
 log = logging.getLogger("rollout.source")
+
+MIRROR_WRITERS = 8
+"""Spec mirror writes in flight at once during a sync."""
 
 
 class GitSpecSource:
@@ -50,9 +55,11 @@ class GitSpecSource:
         )
 
     def publish(self, specs: SpecSet) -> None:
-        """Mirror each valid spec into its Rollout resource; a failure is logged, the others
-        go on."""
-        for key, entry in specs.catalog.rollouts.items():
+        """Mirror each valid spec into its Rollout resource, several writes at a time (after
+        a push to many specs each rollout starts as soon as its own spec lands); a failure
+        is logged, the others go on."""
+
+        def mirror_one(key: str, entry: LoadedRollout) -> None:
             body = entry.rollout.model_dump(mode="json", by_alias=True, exclude_none=True)
             try:
                 self._mirror.mirror_spec(
@@ -60,6 +67,10 @@ class GitSpecSource:
                 )
             except RolloutError as error:
                 log.error("%s: spec not mirrored into the cluster: %s", key, error)
+
+        rollouts = specs.catalog.rollouts
+        with concurrent.futures.ThreadPoolExecutor(max_workers=MIRROR_WRITERS) as writers:
+            list(writers.map(mirror_one, rollouts.keys(), rollouts.values()))
 
     def retire(self, namespace: str, name: str) -> None:
         self._mirror.delete_mirror(namespace, name)
