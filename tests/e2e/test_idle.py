@@ -76,4 +76,4 @@ def test_an_idle_rollout_makes_no_requests_until_a_command_wakes_it(
     # the write, so only the watch event can wake the rollout
     person = KubeStateStore(api_client)
     person.request_command("shop", "checkout", "abort", by="alice")
-    wait_for(lambda: controller.scheduler.runs(KEY) > runs, timeout=3, what="a run")
+    wait_for(lambda: controller.scheduler.runs(KEY) > runs, timeout=10, what="a run")
