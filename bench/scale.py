@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -55,6 +56,8 @@ from kubelite import LocalApiServer
 from rollout_local.processes.prometheus_server import PrometheusServer, free_port
 
 INTERVAL = 5.0
+PUSH_PATIENCE = 300.0
+"""Seconds to wait for every rollout's first canary weight after the push."""
 HOOK_SECRET = "bench-secret"
 
 
@@ -188,10 +191,18 @@ def _measure_rollouts(
     commit = repo.push("v2")
     _push_hook(f"{base}/hooks/git", commit)
     count = len(repo.names)
-    _wait(lambda: watch.count() >= count, timeout=240, what="a canary weight on every rollout")
+    deadline = time.monotonic() + PUSH_PATIENCE
+    while watch.count() < count and time.monotonic() < deadline:
+        time.sleep(0.5)
     delays = sorted(seen - pushed for seen in watch.first_seen.values())
     watch.stop()
-    results["push_to_first_weight_p99_seconds"] = round(scale_probe.quantile(delays, 0.99), 2)
+    results["rollouts_weighted_after_push"] = len(delays)
+    if len(delays) < count:  # the slowest were not seen: their delay is over the patience
+        delays.extend([math.inf] * (count - len(delays)))
+    p99 = scale_probe.quantile(delays, 0.99)
+    results["push_to_first_weight_p99_seconds"] = round(p99, 2) if math.isfinite(p99) else None
+    p50 = scale_probe.quantile(delays, 0.5)
+    results["push_to_first_weight_p50_seconds"] = round(p50, 2) if math.isfinite(p50) else None
     time.sleep(2 * INTERVAL)  # the pass that moved traffic is not the steady state
     passes = 8
     queries_before = scale_probe.prometheus_queries(prometheus.url)
@@ -240,7 +251,8 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
         results = run(args.rollouts, idle=args.idle, workdir=Path(tmp), log_path=args.log)
     results["bench_seconds"] = round(time.monotonic() - began, 1)
-    for field in (*FIELDS, "tick_lag_source", "bench_seconds"):
+    extras = ("rollouts_weighted_after_push", "push_to_first_weight_p50_seconds")
+    for field in (*FIELDS, *extras, "tick_lag_source", "bench_seconds"):
         if field in results:
             print(f"{field:36} {results[field]}")
     if args.json is not None:
