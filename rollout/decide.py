@@ -24,7 +24,8 @@ The working state of a tick, with its transitions, is :class:`rollout.tick.Tick`
 from __future__ import annotations
 
 from rollout import adoption
-from rollout.spec.rollout import AlertEvent, OnDelete, Rollout
+from rollout.spec.alerts import AlertEvent
+from rollout.spec.rollout import OnDelete, Rollout
 from rollout.state import MAX_COMMAND_HISTORY, MAX_SENT_ALERTS, Phase, RolloutState
 from rollout.steps import progress
 from rollout.tick import Decision, Observations, Tick

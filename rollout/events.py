@@ -10,7 +10,7 @@ import dataclasses
 from typing import Any
 
 from rollout.analysis.verdicts import Evidence
-from rollout.spec.rollout import AlertEvent
+from rollout.spec.alerts import AlertEvent
 
 __all__ = ["Notification"]
 

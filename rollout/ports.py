@@ -39,9 +39,10 @@ from typing import Any, Protocol
 from rollout.analysis.verdicts import Verdict
 from rollout.effects import RecordEvent, SetWeights
 from rollout.events import Notification
+from rollout.spec.alerts import AlertTarget, UrlSource
 from rollout.spec.catalog import Catalog
 from rollout.spec.policy import RenderedPolicy
-from rollout.spec.rollout import AlertTarget, Rollout, UrlSource
+from rollout.spec.rollout import Rollout
 from rollout.state import Command, RolloutState, reconcile_failure
 
 __all__ = [

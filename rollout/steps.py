@@ -12,8 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from rollout.analysis.verdicts import Outcome
+from rollout.spec.alerts import AlertEvent
 from rollout.spec.base import seconds
-from rollout.spec.rollout import AlertEvent, Rollout, Step
+from rollout.spec.rollout import Rollout, Step
 from rollout.state import Phase, VerdictRecord
 from rollout.tick import Tick
 

@@ -16,7 +16,8 @@ from rollout.adoption import LiveRoutes
 from rollout.analysis.verdicts import Evidence, Outcome, Verdict
 from rollout.effects import Effect, RecordEvent, SetWeights
 from rollout.events import Notification
-from rollout.spec.rollout import AlertEvent, Rollout
+from rollout.spec.alerts import AlertEvent
+from rollout.spec.rollout import Rollout
 from rollout.state import (
     MAX_SENT_ALERTS,
     Command,

@@ -16,6 +16,37 @@ import inspect
 import pytest
 
 PUBLIC_NAMES: dict[str, list[str]] = {
+    "rollout.analysis.alignment": [
+        "Interval",
+        "MAX_SAMPLES",
+        "STALE_SECONDS",
+        "SeriesTrack",
+        "Timeline",
+    ],
+    "rollout.analysis.buckets": [
+        "ISTIO_BUCKETS_MS",
+        "bucket_around",
+        "latency_notes",
+        "snap_down",
+    ],
+    "rollout.analysis.count_check": [
+        "ACCEPT_LOG_LEVEL",
+        "COMPARISON_MASS",
+        "CountResult",
+        "INTERVAL_CAP",
+        "allowed_rate",
+        "count_fields",
+        "judge_counts",
+        "stable_breached",
+    ],
+    "rollout.analysis.dispersion": [
+        "CORRELATION_SECONDS",
+        "Spread",
+        "VARIANCE_CEILING",
+        "VARIANCE_FLOOR",
+        "comparison_dispersion",
+        "rate_dispersion",
+    ],
     "rollout": [
         "API_GROUP",
         "API_VERSION",
@@ -62,11 +93,7 @@ PUBLIC_NAMES: dict[str, list[str]] = {
         "encode",
         "record_of",
     ],
-    "rollout.analysis.counts": [
-        "CounterTrack",
-    ],
     "rollout.analysis.judge": [
-        "COMPARISON_MASS",
         "judge",
         "rejection_log_threshold",
     ],
@@ -76,19 +103,23 @@ PUBLIC_NAMES: dict[str, list[str]] = {
         "PolicyObservation",
         "Reading",
         "ReadingProblem",
+        "SAMPLED_FIELD",
         "STABLE",
     ],
     "rollout.analysis.running": [
         "AnalysisState",
+        "COUNTED_KEYS",
         "PolicyProgress",
         "SCHEMA",
     ],
     "rollout.analysis.sequential": [
         "COMPARISON_GRID",
         "RATE_GRID",
+        "acceptance_step",
         "comparison_update",
         "log_mixture",
         "rate_log_likelihood_ratios",
+        "rate_update",
         "wald_expected_sample_size",
     ],
     "rollout.analysis.thresholds": [
@@ -119,6 +150,13 @@ PUBLIC_NAMES: dict[str, list[str]] = {
         "PlannedStep",
         "plan",
     ],
+    "rollout.spec.alerts": [
+        "AlertEvent",
+        "AlertTarget",
+        "SecretKeyRef",
+        "SigningKeySource",
+        "UrlSource",
+    ],
     "rollout.spec.policy": [
         "Policy",
         "PolicySpec",
@@ -137,8 +175,6 @@ PUBLIC_NAMES: dict[str, list[str]] = {
         "problems_from",
     ],
     "rollout.spec.rollout": [
-        "AlertEvent",
-        "AlertTarget",
         "Analysis",
         "AnalyzeStep",
         "NoDataMeaning",
@@ -148,10 +184,8 @@ PUBLIC_NAMES: dict[str, list[str]] = {
         "PolicyRef",
         "Rollout",
         "RolloutSpec",
-        "SecretKeyRef",
         "Step",
         "Traffic",
-        "UrlSource",
         "VirtualServiceRef",
         "Workload",
         "WriteBack",

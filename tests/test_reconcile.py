@@ -21,7 +21,8 @@ from rollout.events import Notification
 from rollout.ports import Desired, Readiness, RouteWeights, Stored
 from rollout.reconcile import Ports, Reconciler
 from rollout.route_record import RouteRecord
-from rollout.spec.rollout import AlertTarget, Rollout
+from rollout.spec.alerts import AlertTarget
+from rollout.spec.rollout import Rollout
 from rollout.state import Command, Phase, RolloutState
 from tests.rollouts import make_rollout
 

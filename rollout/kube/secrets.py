@@ -18,7 +18,7 @@ from kubernetes.client.exceptions import ApiException
 from rollout.errors import NotifyConfigError
 from rollout.kubeapi.client import REQUEST_TIMEOUT
 from rollout.ports import SecretResolver
-from rollout.spec.rollout import UrlSource
+from rollout.spec.alerts import UrlSource
 
 
 class KubeSecretResolver:

@@ -12,7 +12,7 @@ import enum
 
 from rollout.analysis.verdicts import Evidence, Outcome
 from rollout.events import Notification
-from rollout.spec.rollout import AlertEvent
+from rollout.spec.alerts import AlertEvent
 
 __all__ = [
     "Severity",

@@ -40,7 +40,7 @@ from rollout.events import Notification
 from rollout.notify.factory import build_notifier, wants
 from rollout.notify.notifier import DEFAULT_POLICY, RetryPolicy
 from rollout.ports import SecretResolver
-from rollout.spec.rollout import AlertTarget
+from rollout.spec.alerts import AlertTarget
 
 __all__ = ["AlertDispatcher", "AlertResult", "Dispatch", "alert_key"]
 

@@ -22,7 +22,7 @@ from rollout.notify.slack import SlackNotifier
 from rollout.notify.teams import TeamsNotifier
 from rollout.notify.webhook import GenericWebhookNotifier
 from rollout.ports import SecretResolver
-from rollout.spec.rollout import AlertTarget, UrlSource
+from rollout.spec.alerts import AlertTarget, UrlSource
 
 __all__ = [
     "EnvSecretResolver",

@@ -15,11 +15,10 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from rollout import GROUP_VERSION
+from rollout.spec.alerts import AlertTarget
 from rollout.spec.base import DnsLabel, DnsSubdomain, Duration, ObjectMeta, SpecModel, seconds
 
 __all__ = [
-    "AlertEvent",
-    "AlertTarget",
     "Analysis",
     "AnalyzeStep",
     "NoDataMeaning",
@@ -29,10 +28,8 @@ __all__ = [
     "PolicyRef",
     "Rollout",
     "RolloutSpec",
-    "SecretKeyRef",
     "Step",
     "Traffic",
-    "UrlSource",
     "VirtualServiceRef",
     "Workload",
     "WriteBack",
@@ -244,82 +241,6 @@ class Analysis(SpecModel):
         if duplicates:
             raise ValueError(f"policy {duplicates[0]!r} is applied twice")
         return value
-
-
-class AlertEvent(enum.StrEnum):
-    STARTED = "started"
-    STEP_ADVANCED = "stepAdvanced"
-    PAUSED = "paused"
-    PROMOTED = "promoted"
-    ROLLED_BACK = "rolledBack"
-    FAILED = "failed"
-    INCONCLUSIVE = "inconclusive"
-    SPEC_INVALID = "specInvalid"
-
-
-class SecretKeyRef(SpecModel):
-    name: DnsSubdomain
-    key: str = "url"
-    namespace: DnsLabel | None = None
-
-
-class UrlSource(SpecModel):
-    """Where a webhook URL comes from: a Secret key or an environment variable."""
-
-    secret_ref: SecretKeyRef | None = None
-    env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    value: str | None = Field(
-        None, description="Inline URL; refused unless allowInlineUrl is set on the target."
-    )
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> UrlSource:
-        given = [n for n in ("secret_ref", "env", "value") if getattr(self, n) is not None]
-        if len(given) != 1:
-            raise ValueError("give exactly one of secretRef, env or value")
-        return self
-
-
-class SigningKeySource(UrlSource):
-    """Where a webhook's signing key comes from: a Secret key, an environment variable or
-    (discouraged) the spec itself."""
-
-    value: str | None = Field(
-        None,
-        description="Inline signing key: readable by anyone who can read the spec; "
-        "prefer secretRef or env.",
-    )
-
-
-class AlertTarget(SpecModel):
-    """One place alerts go to, and which events it wants."""
-
-    name: DnsLabel
-    type: Literal["slack", "teams", "discord", "webhook"]
-    url: UrlSource
-    events: list[AlertEvent] = Field(
-        default_factory=lambda: [
-            AlertEvent.STARTED,
-            AlertEvent.PROMOTED,
-            AlertEvent.ROLLED_BACK,
-            AlertEvent.FAILED,
-            AlertEvent.PAUSED,
-            AlertEvent.SPEC_INVALID,
-        ]
-    )
-    allow_inline_url: bool = False
-    signing_secret: SigningKeySource | None = Field(
-        None, description="HMAC-SHA256 key for the generic webhook's signature header."
-    )
-
-    @model_validator(mode="after")
-    def _inline_needs_consent(self) -> AlertTarget:
-        if self.url.value is not None and not self.allow_inline_url:
-            raise ValueError(
-                "an inline url puts a secret in Git: use secretRef or env, "
-                "or set allowInlineUrl: true"
-            )
-        return self
 
 
 class OnDelete(enum.StrEnum):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from rollout.analysis.verdicts import Evidence, Outcome
 from rollout.events import Notification
 from rollout.notify.notifier import RetryPolicy
-from rollout.spec.rollout import AlertEvent
+from rollout.spec.alerts import AlertEvent
 
 __all__ = [
     "COMMIT",

@@ -10,7 +10,7 @@ import dataclasses
 
 from rollout.analysis.verdicts import Evidence, Outcome
 from rollout.notify import content
-from rollout.spec.rollout import AlertEvent
+from rollout.spec.alerts import AlertEvent
 from tests.notify.samples import FAILED_CHECK, PASSED_CHECK, make_notification
 
 

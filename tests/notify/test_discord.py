@@ -11,7 +11,7 @@ import dataclasses
 from rollout.events import Notification
 from rollout.notify.discord import DiscordNotifier, discord_payload
 from rollout.notify.notifier import JsonPoster
-from rollout.spec.rollout import AlertEvent
+from rollout.spec.alerts import AlertEvent
 from rollout_local.receiver import WebhookReceiver
 from tests.notify.samples import FAST_POLICY, make_notification
 

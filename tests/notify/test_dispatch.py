@@ -19,7 +19,7 @@ from rollout.errors import NotifyUnavailable
 from rollout.notify.dispatch import AlertDispatcher, AlertResult, alert_key
 from rollout.notify.factory import InMemorySecretResolver
 from rollout.notify.notifier import RetryPolicy
-from rollout.spec.rollout import AlertEvent, AlertTarget
+from rollout.spec.alerts import AlertEvent, AlertTarget
 from rollout_local.receiver import WebhookReceiver
 from tests.notify.samples import SECRET_PATH, make_notification
 

@@ -25,7 +25,7 @@ from rollout.notify.slack import SlackNotifier
 from rollout.notify.teams import TeamsNotifier
 from rollout.notify.webhook import GenericWebhookNotifier, verify_signature
 from rollout.ports import SecretResolver
-from rollout.spec.rollout import AlertEvent, AlertTarget
+from rollout.spec.alerts import AlertEvent, AlertTarget
 from rollout_local.receiver import WebhookReceiver
 from tests.notify.samples import FAST_POLICY, make_notification
 

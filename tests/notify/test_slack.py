@@ -12,7 +12,7 @@ import pytest
 from rollout.events import Notification
 from rollout.notify.notifier import JsonPoster
 from rollout.notify.slack import SlackNotifier, slack_payload
-from rollout.spec.rollout import AlertEvent
+from rollout.spec.alerts import AlertEvent
 from rollout_local.receiver import WebhookReceiver
 from tests.notify.samples import FAST_POLICY, make_notification
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from rollout.events import Notification
 from rollout.notify.notifier import JsonPoster
 from rollout.notify.teams import TeamsNotifier, teams_payload
-from rollout.spec.rollout import AlertEvent
+from rollout.spec.alerts import AlertEvent
 from rollout_local.receiver import WebhookReceiver
 from tests.notify.samples import FAST_POLICY, make_notification
 

@@ -21,7 +21,7 @@ import pytest
 from rollout.analysis.verdicts import Evidence, Outcome
 from rollout.events import Notification
 from rollout.notify import discord, slack, teams, webhook
-from rollout.spec.rollout import AlertEvent
+from rollout.spec.alerts import AlertEvent
 from rollout_local.receiver import WebhookReceiver, format_alert
 
 SECRET = "s3cret"
