@@ -11,7 +11,6 @@ from __future__ import annotations
 from rollout.notify.dispatch import AlertDispatcher, AlertResult, Dispatch, alert_key
 from rollout.notify.factory import (
     EnvSecretResolver,
-    InMemorySecretResolver,
     build_notifier,
     wants,
 )
@@ -23,7 +22,6 @@ __all__ = [
     "AlertResult",
     "Dispatch",
     "EnvSecretResolver",
-    "InMemorySecretResolver",
     "Notifier",
     "RetryPolicy",
     "alert_key",

@@ -13,7 +13,7 @@ from typing import Any
 
 from rollout.events import Notification
 from rollout.notify import content
-from rollout.notify.notifier import JsonPoster
+from rollout.notify.notifier import PayloadNotifier
 
 __all__ = ["DiscordNotifier", "discord_payload"]
 
@@ -54,15 +54,7 @@ def discord_payload(notification: Notification) -> dict[str, Any]:
     }
 
 
-class DiscordNotifier:
+class DiscordNotifier(PayloadNotifier):
     """Posts to one Discord webhook."""
 
-    def __init__(self, *, poster: JsonPoster) -> None:
-        self._poster = poster
-
-    @property
-    def target(self) -> str:
-        return self._poster.target
-
-    def send(self, notification: Notification) -> None:
-        self._poster.post_json(discord_payload(notification))
+    payload = staticmethod(discord_payload)

@@ -26,7 +26,6 @@ from rollout.spec.alerts import AlertTarget, UrlSource
 
 __all__ = [
     "EnvSecretResolver",
-    "InMemorySecretResolver",
     "build_notifier",
     "wants",
 ]
@@ -52,37 +51,6 @@ class EnvSecretResolver:
             f"Secret {ref.namespace or namespace}/{ref.name} key {ref.key!r} cannot be read "
             "without a cluster resolver"
         )
-
-
-class InMemorySecretResolver:
-    """Secrets and environment held in memory: for tests and the local demo.
-
-    ``secrets`` maps ``(namespace, name)`` to the Secret's data (key to value).
-    """
-
-    def __init__(
-        self,
-        *,
-        secrets: Mapping[tuple[str, str], Mapping[str, str]] | None = None,
-        environ: Mapping[str, str] | None = None,
-    ) -> None:
-        self._secrets = {key: dict(data) for key, data in (secrets or {}).items()}
-        self._env = EnvSecretResolver(dict(environ or {}))
-
-    def put(self, *, namespace: str, name: str, key: str, value: str) -> None:
-        self._secrets.setdefault((namespace, name), {})[key] = value
-
-    def resolve(self, source: UrlSource, *, namespace: str) -> str:
-        ref = source.secret_ref
-        if ref is None:
-            return self._env.resolve(source, namespace=namespace)
-        where = ref.namespace or namespace
-        data = self._secrets.get((where, ref.name))
-        if data is None:
-            raise NotifyConfigError(f"Secret {where}/{ref.name} does not exist")
-        if ref.key not in data:
-            raise NotifyConfigError(f"Secret {where}/{ref.name} has no key {ref.key!r}")
-        return data[ref.key]
 
 
 def wants(target: AlertTarget, notification: Notification) -> bool:

@@ -22,6 +22,7 @@ reduced to their kind and raised ``from None``.
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import email.utils
 import http.client
@@ -33,7 +34,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from rollout import __version__
 from rollout.errors import NotifyConfigError, NotifyRejected, NotifyUnavailable
@@ -44,6 +45,7 @@ __all__ = [
     "Delivery",
     "JsonPoster",
     "Notifier",
+    "PayloadNotifier",
     "RetryPolicy",
     "encode_json",
     "scrub_url",
@@ -67,6 +69,28 @@ class Notifier(Protocol):
     def send(self, notification: Notification) -> None:
         """Deliver or raise a ``NotifyError`` subclass."""
         ...
+
+
+class PayloadNotifier(abc.ABC):
+    """Posts one chat service's payload, built from the notification, to one webhook.
+
+    Slack, Teams and Discord differ only in the payload: each subclass names its builder.
+    """
+
+    @staticmethod
+    @abc.abstractmethod
+    def payload(notification: Notification) -> dict[str, Any]:
+        """The JSON body this service's webhook accepts for ``notification``."""
+
+    def __init__(self, *, poster: JsonPoster) -> None:
+        self._poster = poster
+
+    @property
+    def target(self) -> str:
+        return self._poster.target
+
+    def send(self, notification: Notification) -> None:
+        self._poster.post_json(self.payload(notification))
 
 
 @dataclasses.dataclass(frozen=True)

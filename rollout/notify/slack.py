@@ -13,7 +13,7 @@ from typing import Any
 
 from rollout.events import Notification
 from rollout.notify import content
-from rollout.notify.notifier import JsonPoster
+from rollout.notify.notifier import PayloadNotifier
 
 __all__ = ["SlackNotifier", "slack_payload"]
 
@@ -43,15 +43,7 @@ def slack_payload(notification: Notification) -> dict[str, Any]:
     return {"text": fallback, "attachments": [attachment]}
 
 
-class SlackNotifier:
+class SlackNotifier(PayloadNotifier):
     """Posts to one Slack incoming webhook."""
 
-    def __init__(self, *, poster: JsonPoster) -> None:
-        self._poster = poster
-
-    @property
-    def target(self) -> str:
-        return self._poster.target
-
-    def send(self, notification: Notification) -> None:
-        self._poster.post_json(slack_payload(notification))
+    payload = staticmethod(slack_payload)

@@ -21,7 +21,7 @@ from typing import Any
 
 from rollout.events import Notification
 from rollout.notify import content
-from rollout.notify.notifier import JsonPoster
+from rollout.notify.notifier import PayloadNotifier
 
 __all__ = ["ADAPTIVE_CARD", "TeamsNotifier", "teams_payload"]
 
@@ -89,15 +89,7 @@ def teams_payload(notification: Notification) -> dict[str, Any]:
     }
 
 
-class TeamsNotifier:
+class TeamsNotifier(PayloadNotifier):
     """Posts to one Teams Workflows webhook."""
 
-    def __init__(self, *, poster: JsonPoster) -> None:
-        self._poster = poster
-
-    @property
-    def target(self) -> str:
-        return self._poster.target
-
-    def send(self, notification: Notification) -> None:
-        self._poster.post_json(teams_payload(notification))
+    payload = staticmethod(teams_payload)

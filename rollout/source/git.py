@@ -47,6 +47,7 @@ __all__ = [
     "GitSource",
     "git_error_text",
     "printable",
+    "remote_access",
     "scrub",
     "ssh_command",
     "strip_credentials",
@@ -57,6 +58,18 @@ logger = logging.getLogger(__name__)
 BRANCH_NAME = re.compile(r"^(?!-)(?!.*\.\.)(?!.*//)[A-Za-z0-9._/-]+(?<![./])$")
 """A branch name git accepts and that cannot smuggle an option or a path escape."""
 _COMMIT_FORMAT = "%x1e%H%x1f%an <%ae>%x1f%ct%x1f%B"
+
+
+def remote_access(
+    url: str, credentials: GitCredentials | None, branch: str
+) -> gitauth.RemoteAccess:
+    """How to reach ``url`` (credentials from the environment unless given), once the branch
+    name is known to be safe to hand to git."""
+    if not BRANCH_NAME.match(branch):
+        raise SourceError(f"invalid branch name {branch!r}")
+    return gitauth.RemoteAccess.resolve(
+        url, GitCredentials.from_env() if credentials is None else credentials
+    )
 
 
 def _normalise_path(path: str) -> str:
@@ -112,12 +125,8 @@ class GitSource:
         max_file_bytes: int = yamldocs.MAX_FILE_BYTES,
         track_file_commits: bool = True,
     ) -> None:
-        self._access = gitauth.RemoteAccess.resolve(
-            url, GitCredentials.from_env() if credentials is None else credentials
-        )
+        self._access = remote_access(url, credentials, branch)
         self.url = self._access.display_url
-        if not BRANCH_NAME.match(branch):
-            raise SourceError(f"invalid branch name {branch!r}")
         self.branch = branch
         self.path = _normalise_path(path)
         self.cache_dir = Path(cache_dir).absolute()

@@ -39,7 +39,7 @@ import git
 
 from rollout.errors import SourceError
 from rollout.source import gitauth, specedit
-from rollout.source.git import BRANCH_NAME, git_error_text
+from rollout.source.git import BRANCH_NAME, git_error_text, remote_access
 from rollout.source.gitauth import GitCredentials
 from rollout.source.rollback_commit import (
     REVISION_TRAILER,
@@ -85,12 +85,8 @@ class GitWriter:
         network_timeout: float = 60.0,
         max_attempts: int = 8,
     ) -> None:
-        self._access = gitauth.RemoteAccess.resolve(
-            url, GitCredentials.from_env() if credentials is None else credentials
-        )
+        self._access = remote_access(url, credentials, branch)
         self.url = self._access.display_url
-        if not BRANCH_NAME.match(branch):
-            raise SourceError(f"invalid branch name {branch!r}")
         self.branch = branch
         self.identity = identity or Identity()
         self.cache_dir = Path(cache_dir).absolute()

@@ -17,11 +17,11 @@ import pytest
 
 from rollout.errors import NotifyUnavailable
 from rollout.notify.dispatch import AlertDispatcher, AlertResult, alert_key
-from rollout.notify.factory import InMemorySecretResolver
 from rollout.notify.notifier import RetryPolicy
 from rollout.spec.alerts import AlertEvent, AlertTarget
 from rollout_local.receiver import WebhookReceiver
 from tests.notify.samples import SECRET_PATH, make_notification
+from tests.notify.secrets import InMemorySecretResolver
 
 POLICY = RetryPolicy(
     max_attempts=2, attempt_timeout=0.5, deadline=1.5, backoff_base=0.01, backoff_cap=0.05

@@ -15,12 +15,7 @@ import pytest
 from rollout.errors import NotifyConfigError
 from rollout.events import Notification
 from rollout.notify.discord import DiscordNotifier
-from rollout.notify.factory import (
-    EnvSecretResolver,
-    InMemorySecretResolver,
-    build_notifier,
-    wants,
-)
+from rollout.notify.factory import EnvSecretResolver, build_notifier, wants
 from rollout.notify.slack import SlackNotifier
 from rollout.notify.teams import TeamsNotifier
 from rollout.notify.webhook import GenericWebhookNotifier, verify_signature
@@ -28,6 +23,7 @@ from rollout.ports import SecretResolver
 from rollout.spec.alerts import AlertEvent, AlertTarget
 from rollout_local.receiver import WebhookReceiver
 from tests.notify.samples import FAST_POLICY, make_notification
+from tests.notify.secrets import InMemorySecretResolver
 
 
 def target(**fields: Any) -> AlertTarget:
