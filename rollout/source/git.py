@@ -38,7 +38,14 @@ import git
 from rollout.errors import SourceError
 from rollout.source import gitauth
 from rollout.source.base import CommitInfo, Snapshot, SyncStatus, is_spec_file
-from rollout.source.gitauth import GitCredentials, scrub, ssh_command, strip_credentials
+from rollout.source.gitauth import (
+    BRANCH_NAME,
+    GitCredentials,
+    remote_access,
+    scrub,
+    ssh_command,
+    strip_credentials,
+)
 from rollout.spec import yamldocs
 
 __all__ = [
@@ -47,7 +54,6 @@ __all__ = [
     "GitSource",
     "git_error_text",
     "printable",
-    "remote_access",
     "scrub",
     "ssh_command",
     "strip_credentials",
@@ -55,21 +61,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-BRANCH_NAME = re.compile(r"^(?!-)(?!.*\.\.)(?!.*//)[A-Za-z0-9._/-]+(?<![./])$")
-"""A branch name git accepts and that cannot smuggle an option or a path escape."""
 _COMMIT_FORMAT = "%x1e%H%x1f%an <%ae>%x1f%ct%x1f%B"
-
-
-def remote_access(
-    url: str, credentials: GitCredentials | None, branch: str
-) -> gitauth.RemoteAccess:
-    """How to reach ``url`` (credentials from the environment unless given), once the branch
-    name is known to be safe to hand to git."""
-    if not BRANCH_NAME.match(branch):
-        raise SourceError(f"invalid branch name {branch!r}")
-    return gitauth.RemoteAccess.resolve(
-        url, GitCredentials.from_env() if credentials is None else credentials
-    )
 
 
 def _normalise_path(path: str) -> str:

@@ -18,9 +18,13 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
+from rollout.errors import SourceError
+
 __all__ = [
+    "BRANCH_NAME",
     "GitCredentials",
     "RemoteAccess",
+    "remote_access",
     "scrub",
     "ssh_command",
     "strip_credentials",
@@ -169,3 +173,17 @@ class RemoteAccess:
             env[_ASKPASS_USERNAME_ENV] = self.username
             env[_ASKPASS_PASSWORD_ENV] = self.password
         return env
+
+
+BRANCH_NAME = re.compile(r"^(?!-)(?!.*\.\.)(?!.*//)[A-Za-z0-9._/-]+(?<![./])$")
+"""A branch name git accepts and that cannot smuggle an option or a path escape."""
+
+
+def remote_access(url: str, credentials: GitCredentials | None, branch: str) -> RemoteAccess:
+    """How to reach ``url`` (credentials from the environment unless given), once the branch
+    name is known to be safe to hand to git."""
+    if not BRANCH_NAME.match(branch):
+        raise SourceError(f"invalid branch name {branch!r}")
+    return RemoteAccess.resolve(
+        url, GitCredentials.from_env() if credentials is None else credentials
+    )

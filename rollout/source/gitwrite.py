@@ -39,8 +39,8 @@ import git
 
 from rollout.errors import SourceError
 from rollout.source import gitauth, specedit
-from rollout.source.git import BRANCH_NAME, git_error_text, remote_access
-from rollout.source.gitauth import GitCredentials
+from rollout.source.git import git_error_text
+from rollout.source.gitauth import BRANCH_NAME, GitCredentials, remote_access
 from rollout.source.rollback_commit import (
     REVISION_TRAILER,
     ROLLOUT_TRAILER,
