@@ -37,13 +37,13 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import kubernetes
 import yaml
 
 from kubelite import RequestRecord
+from rollout_local.lifecycle import Lifecycle
 from rollout_local.processes.child_process import ChildProcess
 from rollout_local.processes.kube_audit import AUDIT_POLICY, AuditLog
 from rollout_local.processes.prometheus_server import free_port
@@ -91,7 +91,7 @@ def control_plane_binaries() -> Path:
     return directory
 
 
-class KubeControlPlane:
+class KubeControlPlane(Lifecycle):
     """etcd and kube-apiserver on 127.0.0.1 (see the module docstring)."""
 
     def __init__(
@@ -153,7 +153,7 @@ class KubeControlPlane:
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    def start(self) -> KubeControlPlane:
+    def start(self) -> Self:
         # cryptography is loaded only when a control plane starts (it is not small)
         from rollout_local.processes.kube_pki import write_pki
 
@@ -259,17 +259,6 @@ class KubeControlPlane:
         if self._owns_workdir and self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
-
-    def __enter__(self) -> KubeControlPlane:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- request log (from the audit log) ------------------------------------------------
 
