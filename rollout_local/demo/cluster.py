@@ -82,7 +82,13 @@ class DemoCluster:
     # -- installing ------------------------------------------------------------------------
 
     def install(self, *, first_version: str, alert_url: str) -> None:
-        """The CRD, the Istio objects routing everything to ``first_version``, the Secret."""
+        """The namespace, the CRD, the Istio objects routing everything to
+        ``first_version``, and the Secret."""
+        core = kubernetes.client.CoreV1Api(self.api)
+        self._call(
+            f"creating the namespace {NAMESPACE}",
+            lambda: core.create_namespace(_body({"metadata": {"name": NAMESPACE}})),
+        )
         extensions = kubernetes.client.ApiextensionsV1Api(self.api)
         self._call(
             "installing the Rollout CRD",
@@ -115,7 +121,6 @@ class DemoCluster:
             "destinationrules",
             {"metadata": {"name": SERVICE}, "spec": {"host": host, "subsets": []}},
         )
-        core = kubernetes.client.CoreV1Api(self.api)
         secret = {
             "apiVersion": "v1",
             "kind": "Secret",
