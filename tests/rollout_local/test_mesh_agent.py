@@ -119,7 +119,9 @@ def test_objects_created_and_patched_through_the_api_reach_envoy(
         requests=1_000, duration=10
     )
     assert report.by_status == {200: 1_000}
-    assert abs(canary.served - 200) <= 50
+    # 1,000 draws at 20%: the binomial standard deviation is 12.6, so 6 sigma is 76. The
+    # band still tells 80/20 apart from 100/0 and from 50/50.
+    assert abs(canary.served - 200) <= 76
     assert stable.served + canary.served == 1_000
 
     set_weights(istio, 0, 100)
