@@ -1,4 +1,5 @@
-"""The controller's HTTP endpoint: probes, metrics and Git push hooks on one port.
+"""The controller's HTTP endpoint: probes, metrics, Git push hooks (and the dashboard) on
+one port, served by Starlette on uvicorn in a background thread.
 
 Kubernetes probes ``/healthz`` (liveness: the process's loop is alive) and ``/readyz``
 (readiness: 503 until the first successful sync and while a condition that blocks it
@@ -13,52 +14,53 @@ instead of at the next poll:
   (``X-Signature``), whose body is a Flux event rather than a push payload, hence a path
   of its own.
 
-A hook request is checked in this order, and stops at the first failure: ``Content-Length``
-present and within the cap (411/413, before a byte of the body is read, and before
-``100 Continue`` when the client asks for it), the signature or token (401), the payload
-(400). Only then is ``on_push(branch, commit)`` called; it must only schedule the sync and
-return. A push answers 202, a GitHub ``ping`` or another event 200. The hooks are off (404)
-unless both a secret and ``on_push`` are given. Access logs go to ``logging`` at debug
-level, without query strings or header values.
+What each path answers, and the order of the hook checks (411/413 before the body, 401,
+400), is :mod:`rollout.server.endpoints`. A push answers 202, a GitHub ``ping`` or another
+event 200. The hooks are off (404) unless both a secret and ``on_push`` are given.
+
+Why uvicorn rather than ``http.server``: one event loop holds every connection, so a burst
+of hooks is not reset for want of threads and a client that stalls or goes away costs a
+coroutine, not a thread and a ``BrokenPipe`` traceback (``bench/push_hooks.py`` measures
+both). Access logs go to ``logging`` at debug level, without query strings or header
+values; uvicorn's own loggers are left as the process set them.
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
 import logging
+import socket
 import threading
 import time
-from collections.abc import Callable
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import Any
-from urllib.parse import urlsplit
 
-from rollout.server import hooks
+import uvicorn
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from rollout.server import endpoints, hooks
 from rollout.server.conditions import Conditions
+from rollout.server.endpoints import FLUX_HOOK_PATH, GIT_HOOK_PATH, PushCallback
 from rollout.server.metrics import ControllerMetrics
 
 __all__ = ["FLUX_HOOK_PATH", "GIT_HOOK_PATH", "ControllerServer", "PushCallback"]
 
 logger = logging.getLogger(__name__)
 
-GIT_HOOK_PATH = "/hooks/git"
-FLUX_HOOK_PATH = "/hooks/flux"
-
-#: Called with the pushed branch and commit (None when the payload names none).
-PushCallback = Callable[[str | None, str | None], None]
-
-_PROBE_PATHS = ("/healthz", "/readyz", "/metrics")
-_HOOK_PATHS = (GIT_HOOK_PATH, FLUX_HOOK_PATH)
+_START_TIMEOUT = 10.0
+_SHUTDOWN_GRACE_SECONDS = 2
+_BACKLOG = 2048
 
 
 class ControllerServer:
-    """A threaded HTTP server for probes, metrics and push hooks.
+    """An HTTP server for probes, metrics and push hooks, plus any ``extra_routes``.
 
     ``is_alive`` answers the liveness probe; readiness comes from ``is_ready`` when given,
     else from the flag that :meth:`mark_ready` sets. ``port=0`` picks a free port, read
-    back from :attr:`port` after :meth:`start`.
+    back from :attr:`port` after :meth:`start`. ``extra_routes`` (the dashboard) are
+    matched after the controller's own paths.
     """
 
     def __init__(
@@ -74,11 +76,12 @@ class ControllerServer:
         hook_secret: str | None = None,
         max_body_bytes: int = hooks.DEFAULT_MAX_BODY_BYTES,
         request_timeout: float = 10.0,
+        extra_routes: Sequence[BaseRoute] = (),
     ) -> None:
         if hook_secret == "":
             raise ValueError("the hook secret must not be empty; pass None to turn hooks off")
         self.metrics = metrics
-        self.is_alive = is_alive
+        self._is_alive = is_alive
         self._is_ready = is_ready
         self._ready = threading.Event()
         self.conditions = conditions or Conditions()
@@ -87,7 +90,9 @@ class ControllerServer:
         self.max_body_bytes = max_body_bytes
         self.request_timeout = request_timeout
         self._address = (host, port)
-        self._http: _HttpServer | None = None
+        self._extra_routes = tuple(extra_routes)
+        self._uvicorn: uvicorn.Server | None = None
+        self._socket: socket.socket | None = None
         self._thread: threading.Thread | None = None
 
     # -- readiness -----------------------------------------------------------------------
@@ -99,6 +104,9 @@ class ControllerServer:
         else:
             self._ready.clear()
 
+    def is_alive(self) -> bool:
+        return self._is_alive()
+
     def is_ready(self) -> bool:
         """Whether the controller has synced (or, as a follower, may take over)."""
         if self._is_ready is not None:
@@ -109,43 +117,81 @@ class ControllerServer:
     def hooks_enabled(self) -> bool:
         return self.hook_secret is not None and self.on_push is not None
 
+    def app(self) -> ASGIApp:
+        """The ASGI application: the controller's routes, then the extra ones."""
+        hook_settings = endpoints.HookSettings(
+            secret=self.hook_secret,
+            on_push=self.on_push,
+            max_body_bytes=self.max_body_bytes,
+            request_timeout=self.request_timeout,
+        )
+        routes = [*endpoints.routes(self, hook_settings), *self._extra_routes]
+        return _AccessLog(Starlette(routes=routes))
+
     # -- lifecycle -----------------------------------------------------------------------
 
     def start(self) -> ControllerServer:
-        """Bind and serve in a background thread; returns ``self``."""
-        if self._http is not None:
+        """Bind, then serve in a background thread until :meth:`stop`; returns ``self``."""
+        if self._uvicorn is not None:
             raise RuntimeError("the controller server is already started")
-        self._http = _HttpServer(self._address, self)
+        sock = socket.socket(socket.AF_INET6 if ":" in self._address[0] else socket.AF_INET)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(self._address)
+            sock.listen(_BACKLOG)  # at once: no window where another socket shares the port
+        except OSError:
+            sock.close()
+            raise
+        config = uvicorn.Config(
+            self.app(),
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            http="h11",
+            backlog=_BACKLOG,
+            server_header=False,
+            timeout_keep_alive=max(1, int(self.request_timeout)),
+            timeout_graceful_shutdown=_SHUTDOWN_GRACE_SECONDS,
+        )
+        server = uvicorn.Server(config)
+        self._uvicorn, self._socket = server, sock
         self._thread = threading.Thread(
-            target=self._http.serve_forever,
-            kwargs={"poll_interval": 0.05},
+            target=lambda: asyncio.run(server.serve(sockets=[sock])),
             name=f"controller-http-{self.port}",
             daemon=True,
         )
         self._thread.start()
+        deadline = time.monotonic() + _START_TIMEOUT
+        while not server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("the controller HTTP server did not start")
+            time.sleep(0.01)
         logger.info("controller HTTP server listening on %s", self.url)
         return self
 
     def stop(self) -> None:
         """Stop serving and close the socket. Safe to call twice."""
-        if self._http is None:
+        if self._uvicorn is None:
             return
-        self._http.shutdown()
-        self._http.server_close()
+        self._uvicorn.should_exit = True
         if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._http = None
+            self._thread.join(timeout=_SHUTDOWN_GRACE_SECONDS + 5)
+        if self._socket is not None:
+            self._socket.close()
+        self._uvicorn = None
+        self._socket = None
         self._thread = None
 
     @property
     def port(self) -> int:
-        if self._http is None:
+        if self._socket is None:
             raise RuntimeError("the controller server is not started")
-        return int(self._http.server_address[1])
+        return int(self._socket.getsockname()[1])
 
     @property
     def url(self) -> str:
-        host = str(self._http.server_address[0]) if self._http else self._address[0]
+        host = str(self._socket.getsockname()[0]) if self._socket else self._address[0]
         return f"http://{host}:{self.port}"
 
     def __enter__(self) -> ControllerServer:
@@ -160,209 +206,33 @@ class ControllerServer:
         self.stop()
 
 
-class _HttpServer(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
+class _AccessLog:
+    """One debug line per request: client, method, path (never the query), status, time."""
 
-    def __init__(self, address: tuple[str, int], owner: ControllerServer) -> None:
-        self.owner = owner
-        super().__init__(address, _Handler)
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
 
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _HttpServer
-    protocol_version = "HTTP/1.1"
-    server_version = "rollout-controller"
-    sys_version = ""
-
-    def setup(self) -> None:
-        self._started = time.perf_counter()
-        super().setup()
-        # a slow or stalled client cannot hold a worker thread for longer than this
-        self.connection.settimeout(self.server.owner.request_timeout)
-
-    @property
-    def owner(self) -> ControllerServer:
-        return self.server.owner
-
-    @property
-    def route(self) -> str:
-        return urlsplit(self.path).path
-
-    # -- dispatch ------------------------------------------------------------------------
-
-    def do_GET(self) -> None:
-        self._started = time.perf_counter()
-        if self.route == "/healthz":
-            self._probe(self._safely(self.owner.is_alive), "ok", "not alive")
-        elif self.route == "/readyz":
-            ready, text = self.owner.conditions.readiness(self._safely(self.owner.is_ready))
-            self._send_text(HTTPStatus.OK if ready else HTTPStatus.SERVICE_UNAVAILABLE, text)
-        elif self.route == "/metrics":
-            body, content_type = self.owner.metrics.exposition(self.headers.get("Accept"))
-            self._send(HTTPStatus.OK, body, content_type)
-        elif self.route in _HOOK_PATHS:
-            self._method_not_allowed("POST")
-        else:
-            self._send_text(HTTPStatus.NOT_FOUND, "not found")
-
-    def do_HEAD(self) -> None:
-        self.do_GET()
-
-    def do_POST(self) -> None:
-        self._started = time.perf_counter()
-        if self.route in _PROBE_PATHS:
-            self._method_not_allowed("GET, HEAD")
-        elif self.route in _HOOK_PATHS:
-            self._hook()
-        else:
-            self._send_text(HTTPStatus.NOT_FOUND, "not found")
-
-    def do_PUT(self) -> None:
-        self._unsupported()
-
-    def do_DELETE(self) -> None:
-        self._unsupported()
-
-    def do_PATCH(self) -> None:
-        self._unsupported()
-
-    def _unsupported(self) -> None:
-        self._started = time.perf_counter()
-        if self.route in _HOOK_PATHS:
-            self._method_not_allowed("POST")
-        elif self.route in _PROBE_PATHS:
-            self._method_not_allowed("GET, HEAD")
-        else:
-            self._send_text(HTTPStatus.NOT_FOUND, "not found")
-        self.close_connection = True
-
-    def handle_expect_100(self) -> bool:
-        """Refuse an oversized or unauthenticated-by-construction upload before its body."""
-        if self.command == "POST" and self.route in _HOOK_PATHS and self.owner.hooks_enabled:
-            try:
-                hooks.check_content_length(
-                    self.headers.get("Content-Length"), limit=self.owner.max_body_bytes
-                )
-            except hooks.WebhookRejected as rejected:
-                self._reject(rejected, hook=self._hook_name())
-                return False
-        return super().handle_expect_100()
-
-    # -- hooks ---------------------------------------------------------------------------
-
-    def _hook_name(self) -> str:
-        return "flux" if self.route == FLUX_HOOK_PATH else "git"
-
-    def _hook(self) -> None:
-        owner, hook = self.owner, self._hook_name()
-        if not owner.hooks_enabled or owner.hook_secret is None or owner.on_push is None:
-            self.close_connection = True
-            self._send_text(HTTPStatus.NOT_FOUND, "push hooks are not enabled")
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not logger.isEnabledFor(logging.DEBUG):
+            await self.app(scope, receive, send)
             return
+        started = time.perf_counter()
+        status = [0]
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = int(message["status"])
+            await send(message)
+
         try:
-            length = hooks.check_content_length(
-                self.headers.get("Content-Length"), limit=owner.max_body_bytes
-            )
-            body = self.rfile.read(length)
-            if len(body) != length:
-                raise hooks.WebhookRejected(400, "the body ended before Content-Length bytes")
-            headers = dict(self.headers.items())
-            if hook == "flux":
-                event = hooks.read_flux_event(headers, body, secret=owner.hook_secret)
-            else:
-                event = hooks.read_git_push(headers, body, secret=owner.hook_secret)
-        except hooks.WebhookRejected as rejected:
-            self._reject(rejected, hook=hook)
-            return
-        if not event.sync:
-            owner.metrics.count_webhook(hook=hook, outcome="ignored")
-            self._send_json(HTTPStatus.OK, {"status": "ignored", "event": event.event})
-            return
-        try:
-            owner.on_push(event.branch, event.commit)
-        except Exception:
-            logger.exception("the push callback failed for a %s webhook", event.provider)
-            owner.metrics.count_webhook(hook=hook, outcome="error")
-            self._send_json(HTTPStatus.INTERNAL_SERVER_ERROR, {"status": "error"})
-            return
-        logger.info(
-            "%s push webhook (%s): branch %s, commit %s: sync scheduled",
-            event.provider,
-            event.event,
-            event.branch or "-",
-            event.commit or "-",
-        )
-        owner.metrics.count_webhook(hook=hook, outcome="accepted")
-        self._send_json(
-            HTTPStatus.ACCEPTED,
-            {"status": "accepted", "branch": event.branch, "commit": event.commit},
-        )
-
-    def _reject(self, rejected: hooks.WebhookRejected, *, hook: str) -> None:
-        outcome = {401: "unauthorized", 413: "too_large", 411: "no_length"}.get(
-            rejected.status, "bad_request"
-        )
-        self.owner.metrics.count_webhook(hook=hook, outcome=outcome)
-        logger.warning("rejected a %s webhook: %s (%d)", hook, rejected, rejected.status)
-        if rejected.status in (411, 413):
-            self.close_connection = True  # the body, if any, was never read
-        self._send_json(
-            HTTPStatus(rejected.status), {"status": "rejected", "reason": str(rejected)}
-        )
-
-    # -- responses -----------------------------------------------------------------------
-
-    def _safely(self, check: Callable[[], bool]) -> bool:
-        try:
-            return bool(check())
-        except Exception:
-            logger.exception("a probe callback raised")
-            return False
-
-    def _probe(self, healthy: bool, good: str, bad: str) -> None:
-        if healthy:
-            self._send_text(HTTPStatus.OK, good)
-        else:
-            self._send_text(HTTPStatus.SERVICE_UNAVAILABLE, bad)
-
-    def _method_not_allowed(self, allow: str) -> None:
-        self._send_text(HTTPStatus.METHOD_NOT_ALLOWED, "method not allowed", allow=allow)
-
-    def _send_text(self, status: HTTPStatus, text: str, *, allow: str | None = None) -> None:
-        self._send(status, (text + "\n").encode(), "text/plain; charset=utf-8", allow=allow)
-
-    def _send_json(self, status: HTTPStatus, payload: dict[str, Any]) -> None:
-        self._send(status, json.dumps(payload).encode(), "application/json")
-
-    def _send(
-        self, status: HTTPStatus, body: bytes, content_type: str, *, allow: str | None = None
-    ) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        if allow is not None:
-            self.send_header("Allow", allow)
-        if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
-    # -- access log ----------------------------------------------------------------------
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        if logger.isEnabledFor(logging.DEBUG):
-            elapsed_ms = (time.perf_counter() - self._started) * 1000
+            await self.app(scope, receive, sending)
+        finally:
+            client = scope.get("client") or ("-", 0)
             logger.debug(
                 "%s %s %s %s %.1fms",
-                self.address_string(),
-                self.command,
-                self.route,
-                getattr(code, "value", code),
-                elapsed_ms,
+                client[0],
+                scope["method"],
+                scope["path"],
+                status[0] or "-",
+                (time.perf_counter() - started) * 1000,
             )
-
-    def log_message(self, format: str, *args: Any) -> None:
-        logger.debug("http: " + format, *args)
