@@ -27,15 +27,12 @@ values; uvicorn's own loggers are left as the process set them.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
 from types import TracebackType
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -44,14 +41,11 @@ from rollout.server import endpoints, hooks
 from rollout.server.conditions import Conditions
 from rollout.server.endpoints import FLUX_HOOK_PATH, GIT_HOOK_PATH, PushCallback
 from rollout.server.metrics import ControllerMetrics
+from rollout.server.serving import UvicornThread
 
 __all__ = ["FLUX_HOOK_PATH", "GIT_HOOK_PATH", "ControllerServer", "PushCallback"]
 
 logger = logging.getLogger(__name__)
-
-_START_TIMEOUT = 10.0
-_SHUTDOWN_GRACE_SECONDS = 2
-_BACKLOG = 2048
 
 
 class ControllerServer:
@@ -91,9 +85,7 @@ class ControllerServer:
         self.request_timeout = request_timeout
         self._address = (host, port)
         self._extra_routes = tuple(extra_routes)
-        self._uvicorn: uvicorn.Server | None = None
-        self._socket: socket.socket | None = None
-        self._thread: threading.Thread | None = None
+        self._serving: UvicornThread | None = None
 
     # -- readiness -----------------------------------------------------------------------
 
@@ -132,67 +124,37 @@ class ControllerServer:
 
     def start(self) -> ControllerServer:
         """Bind, then serve in a background thread until :meth:`stop`; returns ``self``."""
-        if self._uvicorn is not None:
+        if self._serving is not None:
             raise RuntimeError("the controller server is already started")
-        sock = socket.socket(socket.AF_INET6 if ":" in self._address[0] else socket.AF_INET)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(self._address)
-            sock.listen(_BACKLOG)  # at once: no window where another socket shares the port
-        except OSError:
-            sock.close()
-            raise
-        config = uvicorn.Config(
+        serving = UvicornThread(
             self.app(),
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-            http="h11",
-            backlog=_BACKLOG,
-            server_header=False,
-            timeout_keep_alive=max(1, int(self.request_timeout)),
-            timeout_graceful_shutdown=_SHUTDOWN_GRACE_SECONDS,
+            host=self._address[0],
+            port=self._address[1],
+            keep_alive=self.request_timeout,
+            name="controller-http",
         )
-        server = uvicorn.Server(config)
-        self._uvicorn, self._socket = server, sock
-        self._thread = threading.Thread(
-            target=lambda: asyncio.run(server.serve(sockets=[sock])),
-            name=f"controller-http-{self.port}",
-            daemon=True,
-        )
-        self._thread.start()
-        deadline = time.monotonic() + _START_TIMEOUT
-        while not server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("the controller HTTP server did not start")
-            time.sleep(0.01)
+        serving.start()
+        self._serving = serving
         logger.info("controller HTTP server listening on %s", self.url)
         return self
 
     def stop(self) -> None:
         """Stop serving and close the socket. Safe to call twice."""
-        if self._uvicorn is None:
-            return
-        self._uvicorn.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=_SHUTDOWN_GRACE_SECONDS + 5)
-        if self._socket is not None:
-            self._socket.close()
-        self._uvicorn = None
-        self._socket = None
-        self._thread = None
+        if self._serving is not None:
+            self._serving.stop()
+        self._serving = None
 
     @property
     def port(self) -> int:
-        if self._socket is None:
+        if self._serving is None:
             raise RuntimeError("the controller server is not started")
-        return int(self._socket.getsockname()[1])
+        return self._serving.port
 
     @property
     def url(self) -> str:
-        host = str(self._socket.getsockname()[0]) if self._socket else self._address[0]
-        return f"http://{host}:{self.port}"
+        if self._serving is None:
+            raise RuntimeError("the controller server is not started")
+        return self._serving.url
 
     def __enter__(self) -> ControllerServer:
         return self.start()
@@ -218,15 +180,12 @@ class _AccessLog:
             return
         started = time.perf_counter()
         status = [0]
+        logged = [False]
 
-        async def sending(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status[0] = int(message["status"])
-            await send(message)
-
-        try:
-            await self.app(scope, receive, sending)
-        finally:
+        def log_once() -> None:
+            if logged[0]:
+                return
+            logged[0] = True
             client = scope.get("client") or ("-", 0)
             logger.debug(
                 "%s %s %s %s %.1fms",
@@ -236,3 +195,15 @@ class _AccessLog:
                 status[0] or "-",
                 (time.perf_counter() - started) * 1000,
             )
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = int(message["status"])
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                log_once()  # before the client can read the end of the answer
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            log_once()
