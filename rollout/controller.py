@@ -40,6 +40,7 @@ from rollout.metrics.batch import BatchedQueries
 from rollout.metrics.prometheus import PrometheusProvider
 from rollout.notify.dispatch import AlertDispatcher, AlertResult
 from rollout.notify.factory import EnvSecretResolver
+from rollout.notify.hooks import HttpHookCaller
 from rollout.reconcile import Ports, Reconciler
 from rollout.scheduler import Scheduler
 from rollout.server.conditions import Conditions
@@ -62,10 +63,9 @@ class Controller:
         self.api.user_agent = f"rollout-controller/{__version__} ({settings.identity})"
         self.store = store = KubeStateStore(self.api)
         events = EventRecorder(self.api)
-        self.dispatcher = AlertDispatcher(
-            resolver=KubeSecretResolver(self.api, env=EnvSecretResolver()),
-            on_result=self._count_alert,
-        )
+        secrets = KubeSecretResolver(self.api, env=EnvSecretResolver())
+        self.dispatcher = AlertDispatcher(resolver=secrets, on_result=self._count_alert)
+        self.hooks = HttpHookCaller(resolver=secrets)
         prometheus = PrometheusProvider(settings.prometheus)
         self.router = new_router(settings.router, self.api)
         self.readiness = DeploymentReadiness(self.api)
@@ -78,6 +78,7 @@ class Controller:
                 alerts=self.dispatcher,
                 events=events,
                 clock=clock,
+                hooks=self.hooks,
             )
         )
         self.source = spec_source_for(settings, KubeSpecMirror(store))
@@ -142,6 +143,7 @@ class Controller:
         else:
             self._stop_leading()
         self.dispatcher.close()
+        self.hooks.close()
         if self.write_back is not None:
             self.write_back.close()
         self.server.stop()

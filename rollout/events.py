@@ -14,7 +14,9 @@ from rollout.spec.alerts import AlertEvent
 
 __all__ = ["Notification"]
 
-_PER_STEP = frozenset({AlertEvent.STEP_ADVANCED, AlertEvent.PAUSED, AlertEvent.INCONCLUSIVE})
+_PER_STEP = frozenset(
+    {AlertEvent.STEP_ADVANCED, AlertEvent.PAUSED, AlertEvent.INCONCLUSIVE, AlertEvent.HOOK_FAILED}
+)
 """Events that may happen once at each step; every other one happens once per revision."""
 
 

@@ -6,9 +6,11 @@ For one rollout and one tick, in a safe order:
 2. observe: the canary Deployment's readiness and the routing config (checked before any
    traffic moves, so a missing VirtualService or subset leaves no partial write), the live
    weights (drift from what we wrote is reported and corrected), and the analysis verdict;
-3. ``decide`` (pure);
+3. ``decide`` (pure), and ask the hooks that gate the moves it decided (a hook that does
+   not say yes holds its move: the tick is decided again with that hold);
 4. apply effects: traffic first, then the state with optimistic concurrency (a conflict
-   means someone else wrote: re-read and decide again), then the alerts the state owes.
+   means someone else wrote: re-read and decide again), then the alerts the state owes,
+   then the hooks told of a promotion or rollback (:mod:`rollout.hook_calls`).
 
 Weights are absolute and the state is saved after traffic moved, so a crash at any point
 only repeats work: a restarted controller re-reads the state and decides again. Running it
@@ -27,7 +29,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from rollout import ports, route_record
+from rollout import hook_calls, ports, route_record
 from rollout.adoption import LiveRoutes
 from rollout.analysis.verdicts import Verdict
 from rollout.decide import Decision, Observations, decide, mark_sent
@@ -65,6 +67,7 @@ class Ports:
     alerts: ports.AlertSink
     events: ports.EventSink
     clock: Callable[[], float] = time.time
+    hooks: ports.HookCaller = dataclasses.field(default_factory=hook_calls.Unwired)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -171,6 +174,10 @@ class Reconciler:
             live=self._live_routes(rollout) if state.stable_version is None else None,
         )
         decision = decide(rollout, state, observations, deleted=desired.deleted)
+        hold = hook_calls.first_hold(adapters.hooks, rollout, state, decision)
+        if hold is not None:  # decided again: the move that gate guards is held
+            observations = dataclasses.replace(observations, held=hold)
+            decision = decide(rollout, state, observations, deleted=desired.deleted)
         for weights in _weights_with_record(rollout, state, decision):
             adapters.router.set_weights(rollout, weights)
         next_state = decision.state
@@ -200,6 +207,11 @@ class Reconciler:
             recovered = f"ticks go through again (they failed with {failure.reason})"
             self._record(stored, RecordEvent("Reconciled", recovered))
         next_state = self._deliver_alerts(rollout, next_state, version)
+        for told in hook_calls.tell(adapters.hooks, rollout, state, decision):
+            log.warning("%s: %s", rollout.key, told.message)
+            self._record(stored, RecordEvent("HookFailed", told.message, warning=True))
+            adapters.alerts.send(told.notification(at=now), rollout.spec.alerts)
+        hook_calls.nudge_load(adapters.hooks, rollout, next_state, verdict)
         return Reconciled(next_state, decision, verdict, drift=drift)
 
     def _analyze(

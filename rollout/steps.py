@@ -14,6 +14,7 @@ from typing import Any
 from rollout.analysis.verdicts import Outcome
 from rollout.spec.alerts import AlertEvent
 from rollout.spec.base import seconds
+from rollout.spec.hooks import HookKind
 from rollout.spec.rollout import Rollout, Step
 from rollout.state import Phase, VerdictRecord
 from rollout.tick import Tick
@@ -69,6 +70,9 @@ def _walk_steps(tick: Tick, rollout: Rollout, outcome: Outcome | None) -> None:
                 # all traffic on the canary leaves stable idle, and the comparison with it
                 # can then never conclude: 100% is given only on a promotable verdict
                 _wait_for_promotable(tick, rollout, f"before step {index} (100%)")
+                return
+            raising = step.set_weight > tick.state.canary_weight
+            if raising and not tick.pass_gate(HookKind.CONFIRM_STEP, step.set_weight):
                 return
             if step.set_weight != tick.state.canary_weight:
                 tick.route(stable, canary, step.set_weight)
@@ -147,7 +151,8 @@ def _finish(tick: Tick, rollout: Rollout, outcome: Outcome | None) -> None:
     """
     at_full = tick.state.canary_weight == 100 and outcome is Outcome.PASS
     if at_full or _promotable(tick, rollout, outcome):
-        tick.promote()
+        if tick.pass_gate(HookKind.CONFIRM_PROMOTION, 100):
+            tick.promote()
         return
     _wait_for_promotable(tick, rollout, "after the last step")
 
@@ -168,6 +173,8 @@ def progress(tick: Tick, rollout: Rollout) -> None:
                     f"within {rollout.spec.progress_deadline}: {obs.readiness_message}",
                     remember=True,
                 )
+            return
+        if not tick.pass_gate(HookKind.PRE_ROLLOUT, 0):
             return
         tick.set_phase(Phase.PROGRESSING, "canary ready")
         tick.update(step_index=0, step_started_at=obs.now)

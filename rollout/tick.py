@@ -17,6 +17,7 @@ from rollout.analysis.verdicts import Evidence, Outcome, Verdict
 from rollout.effects import Effect, RecordEvent, SetWeights
 from rollout.events import Notification
 from rollout.spec.alerts import AlertEvent
+from rollout.spec.hooks import HookKind
 from rollout.spec.rollout import Rollout
 from rollout.state import (
     MAX_SENT_ALERTS,
@@ -27,7 +28,30 @@ from rollout.state import (
     RolloutState,
 )
 
-__all__ = ["Decision", "Observations", "Tick"]
+__all__ = ["Decision", "HookHold", "HookPoint", "Observations", "Tick"]
+
+
+@dataclasses.dataclass(frozen=True)
+class HookPoint:
+    """A point where the spec's hooks of one kind are called: a move a gate may stop
+    (``pre-rollout``, ``confirm-*``) or an outcome to tell (``post-promotion``,
+    ``rollback``), with the step and the canary weight it is about."""
+
+    kind: HookKind
+    step: int
+    weight: int
+
+
+@dataclasses.dataclass(frozen=True)
+class HookHold:
+    """A gate that did not say yes this tick: the move it guards is held.
+
+    ``failed`` says the receiver gave no answer (a timeout, unreachable, 5xx after the
+    retries): that is alerted on, once per step; a plain no is not a failure."""
+
+    kind: HookKind
+    reason: str
+    failed: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,12 +71,17 @@ class Observations:
     """The newest spec in the source is invalid: the rollout keeps its last valid spec."""
     live: LiveRoutes | None = None
     """The live routes, read when there is no state: what adoption starts from."""
+    held: HookHold | None = None
+    """A gate the coordinator asked and that did not say yes: its move is held."""
 
 
 @dataclasses.dataclass(frozen=True)
 class Decision:
     state: RolloutState
     effects: tuple[Effect, ...]
+    hooks: tuple[HookPoint, ...] = ()
+    """The hook points this decision passed, in order: gates to ask before it is applied,
+    outcomes to tell after."""
 
     @property
     def weights(self) -> SetWeights | None:
@@ -68,6 +97,7 @@ class Tick:
         self.state = state
         self.obs = obs
         self.effects: list[Effect] = []
+        self.hooks: list[HookPoint] = []
 
     # ---- small helpers -------------------------------------------------------------
     def update(self, **changes: Any) -> None:
@@ -107,6 +137,27 @@ class Tick:
     def set_phase(self, phase: Phase, message: str) -> None:
         self.update(phase=phase, message=message)
 
+    def pass_gate(self, kind: HookKind, weight: int) -> bool:
+        """Whether the move a ``kind`` gate guards may happen this tick: True when the spec
+        has no such hook (nothing recorded) or the coordinator has not been told no (the
+        point is recorded, for it to ask); False when it was, with why in the message."""
+        if not self.rollout.hooks_of(kind):
+            return True
+        step = self.state.step_index
+        held = self.obs.held
+        if held is None or held.kind is not kind:
+            self.hooks.append(HookPoint(kind, step, weight))
+            return True
+        self.update(message=f"holding at step {step}: the {kind} hook said {held.reason}")
+        if held.failed:
+            self.notify(AlertEvent.HOOK_FAILED, f"the {kind} hook failed, holding: {held.reason}")
+        return False
+
+    def tell_hooks(self, kind: HookKind, weight: int) -> None:
+        """Record an outcome the spec's ``kind`` hooks are told about."""
+        if self.rollout.hooks_of(kind):
+            self.hooks.append(HookPoint(kind, self.state.step_index, weight))
+
     # ---- transitions ---------------------------------------------------------------
     def start(self, version: str) -> None:
         rollout = self.rollout
@@ -140,6 +191,7 @@ class Tick:
         evidence = self.last_evidence() if reason in ("AnalysisFailed", "Inconclusive") else ()
         if reason != "Superseded":
             self.notify(event, message, evidence)
+            self.tell_hooks(HookKind.ROLLBACK, self.state.canary_weight)
         self.route(stable, None, 0)
         changes: dict[str, Any] = {"canary_version": None, "canary_traffic_since": None}
         if remember and version is not None:
@@ -163,6 +215,7 @@ class Tick:
         assert version is not None and previous is not None
         self.set_phase(Phase.SUCCEEDED, f"{version} promoted, replacing {previous}")
         self.notify(AlertEvent.PROMOTED, f"{version} promoted to stable, replacing {previous}")
+        self.tell_hooks(HookKind.POST_PROMOTION, 100)
         self.route(version, None, 0)
         self.update(
             stable_version=version, canary_version=None, canary_traffic_since=None, failed=None
@@ -172,4 +225,4 @@ class Tick:
     def done(self) -> Decision:
         """The decision: the state (its sent-alert list bounded) and the effects."""
         self.update(alerts_sent=self.state.alerts_sent[-MAX_SENT_ALERTS:])
-        return Decision(self.state, tuple(self.effects))
+        return Decision(self.state, tuple(self.effects), tuple(self.hooks))

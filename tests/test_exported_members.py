@@ -153,6 +153,7 @@ PUBLIC_NAMES: dict[str, list[str]] = {
     "rollout.spec.alerts": [
         "AlertEvent",
         "AlertTarget",
+        "Endpoint",
         "SecretKeyRef",
         "SigningKeySource",
         "UrlSource",
@@ -216,6 +217,9 @@ PUBLIC_NAMES: dict[str, list[str]] = {
         "DEFAULT_QUERY_TIMEOUT",
         "Desired",
         "EventSink",
+        "HookAnswer",
+        "HookCall",
+        "HookCaller",
         "MetricsProvider",
         "MirrorResult",
         "PENDING_PHASE",
@@ -236,8 +240,23 @@ PUBLIC_NAMES: dict[str, list[str]] = {
     "rollout.steps": [
         "progress",
     ],
+    "rollout.spec.hooks": [
+        "GATES",
+        "Hook",
+        "HookKind",
+    ],
+    "rollout.hook_calls": [
+        "Failure",
+        "Unwired",
+        "first_hold",
+        "hook_call",
+        "nudge_load",
+        "tell",
+    ],
     "rollout.tick": [
         "Decision",
+        "HookHold",
+        "HookPoint",
         "Observations",
         "Tick",
     ],

@@ -15,7 +15,8 @@ What the model checks in code and a schema cannot say is added as CEL rules
 (``x-kubernetes-validations``), so the API server refuses at admission what ``rollout
 validate`` refuses: a step with none or several of ``setWeight``/``pause``/``analyze`` (an
 unknown step kind is pruned to nothing, so it is refused too), weights that decrease, no
-steps; alert targets are a list keyed by ``name``, so a duplicate name is refused as well.
+steps; alert targets and hooks are lists keyed by ``name``, so a duplicate name is refused
+as well.
 """
 
 from __future__ import annotations
@@ -138,9 +139,9 @@ def _add_admission_rules(spec_schema: JsonObject) -> None:
     steps["minItems"] = 1
     steps["x-kubernetes-validations"] = _STEPS_RULES
     steps["items"]["x-kubernetes-validations"] = _STEP_RULES
-    alerts = properties["alerts"]
-    alerts["x-kubernetes-list-type"] = "map"
-    alerts["x-kubernetes-list-map-keys"] = ["name"]
+    for keyed_by_name in (properties["alerts"], properties["hooks"]):
+        keyed_by_name["x-kubernetes-list-type"] = "map"
+        keyed_by_name["x-kubernetes-list-map-keys"] = ["name"]
 
 
 def _column(name: str, type_: str, path: str, description: str) -> JsonObject:

@@ -49,7 +49,12 @@ class Severity(enum.Enum):
     def of(cls, event: AlertEvent) -> Severity:
         if event in (AlertEvent.ROLLED_BACK, AlertEvent.FAILED):
             return cls.DANGER
-        if event in (AlertEvent.PAUSED, AlertEvent.INCONCLUSIVE, AlertEvent.SPEC_INVALID):
+        if event in (
+            AlertEvent.PAUSED,
+            AlertEvent.INCONCLUSIVE,
+            AlertEvent.SPEC_INVALID,
+            AlertEvent.HOOK_FAILED,
+        ):
             return cls.WARNING
         return cls.GOOD
 
@@ -86,6 +91,8 @@ def _what_happened(n: Notification) -> str:
         return f"{new} failed{back_on}"
     if n.event is AlertEvent.INCONCLUSIVE:
         return f"{new} cannot be judged{still}"
+    if n.event is AlertEvent.HOOK_FAILED:
+        return f"a hook of the {new} rollout failed{weight}"
     return f"invalid new spec, keeping the last valid one ({new})"
 
 

@@ -22,11 +22,13 @@ from rollout.notify.slack import SlackNotifier
 from rollout.notify.teams import TeamsNotifier
 from rollout.notify.webhook import GenericWebhookNotifier
 from rollout.ports import SecretResolver
-from rollout.spec.alerts import AlertTarget, UrlSource
+from rollout.spec.alerts import AlertTarget, Endpoint, UrlSource
 
 __all__ = [
     "EnvSecretResolver",
     "build_notifier",
+    "resolve_signing_key",
+    "resolve_url",
     "wants",
 ]
 
@@ -71,10 +73,8 @@ def build_notifier(
 
     Raises ``NotifyConfigError`` when a source cannot be resolved or the URL is not http(s).
     """
-    try:
-        url = resolver.resolve(target.url, namespace=namespace).strip()
-    except NotifyConfigError as error:
-        raise NotifyConfigError(f"alert target {target.name!r}: url: {error}") from None
+    what = f"alert target {target.name!r}"
+    url = resolve_url(target, what=what, namespace=namespace, resolver=resolver)
     poster = JsonPoster(target=target.name, url=url, policy=policy)
     if target.type == "slack":
         return SlackNotifier(poster=poster)
@@ -82,12 +82,26 @@ def build_notifier(
         return TeamsNotifier(poster=poster)
     if target.type == "discord":
         return DiscordNotifier(poster=poster)
-    secret: str | None = None
-    if target.signing_secret is not None:
-        try:
-            secret = resolver.resolve(target.signing_secret, namespace=namespace).strip()
-        except NotifyConfigError as error:
-            raise NotifyConfigError(
-                f"alert target {target.name!r}: signingSecret: {error}"
-            ) from None
+    secret = resolve_signing_key(target, what=what, namespace=namespace, resolver=resolver)
     return GenericWebhookNotifier(poster=poster, signing_secret=secret)
+
+
+def resolve_url(endpoint: Endpoint, *, what: str, namespace: str, resolver: SecretResolver) -> str:
+    """The endpoint's URL, stripped; ``NotifyConfigError`` naming ``what`` when it cannot be
+    resolved."""
+    try:
+        return resolver.resolve(endpoint.url, namespace=namespace).strip()
+    except NotifyConfigError as error:
+        raise NotifyConfigError(f"{what}: url: {error}") from None
+
+
+def resolve_signing_key(
+    endpoint: Endpoint, *, what: str, namespace: str, resolver: SecretResolver
+) -> str | None:
+    """The endpoint's signing key, stripped (None when it has none)."""
+    if endpoint.signing_secret is None:
+        return None
+    try:
+        return resolver.resolve(endpoint.signing_secret, namespace=namespace).strip()
+    except NotifyConfigError as error:
+        raise NotifyConfigError(f"{what}: signingSecret: {error}") from None

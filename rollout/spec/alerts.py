@@ -17,6 +17,7 @@ from rollout.spec.base import DnsLabel, DnsSubdomain, SpecModel
 __all__ = [
     "AlertEvent",
     "AlertTarget",
+    "Endpoint",
     "SecretKeyRef",
     "SigningKeySource",
     "UrlSource",
@@ -32,6 +33,7 @@ class AlertEvent(enum.StrEnum):
     FAILED = "failed"
     INCONCLUSIVE = "inconclusive"
     SPEC_INVALID = "specInvalid"
+    HOOK_FAILED = "hookFailed"
 
 
 class SecretKeyRef(SpecModel):
@@ -68,12 +70,32 @@ class SigningKeySource(UrlSource):
     )
 
 
-class AlertTarget(SpecModel):
+class Endpoint(SpecModel):
+    """An HTTP receiver the controller posts to: its URL and the key that signs the body.
+
+    Alert targets and hooks share it, and the rule that an inline URL needs consent."""
+
+    url: UrlSource
+    allow_inline_url: bool = False
+    signing_secret: SigningKeySource | None = Field(
+        None, description="HMAC-SHA256 key for the X-Rollout-Signature-256 header."
+    )
+
+    @model_validator(mode="after")
+    def _inline_needs_consent(self) -> Endpoint:
+        if self.url.value is not None and not self.allow_inline_url:
+            raise ValueError(
+                "an inline url puts a secret in Git: use secretRef or env, "
+                "or set allowInlineUrl: true"
+            )
+        return self
+
+
+class AlertTarget(Endpoint):
     """One place alerts go to, and which events it wants."""
 
     name: DnsLabel
     type: Literal["slack", "teams", "discord", "webhook"]
-    url: UrlSource
     events: list[AlertEvent] = Field(
         default_factory=lambda: [
             AlertEvent.STARTED,
@@ -82,18 +104,6 @@ class AlertTarget(SpecModel):
             AlertEvent.FAILED,
             AlertEvent.PAUSED,
             AlertEvent.SPEC_INVALID,
+            AlertEvent.HOOK_FAILED,
         ]
     )
-    allow_inline_url: bool = False
-    signing_secret: SigningKeySource | None = Field(
-        None, description="HMAC-SHA256 key for the generic webhook's signature header."
-    )
-
-    @model_validator(mode="after")
-    def _inline_needs_consent(self) -> AlertTarget:
-        if self.url.value is not None and not self.allow_inline_url:
-            raise ValueError(
-                "an inline url puts a secret in Git: use secretRef or env, "
-                "or set allowInlineUrl: true"
-            )
-        return self

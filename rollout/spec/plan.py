@@ -9,6 +9,7 @@ import dataclasses
 
 from rollout.spec.base import seconds
 from rollout.spec.durations import format_duration
+from rollout.spec.hooks import HookKind
 from rollout.spec.rollout import Rollout
 
 __all__ = ["Plan", "PlannedStep", "plan"]
@@ -30,6 +31,8 @@ class Plan:
     shortest_seconds: float
     manual_gates: int
     min_sample_size: int
+    hooks: tuple[str, ...] = ()
+    """One line per hook: its kind, name, when it is called and what a failure does."""
 
     def lines(self) -> list[str]:
         rows = [f"{'step':>4}  {'weight':>6}  {'holds at least':<14}  what"]
@@ -52,7 +55,23 @@ class Plan:
             "canary requests,",
             "and the evidence not leaning towards a worse canary",
         ]
+        if self.hooks:
+            rows += ["", "hooks:", *self.hooks]
         return rows
+
+
+def _hook_lines(rollout: Rollout) -> tuple[str, ...]:
+    lines = []
+    for hook in rollout.spec.hooks:
+        attempts = f"{hook.retries + 1} attempt(s) of {format_duration(seconds(hook.timeout))}"
+        if hook.type.gate:
+            outcome = "a no, a timeout or an unreachable receiver holds"
+        elif hook.type is HookKind.LOAD:
+            outcome = "not waited on"
+        else:
+            outcome = "a failure is reported (an Event and a hookFailed alert)"
+        lines.append(f"  {hook.type} {hook.name}: {hook.type.when}; {attempts}; {outcome}")
+    return tuple(lines)
 
 
 def plan(rollout: Rollout) -> Plan:
@@ -86,4 +105,5 @@ def plan(rollout: Rollout) -> Plan:
         shortest_seconds=total,
         manual_gates=gates,
         min_sample_size=rollout.spec.analysis.min_sample_size,
+        hooks=_hook_lines(rollout),
     )

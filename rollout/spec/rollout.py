@@ -17,6 +17,7 @@ from pydantic import Field, field_validator, model_validator
 from rollout import GROUP_VERSION
 from rollout.spec.alerts import AlertTarget
 from rollout.spec.base import DnsLabel, DnsSubdomain, Duration, ObjectMeta, SpecModel, seconds
+from rollout.spec.hooks import Hook, HookKind
 
 __all__ = [
     "Analysis",
@@ -277,6 +278,10 @@ class RolloutSpec(SpecModel):
     steps: list[Step] = Field(default_factory=default_steps, max_length=64)
     analysis: Analysis = Field(default_factory=Analysis)
     alerts: list[AlertTarget] = Field(default_factory=list)
+    hooks: list[Hook] = Field(
+        default_factory=list,
+        description="HTTP calls before the rollout moves and after it has (docs/hooks.md).",
+    )
     progress_deadline: Duration = "10m"
     on_delete: OnDelete = OnDelete.REVERT
     on_adopt: OnAdopt = OnAdopt.RESUME
@@ -302,11 +307,20 @@ class RolloutSpec(SpecModel):
     @field_validator("alerts")
     @classmethod
     def _unique_alert_names(cls, value: list[AlertTarget]) -> list[AlertTarget]:
-        names = [t.name for t in value]
-        for name in names:
-            if names.count(name) > 1:
-                raise ValueError(f"alert target {name!r} is listed twice")
+        _check_unique("alert target", [t.name for t in value])
         return value
+
+    @field_validator("hooks")
+    @classmethod
+    def _unique_hook_names(cls, value: list[Hook]) -> list[Hook]:
+        _check_unique("hook", [h.name for h in value])
+        return value
+
+
+def _check_unique(what: str, names: list[str]) -> None:
+    for name in names:
+        if names.count(name) > 1:
+            raise ValueError(f"{what} {name!r} is listed twice")
 
 
 class Rollout(SpecModel):
@@ -333,6 +347,10 @@ class Rollout(SpecModel):
     @property
     def service(self) -> str:
         return self.spec.service or self.metadata.name
+
+    def hooks_of(self, kind: HookKind) -> list[Hook]:
+        """The spec's hooks called at ``kind``, in the order given."""
+        return [hook for hook in self.spec.hooks if hook.type is kind]
 
     def deployment_for(self, version: str) -> str:
         template = self.spec.workload.deployment.replace("{service}", self.service)
