@@ -28,11 +28,15 @@ def test_every_kind_is_accepted_with_its_defaults() -> None:
     assert {h.timeout for h in rollout.spec.hooks} == {"5s"}
     assert {h.retries for h in rollout.spec.hooks} == {2}
     assert rollout.hooks_of(HookKind.CONFIRM_STEP)[0].name == "confirm-step"
-    assert {kind for kind in HookKind if kind.gate} == GATES == {
-        HookKind.PRE_ROLLOUT,
-        HookKind.CONFIRM_STEP,
-        HookKind.CONFIRM_PROMOTION,
-    }
+    assert (
+        {kind for kind in HookKind if kind.gate}
+        == GATES
+        == {
+            HookKind.PRE_ROLLOUT,
+            HookKind.CONFIRM_STEP,
+            HookKind.CONFIRM_PROMOTION,
+        }
+    )
 
 
 @pytest.mark.parametrize(
