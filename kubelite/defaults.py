@@ -12,6 +12,9 @@ registry strategies do:
   ``RollingUpdate`` strategy of 25%/25%, and the pod template's defaults (restart and DNS
   policy, scheduler, grace period, empty security context; per container the image pull
   policy, ``Always`` for ``:latest`` or no tag, and the termination message settings).
+- HorizontalPodAutoscaler (``autoscaling/v2``): ``minReplicas: 1``, a CPU target of 80%
+  when no metric is given, and ``status.desiredReplicas: 0`` (``currentMetrics: null``) on
+  create.
 """
 
 from __future__ import annotations
@@ -85,6 +88,17 @@ def _deployment(obj: JsonObject) -> None:
         _pod_spec(template["spec"])
 
 
+def _autoscaler(obj: JsonObject, *, created: bool) -> None:
+    spec = obj.get("spec")
+    if isinstance(spec, dict):
+        spec.setdefault("minReplicas", 1)
+        if not spec.get("metrics"):
+            target = {"type": "Utilization", "averageUtilization": 80}
+            spec["metrics"] = [{"type": "Resource", "resource": {"name": "cpu", "target": target}}]
+    if created:
+        obj["status"] = {"currentMetrics": None, "desiredReplicas": 0}
+
+
 def _namespace(obj: JsonObject, *, created: bool) -> None:
     if created:
         spec = obj.setdefault("spec", {}) or {}
@@ -104,3 +118,5 @@ def apply_defaults(key: tuple[str, str], obj: JsonObject, *, created: bool) -> N
         _namespace(obj, created=created)
     elif key == ("apps", "deployments"):
         _deployment(obj)
+    elif key == ("autoscaling", "horizontalpodautoscalers"):
+        _autoscaler(obj, created=created)

@@ -133,6 +133,18 @@ def api_resource_list(registry: ResourceRegistry, *, group: str, version: str) -
                     "verbs": _STATUS_VERBS,
                 }
             )
+        if resource.scale_subresource:
+            entries.append(
+                {
+                    "name": f"{resource.plural}/scale",
+                    "singularName": "",
+                    "namespaced": resource.namespaced,
+                    "group": "autoscaling",
+                    "version": "v1",
+                    "kind": "Scale",
+                    "verbs": _STATUS_VERBS,
+                }
+            )
     return {
         "kind": "APIResourceList",
         "apiVersion": "v1",
@@ -154,10 +166,16 @@ def _aggregated_resource(resource: ResourceType, version: str) -> JsonObject:
         entry["shortNames"] = list(resource.short_names)
     if resource.categories:
         entry["categories"] = list(resource.categories)
+    subresources = []
+    if resource.scale_subresource:
+        scale_kind = {"group": "autoscaling", "version": "v1", "kind": "Scale"}
+        subresources.append(
+            {"subresource": "scale", "responseKind": scale_kind, "verbs": _STATUS_VERBS}
+        )
     if resource.status_subresource:
-        entry["subresources"] = [
-            {"subresource": "status", "responseKind": kind, "verbs": _STATUS_VERBS}
-        ]
+        subresources.append({"subresource": "status", "responseKind": kind, "verbs": _STATUS_VERBS})
+    if subresources:
+        entry["subresources"] = subresources
     return entry
 
 

@@ -25,7 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from kubelite import discovery, openapi, patching, responses, status, tables, watch
+from kubelite import discovery, openapi, patching, responses, scale, status, tables, watch
 from kubelite.resources import ResourceRegistry, ResourceType
 from kubelite.routes import Route, parse_route, verb_for
 from kubelite.server_state import RequestRecord, ServerState
@@ -242,7 +242,9 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
             document = responses.object_document(resource, route.version, obj, query, accept=accept)
             self._send_json(code, document)
 
-        if verb == "get":
+        if subresource == "scale":
+            self._serve_scale(state, resource, route, verb, body)
+        elif verb == "get":
             send_object(200, store.get(resource, namespace, route.name))
         elif verb == "list":
             listed = responses.list_document(store, resource, route, query, accept=accept)
@@ -276,6 +278,32 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
             self._send_json(200, responses.delete_collection(store, resource, route, query))
         else:
             raise status.method_not_allowed()
+
+    def _serve_scale(
+        self, state: ServerState, resource: ResourceType, route: Route, verb: str, body: bytes
+    ) -> None:
+        """``deployments/NAME/scale``: the replicas as a ``Scale`` (:mod:`.scale`)."""
+        store, namespace = state.store, route.namespace or ""
+        if verb == "get":
+            self._send_json(200, scale.scale_of(store.get(resource, namespace, route.name)))
+            return
+        content_type = self.headers.get("Content-Type", "")
+        if verb == "patch":
+            patch_scale = patching.patch_function(resource, content_type, body)
+
+            def new_scale(current: JsonObject) -> JsonObject:
+                return patch_scale(scale.scale_of(current))
+        else:
+            replacement = responses.decode_body(body, content_type)
+
+            def new_scale(current: JsonObject) -> JsonObject:
+                return replacement
+
+        def rescaled(current: JsonObject) -> JsonObject:
+            return scale.apply_scale(current, new_scale(current))
+
+        updated = store.patch(resource, namespace, route.name, rescaled)
+        self._send_json(200, scale.scale_of(updated))
 
     # -- watch ---------------------------------------------------------------------------
 

@@ -2,10 +2,10 @@
 
 A :class:`ResourceType` holds what discovery, routing, storage and printing need to know
 about one kind: group, served versions, plural, scope, short names, whether it has a
-``status`` subresource, and whether it is a custom resource (CRD-defined kinds take no
-strategic merge patch, return the object on delete and demand a resourceVersion on update,
-as on a real server). Built-in kinds are one line each in :data:`BUILTIN_RESOURCES`;
-custom kinds are added at run time by :class:`ResourceRegistry` when a
+``status`` subresource (and a ``scale`` one, :mod:`.scale`), and whether it is a custom
+resource (CRD-defined kinds take no strategic merge patch, return the object on delete and
+demand a resourceVersion on update, as on a real server). Built-in kinds are one line each
+in :data:`BUILTIN_RESOURCES`; custom kinds are added at run time by :class:`ResourceRegistry` when a
 ``CustomResourceDefinition`` is written (see :mod:`.crds`).
 """
 
@@ -56,6 +56,7 @@ class ResourceType:
     short_names: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
     status_subresource: bool = False
+    scale_subresource: bool = False
     custom: bool = False
     generation_tracks_spec: bool = False
     extra_field_selectors: tuple[str, ...] = ()
@@ -119,13 +120,15 @@ def builtin(
     namespaced: bool = True,
     short: tuple[str, ...] = (),
     status: bool = False,
+    scale: bool = False,
     spec: bool = False,
     categories: tuple[str, ...] = (),
     fields: tuple[str, ...] = (),
     plural: str = "",
 ) -> ResourceType:
     """A built-in kind in one line; ``spec=True`` gives it a generation, bumped by spec changes
-    (as the real server does for Deployments and CRDs only, among these kinds)."""
+    (as the real server does for Deployments, HorizontalPodAutoscalers and CRDs only, among
+    these kinds)."""
     return ResourceType(
         group=group,
         versions=(version,),
@@ -136,6 +139,7 @@ def builtin(
         short_names=short,
         categories=categories,
         status_subresource=status,
+        scale_subresource=scale,
         generation_tracks_spec=spec,
         extra_field_selectors=fields,
         storage_version=version,
@@ -159,7 +163,9 @@ BUILTIN_RESOURCES: tuple[ResourceType, ...] = (
     builtin("", "v1", "ServiceAccount", short=("sa",)),
     builtin("", "v1", "Service", short=("svc",), status=True, categories=("all",)),
     builtin("", "v1", "Event", short=("ev",), fields=_EVENT_FIELDS),
-    builtin("apps", "v1", "Deployment", short=("deploy",), status=True, spec=True,
+    builtin("apps", "v1", "Deployment", short=("deploy",), status=True, scale=True, spec=True,
+            categories=("all",)),
+    builtin("autoscaling", "v2", "HorizontalPodAutoscaler", short=("hpa",), status=True, spec=True,
             categories=("all",)),
     builtin("coordination.k8s.io", "v1", "Lease"),
     builtin("rbac.authorization.k8s.io", "v1", "Role"),

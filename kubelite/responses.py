@@ -48,7 +48,10 @@ def resolve(registry: ResourceRegistry, route: Route, verb: str) -> ResourceType
             raise status.resource_not_found()
         raise status.method_not_allowed()
     if route.subresource:
-        if route.subresource != "status" or not resource.status_subresource:
+        served = (route.subresource == "status" and resource.status_subresource) or (
+            route.subresource == "scale" and resource.scale_subresource
+        )
+        if not served:
             raise status.resource_not_found()
         if verb not in ("get", "update", "patch"):
             raise status.method_not_allowed()

@@ -15,7 +15,8 @@ One known difference is left out on purpose: the stand-in has no server-side app
 The scenarios cover what the project and its users do: ``kubectl create namespace|secret
 generic|configmap|deployment`` (protobuf bodies), objects in a namespace that does not
 exist, CRD updates that drop a stored version, not-found and conflict errors, the three
-patch types with a failing ``test`` op, and the status subresource.
+patch types with a failing ``test`` op, the status subresource, and the scale subresource
+with a HorizontalPodAutoscaler retargeted.
 """
 
 from __future__ import annotations
@@ -358,3 +359,49 @@ def custom_kind_life(api: kubernetes.client.ApiClient) -> Transcript:
 
 def test_custom_kind_life(twins: dict[str, Path]) -> None:
     assert_same(client_transcripts(twins, custom_kind_life))
+
+
+def scaling_life(api: kubernetes.client.ApiClient) -> Transcript:
+    apps, hpa = kubernetes.client.AppsV1Api(api), kubernetes.client.AutoscalingV2Api(api)
+    labels = {"app": "web", "version": "v1"}
+    pod = {"metadata": {"labels": labels}, "spec": {"containers": [{"name": "c", "image": "a:1"}]}}
+    spec = {"replicas": 2, "selector": {"matchLabels": labels}, "template": pod}
+    target = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web-v1"}
+    cpu = {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}
+    metrics = [{"type": "Resource", "resource": cpu}]
+    autoscaler = {"metadata": {"name": "web"}, "spec": {"scaleTargetRef": target,
+                  "minReplicas": 1, "maxReplicas": 5, "metrics": metrics}}  # fmt: skip
+    steps = [
+        client_call(apps.create_namespaced_deployment, "default",
+                    {"metadata": {"name": "web-v1"}, "spec": spec}),
+        client_call(apps.read_namespaced_deployment_scale, "web-v1", "default"),
+        client_call(apps.patch_namespaced_deployment_scale, "web-v1", "default",
+                    {"spec": {"replicas": 3}}),
+        client_call(apps.patch_namespaced_deployment_scale, "web-v1", "default",
+                    {"spec": {"replicas": 0}}),
+        client_call(apps.patch_namespaced_deployment_scale, "web-v1", "default",
+                    {"spec": {"replicas": -1}}),
+        client_call(apps.replace_namespaced_deployment_scale, "web-v1", "default",
+                    {"metadata": {"name": "web-v1", "resourceVersion": "1"},
+                     "spec": {"replicas": 4}}),
+        client_call(apps.read_namespaced_deployment_scale, "nope", "default"),
+        client_call(hpa.create_namespaced_horizontal_pod_autoscaler, "default", autoscaler),
+        client_call(hpa.patch_namespaced_horizontal_pod_autoscaler, "web", "default",
+                    {"spec": {"scaleTargetRef": {**target, "name": "web-v2"}}}),
+    ]  # fmt: skip
+    deployment = apps.read_namespaced_deployment("web-v1", "default")
+    assert deployment.metadata is not None and deployment.spec is not None
+    steps.append(
+        {"generation": deployment.metadata.generation, "replicas": deployment.spec.replicas}
+    )
+    return steps
+
+
+def test_scaling_life(twins: dict[str, Path], tmp_path: Path) -> None:
+    transcripts = client_transcripts(twins, scaling_life)
+    transcripts_kubectl = kubectl_transcripts(
+        twins, tmp_path, [("scale", "deployment", "web-v1", "--replicas=2"),
+                          ("get", "hpa", "web", "-o", "json")]
+    )  # fmt: skip
+    assert transcripts["stand-in"][2]["body"]["spec"] == {"replicas": 3}
+    assert_same({name: transcripts[name] + transcripts_kubectl[name] for name in transcripts})
