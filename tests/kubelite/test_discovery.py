@@ -47,7 +47,9 @@ def test_aggregated_discovery(apiserver: LocalApiServer) -> None:
     deployments = apps["versions"][0]["resources"][0]
     assert deployments["resource"] == "deployments"
     assert deployments["responseKind"] == {"group": "apps", "version": "v1", "kind": "Deployment"}
-    assert deployments["subresources"][0]["subresource"] == "status"
+    scale, status = deployments["subresources"]
+    assert (scale["subresource"], status["subresource"]) == ("scale", "status")
+    assert scale["responseKind"] == {"group": "autoscaling", "version": "v1", "kind": "Scale"}
     _, legacy = fetch(apiserver, "/api", accept=f"{AGGREGATED},application/json")
     assert [item["metadata"]["name"] for item in legacy["items"]] == [""]
 
