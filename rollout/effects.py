@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from rollout.spec.routing import Routing
+
 __all__ = ["Effect", "RecordEvent", "SetWeights"]
 
 
@@ -26,6 +28,9 @@ class SetWeights:
     record: str | None = dataclasses.field(default=None, compare=False)
     """The rollout's record (:mod:`rollout.route_record`), written in the same patch as
     the weights; None leaves the record as it is."""
+    routing: Routing | None = dataclasses.field(default=None, compare=False)
+    """The managed routes beside the weights (header route, mirror, sticky sessions),
+    absolute; None leaves them as they are. With no canary they are always removed."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.canary_weight <= 100:

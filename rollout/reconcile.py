@@ -38,6 +38,7 @@ from rollout.effects import RecordEvent, SetWeights
 from rollout.errors import Conflict, RolloutError
 from rollout.events import Notification
 from rollout.spec.rollout import Rollout
+from rollout.spec.routing import Routing
 from rollout.state import (
     Phase,
     RolloutState,
@@ -280,6 +281,7 @@ class Reconciler:
                 state.canary_version if state.canary_weight else None,
                 state.canary_weight,
                 record=_encoded_record(rollout, state),
+                routing=routing_of(rollout, state),
             ),
         )
         self._record(stored, RecordEvent("WeightDrift", drift, warning=True))
@@ -348,14 +350,28 @@ def _weights_with_record(
     if record is None:
         return []
     encoded = route_record.encode(record)
+    routing = routing_of(rollout, decision.state)
     if decision.weights is not None:
-        return [dataclasses.replace(decision.weights, record=encoded)]
+        return [dataclasses.replace(decision.weights, record=encoded, routing=routing)]
     previous = route_record.record_of(rollout.key, before)
     if previous is not None and previous.facts() == record.facts():
         return []
     state = decision.state
     canary = state.canary_version if state.canary_weight else None
-    return [SetWeights(record.stable, canary, state.canary_weight if canary else 0, record=encoded)]
+    weight = state.canary_weight if canary else 0
+    return [SetWeights(record.stable, canary, weight, record=encoded, routing=routing)]
+
+
+def routing_of(rollout: Rollout, state: RolloutState) -> Routing:
+    """The managed routes a state calls for: none without a canary; the steps' header
+    route and mirror; sticky sessions once the canary has weight (before that, every user
+    would be pinned to stable)."""
+    if state.canary_version is None:
+        return Routing()
+    routing = rollout.routing_at(state.step_index)
+    if state.canary_weight == 0:
+        routing = dataclasses.replace(routing, affinity=None)
+    return routing
 
 
 def _log_transition(before: RolloutState, after: RolloutState, verdict: Verdict | None) -> None:

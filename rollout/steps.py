@@ -81,6 +81,12 @@ def _walk_steps(tick: Tick, rollout: Rollout, outcome: Outcome | None) -> None:
             tick.update(step_index=index + 1, step_started_at=now)
             tick.notify(AlertEvent.STEP_ADVANCED, f"canary weight set to {step.set_weight}%")
             continue
+        if step.routes:
+            # the managed routes follow the steps done (Rollout.routing_at), sent with the
+            # weights as they are
+            tick.route(stable, canary, tick.state.canary_weight)
+            tick.update(step_index=index + 1, step_started_at=now)
+            continue
         if step.pause is not None and step.pause.duration is None:
             tick.set_phase(Phase.PAUSED, f"paused at step {index} until promoted")
             tick.notify(AlertEvent.PAUSED, f"paused at {tick.state.canary_weight}% until promoted")

@@ -13,7 +13,8 @@ Git). Status is the controller's own record: ``x-kubernetes-preserve-unknown-fie
 
 What the model checks in code and a schema cannot say is added as CEL rules
 (``x-kubernetes-validations``), so the API server refuses at admission what ``rollout
-validate`` refuses: a step with none or several of ``setWeight``/``pause``/``analyze`` (an
+validate`` refuses: a step with none or several of ``setWeight``/``pause``/``analyze``/
+``setHeaderRoute``/``setMirror`` (an
 unknown step kind is pruned to nothing, so it is refused too), weights that decrease, no
 steps; alert targets and hooks are lists keyed by ``name``, so a duplicate name is refused
 as well.
@@ -120,8 +121,13 @@ def structural_schema(model: type[BaseModel]) -> JsonObject:
 
 _STEP_RULES = [
     {
-        "rule": "[has(self.setWeight), has(self.pause), has(self.analyze)].exists_one(x, x)",
-        "message": "each step needs exactly one of setWeight, pause or analyze",
+        "rule": (
+            "[has(self.setWeight), has(self.pause), has(self.analyze), "
+            "has(self.setHeaderRoute), has(self.setMirror)].exists_one(x, x)"
+        ),
+        "message": (
+            "each step needs exactly one of setWeight, pause, analyze, setHeaderRoute or setMirror"
+        ),
     }
 ]
 _STEPS_RULES = [

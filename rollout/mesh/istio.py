@@ -39,9 +39,10 @@ from rollout.errors import ClusterError, Conflict, NotFound, TrafficConfigError
 from rollout.kubeapi import errors
 from rollout.kubeapi.client import REQUEST_TIMEOUT, json_object
 from rollout.kubeapi.object_cache import ObjectCache
-from rollout.mesh import istio_routes
+from rollout.mesh import istio_extras, istio_routes
 from rollout.ports import RouteWeights
 from rollout.spec.rollout import Rollout, VirtualServiceRef
+from rollout.spec.routing import Routing
 
 __all__ = ["ISTIO_GROUP", "IstioRouter"]
 
@@ -212,6 +213,7 @@ class IstioRouter:
         canary: str | None,
         weight: int,
         record: str | None = None,
+        routing: Routing | None = None,
     ) -> istio_routes.Target:
         return istio_routes.Target(
             host=rollout.spec.traffic.host,
@@ -220,6 +222,8 @@ class IstioRouter:
             canary_subset=rollout.subset_for(canary) if canary is not None else None,
             canary_weight=weight,
             record=(_record_key(rollout), record) if record is not None else None,
+            owner=f"{rollout.namespace}.{rollout.name}",
+            routing=routing,
         )
 
     # -- writing -------------------------------------------------------------------------
@@ -236,13 +240,14 @@ class IstioRouter:
                 weights.canary_version,
                 weights.canary_weight,
                 weights.record,
+                weights.routing,
             )
             try:
                 virtual_service = self._virtual_service(rollout, ref)
             except NotFound as error:
                 problems.append(str(error))
                 continue
-            plan = istio_routes.plan_weights(virtual_service, ref.routes, target)
+            plan = istio_extras.plan_routes(virtual_service, ref.routes, target)
             label = f"VirtualService {target.namespace}/{ref.name}"
             problems.extend(f"{label} {problem}" for problem in plan.problems)
             planned.append((ref, target, virtual_service))
@@ -264,7 +269,7 @@ class IstioRouter:
         deadline = time.monotonic() + self._retry_deadline
         attempt = 0
         while True:
-            plan = istio_routes.plan_weights(virtual_service, ref.routes, target)
+            plan = istio_extras.plan_routes(virtual_service, ref.routes, target)
             if plan.problems:
                 raise TrafficConfigError([f"{label} {problem}" for problem in plan.problems])
             if not plan.operations:

@@ -26,14 +26,20 @@ import copy
 import dataclasses
 from typing import Any
 
+from rollout import API_GROUP
 from rollout.ports import RouteWeights
+from rollout.spec.routing import Routing
 
 __all__ = [
+    "EXTRA_ROUTE_PREFIX",
     "Target",
     "VirtualServicePlan",
+    "destination_of",
     "effective_weights",
+    "has_host",
     "managed_routes",
     "plan_weights",
+    "route_entries",
     "route_problems",
     "route_weights",
     "same_host",
@@ -42,6 +48,10 @@ __all__ = [
 
 JsonObject = dict[str, Any]
 Operation = dict[str, Any]
+
+EXTRA_ROUTE_PREFIX = f"{API_GROUP}/"
+"""The name prefix of the http routes the router adds itself (header and sticky routes,
+:mod:`rollout.mesh.istio_extras`): never taken for a weighted route of the user's."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +65,10 @@ class Target:
     canary_weight: int
     record: tuple[str, str] | None = None
     """The record annotation (key, value) to write with the weights; None leaves it."""
+    owner: str = ""
+    """``namespace.name`` of the rollout: names the routes it adds."""
+    routing: Routing | None = None
+    """The managed routes beside the weights; None leaves them as they are."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,13 +119,13 @@ def same_host(first: str, second: str, namespace: str) -> bool:
     return bool(_host_forms(first, namespace) & _host_forms(second, namespace))
 
 
-def _destination(entry: Any) -> JsonObject:
+def destination_of(entry: Any) -> JsonObject:
     destination = entry.get("destination") if isinstance(entry, dict) else None
     return destination if isinstance(destination, dict) else {}
 
 
-def _has_host(entry: Any, host: str, namespace: str) -> bool:
-    destination_host = _destination(entry).get("host")
+def has_host(entry: Any, host: str, namespace: str) -> bool:
+    destination_host = destination_of(entry).get("host")
     return isinstance(destination_host, str) and same_host(destination_host, host, namespace)
 
 
@@ -145,14 +159,15 @@ def managed_routes(
     found = [
         ManagedRoute(index, route)
         for index, route in enumerate(routes)
-        if any(_has_host(entry, host, namespace) for entry in route.get("route") or [])
+        if any(has_host(entry, host, namespace) for entry in route.get("route") or [])
+        and not str(route.get("name") or "").startswith(EXTRA_ROUTE_PREFIX)
     ]
     if not found:
         return [], [f"has no http route with a destination for host {host}"]
     return found, []
 
 
-def _entries(route: JsonObject) -> list[JsonObject]:
+def route_entries(route: JsonObject) -> list[JsonObject]:
     entries = route.get("route")
     return [e if isinstance(e, dict) else {} for e in entries] if isinstance(entries, list) else []
 
@@ -162,19 +177,19 @@ def _find_stable(
 ) -> tuple[int | None, str | None]:
     """The index of the stable destination (None: to be added), or a problem."""
     for index in ours:
-        if _destination(entries[index]).get("subset") == target.stable_subset:
+        if destination_of(entries[index]).get("subset") == target.stable_subset:
             return index, None
     candidates = [
         index
         for index in ours
         if target.canary_subset is None
-        or _destination(entries[index]).get("subset") != target.canary_subset
+        or destination_of(entries[index]).get("subset") != target.canary_subset
     ]
     if len(candidates) == 1:
         return candidates[0], None
     if not candidates:
         return None, None
-    subsets = ", ".join(repr(_destination(entries[i]).get("subset")) for i in candidates)
+    subsets = ", ".join(repr(destination_of(entries[i]).get("subset")) for i in candidates)
     return None, (
         f"cannot tell the stable destination: no subset {target.stable_subset!r} "
         f"and several destinations for {target.host} (subsets {subsets})"
@@ -183,8 +198,8 @@ def _find_stable(
 
 def route_problems(route: JsonObject, label: str, target: Target) -> list[str]:
     """What keeps one managed route from carrying ``target``."""
-    entries = _entries(route)
-    ours = [i for i, entry in enumerate(entries) if _has_host(entry, target.host, target.namespace)]
+    entries = route_entries(route)
+    ours = [i for i, entry in enumerate(entries) if has_host(entry, target.host, target.namespace)]
     if not ours:
         return [f"{label} has no destination for host {target.host}"]
     problems: list[str] = []
@@ -203,7 +218,7 @@ def route_problems(route: JsonObject, label: str, target: Target) -> list[str]:
 
 def weight_sum_problem(route: JsonObject, label: str) -> str | None:
     """A managed route whose weights do not sum to 100 (Istio would reject or misroute)."""
-    entries = _entries(route)
+    entries = route_entries(route)
     if not entries:
         return None
     total = sum(effective_weights(entries))
@@ -222,8 +237,8 @@ def _set(ops: list[Operation], path: str, container: JsonObject, key: str, value
 
 
 def _plan_route(route_path: str, managed: ManagedRoute, target: Target) -> list[Operation]:
-    entries = _entries(managed.route)
-    ours = [i for i, entry in enumerate(entries) if _has_host(entry, target.host, target.namespace)]
+    entries = route_entries(managed.route)
+    ours = [i for i, entry in enumerate(entries) if has_host(entry, target.host, target.namespace)]
     stable_index, _ = _find_stable(entries, ours, target)
     canary_index = None
     if target.canary_subset is not None:
@@ -232,7 +247,7 @@ def _plan_route(route_path: str, managed: ManagedRoute, target: Target) -> list[
                 i
                 for i in ours
                 if i != stable_index
-                and _destination(entries[i]).get("subset") == target.canary_subset
+                and destination_of(entries[i]).get("subset") == target.canary_subset
             ),
             None,
         )
@@ -246,7 +261,7 @@ def _plan_route(route_path: str, managed: ManagedRoute, target: Target) -> list[
     for index, subset, weight in updates:
         entry = entries[index]
         entry_path = f"{route_path}/route/{index}"
-        destination = _destination(entry)
+        destination = destination_of(entry)
         if destination.get("subset") != subset:
             ops.append({"op": "test", "path": f"{entry_path}/destination", "value": destination})
             _set(ops, f"{entry_path}/destination", destination, "subset", subset)
@@ -267,7 +282,7 @@ def _plan_route(route_path: str, managed: ManagedRoute, target: Target) -> list[
 
 
 def _append(route_path: str, template: JsonObject, subset: str, weight: int) -> Operation:
-    destination = copy.deepcopy(_destination(template))
+    destination = copy.deepcopy(destination_of(template))
     destination["subset"] = subset
     return {
         "op": "add",
@@ -346,12 +361,12 @@ def route_weights(
     routes, _ = managed_routes(virtual_service.get("spec") or {}, route_names, host, namespace)
     found: list[RouteWeights] = []
     for managed in routes:
-        entries = _entries(managed.route)
+        entries = route_entries(managed.route)
         weights = effective_weights(entries)
         by_subset: dict[str, int] = {}
         for index, entry in enumerate(entries):
-            if _has_host(entry, host, namespace):
-                subset = str(_destination(entry).get("subset") or "")
+            if has_host(entry, host, namespace):
+                subset = str(destination_of(entry).get("subset") or "")
                 by_subset[subset] = by_subset.get(subset, 0) + weights[index]
         found.append(
             RouteWeights(

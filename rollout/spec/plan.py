@@ -93,6 +93,10 @@ def plan(rollout: Rollout) -> Plan:
             else:
                 hold = seconds(step.pause.duration)
                 description = f"pause for {format_duration(hold)}"
+        elif step.set_header_route is not None:
+            description = step.set_header_route.describe()
+        elif step.set_mirror is not None:
+            description = step.set_mirror.describe()
         else:
             assert step.analyze is not None
             hold = seconds(step.analyze.duration)

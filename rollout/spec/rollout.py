@@ -13,11 +13,13 @@ import re
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
+from pydantic.alias_generators import to_camel
 
 from rollout import GROUP_VERSION
 from rollout.spec.alerts import AlertTarget
 from rollout.spec.base import DnsLabel, DnsSubdomain, Duration, ObjectMeta, SpecModel, seconds
 from rollout.spec.hooks import Hook, HookKind
+from rollout.spec.routing import HeaderRoute, MirrorStep, Routing, SessionAffinity, routing_after
 
 __all__ = [
     "Analysis",
@@ -88,6 +90,13 @@ class Traffic(SpecModel):
     )
     virtual_services: list[VirtualServiceRef] = Field(min_length=1)
     destination_rule: DnsSubdomain
+    session_affinity: SessionAffinity | None = Field(
+        None,
+        description=(
+            "Sticky sessions: while a canary has traffic, a cookie keeps each user on the "
+            "version that first answered them."
+        ),
+    )
 
     @field_validator("virtual_services")
     @classmethod
@@ -114,12 +123,18 @@ class AnalyzeStep(SpecModel):
     duration: Duration
 
 
+_STEP_KINDS = ("set_weight", "pause", "analyze", "set_header_route", "set_mirror")
+
+
 class Step(SpecModel):
-    """Exactly one of ``setWeight``, ``pause`` or ``analyze``."""
+    """Exactly one of ``setWeight``, ``pause``, ``analyze``, ``setHeaderRoute`` or
+    ``setMirror`` (the last two: :mod:`rollout.spec.routing`)."""
 
     set_weight: int | None = Field(None, ge=0, le=100)
     pause: PauseStep | None = None
     analyze: AnalyzeStep | None = None
+    set_header_route: HeaderRoute | None = None
+    set_mirror: MirrorStep | None = None
     require_evidence: bool | None = Field(
         None,
         description=(
@@ -131,13 +146,11 @@ class Step(SpecModel):
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Step:
-        given = [
-            name for name in ("set_weight", "pause", "analyze") if getattr(self, name) is not None
-        ]
+        given = [to_camel(name) for name in _STEP_KINDS if getattr(self, name) is not None]
         if len(given) != 1:
             raise ValueError(
-                "each step needs exactly one of setWeight, pause or analyze"
-                + (f", got {', '.join(given)}" if given else "")
+                "each step needs exactly one of setWeight, pause, analyze, setHeaderRoute "
+                "or setMirror" + (f", got {', '.join(given)}" if given else "")
             )
         if self.require_evidence is not None and self.set_weight is None:
             raise ValueError("requireEvidence belongs to a setWeight step")
@@ -149,12 +162,21 @@ class Step(SpecModel):
         return self.require_evidence is not False
 
     @property
-    def kind(self) -> Literal["setWeight", "pause", "analyze"]:
+    def kind(self) -> Literal["setWeight", "pause", "analyze", "setHeaderRoute", "setMirror"]:
         if self.set_weight is not None:
             return "setWeight"
         if self.pause is not None:
             return "pause"
+        if self.set_header_route is not None:
+            return "setHeaderRoute"
+        if self.set_mirror is not None:
+            return "setMirror"
         return "analyze"
+
+    @property
+    def routes(self) -> bool:
+        """A step that changes the managed routes only (a header route or a mirror)."""
+        return self.set_header_route is not None or self.set_mirror is not None
 
 
 def default_steps() -> list[Step]:
@@ -368,6 +390,12 @@ class Rollout(SpecModel):
                 current = step.set_weight
             weights.append(current)
         return weights
+
+    def routing_at(self, step_index: int) -> Routing:
+        """The managed routing (header route, mirror, affinity) once the steps before
+        ``step_index`` are done."""
+        steps = self.spec.steps[: max(0, step_index)]
+        return routing_after(steps, self.spec.traffic.session_affinity)
 
     @property
     def progress_deadline_seconds(self) -> float:

@@ -20,7 +20,8 @@ import jsonpatch
 import pytest
 import yaml
 
-from rollout.mesh import istio_routes
+from rollout.mesh import istio_extras, istio_routes
+from rollout.reconcile import routing_of
 from rollout.spec.rollout import Rollout
 from rollout.state import Condition, Phase, RolloutState
 from tests.integrations.lua_health import run_health
@@ -216,21 +217,34 @@ def rollout_specs() -> list[Rollout]:
 
 
 def lifecycle(rollout: Rollout, namespace: str) -> list[istio_routes.Target]:
-    """Every weight setting a rollout goes through: v1 -> v2 by the spec's steps and a
-    promotion, then v2 -> v3 at the first step and a rollback."""
+    """Every routing a rollout goes through: v1 -> v2 by the spec's steps (weights and the
+    managed routes the steps call for) and a promotion, then v2 -> v3 at its first weight
+    and a rollback."""
 
-    def target(stable: str, canary: str | None, weight: int) -> istio_routes.Target:
+    def target(stable: str, canary: str | None, step: int) -> istio_routes.Target:
+        weight = rollout.planned_weights()[step - 1] if canary else 0
+        state = RolloutState(
+            stable_version=stable, canary_version=canary, canary_weight=weight, step_index=step
+        )
         return istio_routes.Target(
             host=rollout.spec.traffic.host,
             namespace=namespace,
             stable_subset=rollout.subset_for(stable),
             canary_subset=rollout.subset_for(canary) if canary else None,
             canary_weight=weight,
+            owner=f"{rollout.namespace}.{rollout.name}",
+            routing=routing_of(rollout, state),
         )
 
-    weights = [w for w in dict.fromkeys(rollout.planned_weights()) if 0 < w < 100]
-    steps = [target("v1", "v2", weight) for weight in weights]
-    return [*steps, target("v2", None, 0), target("v2", "v3", weights[0]), target("v2", None, 0)]
+    planned = rollout.planned_weights()
+    steps = [step for step in range(1, len(planned) + 1) if planned[step - 1] < 100]
+    first_weight = next(step for step in steps if planned[step - 1] > 0)
+    return [
+        *(target("v1", "v2", step) for step in steps),
+        target("v2", None, 0),
+        target("v2", "v3", first_weight),
+        target("v2", None, 0),
+    ]
 
 
 def mutating_pointers(operations: list[dict[str, Any]]) -> list[str]:
@@ -252,7 +266,7 @@ def test_every_path_our_patches_change_is_ignored() -> None:
             expressions = ignore_expressions(ref.name)
             assert expressions, f"no ignoreDifferences for VirtualService {ref.name}"
             for target in lifecycle(rollout, rollout.namespace):
-                plan = istio_routes.plan_weights(live, ref.routes, target)
+                plan = istio_extras.plan_routes(live, ref.routes, target)
                 assert plan.problems == []
                 before = ignored_pointers(live, expressions)
                 patched = jsonpatch.apply_patch(live, plan.operations)
@@ -276,7 +290,7 @@ def walk(rollout: Rollout, ref_name: str, routes: list[str]) -> list[dict[str, A
     seen = []
     for target in lifecycle(rollout, rollout.namespace):
         live = jsonpatch.apply_patch(
-            live, istio_routes.plan_weights(live, routes, target).operations
+            live, istio_extras.plan_routes(live, routes, target).operations
         )
         seen.append(live)
     return seen

@@ -90,12 +90,22 @@ def test_the_schema_mirrors_the_spec_model() -> None:
     assert set(spec["properties"]) == _field_names(RolloutSpec)
     assert set(spec["required"]) == {"version", "traffic"}
     traffic = spec["properties"]["traffic"]
-    assert set(traffic["properties"]) == {"host", "virtualServices", "destinationRule"}
+    assert set(traffic["properties"]) == {
+        "host",
+        "virtualServices",
+        "destinationRule",
+        "sessionAffinity",
+    }
     refs = traffic["properties"]["virtualServices"]
     assert refs["minItems"] == 1
     assert set(refs["items"]["properties"]) == {"name", "namespace", "routes"}
     step = spec["properties"]["steps"]["items"]["properties"]
     assert step["setWeight"] == {"type": "integer", "minimum": 0, "maximum": 100, "nullable": True}
+    header_route = step["setHeaderRoute"]["properties"]
+    assert set(header_route) == {"headers", "cookie"}
+    match = header_route["headers"]["additionalProperties"]["properties"]
+    assert set(match) == {"exact", "prefix", "regex"}
+    assert step["setMirror"]["properties"]["percent"]["maximum"] == 100
 
 
 def test_the_signing_key_is_not_described_as_a_url() -> None:

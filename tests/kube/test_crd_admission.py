@@ -40,7 +40,13 @@ VALID: dict[str, Any] = {
             "virtualServices": [{"name": "checkout"}],
             "destinationRule": "checkout",
         },
-        "steps": [{"setWeight": 20}, {"pause": {"duration": "1m"}}, {"setWeight": 100}],
+        "steps": [
+            {"setHeaderRoute": {"headers": {"x-canary": {"exact": "always"}}}},
+            {"setMirror": {"percent": 12.5}},
+            {"setWeight": 20},
+            {"pause": {"duration": "1m"}},
+            {"setWeight": 100},
+        ],
         "alerts": [{"name": "team", "type": "slack", "url": {"env": "SLACK_URL"}}],
     },
 }
@@ -54,6 +60,11 @@ MISTAKES: dict[str, tuple[dict[str, Any], str]] = {
         "spec.steps[0]",
     ),
     "empty-step": ({"steps": [{}]}, "spec.steps[0]"),
+    "header-route-and-weight-in-one-step": (
+        {"steps": [{"setWeight": 20, "setHeaderRoute": {"headers": {}}}]},
+        "spec.steps[0]",
+    ),
+    "mirror-over-100": ({"steps": [{"setMirror": {"percent": 101}}]}, "spec.steps[0].setMirror"),
     "weights-decrease": ({"steps": [{"setWeight": 50}, {"setWeight": 20}]}, "spec.steps"),
     "no-steps": ({"steps": []}, "spec.steps"),
     "two-alert-targets-one-name": (
