@@ -90,13 +90,7 @@ class Traffic(SpecModel):
     )
     virtual_services: list[VirtualServiceRef] = Field(min_length=1)
     destination_rule: DnsSubdomain
-    session_affinity: SessionAffinity | None = Field(
-        None,
-        description=(
-            "Sticky sessions: while a canary has traffic, a cookie keeps each user on the "
-            "version that first answered them."
-        ),
-    )
+    session_affinity: SessionAffinity | None = None
 
     @field_validator("virtual_services")
     @classmethod
@@ -172,11 +166,6 @@ class Step(SpecModel):
         if self.set_mirror is not None:
             return "setMirror"
         return "analyze"
-
-    @property
-    def routes(self) -> bool:
-        """A step that changes the managed routes only (a header route or a mirror)."""
-        return self.set_header_route is not None or self.set_mirror is not None
 
 
 def default_steps() -> list[Step]:

@@ -168,7 +168,8 @@ class MirrorStep(SpecModel):
 
 
 class SessionAffinity(SpecModel):
-    """Sticky sessions by cookie while a canary has traffic."""
+    """Sticky sessions: while a canary has traffic, a cookie keeps each user on the version
+    that first answered them."""
 
     cookie_name: str = "rollout-version"
     max_age: Duration = "1h"
