@@ -2,7 +2,8 @@
 
 The embedded stack has no istiod, so this module does its job for the small part of the
 Istio API the project relies on: named HTTP routes with URI and header matches, weighted
-destinations by subset, and DestinationRule subsets. It is pure data code: plain dicts in
+destinations by subset (with response headers to add, as sticky sessions set their cookie),
+a mirror with its percentage, and DestinationRule subsets. It is pure data code: plain dicts in
 (exactly as the Kubernetes API returns the objects), plain dicts out (the JSON shape of
 ``envoy.config.route.v3.RouteConfiguration`` and ``envoy.config.cluster.v3.Cluster``, each
 with its ``@type`` so they can be written straight into a file-based xDS response). No I/O.
@@ -258,15 +259,62 @@ class _Translation:
             weight = destination.get("weight")
             if weight is None:
                 weight = 100 if len(destinations) == 1 else 0
-            weighted.append({"name": name, "weight": int(weight)})
+            entry: Json = {"name": name, "weight": int(weight)}
+            entry.update(_response_headers(destination))
+            weighted.append(entry)
         if not weighted or sum(entry["weight"] for entry in weighted) <= 0:
             self.warnings.append(f"{where}: no usable destination with weight; answering 503")
             return {
                 "direct_response": {"status": 503, "body": {"inline_string": "no healthy upstream"}}
             }
+        action: Json = {"weighted_clusters": {"clusters": weighted}}
         if len(weighted) == 1:
-            return {"route": {"cluster": weighted[0]["name"]}}
-        return {"route": {"weighted_clusters": {"clusters": weighted}}}
+            action = {"cluster": weighted[0]["name"]}
+        mirror = self.mirror_policy(http, namespace, where)
+        if mirror is not None:
+            action["request_mirror_policies"] = [mirror]
+        result: Json = {"route": action}
+        if len(weighted) == 1 and "response_headers_to_add" in weighted[0]:
+            result["response_headers_to_add"] = weighted[0]["response_headers_to_add"]
+        return result
+
+    def mirror_policy(self, http: Mapping[str, Any], namespace: str, where: str) -> Json | None:
+        """Istio's ``mirror`` and ``mirrorPercentage`` as Envoy's request mirror policy
+        (100% when no percentage is given, as Istio reads it)."""
+        mirror = http.get("mirror")
+        if not isinstance(mirror, Mapping):
+            return None
+        name = self.destination_cluster({"destination": mirror}, namespace, f"{where} mirror")
+        if name is None:
+            return None
+        percentage = http.get("mirrorPercentage") or {}
+        value = float(percentage.get("value", 100.0)) if isinstance(percentage, Mapping) else 100.0
+        numerator = round(max(0.0, min(100.0, value)) * 10_000)
+        return {
+            "cluster": name,
+            "runtime_fraction": {
+                "default_value": {"numerator": numerator, "denominator": "MILLION"}
+            },
+        }
+
+
+def _response_headers(destination: Mapping[str, Any]) -> Json:
+    """A destination's ``headers.response.add`` as Envoy's ``response_headers_to_add``
+    (appended, as Istio's ``add`` is); the sticky-session cookie comes this way."""
+    headers = destination.get("headers") or {}
+    response = headers.get("response") if isinstance(headers, Mapping) else None
+    added = response.get("add") if isinstance(response, Mapping) else None
+    if not isinstance(added, Mapping) or not added:
+        return {}
+    return {
+        "response_headers_to_add": [
+            {
+                "header": {"key": str(key), "value": str(value)},
+                "append_action": "APPEND_IF_EXISTS_OR_ADD",
+            }
+            for key, value in added.items()
+        ]
+    }
 
 
 def _domains(hosts: Iterable[str], namespace: str) -> list[str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -52,14 +52,6 @@ def eventually(check: Callable[[], bool], *, timeout: float = 10.0) -> None:
         time.sleep(0.02)
 
 
-@pytest.fixture
-def istio(api_client: client.ApiClient) -> CustomObjects:
-    client.CoreV1Api(api_client).create_namespace(
-        client.V1Namespace(metadata=client.V1ObjectMeta(name=NAMESPACE))
-    )
-    return custom_objects(api_client)
-
-
 def create(api: CustomObjects, plural: str, body: dict[str, Any]) -> None:
     api.create_namespaced_custom_object(ISTIO_GROUP, "v1", NAMESPACE, plural, body)
 
@@ -79,19 +71,6 @@ def set_weights(api: CustomObjects, v1: int, v2: int) -> None:
         patch,
         _content_type="application/json-patch+json",
     )
-
-
-@pytest.fixture
-def agent(
-    kubeconfig: Path,
-    istio: CustomObjects,
-    envoy_proxy: EnvoyProxy,
-    stable: DemoService,
-    canary: DemoService,
-) -> Iterator[MeshAgent]:
-    backends = {(HOST, "v1"): stable.address, (HOST, "v2"): canary.address}
-    with MeshAgent(proxy=envoy_proxy, kubeconfig=kubeconfig, backends=backends) as running:
-        yield running
 
 
 def test_objects_created_and_patched_through_the_api_reach_envoy(

@@ -157,3 +157,54 @@ def test_cluster_names_round_trip() -> None:
 def test_a_malformed_backend_address_is_refused() -> None:
     with pytest.raises(ValueError, match="host:port"):
         envoy_config.BackendAddress.parse("127.0.0.1")
+
+
+def test_a_mirror_and_its_percentage_become_a_request_mirror_policy() -> None:
+    route = weighted("primary", ("v1", 100), ("v2", 0))
+    route["mirror"] = {"host": "checkout", "subset": "v2"}
+    route["mirrorPercentage"] = {"value": 12.5}
+    resources = envoy_config.translate(
+        [virtual_service(route)], [destination_rule("v1", "v2")], BACKENDS
+    )
+    action = resources.routes["virtual_hosts"][0]["routes"][0]["route"]
+    assert action["request_mirror_policies"] == [
+        {
+            "cluster": f"outbound|80|v2|{HOST}",
+            "runtime_fraction": {"default_value": {"numerator": 125_000, "denominator": "MILLION"}},
+        }
+    ]
+    del route["mirrorPercentage"]  # Istio mirrors everything when no percentage is given
+    resources = envoy_config.translate(
+        [virtual_service(route)], [destination_rule("v1", "v2")], BACKENDS
+    )
+    action = resources.routes["virtual_hosts"][0]["routes"][0]["route"]
+    fraction = action["request_mirror_policies"][0]["runtime_fraction"]["default_value"]
+    assert fraction["numerator"] == 1_000_000
+
+
+def test_response_headers_to_add_follow_their_destination() -> None:
+    cookie = {"headers": {"response": {"add": {"Set-Cookie": "version=v2; Path=/"}}}}
+    route = weighted("primary", ("v1", 90), ("v2", 10))
+    route["route"][1].update(cookie)
+    single = {
+        "name": "sticky",
+        "match": [{"headers": {"cookie": {"regex": "^version=v2$"}}}],
+        "route": [{"destination": {"host": "checkout", "subset": "v2"}, **cookie}],
+    }
+    resources = envoy_config.translate(
+        [virtual_service(single, route)], [destination_rule("v1", "v2")], BACKENDS
+    )
+    sticky, primary = resources.routes["virtual_hosts"][0]["routes"]
+    added = [
+        {
+            "header": {"key": "Set-Cookie", "value": "version=v2; Path=/"},
+            "append_action": "APPEND_IF_EXISTS_OR_ADD",
+        }
+    ]
+    clusters = primary["route"]["weighted_clusters"]["clusters"]
+    assert "response_headers_to_add" not in clusters[0]
+    assert clusters[1]["response_headers_to_add"] == added
+    assert sticky["response_headers_to_add"] == added
+    assert sticky["match"]["headers"] == [
+        {"name": "cookie", "string_match": {"safe_regex": {"regex": "^version=v2$"}}}
+    ]
