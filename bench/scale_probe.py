@@ -1,7 +1,8 @@
 """What the scale benchmark reads off the running world: requests, weights, CPU, memory, lag.
 
-- ``RequestClock`` timestamps the local API server's request log as it grows (every 0.1 s)
-  and keeps the controller's own requests (by its User-Agent);
+- ``RequestClock`` timestamps the local API server's request log file as it grows (read
+  every 0.1 s from where it stopped) and keeps the controller's own requests (by its
+  User-Agent);
 - ``FirstCanaryWeight`` watches VirtualServices and notes when each first routes traffic
   to the new version;
 - ``cpu_seconds`` and ``rss_mb`` read ``/proc`` for the controller process;
@@ -20,12 +21,12 @@ import urllib.request
 from collections import defaultdict
 from collections.abc import Sequence
 from itertools import pairwise
+from pathlib import Path
 from typing import Any
 
 import kubernetes
 
-from kubelite import LocalApiServer
-from kubelite.server_state import RequestRecord
+from kubelite import RequestRecord, read_request_log
 
 CONTROLLER_AGENT = "rollout-controller/"
 TICK_LAG_METRIC = "rollout_tick_lag_seconds_bucket"
@@ -34,9 +35,9 @@ TICK_LAG_METRIC = "rollout_tick_lag_seconds_bucket"
 class RequestClock:
     """The controller's API requests, each with the time it was first seen in the log."""
 
-    def __init__(self, apiserver: LocalApiServer, *, every: float = 0.1) -> None:
-        self._apiserver = apiserver
-        self._seen = 0
+    def __init__(self, request_log: Path, *, every: float = 0.1) -> None:
+        self._request_log = request_log
+        self._offset = 0
         self._timed: list[tuple[float, RequestRecord]] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -46,10 +47,13 @@ class RequestClock:
 
     def _run(self) -> None:
         while not self._stop.wait(self._every):
-            records = self._apiserver.requests
+            with self._request_log.open("rb") as log:
+                log.seek(self._offset)
+                text = log.read().decode()
             now = time.monotonic()
-            fresh = records[self._seen :]
-            self._seen = len(records)
+            complete = text[: text.rfind("\n") + 1]
+            self._offset += len(complete.encode())
+            fresh = read_request_log(complete)
             mine = [(now, r) for r in fresh if r.user_agent.startswith(CONTROLLER_AGENT)]
             with self._lock:
                 self._timed.extend(mine)

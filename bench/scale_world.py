@@ -6,9 +6,10 @@
   the clock at scrape time (a steady request rate, one error in a thousand, every request
   20 ms), so no thread has to count requests and the shipped policies pass;
 - ``install_services``: per service, a VirtualService, a DestinationRule with one subset per
-  version and one Deployment per version marked ready, through the official client;
-- ``SpecRepo``: a bare Git repository holding one rollout spec per service, and a push of a
-  new version for all of them in one commit.
+  version and one Deployment per version marked ready, through the official client
+  (``install_service_objects`` without the CRD and namespace, for a caller that made them);
+- ``SpecRepo``: a bare Git repository holding one rollout spec per service (``SPEC``, or a
+  template of the caller's), and a push of a new version for all of them in one commit.
 """
 
 from __future__ import annotations
@@ -100,7 +101,7 @@ class SyntheticExporter:
         ]
         for name in self._workloads:
             labels = (
-                f'reporter="destination",destination_workload="{name}",'
+                f'reporter="source",destination_workload="{name}",'
                 f'destination_workload_namespace="{NAMESPACE}",pod="{name}-0"'
             )
             lines.append(f'istio_requests_total{{{labels},response_code="200"}} {total - errors}')
@@ -118,12 +119,17 @@ class SyntheticExporter:
 
 
 def install_services(api: kubernetes.client.ApiClient, names: list[str]) -> None:
-    """The CRD, then per service its Istio objects and a ready Deployment per version."""
+    """The CRD and the namespace, then every service's objects."""
     crd = yaml.safe_load((REPO_ROOT / "manifests" / "crd.yaml").read_text())
     kubernetes.client.ApiextensionsV1Api(api).create_custom_resource_definition(crd)
     kubernetes.client.CoreV1Api(api).create_namespace(
         {"metadata": {"name": NAMESPACE}}  # type: ignore[arg-type]
     )
+    install_service_objects(api, names)
+
+
+def install_service_objects(api: kubernetes.client.ApiClient, names: list[str]) -> None:
+    """Per service its Istio objects and a ready Deployment per version (v1, v2)."""
     custom = kubernetes.client.CustomObjectsApi(api)
     apps = kubernetes.client.AppsV1Api(api)
     istio = ("networking.istio.io", "v1", NAMESPACE)
@@ -199,8 +205,9 @@ def _git(cwd: Path, *args: str) -> str:
 class SpecRepo:
     """A bare remote the controller clones, and a work tree the benchmark pushes from."""
 
-    def __init__(self, root: Path, names: list[str]) -> None:
+    def __init__(self, root: Path, names: list[str], *, spec: str = SPEC) -> None:
         self.names = names
+        self.spec = spec
         self.remote = root / "specs.git"
         self.work = root / "work"
         subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(self.remote)], check=True)
@@ -217,7 +224,7 @@ class SpecRepo:
         folder = self.work / "rollouts"
         folder.mkdir(exist_ok=True)
         for name in self.names:
-            (folder / f"{name}.yaml").write_text(SPEC.format(name=name, version=version))
+            (folder / f"{name}.yaml").write_text(self.spec.format(name=name, version=version))
         _git(self.work, "add", ".")
         _git(self.work, "commit", "-qm", f"roll out {version}")
         _git(self.work, "push", "-q", "origin", "main")

@@ -26,6 +26,9 @@ Public API::
     server.clear_requests()
     server.stop()
 
+    LocalApiServer(request_log=path)         # the request log also as JSON lines in a file
+    read_request_log(text) -> list[RequestRecord]   # for a reader in another process
+
 ``rollout local apiserver --port PORT --kubeconfig PATH`` runs one in the foreground.
 Modules: :mod:`.server` (lifecycle), :mod:`.handlers` (HTTP), :mod:`.responses` (what
 each verb answers), :mod:`.routes`, :mod:`.discovery`, :mod:`.storage`, :mod:`.admission`
@@ -44,7 +47,14 @@ from __future__ import annotations
 from kubelite.crds import crd_manifest
 from kubelite.kubeconfig import write_kubeconfig
 from kubelite.resources import ResourceType
-from kubelite.server import LocalApiServer
+from kubelite.server import LocalApiServer, read_request_log
 from kubelite.server_state import RequestRecord
 
-__all__ = ["LocalApiServer", "RequestRecord", "ResourceType", "crd_manifest", "write_kubeconfig"]
+__all__ = [
+    "LocalApiServer",
+    "RequestRecord",
+    "ResourceType",
+    "crd_manifest",
+    "read_request_log",
+    "write_kubeconfig",
+]

@@ -4,11 +4,14 @@
 into a threaded HTTP/1.1 server on 127.0.0.1. At start it creates the namespaces a new
 cluster has (``default``, ``kube-system``, ``kube-public``, ``kube-node-lease``) and applies
 the Istio CRDs (:mod:`.builtin_crds`) through the ordinary CRD path. Stopping wakes every
-open watch so threads end promptly.
+open watch so threads end promptly. ``request_log`` names a file that receives the request
+log as JSON lines too (:func:`read_request_log` reads it back), for readers in another
+process.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 from types import TracebackType
@@ -20,7 +23,7 @@ from kubelite.resources import CRD_GROUP, ResourceRegistry
 from kubelite.server_state import RequestRecord, ServerState
 from kubelite.storage import ObjectStore
 
-__all__ = ["LocalApiServer"]
+__all__ = ["LocalApiServer", "read_request_log"]
 
 _INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
@@ -36,8 +39,10 @@ class LocalApiServer:
         history_limit: int = 1000,
         bookmark_interval: float = 5.0,
         default_watch_timeout: float = 1800.0,
+        request_log: str | Path | None = None,
     ) -> None:
         self._requested = (host, port)
+        self._request_log = None if request_log is None else Path(request_log).open("a")
         self.registry = ResourceRegistry.with_builtins()
         self.store = ObjectStore(self.registry, history_limit=history_limit)
         self._state = ServerState(
@@ -45,6 +50,7 @@ class LocalApiServer:
             store=self.store,
             bookmark_interval=bookmark_interval,
             default_watch_timeout=default_watch_timeout,
+            request_log=self._request_log,
         )
         self._http: ApiHttpServer | None = None
         self._thread: threading.Thread | None = None
@@ -86,6 +92,10 @@ class LocalApiServer:
             self._thread.join(timeout=5)
         self._http = None
         self._thread = None
+        if self._request_log is not None:
+            with self._state.records_lock:
+                self._request_log.close()
+                self._state.request_log = None
 
     def __enter__(self) -> LocalApiServer:
         return self.start()
@@ -130,3 +140,9 @@ class LocalApiServer:
     def clear_requests(self) -> None:
         with self._state.records_lock:
             self._state.records.clear()
+
+
+def read_request_log(text: str) -> list[RequestRecord]:
+    """The records in the text of a ``request_log`` file (a partial last line is left out)."""
+    lines = text.split("\n")[:-1]
+    return [RequestRecord(**json.loads(line)) for line in lines if line]
