@@ -30,6 +30,10 @@ __all__ = [
 
 REQUEST_TIMEOUT: tuple[float, float] = (5.0, 30.0)
 """(connect, read) seconds for every ordinary API call; watches set their own."""
+POOL_SIZE = 32
+"""Connections kept open to the API server: the workers, the sync's mirror writers and the
+caches' watches at once (the client's default, five per core, overflowed: every request
+past it opened a new connection and threw it away)."""
 
 _SERVICE_HOST_ENV = "KUBERNETES_SERVICE_HOST"
 _SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
@@ -76,11 +80,20 @@ def api_client(
         )
     if not path.is_file():
         raise ClusterError(f"kubeconfig {path} does not exist")
+    configuration = k8s_client.Configuration()
     with errors.translated(f"loading kubeconfig {path}"):
-        built = k8s_config.new_client_from_config(
-            config_file=str(path), context=context, persist_config=False
+        k8s_config.load_kube_config(
+            config_file=str(path),
+            context=context,
+            client_configuration=configuration,
+            persist_config=False,
         )
-    return cast(k8s_client.ApiClient, built)
+    return _pooled(configuration)
+
+
+def _pooled(configuration: k8s_client.Configuration) -> k8s_client.ApiClient:
+    configuration.connection_pool_maxsize = POOL_SIZE
+    return k8s_client.ApiClient(configuration)
 
 
 def default_namespace(*, kubeconfig: str | Path | None = None, context: str | None = None) -> str:
@@ -106,7 +119,7 @@ def _in_cluster_client() -> k8s_client.ApiClient:
     configuration = k8s_client.Configuration()
     with errors.translated("loading the in-cluster configuration"):
         k8s_config.load_incluster_config(client_configuration=configuration)
-    return k8s_client.ApiClient(configuration)
+    return _pooled(configuration)
 
 
 def as_json(api: k8s_client.ApiClient, model: object) -> dict[str, Any]:

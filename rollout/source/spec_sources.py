@@ -40,19 +40,26 @@ class GitSpecSource:
     def __init__(self, git: GitSource, mirror: SpecMirror) -> None:
         self._git = git
         self._mirror = mirror
+        self._last: tuple[str, SpecSet] | None = None
 
     def sync(self) -> SpecSet:
+        """The specs at the branch's head; a poll that finds the same commit reuses the
+        last reading (parsing and checking every spec again is the poll's whole cost)."""
         snapshot = self._git.sync()
+        if self._last is not None and self._last[0] == snapshot.sha and not snapshot.unreadable:
+            return self._last[1]
         loaded = read_catalog(
             dict(snapshot.files), commit=snapshot.sha, unreadable=snapshot.unreadable
         )
-        return SpecSet(
+        specs = SpecSet(
             catalog=loaded,
             mirrored=True,
             authors={path: info.author for path, info in snapshot.file_commits.items()},
             commit_author=snapshot.commit.author,
             fingerprint=snapshot.sha,
         )
+        self._last = (snapshot.sha, specs)
+        return specs
 
     def publish(self, specs: SpecSet) -> None:
         """Mirror each valid spec into its Rollout resource, several writes at a time (after
