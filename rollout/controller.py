@@ -23,8 +23,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from starlette.routing import BaseRoute, Mount
+
 from rollout import __version__
+from rollout.dashboard.access import KubernetesSignIn
+from rollout.dashboard.app import dashboard_app
 from rollout.errors import RolloutError
+from rollout.kube.dashboard_reads import DashboardReads, KubeAccessReview
 from rollout.kube.event_recorder import EventRecorder
 from rollout.kube.lease import LeaderElector
 from rollout.kube.mirror import KubeSpecMirror
@@ -48,7 +53,9 @@ from rollout.server.http import ControllerServer
 from rollout.server.metrics import ControllerMetrics
 from rollout.settings import ControllerSettings, spec_source_for, write_back_for
 
-__all__ = ["Controller", "ControllerSettings"]
+__all__ = ["DASHBOARD_PATH", "Controller", "ControllerSettings"]
+
+DASHBOARD_PATH = "/dashboard"
 
 log = logging.getLogger("rollout.controller")
 
@@ -108,6 +115,7 @@ class Controller:
             is_alive=self._alive,
             on_push=self._on_push,
             hook_secret=settings.hook_secret,
+            extra_routes=self._dashboard_routes(),
         )
         self.elector = (
             LeaderElector(
@@ -125,10 +133,25 @@ class Controller:
         self._leading = False
         self._stopped = threading.Event()
 
+    def _dashboard_routes(self) -> list[BaseRoute]:
+        """``/dashboard`` when asked for: people sign in with a Kubernetes token, and RBAC
+        on rollouts decides what each sees and does (docs/dashboard.md)."""
+        if not self.settings.dashboard:
+            return []
+        reads = DashboardReads(self.api, self.store)
+        gate = KubernetesSignIn(KubeAccessReview(self.api))
+        return [Mount(DASHBOARD_PATH, app=dashboard_app(reads, gate))]
+
     # ---- lifecycle -------------------------------------------------------------------
     def start(self) -> None:
         self.server.start()
         log.info("serving probes, metrics and hooks on port %d", self.server.port)
+        if self.settings.dashboard:
+            log.info(
+                "dashboard at %s%s/ (sign in with a Kubernetes token)",
+                self.server.url,
+                DASHBOARD_PATH,
+            )
         if self.elector is not None:
             # a follower is ready to take over; the leader is ready after its first sync
             self.server.mark_ready()

@@ -63,6 +63,9 @@ class ControllerSettings:
     """Author and committer of write-back commits."""
     router: RouterName = "istio"
     """The traffic router: ``istio``, or ``nop`` to move no traffic at all."""
+    dashboard: bool = False
+    """Serve the dashboard under ``/dashboard`` on the listen port, signed in with
+    Kubernetes tokens (TokenReview) and authorized per namespace (SubjectAccessReview)."""
 
 
 def spec_source_for(settings: ControllerSettings, mirror: SpecMirror) -> SpecSource:

@@ -169,6 +169,13 @@ Every flag above can also be set by the ROLLOUT_* variable shown beside it.
     help="Traffic router; nop moves no traffic (the analysis and alerts still run).",
 )
 @_option(
+    "--dashboard/--no-dashboard",
+    envvar="ROLLOUT_DASHBOARD",
+    default=False,
+    show_default=True,
+    help="Serve the dashboard at /dashboard (Kubernetes token sign-in; RBAC decides).",
+)
+@_option(
     "--log-format",
     type=click.Choice(["text", "json"]),
     envvar="ROLLOUT_LOG_FORMAT",
@@ -203,6 +210,7 @@ def run(
     namespace: str | None,
     git_author: str,
     router: str,
+    dashboard: bool,
     log_format: str,
     log_level: str,
 ) -> None:
@@ -235,6 +243,7 @@ def run(
             git_author_email=author_email.rstrip(">").strip()
             or "rollout-controller@users.noreply.local",
             router="nop" if router == "nop" else "istio",
+            dashboard=dashboard,
         )
         controller = Controller(settings)
         controller.start()

@@ -13,7 +13,7 @@ from importlib import metadata
 import click
 
 from rollout import __version__
-from rollout.cli import controller_commands, people_commands, spec_commands
+from rollout.cli import controller_commands, dashboard_command, people_commands, spec_commands
 
 PLUGIN_GROUP = "rollout.cli_commands"
 
@@ -62,3 +62,4 @@ main.add_command(people_commands.status)
 main.add_command(people_commands.promote)
 main.add_command(people_commands.abort)
 main.add_command(people_commands.retry)
+main.add_command(dashboard_command.dashboard)

@@ -47,7 +47,7 @@ def _store(kubeconfig: str | None, context: str | None) -> KubeStateStore:
     return KubeStateStore(api_client(kubeconfig=kubeconfig, context=context))
 
 
-def _who() -> str:
+def local_user() -> str:
     try:
         user = getpass.getuser()
     except (KeyError, OSError):
@@ -166,7 +166,7 @@ def _command(
     try:
         scope, short = _target(name, namespace, kubeconfig, context)
         store = _store(kubeconfig, context)
-        command = store.request_command(scope, short, action, by or _who())
+        command = store.request_command(scope, short, action, by or local_user())
     except (RolloutError, ValueError) as error:
         _fail(error)
     click.echo(f"{action} of {scope}/{short} requested by {command.by} (id {command.id})")

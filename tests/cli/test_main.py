@@ -45,6 +45,7 @@ def test_help_lists_the_product_commands_and_the_plugged_in_ones() -> None:
     listed = {line.split()[0] for line in result.output.split("Commands:")[1].splitlines() if line}
     assert listed == {
         "abort",
+        "dashboard",
         "demo",
         "local",
         "plan",
