@@ -1,6 +1,6 @@
 """How fast a bad canary is stopped, and how rarely a good one is: ours against Flagger and Argo.
 
-    python -m bench.detection [--seeds N] [--json PATH] [--scenarios a,b]
+    python -m bench.detection [--seeds N] [--json PATH] [--scenarios a,b] [--jobs N]
 
 A simulation in virtual time (``bench/traffic.py``: per-pod traffic, 15 s scrapes per pod,
 sample times, and the noise of real traffic: shared incidents, retries, per-pod gamma
@@ -23,12 +23,15 @@ alpha 0.01 and beta 0.05, with both rates known in advance: Wald's approximation
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
+import contextlib
 import dataclasses
 import json
 import math
+import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -254,16 +257,45 @@ def summarise(scenario: Scenario, policy: str, runs: Sequence[Run]) -> dict[str,
     return result
 
 
+def _runs(task: tuple[Scenario, str, int, int]) -> list[Run]:
+    """The runs of one controller on one scenario for a block of seeds (a worker's task)."""
+    scenario, policy, first, last = task
+    return [simulate(scenario, CONTROLLERS[policy](), seed) for seed in range(first, last)]
+
+
 def run_all(
-    scenarios: Sequence[Scenario], seeds: int, *, progress: Callable[[str], None] = print
+    scenarios: Sequence[Scenario],
+    seeds: int,
+    *,
+    jobs: int = 1,
+    progress: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    results = []
-    for scenario in scenarios:
-        for policy, make in CONTROLLERS.items():
-            started = time.perf_counter()
-            runs = [simulate(scenario, make(), seed) for seed in range(seeds)]
-            results.append(summarise(scenario, policy, runs))
-            progress(f"  {scenario.name:<22} {policy:<16} {time.perf_counter() - started:6.1f}s")
+    """Every scenario, controller and seed; seeds are split over ``jobs`` processes.
+
+    Each run depends only on its seed, so the figures do not depend on ``jobs``.
+    """
+    groups = [(scenario, policy) for scenario in scenarios for policy in CONTROLLERS]
+    # long runs (low traffic) in small blocks, so the workers finish together
+    block = {s.name: 1 if s.horizon > HORIZON_SECONDS else 10 for s in scenarios}
+    tasks = [
+        (scenario, policy, first, min(first + block[scenario.name], seeds))
+        for scenario, policy in groups
+        for first in range(0, seeds, block[scenario.name])
+    ]
+    started = time.perf_counter()
+    runs: dict[tuple[str, str], list[Run]] = {(s.name, p): [] for s, p in groups}
+    pending = {(s.name, p): 0 for s, p in groups}
+    for scenario, policy, *_ in tasks:
+        pending[scenario.name, policy] += 1
+    with _executor(jobs) as pool:
+        for (scenario, policy, _, _), done in zip(tasks, pool.map(_runs, tasks), strict=True):
+            key = (scenario.name, policy)
+            runs[key] += done
+            pending[key] -= 1
+            if pending[key] == 0:
+                elapsed = time.perf_counter() - started
+                progress(f"  {scenario.name:<22} {policy:<16} done at {elapsed:6.1f}s")
+    results = [summarise(s, p, runs[s.name, p]) for s, p in groups]
     floors = {s.name: s.floor() for s in scenarios}
     floors_mc: dict[str, float | None] = {}
     for scenario in scenarios:
@@ -274,6 +306,20 @@ def run_all(
             else monte_carlo_sample_size(*rates, alpha=0.01, beta=0.05, seed=len(floors_mc))
         )
     return {"seeds": seeds, "results": results, "floors": floors, "floors_mc": floors_mc}
+
+
+class _InProcess(contextlib.AbstractContextManager["_InProcess"]):
+    """``map`` in this process: one job needs no workers."""
+
+    def __exit__(self, *_: object) -> None:
+        return None
+
+    def map(self, function: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[Any]:
+        return map(function, items)
+
+
+def _executor(jobs: int) -> _InProcess | concurrent.futures.ProcessPoolExecutor:
+    return _InProcess() if jobs <= 1 else concurrent.futures.ProcessPoolExecutor(jobs)
 
 
 def _fmt(value: float | None, spec: str) -> str:
@@ -320,15 +366,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=",".join(s.name for s in SCENARIOS),
         help="comma-separated scenario names (all by default)",
     )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="worker processes (one per core by default; the figures do not depend on it)",
+    )
     args = parser.parse_args(argv)
     wanted = [name.strip() for name in args.scenarios.split(",") if name.strip()]
     known = {s.name: s for s in SCENARIOS}
     unknown = [name for name in wanted if name not in known]
     if unknown:
         parser.error(f"unknown scenario {unknown[0]!r}; known: {', '.join(known)}")
-    print(f"detection benchmark: {args.seeds} seeds per scenario, 15 s scrape interval")
+    print(
+        f"detection benchmark: {args.seeds} seeds per scenario, 15 s scrape interval, "
+        f"{args.jobs} processes"
+    )
     started = time.perf_counter()
-    report = run_all([known[name] for name in wanted], args.seeds)
+    report = run_all([known[name] for name in wanted], args.seeds, jobs=args.jobs)
     print()
     print(table(report))
     print(f"\n{time.perf_counter() - started:.0f}s in all")

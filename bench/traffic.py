@@ -181,26 +181,36 @@ class Service:
         share = canary_weight / 100.0
         for name, fraction in (("canary", share), ("stable", 1.0 - share)):
             pods = self.pods[name]
+            cumulative = self.cumulative[name]
+            hist = self.histogram[name]
+            requests = (
+                self.rng.poisson(self.rate * fraction / pods, size=(seconds, pods))
+                if fraction > 0
+                else None
+            )
+            if requests is None or not requests.any():
+                # nothing served in the block (low traffic): the counters stand still
+                cumulative[begin + 1 : end + 1] = cumulative[begin]
+                hist[begin + 1 : end + 1] = hist[begin]
+                continue
             per_second = np.zeros((seconds, pods, FIELDS))
             histogram = np.zeros((seconds, len(BUCKETS_MS) + 1))
-            if fraction > 0:
-                requests = self.rng.poisson(self.rate * fraction / pods, size=(seconds, pods))
-                errors = self.rng.binomial(requests, self.error_probability[name][begin:end])
-                per_second[..., REQUESTS] = requests
-                per_second[..., ERRORS] = errors
-                per_second[..., ATTEMPTS] = requests
-                per_second[..., ATTEMPT_ERRORS] = errors
-                if self.noise.retries:
-                    # every failed request is tried 2 or 3 times; each attempt fails
-                    repeats = errors + self.rng.binomial(errors, 0.5)
-                    per_second[..., ATTEMPTS] += repeats
-                    per_second[..., ATTEMPT_ERRORS] += repeats
-                buckets = self.rng.multinomial(requests, self.buckets[name])
-                per_second[..., SLOW] = buckets[..., _SLOW_INDEX + 1 :].sum(axis=-1)
-                histogram = buckets.sum(axis=1)
-            cumulative = self.cumulative[name]
+            errors = self.rng.binomial(requests, self.error_probability[name][begin:end])
+            per_second[..., REQUESTS] = requests
+            per_second[..., ERRORS] = errors
+            per_second[..., ATTEMPTS] = requests
+            per_second[..., ATTEMPT_ERRORS] = errors
+            if self.noise.retries:
+                # every failed request is tried 2 or 3 times; each attempt fails
+                repeats = errors + self.rng.binomial(errors, 0.5)
+                per_second[..., ATTEMPTS] += repeats
+                per_second[..., ATTEMPT_ERRORS] += repeats
+            # only cells with requests draw buckets: at low traffic most seconds are empty
+            served = np.nonzero(requests)
+            buckets = self.rng.multinomial(requests[served], self.buckets[name])
+            per_second[..., SLOW][served] = buckets[:, _SLOW_INDEX + 1 :].sum(axis=-1)
+            np.add.at(histogram, served[0], buckets)
             cumulative[begin + 1 : end + 1] = cumulative[begin] + np.cumsum(per_second, axis=0)
-            hist = self.histogram[name]
             hist[begin + 1 : end + 1] = hist[begin] + np.cumsum(histogram, axis=0)
         self.now = end
 
@@ -224,22 +234,38 @@ class PrometheusView:
         }
         self.lag = {name: np.zeros(pods, dtype=int) for name, pods in service.pods.items()}
         self.lag["stable"][0] = service.noise.late_seconds
+        self._answers: dict[tuple[str, int, int, int], dict[str, tuple[float, float]]] = {}
+        self._times: dict[str, np.ndarray] = {}
+        self._times_key: dict[str, tuple[str, int, int]] = {}
 
     def sample_times(self, version: str, now: float) -> np.ndarray:
         """Each pod's last visible sample time at ``now`` (-1 before its first scrape)."""
+        key = (version, int(now), self.service.now)
+        if key != self._times_key.get(version):
+            self._times_key[version] = key
+            self._times[version] = self._sample_times(version, now)
+        return self._times[version]
+
+    def _sample_times(self, version: str, now: float) -> np.ndarray:
         visible = int(now) - self.lag[version] - self.phase[version]
         times = self.phase[version] + (visible // SCRAPE_SECONDS) * SCRAPE_SECONDS
         return np.where(visible >= 0, np.minimum(times, self.service.now), -1)
 
     def series(self, version: str, field: int, now: float) -> dict[str, tuple[float, float]]:
         """``{pod: (value, sample time)}`` of one counter field, as an instant query returns."""
-        times = self.sample_times(version, now)
-        cumulative = self.service.cumulative[version]
-        return {
-            f"pod={version}-{pod}": (float(cumulative[t, pod, field]), float(t))
-            for pod, t in enumerate(times)
-            if t >= 0 and cumulative[t, pod, REQUESTS] > 0
-        }
+        key = (version, field, int(now), self.service.now)
+        if key not in self._answers:
+            # a tick asks for the same series several times (one per policy): answer once
+            if len(self._answers) > 64:
+                self._answers.clear()
+            times = self.sample_times(version, now).tolist()
+            cumulative = self.service.cumulative[version]
+            self._answers[key] = {
+                f"pod={version}-{pod}": (float(cumulative[t, pod, field]), float(t))
+                for pod, t in enumerate(times)
+                if t >= 0 and cumulative[t, pod, REQUESTS] > 0
+            }
+        return self._answers[key]
 
     def window(
         self, version: str, now: float, seconds: float, *, destination: bool

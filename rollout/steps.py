@@ -59,6 +59,13 @@ def _walk_steps(tick: Tick, rollout: Rollout, outcome: Outcome | None) -> None:
             if step.set_weight > tick.state.canary_weight and held:
                 tick.set_phase(Phase.PROGRESSING, f"holding at step {index}: analysis inconclusive")
                 return
+            if _leaning_worse(tick, step):
+                tick.set_phase(
+                    Phase.PROGRESSING,
+                    f"holding at step {index}: the evidence leans towards the canary being "
+                    "worse; waiting for more requests",
+                )
+                return
             if _needs_evidence(tick, rollout, step):
                 tick.set_phase(
                     Phase.PROGRESSING,
@@ -122,6 +129,21 @@ def _needs_evidence(tick: Tick, rollout: Rollout, step: Step) -> bool:
         return False
     verdict = tick.obs.verdict
     return verdict is None or not verdict.within_slo
+
+
+def _leaning_worse(tick: Tick, step: Step) -> bool:
+    """Whether raising the weight to ``step`` waits because the data lean towards "worse".
+
+    Even a step that raises the weight on time alone (``requireEvidence: false``) does not
+    send more traffic to a canary whose rejection evidence is in its grey zone; the grey
+    zone ends in bounded time (a rollback, or a bounded number of further canary requests:
+    ``rollout/analysis/count_check.py``).
+    """
+    current = tick.state.canary_weight
+    if step.set_weight is None or step.set_weight <= current or current == 0:
+        return False
+    verdict = tick.obs.verdict
+    return verdict is not None and verdict.leaning_worse
 
 
 def _hold_seconds(step: Step) -> float:

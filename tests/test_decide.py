@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from rollout.analysis.verdicts import Outcome, Verdict
 from rollout.decide import Observations, decide, mark_sent
 from rollout.effects import SetWeights
 from rollout.state import Command, Phase, RolloutState
@@ -382,6 +383,23 @@ def test_a_step_can_raise_the_weight_without_evidence_when_it_says_so() -> None:
     assert walker.state.canary_weight == 50
     walker.tick(after=40, verdict=NOT_YET_SHOWN)  # promotion still needs a promotable verdict
     assert walker.state.phase is Phase.PROMOTING
+
+
+def test_no_step_raises_the_weight_while_the_evidence_leans_worse() -> None:
+    steps = [
+        {"setWeight": 10},
+        {"analyze": {"duration": "30s"}},
+        {"setWeight": 50, "requireEvidence": False},
+        {"analyze": {"duration": "30s"}},
+    ]
+    leaning = Verdict(Outcome.PASS, (), canary_requests=50, leaning_worse=True)
+    walker = started(Walker(steps=steps))
+    walker.tick(ready=True)
+    walker.tick(after=40, verdict=leaning)
+    assert walker.state.canary_weight == 10
+    assert "leans towards the canary being worse" in walker.state.message
+    walker.tick(after=40, verdict=NOT_YET_SHOWN)  # out of the grey zone: on time again
+    assert walker.state.canary_weight == 50
 
 
 def test_require_evidence_belongs_to_set_weight_steps() -> None:

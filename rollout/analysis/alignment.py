@@ -71,11 +71,17 @@ class SeriesTrack:
 
     def cut_at(self, cut: float, value: float) -> SeriesTrack:
         """The track after a cut: samples from the last one at or before it."""
-        keep = max((i for i, (t, _) in enumerate(self.samples) if t <= cut), default=0)
-        return SeriesTrack(self.samples[keep:], value, self.offset, self.raw)
+        samples = self.samples
+        keep = len(samples) - 1
+        while keep > 0 and samples[keep][0] > cut:
+            keep -= 1
+        return SeriesTrack(samples[keep:], value, self.offset, self.raw)
 
     def as_list(self) -> list[float]:
-        return [self.at_cut, self.offset, self.raw, *(x for sample in self.samples for x in sample)]
+        flat = [self.at_cut, self.offset, self.raw]
+        for time, value in self.samples:
+            flat += (time, value)
+        return flat
 
     @classmethod
     def from_list(cls, data: list[float]) -> SeriesTrack:
@@ -86,12 +92,14 @@ class SeriesTrack:
 
 @dataclasses.dataclass(frozen=True)
 class Interval:
-    """Counts of one aligned interval: per version ``(bad, total)``, and stable per series."""
+    """Counts of one aligned interval: per version ``(bad, total)``, and per series: stable's
+    ``(bad, total)`` and the canary's ``(key, bad, total)``, for series that served requests."""
 
     seconds: float
     canary: tuple[float, float]
     stable: tuple[float, float]
     stable_cells: tuple[tuple[float, float], ...]
+    canary_cells: tuple[tuple[str, float, float], ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -157,11 +165,8 @@ class Timeline:
             seconds=cut - previous_cut,
             canary=_counts(increases, "canary"),
             stable=_counts(increases, "stable"),
-            stable_cells=tuple(
-                (increases.get("stable.bad", {}).get(key, 0.0), total)
-                for key, total in increases.get("stable.total", {}).items()
-                if total > 0
-            ),
+            stable_cells=tuple((bad, total) for _, bad, total in _cells(increases, "stable")),
+            canary_cells=_cells(increases, "canary"),
         )
         return Timeline(tracks, cut), interval
 
@@ -188,4 +193,15 @@ def _counts(increases: Mapping[str, Mapping[str, float]], version: str) -> tuple
     return (
         sum(increases.get(f"{version}.bad", {}).values()),
         sum(increases.get(f"{version}.total", {}).values()),
+    )
+
+
+def _cells(
+    increases: Mapping[str, Mapping[str, float]], version: str
+) -> tuple[tuple[str, float, float], ...]:
+    bad = increases.get(f"{version}.bad", {})
+    return tuple(
+        (key, bad.get(key, 0.0), total)
+        for key, total in increases.get(f"{version}.total", {}).items()
+        if total > 0
     )

@@ -12,11 +12,13 @@ noise (``dispersion.py``):
   versions suffer; the comparison still judges those intervals.
 - **acceptance** (``sequential.acceptance_step``): is the canary within the SLO?
 
-Each interval adds at most ``INTERVAL_CAP`` to a rejection log ratio: one burst cannot
+Each interval adds at most ``INTERVAL_CAP`` to a rejection log ratio: one clump cannot
 convict alone, however large. The two rejection families are mixed into one e-process per
-policy; the policy fails once it reaches the rejection level. The acceptance statistic
-says whether the evidence shows the canary within its SLO (``ACCEPT_LOG_LEVEL``): steps
-that need evidence and promotion wait for it. Pure code.
+policy (``pods.py``); the policy fails once it reaches the rejection level and no single
+canary pod carries the evidence (its leave-one-out e-processes, ``pods.py``). Between the
+grey zone's start and a failure the data lean worse: no step raises the weight. The
+acceptance statistic says whether the evidence shows the canary within its SLO
+(``ACCEPT_LOG_LEVEL``): steps that need evidence and promotion wait for it. Pure code.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from rollout.analysis import dispersion, sequential
+from rollout.analysis import dispersion, pods, sequential
 from rollout.analysis.alignment import Interval, Timeline
 from rollout.analysis.observations import CANARY, STABLE, PolicyObservation, Reading
 from rollout.analysis.running import COUNTED_KEYS, PolicyProgress
@@ -46,11 +48,14 @@ __all__ = [
 COMPARISON_MASS = 0.8
 """Prior mass of the canary-versus-stable test when a policy also has an absolute maximum."""
 
-INTERVAL_CAP = math.log(10.0)
-"""The most one interval can add to a rejection log likelihood ratio."""
+INTERVAL_CAP = pods.INTERVAL_CAP
 
 ACCEPT_LOG_LEVEL = math.log(1000.0)
 """Acceptance: a canary at twice its SLO is shown within it with probability <= 0.1%."""
+
+GREY_SETTLE_BAD = 3.0
+"""The grey zone lasts at least the requests in which a canary at its SLO shows this many
+bad requests: enough for a canary well over it to show itself."""
 
 BREACH_SIGMAS = 3.0
 """Stable's interval count this many standard deviations over its SLO is an incident."""
@@ -65,11 +70,13 @@ class CountResult:
         progress: PolicyProgress,
         canary_total: float | None,
         accepted: bool,
+        leaning_worse: bool = False,
     ) -> None:
         self.evidence = evidence
         self.progress = progress
         self.canary_total = canary_total
         self.accepted = accepted
+        self.leaning_worse = leaning_worse
 
 
 def count_fields(policy: RenderedPolicy) -> tuple[str, str] | None:
@@ -136,8 +143,12 @@ def judge_counts(
     timeline, interval = previous.timeline.advance(readings)
     counted = {key: previous.count(key) for key in COUNTED_KEYS}
     spread = previous.spread
-    comparison = list(previous.comparison) or [0.0] * len(sequential.COMPARISON_GRID)
-    absolute = list(previous.absolute) or [0.0] * len(sequential.RATE_GRID)
+    pooled = (
+        pods.Rejection(previous.comparison, previous.absolute)
+        if previous.comparison and previous.absolute
+        else pods.Rejection.fresh()
+    )
+    pod_statistics = previous.pods
     acceptance = previous.acceptance
     allowed = allowed_rate(policy)
     if interval is not None:
@@ -152,66 +163,54 @@ def judge_counts(
             # an incident is set apart, not counted as everyday noise
             spread = spread.add(interval.stable_cells)
         noise, rate = spread.relative_variance, spread.rate
-        if compare and interval.canary[1] > 0 and interval.stable[1] > 0:
-            comparison = sequential.comparison_update(
-                comparison,
-                canary_bad=interval.canary[0],
-                canary_total=interval.canary[1],
-                stable_bad=interval.stable[0],
-                stable_total=interval.stable[1],
-                dispersion=dispersion.comparison_dispersion(
-                    variance=noise,
-                    rate=rate,
-                    canary_total=interval.canary[1],
-                    stable_total=interval.stable[1],
-                    seconds=interval.seconds,
-                ),
-                cap=INTERVAL_CAP,
-            )
+        setting = pods.Setting(
+            stable=interval.stable,
+            seconds=interval.seconds,
+            noise=noise,
+            rate=rate,
+            allowed=allowed,
+            compare=compare,
+            incident=incident,
+        )
+        before, pooled = pooled, pods.rejection_step(pooled, interval.canary, setting)
+        pod_statistics = pods.leave_one_out(pod_statistics, before, interval.canary_cells, setting)
         if allowed is not None and not incident and interval.canary[1] > 0:
             own = dispersion.rate_dispersion(
-                variance=noise,
-                rate=rate,
-                total=interval.canary[1],
-                seconds=interval.seconds,
-            )
-            absolute = sequential.rate_update(
-                absolute,
-                bad=interval.canary[0],
-                total=interval.canary[1],
-                allowed=allowed,
-                dispersion=own,
-                cap=INTERVAL_CAP,
+                variance=noise, rate=rate, total=interval.canary[1], seconds=interval.seconds
             )
             acceptance += sequential.acceptance_step(
                 interval.canary[0], interval.canary[1], allowed=allowed, dispersion=own
             )
 
-    log_ratios: list[float] = []
-    weights: list[float] = []
-    comparison_mass = (COMPARISON_MASS if allowed is not None else 1.0) if compare else 0.0
-    if compare:
-        log_ratios += comparison
-        weights += [w * comparison_mass for _, w in sequential.COMPARISON_GRID]
-    if allowed is not None:
-        log_ratios += absolute
-        weights += [w * (1.0 - comparison_mass) for _, w in sequential.RATE_GRID]
-    log_evidence = sequential.log_mixture(log_ratios, weights) if weights else 0.0
+    tested = compare or allowed is not None
+    log_evidence = pooled.log_evidence(compare=compare, allowed=allowed, mass=COMPARISON_MASS)
     peak = max(previous.peak_log_evidence, log_evidence)
-    rejected = previous.rejected or log_evidence >= log_threshold
+    rejected = previous.rejected or (
+        log_evidence >= log_threshold
+        and pods.corroborated(
+            pod_statistics,
+            log_threshold=log_threshold,
+            compare=compare,
+            allowed=allowed,
+            mass=COMPARISON_MASS,
+        )
+    )
     grey_entered = _grey_entered(previous, log_evidence, log_threshold, counted["canary_total"])
-    settled = grey_entered < 0 or counted["canary_total"] >= 2 * grey_entered
+    settled = grey_entered < 0 or counted["canary_total"] >= grey_entered + max(
+        grey_entered, GREY_SETTLE_BAD / allowed if allowed else 0.0
+    )
     accepted = settled and (allowed is None or acceptance >= ACCEPT_LOG_LEVEL)
     progress = PolicyProgress(
         timeline=timeline,
         counted=counted,
         spread=spread,
-        comparison=tuple(comparison),
-        absolute=tuple(absolute),
+        comparison=pooled.comparison,
+        absolute=pooled.absolute,
         acceptance=acceptance,
         peak_log_evidence=peak,
         rejected=rejected,
         grey_entered=grey_entered,
+        pods=pod_statistics,
     )
     canary_seen = f"{CANARY}.total" in timeline.tracks
     canary_total = counted["canary_total"] if canary_seen else None
@@ -225,8 +224,8 @@ def judge_counts(
         "value": canary_bad / canary_total if canary_total else None,
         "threshold": allowed,
         "sample_size": canary_total,
-        "statistic": log_evidence if weights and math.isfinite(log_evidence) else None,
-        "p_value": min(1.0, math.exp(-peak)) if weights else None,
+        "statistic": log_evidence if tested and math.isfinite(log_evidence) else None,
+        "p_value": min(1.0, math.exp(-peak)) if tested else None,
         "stable_value": stable_bad / stable_total if compare and stable_total else None,
     }
     summary = _summary(
@@ -236,7 +235,7 @@ def judge_counts(
         allowed=allowed,
         log_evidence=log_evidence,
         log_threshold=log_threshold,
-        tested=bool(weights),
+        tested=tested,
         acceptance=acceptance if allowed is not None else None,
     )
     if not settled:
@@ -255,7 +254,7 @@ def judge_counts(
     else:
         outcome, message = Outcome.PASS, summary
     evidence = Evidence(outcome=outcome, message=message, **common)
-    return CountResult(evidence, progress, canary_total, accepted)
+    return CountResult(evidence, progress, canary_total, accepted, not settled and not rejected)
 
 
 def _grey_entered(
@@ -263,10 +262,13 @@ def _grey_entered(
 ) -> float:
     """The canary requests counted when the evidence entered the grey zone, or -1.
 
-    Between half the rejection level and the level, the data lean towards "worse than
-    stable" without proving it: the canary is not called within its SLOs there, until it
-    has served twice the requests it had on entering. A canary that is worse gets convicted
-    on the extra data; one that is not cannot be held forever by an early unlucky count.
+    Between half the rejection level and the level (or above it, while one pod carries the
+    evidence: ``pods.py``), the data lean towards "worse than stable" without proving it:
+    the canary is not called within its SLOs there, and no step raises its weight, until
+    it has served as many requests again as it had on entering, and at least ``1/max`` more
+    (the requests in which a canary at its SLO shows one bad request). A canary that is
+    worse gets convicted on the extra data; one that is not cannot be held forever by an
+    early unlucky count.
     """
     if log_evidence <= log_threshold / 2:
         return -1.0

@@ -19,7 +19,8 @@ Outcomes: FAIL when any check fails; INCONCLUSIVE when none fails but one could 
 judged (no data, NaN, Prometheus unreachable, no canary request yet since the baseline);
 PASS otherwise. ``within_slo`` says the evidence *shows* the canary within every SLO that
 has a maximum (PASS and every acceptance test passed), not merely that it was not yet shown
-worse: steps that raise the weight on evidence wait for it. ``promotable`` needs
+worse: steps that raise the weight on evidence wait for it; ``leaning_worse`` that a
+rejection test is in its grey zone, and no step raises the weight then. ``promotable`` needs
 ``within_slo`` and at least ``minSampleSize`` canary requests counted by the count policies.
 
 The first call (empty state) records the baselines and passes without judging, so a
@@ -69,6 +70,7 @@ def judge(
     progress: dict[str, PolicyProgress] = {}
     canary_totals: list[float] = []
     within_slo = True
+    leaning_worse = False
     for policy in policies:
         fields = count_fields(policy)
         if fields is None:
@@ -86,6 +88,7 @@ def judge(
         evidence.append(result.evidence)
         progress[policy.name] = result.progress
         within_slo = within_slo and result.accepted
+        leaning_worse = leaning_worse or result.leaning_worse
         if result.canary_total is not None:
             canary_totals.append(result.canary_total)
     canary_requests = min(canary_totals) if canary_totals else None
@@ -111,6 +114,7 @@ def judge(
         canary_requests=requests,
         promotable=shown and enough,
         within_slo=shown,
+        leaning_worse=leaning_worse and not baseline,
     )
     return verdict, AnalysisState(ticks=current.ticks + 1, policies=progress)
 

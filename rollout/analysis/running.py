@@ -15,6 +15,7 @@ from typing import Any
 
 from rollout.analysis.alignment import Timeline
 from rollout.analysis.dispersion import Spread
+from rollout.analysis.pods import Rejection
 
 __all__ = ["COUNTED_KEYS", "SCHEMA", "AnalysisState", "PolicyProgress"]
 
@@ -34,7 +35,7 @@ class PolicyProgress:
     likelihood ratios of the two rejection tests, one per grid point; ``acceptance`` the
     log likelihood ratio of "within the SLO" against "twice over it"; ``grey_entered``
     the canary requests counted when the rejection evidence entered its grey zone (-1:
-    not in it).
+    not in it); ``pods`` each canary pod's leave-one-out rejection statistics (``pods.py``).
     """
 
     timeline: Timeline = dataclasses.field(default_factory=Timeline)
@@ -46,6 +47,7 @@ class PolicyProgress:
     peak_log_evidence: float = 0.0
     rejected: bool = False
     grey_entered: float = -1.0
+    pods: Mapping[str, Rejection] = dataclasses.field(default_factory=dict)
 
     def count(self, key: str) -> float:
         return float(self.counted.get(key, 0.0))
@@ -61,6 +63,10 @@ class PolicyProgress:
             "peakLogEvidence": _finite(self.peak_log_evidence),
             "rejected": self.rejected,
             "greyEntered": self.grey_entered,
+            "pods": {
+                key: [_finite(x) for x in statistics.as_list()]
+                for key, statistics in self.pods.items()
+            },
         }
 
     @classmethod
@@ -76,6 +82,10 @@ class PolicyProgress:
             peak_log_evidence=float(data.get("peakLogEvidence", 0.0)),
             rejected=bool(data.get("rejected", False)),
             grey_entered=float(data.get("greyEntered", -1.0)),
+            pods={
+                str(key): Rejection.from_list([float(x) for x in values])
+                for key, values in dict(data.get("pods", {})).items()
+            },
         )
 
 
@@ -111,6 +121,8 @@ class AnalysisState:
 
 def _finite(value: float) -> float:
     """JSON has no infinities: clamp them (the statistics never need more range)."""
+    if -1e12 <= value <= 1e12:
+        return value
     if math.isnan(value):
         return 0.0
     return max(-1e12, min(1e12, value))

@@ -59,7 +59,9 @@ class Verdict:
     ``outcome`` is FAIL when any check fails, INCONCLUSIVE when none fails but one could not
     decide, PASS otherwise. ``within_slo`` is True only when the outcome is PASS and the
     evidence shows the canary within every SLO with a maximum; ``promotable`` when, in
-    addition, the minimum canary sample has been reached.
+    addition, the minimum canary sample has been reached. ``leaning_worse`` when a
+    rejection test is in its grey zone: the data lean towards "worse" without proving it
+    yet, and no step raises the weight on such a canary.
     """
 
     outcome: Outcome
@@ -67,6 +69,7 @@ class Verdict:
     canary_requests: float = 0.0
     promotable: bool = False
     within_slo: bool = False
+    leaning_worse: bool = False
 
     @property
     def failed(self) -> tuple[Evidence, ...]:

@@ -1,0 +1,189 @@
+"""Is the evidence the canary's, or one pod's? The rejection tests, and their check across pods.
+
+Real noise lives in pods: one pod's dependency times out, one pod's cache is cold, one pod
+bursts to 10% errors for half a minute. A version's regression shows on all of its pods.
+A burst on one of the canary's two pods looks exactly like a bad canary to a test of the
+canary's pooled counts, and for as long as it lasts, however the evidence is tempered or
+capped. What tells them apart is the other pods: they do not share one pod's burst.
+
+So besides the pooled rejection e-process, every canary pod ``p`` gets a *leave-one-out*
+e-process: the same tests run on the canary's counts without pod ``p`` (and stable's).
+Each is a valid e-process under the null on its own (it is the same test on less data).
+A rollback needs the pooled evidence at the rejection level **and** every leave-one-out
+evidence at ``CORROBORATION`` of that level (in logs: an e-value of about 3.8 at the
+default level 200): the evidence is not carried by one pod. Adding a condition to a
+rejection only lowers its false-alarm probability, so the guarantee of the pooled test
+(Ville's inequality) is kept. A canary that is worse on every pod corroborates itself
+quickly: each pod's own errors are strong evidence. A canary with one pod cannot be told
+from a burst on that pod: it is judged on the pooled evidence alone.
+
+A pod first seen after the start takes the pooled statistics as its leave-one-out ones
+(before it, the canary's data did not include it). At most ``MAX_PODS`` pods are followed,
+the ones seen last. Pure arithmetic; the state is plain data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+
+from rollout.analysis import dispersion, sequential
+
+__all__ = [
+    "CORROBORATION",
+    "INTERVAL_CAP",
+    "MAX_PODS",
+    "Rejection",
+    "Setting",
+    "corroborated",
+    "leave_one_out",
+    "rejection_step",
+]
+
+CORROBORATION = 0.25
+"""A rollback needs every leave-one-pod-out evidence at this share of the log rejection
+level: the data lean the same way without any one pod. A healthy pod's own evidence
+reaches it with probability at most ``exp(-0.25 log(K/alpha))`` (about 1 in 4 at the
+default level), and in practice far less, as its evidence drifts down."""
+
+INTERVAL_CAP = math.log(30.0)
+"""The most one interval can add to a rejection log likelihood ratio: a clump of bad
+requests (one caller's retries, a pod's hiccup) weighs at most as much as one bad request
+at a 1% share against a canary 30 times worse; it takes bad requests in several intervals
+to convict."""
+
+MAX_PODS = 20
+"""Canary pods followed for leave-one-out evidence (the ones seen last)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Rejection:
+    """The rejection tests' log ratios: canary versus stable, and canary versus the SLO."""
+
+    comparison: tuple[float, ...]
+    absolute: tuple[float, ...]
+
+    def as_list(self) -> list[float]:
+        return [*self.comparison, *self.absolute]
+
+    @classmethod
+    def from_list(cls, values: Sequence[float]) -> Rejection:
+        split = len(sequential.COMPARISON_GRID)
+        if len(values) != split + len(sequential.RATE_GRID):
+            return cls.fresh()
+        return cls(tuple(values[:split]), tuple(values[split:]))
+
+    @classmethod
+    def fresh(cls) -> Rejection:
+        return cls((0.0,) * len(sequential.COMPARISON_GRID), (0.0,) * len(sequential.RATE_GRID))
+
+    def log_evidence(self, *, compare: bool, allowed: float | None, mass: float) -> float:
+        """The mixture of both families, with ``mass`` on the comparison."""
+        log_ratios: list[float] = []
+        weights: list[float] = []
+        comparison_mass = (mass if allowed is not None else 1.0) if compare else 0.0
+        if compare:
+            log_ratios += self.comparison
+            weights += [w * comparison_mass for _, w in sequential.COMPARISON_GRID]
+        if allowed is not None:
+            log_ratios += self.absolute
+            weights += [w * (1.0 - comparison_mass) for _, w in sequential.RATE_GRID]
+        return sequential.log_mixture(log_ratios, weights) if weights else 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """What one interval's tests need besides the canary's counts."""
+
+    stable: tuple[float, float]
+    seconds: float
+    noise: float
+    rate: float
+    allowed: float | None
+    compare: bool
+    incident: bool
+
+
+def rejection_step(previous: Rejection, canary: tuple[float, float], setting: Setting) -> Rejection:
+    """One aligned interval's evidence, tempered by stable's noise and capped."""
+    comparison, absolute = previous.comparison, previous.absolute
+    stable = setting.stable
+    if setting.compare and canary[1] > 0 and stable[1] > 0:
+        comparison = tuple(
+            sequential.comparison_update(
+                comparison,
+                canary_bad=canary[0],
+                canary_total=canary[1],
+                stable_bad=stable[0],
+                stable_total=stable[1],
+                dispersion=dispersion.comparison_dispersion(
+                    variance=setting.noise,
+                    rate=setting.rate,
+                    canary_total=canary[1],
+                    stable_total=stable[1],
+                    seconds=setting.seconds,
+                ),
+                cap=INTERVAL_CAP,
+            )
+        )
+    if setting.allowed is not None and not setting.incident and canary[1] > 0:
+        own = dispersion.rate_dispersion(
+            variance=setting.noise, rate=setting.rate, total=canary[1], seconds=setting.seconds
+        )
+        absolute = tuple(
+            sequential.rate_update(
+                absolute,
+                bad=canary[0],
+                total=canary[1],
+                allowed=setting.allowed,
+                dispersion=own,
+                cap=INTERVAL_CAP,
+            )
+        )
+    return Rejection(comparison, absolute)
+
+
+def leave_one_out(
+    previous: Mapping[str, Rejection],
+    pooled_before: Rejection,
+    cells: Sequence[tuple[str, float, float]],
+    setting: Setting,
+) -> dict[str, Rejection]:
+    """Each canary pod's leave-one-out statistics after one interval.
+
+    ``cells`` are the interval's canary pods ``(key, bad, total)``.
+    """
+    pods = dict(previous)
+    for key, _, _ in cells:
+        # a pod seen now for the first time: the canary's data so far did not include it
+        pods[key] = pods.pop(key, pooled_before)
+    bad = sum(cell[1] for cell in cells)
+    total = sum(cell[2] for cell in cells)
+    own = {key: (cell_bad, cell_total) for key, cell_bad, cell_total in cells}
+    updated = {}
+    for key, statistics in pods.items():
+        pod_bad, pod_total = own.get(key, (0.0, 0.0))
+        rest = (max(0.0, bad - pod_bad), max(0.0, total - pod_total))
+        updated[key] = rejection_step(statistics, rest, setting)
+    while len(updated) > MAX_PODS:
+        updated.pop(next(iter(updated)))
+    return updated
+
+
+def corroborated(
+    pods: Mapping[str, Rejection],
+    *,
+    log_threshold: float,
+    compare: bool,
+    allowed: float | None,
+    mass: float,
+) -> bool:
+    """Whether no single pod carries the evidence (always, with fewer than two pods)."""
+    if len(pods) < 2:
+        return True
+    level = CORROBORATION * log_threshold
+    return all(
+        statistics.log_evidence(compare=compare, allowed=allowed, mass=mass) >= level
+        for statistics in pods.values()
+    )

@@ -1,0 +1,123 @@
+"""Corroboration across the canary's pods: a burst on one pod is not the version's fault.
+
+Inputs are per-pod cumulative counters per tick (two canary pods, one stable pod, no sample
+times: one interval per tick) for the shipped error policy; outputs are its outcome and
+the leave-one-pod-out statistics.
+"""
+
+from __future__ import annotations
+
+import math
+
+from rollout.analysis import pods
+from rollout.analysis.count_check import judge_counts
+from rollout.analysis.observations import PolicyObservation, Reading
+from rollout.analysis.running import PolicyProgress
+from rollout.analysis.verdicts import Outcome
+from rollout.source.files import shipped_policies
+from rollout.spec.policy import resolve
+
+POLICY = resolve(next(p for p in shipped_policies() if p.name == "istio-error-ratio"), {})
+LEVEL = math.log(200)
+
+
+class PodCounters:
+    """Cumulative ``[errors, requests]`` per pod, judged one tick at a time."""
+
+    def __init__(self) -> None:
+        self.values = {"canary-a": [0.0, 0.0], "canary-b": [0.0, 0.0], "stable-a": [0.0, 0.0]}
+        self.progress = PolicyProgress()
+        self.tick = 0
+
+    def serve(self, **served: tuple[int, int]) -> Outcome:
+        for pod, (bad, total) in served.items():
+            self.values[pod.replace("_", "-")][0] += bad
+            self.values[pod.replace("_", "-")][1] += total
+        observation = PolicyObservation(
+            POLICY.name, canary=self._readings("canary"), stable=self._readings("stable")
+        )
+        result = judge_counts(
+            POLICY,
+            observation,
+            self.progress,
+            fields=("errors", "total"),
+            compare=True,
+            log_threshold=LEVEL,
+            tick=self.tick,
+            no_data_fails=False,
+        )
+        self.tick += 1
+        self.progress = result.progress
+        return result.evidence.outcome
+
+    def pooled(self) -> float:
+        statistics = pods.Rejection(self.progress.comparison, self.progress.absolute)
+        return statistics.log_evidence(compare=True, allowed=0.01, mass=0.8)
+
+    def _readings(self, version: str) -> dict[str, Reading]:
+        mine = {pod: v for pod, v in self.values.items() if pod.startswith(version)}
+        return {
+            "errors": Reading("errors", {f"pod={pod}": bad for pod, (bad, _) in mine.items()}),
+            "total": Reading("total", {f"pod={pod}": n for pod, (_, n) in mine.items()}),
+        }
+
+
+def _quiet(counters: PodCounters, ticks: int) -> None:
+    for _ in range(ticks):
+        counters.serve(canary_a=(0, 50), canary_b=(0, 50), stable_a=(1, 1000))
+
+
+def test_a_burst_on_one_canary_pod_does_not_roll_the_canary_back() -> None:
+    counters = PodCounters()
+    counters.serve()
+    _quiet(counters, 5)
+    for _ in range(6):  # pod a at 20% errors for six intervals, pod b and stable healthy
+        outcome = counters.serve(canary_a=(10, 50), canary_b=(0, 50), stable_a=(1, 1000))
+        assert outcome is Outcome.PASS
+    # the pooled evidence alone would have convicted: one pod carries it
+    assert counters.pooled() >= LEVEL
+    without_a = counters.progress.pods["pod=canary-a"]
+    assert without_a.log_evidence(compare=True, allowed=0.01, mass=0.8) < 0
+    _quiet(counters, 20)
+    assert counters.serve(canary_a=(0, 50), canary_b=(0, 50), stable_a=(1, 1000)) is (Outcome.PASS)
+
+
+def test_a_canary_worse_on_every_pod_is_rolled_back() -> None:
+    counters = PodCounters()
+    counters.serve()
+    _quiet(counters, 5)
+    outcome = Outcome.PASS
+    for _ in range(6):
+        outcome = counters.serve(canary_a=(3, 50), canary_b=(3, 50), stable_a=(1, 1000))
+        if outcome is Outcome.FAIL:
+            break
+    assert outcome is Outcome.FAIL
+
+
+def test_a_canary_with_one_pod_is_judged_on_the_pooled_evidence() -> None:
+    lone = {"pod=a": pods.Rejection.fresh()}
+    assert pods.corroborated(lone, log_threshold=LEVEL, compare=True, allowed=0.01, mass=0.8)
+
+
+def test_a_pod_seen_late_starts_from_the_pooled_statistics() -> None:
+    setting = pods.Setting(
+        stable=(1.0, 1000.0),
+        seconds=15.0,
+        noise=0.25,
+        rate=0.001,
+        allowed=0.01,
+        compare=True,
+        incident=False,
+    )
+    pooled = pods.rejection_step(pods.Rejection.fresh(), (5.0, 100.0), setting)
+    first = pods.leave_one_out({}, pods.Rejection.fresh(), [("a", 5.0, 100.0)], setting)
+    assert first["a"] == pods.Rejection.fresh()  # without a, no canary requests: unchanged
+    later = pods.leave_one_out(first, pooled, [("a", 0.0, 50.0), ("b", 0.0, 50.0)], setting)
+    # b was not in the canary's data before: its leave-one-out statistics start as pooled
+    assert later["b"] == pods.rejection_step(pooled, (0.0, 50.0), setting)
+
+
+def test_the_statistics_round_trip_through_plain_lists() -> None:
+    statistics = pods.Rejection(tuple(float(i) for i in range(8)), (1.0, 2.0, 3.0, 4.0, 5.0))
+    assert pods.Rejection.from_list(statistics.as_list()) == statistics
+    assert pods.Rejection.from_list([1.0, 2.0]) == pods.Rejection.fresh()
