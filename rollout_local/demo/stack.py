@@ -42,10 +42,15 @@ from pathlib import Path
 from types import FrameType
 
 from kubelite import LocalApiServer
+from rollout.cli import people_commands
 from rollout.controller import Controller, ControllerSettings
+from rollout.dashboard.access import OneTimeToken
+from rollout.dashboard.app import dashboard_app
 from rollout.errors import RolloutError
+from rollout.kube.dashboard_reads import DashboardReads
 from rollout.kube.store import KubeStateStore
 from rollout.metrics.prometheus import PrometheusSettings
+from rollout.server.serving import UvicornThread
 from rollout.state import Phase
 from rollout_local.demo.cluster import (
     NAMESPACE,
@@ -130,6 +135,7 @@ class DemoStack(Lifecycle):
         self.store: KubeStateStore
         self.load: LoadGenerator
         self.view: EnvoyView
+        self.dashboard_url = ""
 
     def note(self, text: str) -> None:
         self.echo(f"{time.time() - self.started_at:6.1f}s  {text}")
@@ -221,6 +227,7 @@ class DemoStack(Lifecycle):
         exit_stack.callback(self.controller.stop)
         self.store = KubeStateStore(self.controller.api)
         self.note(f"controller syncing {self.repo.url}, push hook {self.hook_url}")
+        self._start_dashboard()
         _wait(self._first_version_adopted, timeout=30, what="the controller adopting v1")
 
         self.load = LoadGenerator(
@@ -229,6 +236,17 @@ class DemoStack(Lifecycle):
         self.load.start(duration=MAX_TRAFFIC_SECONDS)
         exit_stack.callback(self.load.stop)
         self.note(f"load generator: {self.rate:.0f} req/s through Envoy to {SERVICE}")
+
+    def _start_dashboard(self) -> None:
+        """``rollout dashboard`` as a person would run it on this stack: 127.0.0.1, a
+        one-time token in the printed URL."""
+        gate = OneTimeToken(people_commands.local_user())
+        app = dashboard_app(DashboardReads(self.controller.api), gate, interval=1.0)
+        server = UvicornThread(app, host="127.0.0.1", port=0, name="demo-dashboard")
+        server.start()
+        self._exit.callback(server.stop)
+        self.dashboard_url = f"{server.url}/?token={gate.token}"
+        self.note(f"dashboard {self.dashboard_url}  (open it: the rollout, live; works once)")
 
     @property
     def hook_url(self) -> str:

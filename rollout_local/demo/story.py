@@ -297,6 +297,7 @@ def _stay_up(stack: DemoStack) -> None:
         f"rollout retry {SERVICE} -n {NAMESPACE}   (after a rollback: try that version again)",
         f"git clone {stack.repo.url}   (the spec repository the controller follows)",
     )
+    stack.echo(f"{'':9}dashboard: {stack.dashboard_url}   (the browser that opened it stays in)")
     try:
         while True:
             time.sleep(1.0)

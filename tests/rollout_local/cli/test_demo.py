@@ -4,7 +4,8 @@ Inputs: ``python -m rollout demo --json ... --report ...`` in a subprocess (the 
 healthy, v3 failing 5% of its requests), and once the same command interrupted with SIGINT
 while v2 is rolling out. Outputs: the JSON summary (outcomes, time to decision, and each
 step's canary share as Envoy counted it), the HTML report, the exit codes, and the process
-table: no Envoy or Prometheus of the demo may outlive it.
+table: no Envoy or Prometheus of the demo may outlive it; with ``--keep``, the dashboard
+URL it printed still signs in and shows the rollout.
 
 Shares are binomial draws (Envoy picks a weighted cluster at random per request): a step
 the rollout held to its end carries about a thousand requests at 200 req/s, so 5 points is
@@ -28,6 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 pytestmark = pytest.mark.slow
@@ -288,6 +290,14 @@ def test_manual_gate_waits_for_the_users_promote_and_keep_stays_up(tmp_path: Pat
         # the tester's promote is the one that took the rollout past its gate
         (given,) = [line for line in shown.stdout.splitlines() if "command promote" in line]
         assert "by tester" in given and "promoted past step" in given, shown.stdout
+
+        # the dashboard printed at the start is still up, and its one-time URL signs in
+        dashboard = demo.until("dashboard: http://").split()[1]
+        with httpx.Client(timeout=30, follow_redirects=True) as browser:
+            page = browser.get(dashboard)
+            assert page.status_code == 200 and "demo/checkout" in page.text, page.text
+            base = dashboard.partition("/?token=")[0]
+            assert httpx.get(base + "/", timeout=30).status_code == 401  # without the cookie
 
         time.sleep(3)
         assert demo.process.poll() is None, "the stack went down by itself"
