@@ -7,7 +7,8 @@ printed as plain lines (readable in a CI log as in a terminal); at the end a sum
 HTML report and, with ``--json``, a machine-readable summary. Ctrl-C or SIGTERM stops
 every part and leaves no process behind (exit code 130).
 
-``--keep`` leaves the stack up after the story, with the ``KUBECONFIG`` export and the Git
+The dashboard's one-time URL is printed as the stack starts. ``--keep`` leaves the stack
+(the dashboard too) up after the story, with the ``KUBECONFIG`` export and the Git
 URL printed, until Ctrl-C (which then ends it normally); ``--scenario manual-gate`` waits
 for the user's own ``rollout promote`` at the gate, unless ``--auto``.
 """
