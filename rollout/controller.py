@@ -37,6 +37,7 @@ from rollout.kube.readiness import DeploymentReadiness
 from rollout.kube.rollout_resource import SHOWN_PHASES
 from rollout.kube.secrets import KubeSecretResolver
 from rollout.kube.store import KubeStateStore
+from rollout.kube.workloads import KubeWorkloads
 from rollout.kubeapi.client import api_client
 from rollout.leader_work import LeaderWork
 from rollout.mesh.factory import new_router
@@ -86,6 +87,7 @@ class Controller:
                 events=events,
                 clock=clock,
                 hooks=self.hooks,
+                workloads=KubeWorkloads(self.api, self.readiness.cache),
             )
         )
         self.source = spec_source_for(settings, KubeSpecMirror(store))

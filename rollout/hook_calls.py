@@ -55,19 +55,27 @@ def _said(hook: Hook, answer: HookAnswer) -> str:
 
 
 def first_hold(
-    caller: HookCaller, rollout: Rollout, before: RolloutState, decision: Decision
+    caller: HookCaller,
+    rollout: Rollout,
+    before: RolloutState,
+    decision: Decision,
+    approved: set[str] | None = None,
 ) -> HookHold | None:
     """Ask the gates ``decision`` passed, in order; the first that does not say yes, as a
     hold (None when every one said yes). Each hook of a kind is asked in the spec's order
-    and the first no stops the asking."""
+    and the first no stops the asking; the kinds in ``approved`` said yes this tick already
+    and are not asked again (the kinds that say yes are added to it)."""
+    approved = set() if approved is None else approved
     for point in decision.hooks:
-        if not point.kind.gate:
+        if not point.kind.gate or point.kind.value in approved:
             continue
         call = hook_call(rollout, before, decision.state, point)
         for hook in rollout.hooks_of(point.kind):
             answer = caller.call(hook, call)
             if not answer.approved:
-                return HookHold(point.kind, _said(hook, answer), failed=answer.outcome == "failed")
+                reason = f"the {point.kind} hook said {_said(hook, answer)}"
+                return HookHold(point.kind, reason, failed=answer.outcome == "failed")
+        approved.add(point.kind.value)
     return None
 
 

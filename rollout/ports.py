@@ -21,6 +21,7 @@ port                what it does                                 implementation
                                                                   (``notify/factory.py``)
 ``SpecSource``      the desired specs, from Git or the cluster    ``source/spec_sources.py``
 ``HookCaller``      ask or tell a rollout's HTTP hooks            ``notify/hooks.py``
+``Workloads``       make and scale managed versions' Deployments  ``kube/workloads.py``
 ==================  ===========================================  =========================
 
 This module is pure: Protocols and the frozen data that crosses them, no I/O and no clock.
@@ -62,6 +63,7 @@ __all__ = [
     "MirrorResult",
     "Readiness",
     "ReadinessProbe",
+    "Replicas",
     "RouteWeights",
     "Router",
     "SecretResolver",
@@ -71,6 +73,7 @@ __all__ = [
     "SpecSource",
     "StateStore",
     "Stored",
+    "Workloads",
     "shown_phase",
 ]
 
@@ -180,6 +183,14 @@ class Readiness:
 
     ready: bool
     message: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Replicas:
+    """A Deployment's replicas: asked for (``spec.replicas``) and ready."""
+
+    wanted: int
+    ready: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -453,3 +464,21 @@ class HookCaller(Protocol):
     def nudge(self, hook: Hook, call: HookCall) -> None: ...
 
     def close(self) -> None: ...
+
+
+class Workloads(Protocol):
+    """Makes and scales the Deployments of a rollout's managed versions
+    (``spec.workload.managed``); every scale goes through the ``scale`` subresource."""
+
+    def ensure(self, rollout: Rollout, version: str, *, owner_uid: str, replicas: int) -> None:
+        """Create the version's Deployment from the template when it does not exist;
+        ``ClusterError`` (``NotFound`` for a missing template) when it cannot."""
+        ...
+
+    def replicas(self, namespace: str, deployment: str) -> Replicas | None:
+        """The Deployment's replicas; None when it does not exist."""
+        ...
+
+    def scale(self, namespace: str, deployment: str, replicas: int) -> None:
+        """Set the Deployment's replicas (nothing is written when they already are)."""
+        ...

@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from rollout import hook_calls, ports, route_record
+from rollout import hook_calls, ports, route_record, workload_calls
 from rollout.adoption import LiveRoutes
 from rollout.analysis.verdicts import Verdict
 from rollout.decide import Decision, Observations, decide, mark_sent
@@ -69,6 +69,7 @@ class Ports:
     events: ports.EventSink
     clock: Callable[[], float] = time.time
     hooks: ports.HookCaller = dataclasses.field(default_factory=hook_calls.Unwired)
+    workloads: ports.Workloads = dataclasses.field(default_factory=workload_calls.Unmanaged)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,7 +160,7 @@ class Reconciler:
         stored = adapters.store.load(rollout.namespace, rollout.name)
         state = stored.state
         now = adapters.clock()
-        ready, message = self._canary_readiness(desired, state)
+        ready, message = self._canary_readiness(desired, state, stored.uid)
         verdict, analysis_state = self._analyze(desired, state, ready, now)
         observations = Observations(
             now=now,
@@ -175,8 +176,12 @@ class Reconciler:
             live=self._live_routes(rollout) if state.stable_version is None else None,
         )
         decision = decide(rollout, state, observations, deleted=desired.deleted)
-        hold = hook_calls.first_hold(adapters.hooks, rollout, state, decision)
-        if hold is not None:  # decided again: the move that gate guards is held
+        approved: set[str] = set()
+        for _ in range(3):  # a gate that holds is decided again; a gate before it may hold
+            hold = workload_calls.scaling_hold(adapters.workloads, rollout, decision)
+            hold = hold or hook_calls.first_hold(adapters.hooks, rollout, state, decision, approved)
+            if hold is None:
+                break
             observations = dataclasses.replace(observations, held=hold)
             decision = decide(rollout, state, observations, deleted=desired.deleted)
         for weights in _weights_with_record(rollout, state, decision):
@@ -213,6 +218,8 @@ class Reconciler:
             self._record(stored, RecordEvent("HookFailed", told.message, warning=True))
             adapters.alerts.send(told.notification(at=now), rollout.spec.alerts)
         hook_calls.nudge_load(adapters.hooks, rollout, next_state, verdict)
+        for problem in workload_calls.apply_scaling(adapters.workloads, rollout, next_state, now):
+            log.warning("%s: %s", rollout.key, problem)
         return Reconciled(next_state, decision, verdict, drift=drift)
 
     def _analyze(
@@ -287,7 +294,9 @@ class Reconciler:
         self._record(stored, RecordEvent("WeightDrift", drift, warning=True))
         return drift
 
-    def _canary_readiness(self, desired: ports.Desired, state: RolloutState) -> tuple[bool, str]:
+    def _canary_readiness(
+        self, desired: ports.Desired, state: RolloutState, owner_uid: str
+    ) -> tuple[bool, str]:
         rollout = desired.rollout
         canary = state.canary_version
         if canary is None:
@@ -301,6 +310,11 @@ class Reconciler:
             message = "; ".join(problems)
             log.warning("%s: traffic config not usable: %s", rollout.key, message)
             return False, message
+        unmade = workload_calls.ensure_canary(
+            self.ports.workloads, rollout, canary, owner_uid=owner_uid
+        )
+        if unmade is not None:
+            return False, unmade
         found = self.ports.readiness.readiness(rollout.namespace, rollout.deployment_for(canary))
         return found.ready, found.message
 

@@ -134,6 +134,9 @@ class RolloutState(StatusModel):
     commands: list[Command] = Field(default_factory=list)
     spec_deleted: bool = False
     observed_generation: int | None = None
+    retiring: dict[str, float] = Field(default_factory=dict)
+    """Managed versions no longer wanted, and when each is scaled to zero: the old stable
+    after its keep window, a rolled-back canary after its delay."""
 
     def to_status(self) -> dict[str, Any]:
         """The JSON written to the status subresource.

@@ -17,6 +17,7 @@ from rollout.analysis.verdicts import Evidence, Outcome, Verdict
 from rollout.effects import Effect, RecordEvent, SetWeights
 from rollout.events import Notification
 from rollout.spec.alerts import AlertEvent
+from rollout.spec.base import seconds
 from rollout.spec.hooks import HookKind
 from rollout.spec.rollout import Rollout
 from rollout.state import (
@@ -28,7 +29,10 @@ from rollout.state import (
     RolloutState,
 )
 
-__all__ = ["Decision", "HookHold", "HookPoint", "Observations", "Tick"]
+__all__ = ["MAX_RETIRING", "Decision", "HookHold", "HookPoint", "Observations", "Tick"]
+
+MAX_RETIRING = 10
+"""Retired managed versions remembered (and kept at zero replicas) per rollout."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,9 +48,10 @@ class HookPoint:
 
 @dataclasses.dataclass(frozen=True)
 class HookHold:
-    """A gate that did not say yes this tick: the move it guards is held.
+    """A gate that did not say yes this tick: the move it guards is held. ``reason`` is
+    what people read ("the confirm-step hook said no (...)", "the canary is scaling up").
 
-    ``failed`` says the receiver gave no answer (a timeout, unreachable, 5xx after the
+    ``failed`` says a hook's receiver gave no answer (a timeout, unreachable, 5xx after the
     retries): that is alerted on, once per step; a plain no is not a failure."""
 
     kind: HookKind
@@ -138,20 +143,29 @@ class Tick:
         self.update(phase=phase, message=message)
 
     def pass_gate(self, kind: HookKind, weight: int) -> bool:
-        """Whether the move a ``kind`` gate guards may happen this tick: True when the spec
-        has no such hook (nothing recorded) or the coordinator has not been told no (the
-        point is recorded, for it to ask); False when it was, with why in the message."""
-        if not self.rollout.hooks_of(kind):
+        """Whether the move a ``kind`` gate guards may happen this tick: True when nothing
+        guards it (no such hook; for ``confirm-step``, no managed canary to size first) or
+        the coordinator has not been told no (the point is recorded, for it to ask); False
+        when it was, with why in the message."""
+        sized = kind is HookKind.CONFIRM_STEP and self.rollout.spec.workload.managed is not None
+        if not self.rollout.hooks_of(kind) and not sized:
             return True
         step = self.state.step_index
         held = self.obs.held
         if held is None or held.kind is not kind:
             self.hooks.append(HookPoint(kind, step, weight))
             return True
-        self.update(message=f"holding at step {step}: the {kind} hook said {held.reason}")
+        self.update(message=f"holding at step {step}: {held.reason}")
         if held.failed:
-            self.notify(AlertEvent.HOOK_FAILED, f"the {kind} hook failed, holding: {held.reason}")
+            self.notify(AlertEvent.HOOK_FAILED, f"holding: {held.reason}")
         return False
+
+    def retire(self, version: str | None, after: float) -> None:
+        """A managed version no longer wanted: scaled to zero ``after`` seconds from now."""
+        if version is None or self.rollout.spec.workload.managed is None:
+            return
+        kept = dict(list(self.state.retiring.items())[-MAX_RETIRING + 1 :])
+        self.update(retiring={**kept, version: self.obs.now + after})
 
     def tell_hooks(self, kind: HookKind, weight: int) -> None:
         """Record an outcome the spec's ``kind`` hooks are told about."""
@@ -175,6 +189,7 @@ class Tick:
             analysis={},
             inconclusive_streak=0,
             last_verdict=None,
+            retiring={v: at for v, at in self.state.retiring.items() if v != version},
         )
         self.set_phase(Phase.WAITING, f"waiting for {rollout.deployment_for(version)} to be ready")
         self.event("RolloutStarted", f"rolling out {version} (stable {self.state.stable_version})")
@@ -193,6 +208,8 @@ class Tick:
             self.notify(event, message, evidence)
             self.tell_hooks(HookKind.ROLLBACK, self.state.canary_weight)
         self.route(stable, None, 0)
+        managed = self.rollout.spec.workload.managed
+        self.retire(version, seconds(managed.scale_down_delay) if managed else 0.0)
         changes: dict[str, Any] = {"canary_version": None, "canary_traffic_since": None}
         if remember and version is not None:
             changes["failed"] = FailedRevision(
@@ -217,6 +234,8 @@ class Tick:
         self.notify(AlertEvent.PROMOTED, f"{version} promoted to stable, replacing {previous}")
         self.tell_hooks(HookKind.POST_PROMOTION, 100)
         self.route(version, None, 0)
+        managed = self.rollout.spec.workload.managed
+        self.retire(previous, seconds(managed.keep_stable) if managed else 0.0)
         self.update(
             stable_version=version, canary_version=None, canary_traffic_since=None, failed=None
         )

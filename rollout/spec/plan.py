@@ -33,6 +33,8 @@ class Plan:
     min_sample_size: int
     hooks: tuple[str, ...] = ()
     """One line per hook: its kind, name, when it is called and what a failure does."""
+    workloads: tuple[str, ...] = ()
+    """How managed versions are made and sized (empty when they are made by hand)."""
 
     def lines(self) -> list[str]:
         rows = [f"{'step':>4}  {'weight':>6}  {'holds at least':<14}  what"]
@@ -57,7 +59,25 @@ class Plan:
         ]
         if self.hooks:
             rows += ["", "hooks:", *self.hooks]
+        if self.workloads:
+            rows += ["", "managed versions:", *self.workloads]
         return rows
+
+
+def _workload_lines(rollout: Rollout, weights: list[int]) -> tuple[str, ...]:
+    managed = rollout.spec.workload.managed
+    if managed is None:
+        return ()
+    sizes = ", ".join(f"{w}%: {managed.canary_replicas(w)}" for w in sorted(set(weights)) if w)
+    return (
+        f"  each version's Deployment ({rollout.deployment_for('<version>')}) is made from "
+        f"{managed.template} with the image {managed.image}",
+        f"  stable: {managed.replicas} replicas; canary replicas by weight ({sizes}), at "
+        f"least {managed.min_replicas}; a raise waits until they are ready",
+        f"  after a promotion the old stable keeps its replicas for "
+        f"{format_duration(seconds(managed.keep_stable))}, then is scaled to 0; a rolled-back "
+        f"canary is scaled to 0 after {format_duration(seconds(managed.scale_down_delay))}",
+    )
 
 
 def _hook_lines(rollout: Rollout) -> tuple[str, ...]:
@@ -110,4 +130,5 @@ def plan(rollout: Rollout) -> Plan:
         manual_gates=gates,
         min_sample_size=rollout.spec.analysis.min_sample_size,
         hooks=_hook_lines(rollout),
+        workloads=_workload_lines(rollout, [*rollout.planned_weights(), 100]),
     )

@@ -19,6 +19,7 @@ from rollout import GROUP_VERSION
 from rollout.spec.alerts import AlertTarget
 from rollout.spec.base import DnsLabel, DnsSubdomain, Duration, ObjectMeta, SpecModel, seconds
 from rollout.spec.hooks import Hook, HookKind
+from rollout.spec.managed import Managed
 from rollout.spec.routing import HeaderRoute, MirrorStep, Routing, SessionAffinity, routing_after
 
 __all__ = [
@@ -65,6 +66,10 @@ class Workload(SpecModel):
         description="Deployment name template; {version} is replaced by the version.",
     )
     subset: str = Field("{version}", description="DestinationRule subset name template.")
+    managed: Managed | None = Field(
+        None,
+        description="Opt-in: the controller makes and scales the versions' Deployments.",
+    )
 
     @field_validator("subset")
     @classmethod

@@ -167,7 +167,11 @@ def test_kubectl_applies_the_build(
     assert stored["spec"]["replicas"] == 2
     roles = kubectl("get", "clusterrole", "rollout-controller", "-o", "yaml")
     rules = yaml.safe_load(roles.stdout)["rules"]
-    deployments = {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["list", "watch"]}
+    deployments = {
+        "apiGroups": ["apps"],
+        "resources": ["deployments"],
+        "verbs": ["list", "watch", "create"],
+    }
     assert deployments in rules
 
 

@@ -2,7 +2,10 @@
 
 Inputs: the controller, run in-process as ``rollout run`` builds it (leader election on,
 its Lease in ``rollout-system``), against the local API server with the built manifests
-applied, through a whole life: a version adopted, one promoted, a bad one rolled back with
+applied, through a whole life of a rollout with managed versions (each made from a template
+Deployment and scaled through the ``scale`` subresource; ``ReadyDeployments`` stands in
+for the Deployment controller): a version adopted, one made and promoted (the old stable
+scaled to zero), a bad one made, rolled back (scaled to zero) with
 a Slack alert whose URL is read from a Secret, a person's retry (the same Event recorded
 twice, so counted), the spec removed from Git (the mirror deleted), and a graceful stop
 (the Lease released). Outputs under test: every request the server logged with the
@@ -30,6 +33,7 @@ from rollout.metrics.prometheus import PrometheusSettings
 from rollout_local.processes.kube_control_plane import KubeControlPlane
 from rollout_local.processes.prometheus_server import PrometheusServer
 from rollout_local.receiver import WebhookReceiver
+from tests.e2e.deployments import ReadyDeployments
 from tests.e2e.world import (
     NAMESPACE,
     SPEC,
@@ -50,6 +54,27 @@ log = logging.getLogger(__name__)
 
 ACCOUNT = ("rollout-system", "rollout-controller")
 CONTROLLER_AGENT = "rollout-controller/"
+MANAGED = """\
+  workload:
+    managed:
+      template: checkout-template
+      image: "checkout:{version}"
+      replicas: 4
+      keepStable: 0s
+"""
+TEMPLATE = {
+    "apiVersion": "apps/v1",
+    "kind": "Deployment",
+    "metadata": {"name": "checkout-template"},
+    "spec": {
+        "replicas": 0,
+        "selector": {"matchLabels": {"app": "checkout"}},
+        "template": {
+            "metadata": {"labels": {"app": "checkout"}},
+            "spec": {"containers": [{"name": "app", "image": "checkout:template"}]},
+        },
+    },
+}
 
 
 def push_spec(repo: SpecRepo, version: str | None) -> None:
@@ -60,7 +85,8 @@ def push_spec(repo: SpecRepo, version: str | None) -> None:
         path.unlink()
         message = "checkout: stop managing the rollout"
     else:
-        path.write_text(SPEC.format(version=version, hold="3s", interval="1s"))
+        spec = SPEC.format(version=version, hold="3s", interval="1s")
+        path.write_text(spec.replace("  steps:\n", MANAGED + "  steps:\n", 1))
         message = f"checkout: roll out {version}"
     git(repo.work, "add", "-A", ".")
     git(repo.work, "commit", "-qm", message)
@@ -81,10 +107,16 @@ def installed(
     kubectl: Kubectl,
     built_yaml: str,
     receiver: WebhookReceiver,
-) -> list[dict[str, Any]]:
-    """The built manifests applied with kubectl (``app`` made the Secret the alerts read)."""
+) -> Iterator[list[dict[str, Any]]]:
+    """The built manifests applied with kubectl (``app`` made the Secret the alerts read);
+    v2 and v3 left for the controller to make from the template, and made ready."""
     kubectl("apply", "-f", "-", stdin=built_yaml)
-    return [doc for doc in yaml.safe_load_all(built_yaml) if doc]
+    apps = kubernetes.client.AppsV1Api(app)
+    for version in ("v2", "v3"):
+        apps.delete_namespaced_deployment(f"checkout-{version}", NAMESPACE)
+    apps.create_namespaced_deployment(NAMESPACE, as_body(TEMPLATE))
+    with ReadyDeployments(app, NAMESPACE):
+        yield [doc for doc in yaml.safe_load_all(built_yaml) if doc]
 
 
 def running_controller(

@@ -1,0 +1,141 @@
+"""Managed versions' Deployments: made from the rollout's template, scaled through the
+``scale`` subresource (the ``Workloads`` port).
+
+A version's Deployment is the template's spec with the version's image in the chosen
+container, a ``version`` label on the Deployment, its selector and its pods (so the
+DestinationRule subset ``version: <v>`` finds them, and two versions never select each
+other's pods), and an ownerReference to the Rollout, so deleting the Rollout lets the
+garbage collector remove what it made. Reads come from the Deployments' list+watch cache
+the readiness probe keeps (a GET only while it is not running); writes are a create and
+merge patches of ``deployments/scale``.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, cast
+
+from kubernetes import client as k8s_client
+
+from rollout import GROUP_VERSION
+from rollout.errors import ClusterError, Conflict, NotFound
+from rollout.kubeapi import errors
+from rollout.kubeapi.client import REQUEST_TIMEOUT, as_json
+from rollout.kubeapi.object_cache import ObjectCache
+from rollout.ports import Replicas
+from rollout.spec.managed import Managed, render_image
+from rollout.spec.rollout import Rollout
+
+__all__ = ["VERSION_LABEL", "KubeWorkloads", "version_deployment"]
+
+JsonObject = dict[str, Any]
+VERSION_LABEL = "version"
+
+
+def version_deployment(
+    template: JsonObject, rollout: Rollout, version: str, *, owner_uid: str, replicas: int
+) -> JsonObject:
+    """The Deployment of ``version``, made from the ``template`` Deployment (as JSON); pure.
+
+    ``ClusterError`` when the template has no container of the name the spec gives.
+    """
+    managed = rollout.spec.workload.managed
+    assert managed is not None
+    name = rollout.deployment_for(version)
+    spec = copy.deepcopy(template.get("spec") or {})
+    pod = spec.setdefault("template", {})
+    pod_meta = pod.setdefault("metadata", {})
+    pod_meta["labels"] = {**(pod_meta.get("labels") or {}), VERSION_LABEL: version}
+    selector = spec.setdefault("selector", {})
+    selector["matchLabels"] = {**(selector.get("matchLabels") or {}), VERSION_LABEL: version}
+    _set_image(pod.setdefault("spec", {}), managed, version, template_name=managed.template)
+    spec["replicas"] = replicas
+    labels = {**((template.get("metadata") or {}).get("labels") or {}), VERSION_LABEL: version}
+    owner = {
+        "apiVersion": GROUP_VERSION,
+        "kind": "Rollout",
+        "name": rollout.name,
+        "uid": owner_uid,
+        "controller": True,
+        "blockOwnerDeletion": False,
+    }
+    metadata: JsonObject = {"name": name, "namespace": rollout.namespace, "labels": labels}
+    if owner_uid:
+        metadata["ownerReferences"] = [owner]
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": metadata, "spec": spec}
+
+
+def _set_image(pod_spec: JsonObject, managed: Managed, version: str, *, template_name: str) -> None:
+    containers = pod_spec.get("containers") or []
+    wanted = managed.container
+    chosen = next(
+        (c for c in containers if wanted is None or c.get("name") == wanted),
+        None,
+    )
+    if chosen is None:
+        what = f"no container {wanted!r}" if wanted else "no container"
+        raise ClusterError(f"template deployment {template_name} has {what}")
+    chosen["image"] = render_image(managed.image, version)
+
+
+class KubeWorkloads:
+    """The coordinator's ``Workloads`` port on the Kubernetes API."""
+
+    def __init__(self, api: k8s_client.ApiClient, cache: ObjectCache) -> None:
+        self._api = api
+        self._apps = k8s_client.AppsV1Api(api)
+        self._cache = cache
+
+    def ensure(self, rollout: Rollout, version: str, *, owner_uid: str, replicas: int) -> None:
+        managed = rollout.spec.workload.managed
+        assert managed is not None
+        namespace = rollout.namespace
+        if self._read(namespace, rollout.deployment_for(version)) is not None:
+            return
+        template = self._read(namespace, managed.template)
+        if template is None:
+            raise NotFound(f"template deployment {managed.template} not found in {namespace}")
+        body = version_deployment(
+            template, rollout, version, owner_uid=owner_uid, replicas=replicas
+        )
+        try:
+            with errors.translated(f"creating deployment {namespace}/{body['metadata']['name']}"):
+                self._apps.create_namespaced_deployment(
+                    namespace, cast(Any, body), _request_timeout=REQUEST_TIMEOUT
+                )
+        except Conflict:
+            return  # made meanwhile (by us, before a restart, or by hand): it is there
+
+    def replicas(self, namespace: str, deployment: str) -> Replicas | None:
+        found = self._read(namespace, deployment)
+        if found is None:
+            return None
+        wanted = (found.get("spec") or {}).get("replicas")
+        ready = int((found.get("status") or {}).get("readyReplicas") or 0)
+        return Replicas(wanted=1 if wanted is None else int(wanted), ready=ready)
+
+    def scale(self, namespace: str, deployment: str, replicas: int) -> None:
+        current = self.replicas(namespace, deployment)
+        if current is None or current.wanted == replicas:
+            return
+        with errors.translated(f"scaling deployment {namespace}/{deployment} to {replicas}"):
+            self._apps.patch_namespaced_deployment_scale(
+                deployment,
+                namespace,
+                {"spec": {"replicas": replicas}},
+                _request_timeout=REQUEST_TIMEOUT,
+            )
+
+    def _read(self, namespace: str, name: str) -> JsonObject | None:
+        known, cached = self._cache.lookup(namespace, name)
+        if known:
+            return cached
+        try:
+            with errors.translated(f"reading deployment {namespace}/{name}"):
+                found = self._apps.read_namespaced_deployment(
+                    name, namespace, _request_timeout=REQUEST_TIMEOUT
+                )
+        except NotFound:
+            return None
+        read: JsonObject = as_json(self._api, found)
+        return read

@@ -1,0 +1,125 @@
+"""Managed versions around one decision, through the ``Workloads`` port.
+
+For a rollout with ``spec.workload.managed`` (:mod:`rollout.spec.managed`) the coordinator:
+
+- makes the canary's Deployment from the template before it asks whether it is ready
+  (:func:`ensure_canary`);
+- before a decided raise of the canary weight, scales the canary up to the replicas the
+  new weight needs and holds the raise until that many are ready (:func:`scaling_hold`:
+  a hold the tick is decided again with, as a hook's no is);
+- after the state is saved, sizes every version it knows (:func:`apply_scaling`): the
+  stable version at ``replicas``, the canary at its share (never shrunk while it is under
+  way), and a retired version (the old stable after its keep window, a rolled-back canary
+  after its delay) at zero.
+
+No I/O of its own: every call goes through the port, so this module sits with the seams.
+"""
+
+from __future__ import annotations
+
+from rollout.errors import ClusterError
+from rollout.ports import Replicas, Workloads
+from rollout.spec.hooks import HookKind
+from rollout.spec.rollout import Rollout
+from rollout.state import RolloutState
+from rollout.tick import Decision, HookHold
+
+__all__ = ["Unmanaged", "apply_scaling", "ensure_canary", "planned_replicas", "scaling_hold"]
+
+
+def ensure_canary(
+    workloads: Workloads, rollout: Rollout, version: str, *, owner_uid: str
+) -> str | None:
+    """Make ``version``'s Deployment when the rollout is managed and it is missing; what
+    keeps it from being made, for the readiness message (None when nothing does)."""
+    managed = rollout.spec.workload.managed
+    if managed is None:
+        return None
+    try:
+        workloads.ensure(rollout, version, owner_uid=owner_uid, replicas=managed.canary_replicas(0))
+    except ClusterError as error:
+        return str(error)
+    return None
+
+
+def scaling_hold(workloads: Workloads, rollout: Rollout, decision: Decision) -> HookHold | None:
+    """For the first raise of the canary weight ``decision`` passed: scale the canary up to
+    the replicas the new weight needs; a hold while fewer are ready."""
+    managed = rollout.spec.workload.managed
+    canary = decision.state.canary_version
+    if managed is None or canary is None:
+        return None
+    point = next((p for p in decision.hooks if p.kind is HookKind.CONFIRM_STEP), None)
+    if point is None:
+        return None
+    needed = managed.canary_replicas(point.weight)
+    name = rollout.deployment_for(canary)
+    current = workloads.replicas(rollout.namespace, name)
+    if current is None:
+        return HookHold(HookKind.CONFIRM_STEP, f"the canary's deployment {name} is missing")
+    if current.wanted < needed:
+        workloads.scale(rollout.namespace, name, needed)
+    if current.ready >= needed:
+        return None
+    return HookHold(
+        HookKind.CONFIRM_STEP,
+        f"scaling the canary up for {point.weight}%: {current.ready}/{needed} replicas of "
+        f"{name} ready",
+    )
+
+
+def planned_replicas(
+    rollout: Rollout, state: RolloutState, now: float, current: dict[str, Replicas | None]
+) -> dict[str, int]:
+    """The replicas each known version's Deployment should have now, by version; pure.
+
+    ``current`` holds what the canary has, so a canary under way is never shrunk (it was
+    scaled up ahead of a raise). A version not listed is left alone.
+    """
+    managed = rollout.spec.workload.managed
+    if managed is None:
+        return {}
+    plan = {version: 0 for version, at in state.retiring.items() if at <= now}
+    if state.stable_version is not None:
+        plan[state.stable_version] = managed.replicas
+    canary = state.canary_version
+    if canary is not None and state.phase.active:
+        share = managed.canary_replicas(state.canary_weight)
+        found = current.get(canary)
+        plan[canary] = max(share, found.wanted if found is not None else 0)
+    return plan
+
+
+def apply_scaling(
+    workloads: Workloads, rollout: Rollout, state: RolloutState, now: float
+) -> list[str]:
+    """Scale the rollout's versions as :func:`planned_replicas` says; what failed, in
+    words (the next tick tries again)."""
+    if rollout.spec.workload.managed is None:
+        return []
+    namespace = rollout.namespace
+    canary = state.canary_version
+    current = {}
+    if canary is not None:
+        current[canary] = workloads.replicas(namespace, rollout.deployment_for(canary))
+    failed = []
+    for version, replicas in planned_replicas(rollout, state, now, current).items():
+        try:
+            workloads.scale(namespace, rollout.deployment_for(version), replicas)
+        except ClusterError as error:
+            failed.append(str(error))
+    return failed
+
+
+class Unmanaged:
+    """The workloads of a coordinator built without them: nothing is made, so a managed
+    rollout waits (and says why) rather than moving traffic to a version nobody made."""
+
+    def ensure(self, rollout: Rollout, version: str, *, owner_uid: str, replicas: int) -> None:
+        raise ClusterError("this controller makes no Deployments")
+
+    def replicas(self, namespace: str, deployment: str) -> Replicas | None:
+        return None
+
+    def scale(self, namespace: str, deployment: str, replicas: int) -> None:
+        return None

@@ -1,0 +1,130 @@
+"""The coordinator with managed versions: Deployments made, sized to the traffic, retired.
+
+Inputs: a managed rollout of checkout (4 stable replicas, a canary of at least 1, the old
+stable kept 30 s), the coordinator over in-memory ports, and an in-memory ``Workloads``
+at the port whose Deployments become ready only when the test says so. Outputs under
+test: the canary's Deployment is made before it is judged ready; a raise waits until the
+canary has the ready replicas the new weight needs (and it is scaled up ahead of it); the
+promoted version gets the stable's replicas and the old stable is scaled to zero only
+after its keep window; a rolled-back canary is scaled to zero at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rollout.analysis.verdicts import Outcome, Verdict
+from rollout.ports import Desired, Replicas
+from rollout.reconcile import Reconciled, Reconciler
+from rollout.spec.rollout import Rollout
+from rollout.state import Phase
+from tests.memory_ports import FAIL, memory_world
+from tests.rollouts import make_rollout
+
+PROMOTABLE = Verdict(Outcome.PASS, (), canary_requests=500, promotable=True, within_slo=True)
+MANAGED = {
+    "managed": {
+        "template": "checkout-template",
+        "image": "shop/checkout:{version}",
+        "replicas": 4,
+        "keepStable": "30s",
+    }
+}
+
+
+class MemoryWorkloads:
+    """Deployments by name: replicas asked for and ready; ``ready_up_to`` caps readiness."""
+
+    def __init__(self) -> None:
+        self.deployments: dict[str, Replicas] = {"checkout-v1": Replicas(4, 4)}
+        self.ready_up_to = 100
+        self.made: list[str] = []
+        self.scales: list[tuple[str, int]] = []
+
+    def ensure(self, rollout: Rollout, version: str, *, owner_uid: str, replicas: int) -> None:
+        name = rollout.deployment_for(version)
+        if name not in self.deployments:
+            self.made.append(name)
+            self.deployments[name] = Replicas(replicas, min(replicas, self.ready_up_to))
+
+    def replicas(self, namespace: str, deployment: str) -> Replicas | None:
+        return self.deployments.get(deployment)
+
+    def scale(self, namespace: str, deployment: str, replicas: int) -> None:
+        if deployment in self.deployments and self.deployments[deployment].wanted != replicas:
+            self.scales.append((deployment, replicas))
+            self.deployments[deployment] = Replicas(replicas, min(replicas, self.ready_up_to))
+
+    def make_ready(self) -> None:
+        self.ready_up_to = 100
+        self.deployments = {n: Replicas(r.wanted, r.wanted) for n, r in self.deployments.items()}
+
+
+def world() -> tuple[dict[str, Any], MemoryWorkloads]:
+    made = memory_world()
+    workloads = MemoryWorkloads()
+    made["ports"].workloads = workloads
+    return made, workloads
+
+
+def tick(reconciler: Reconciler, version: str, count: int = 1) -> Reconciled:
+    outcome = None
+    for _ in range(count):
+        rollout = make_rollout(version, workload=MANAGED)
+        outcome = reconciler.reconcile(Desired(rollout, commit="c0ffee"))
+    assert outcome is not None
+    return outcome
+
+
+def wanted(workloads: MemoryWorkloads, version: str) -> int:
+    return workloads.deployments[f"checkout-{version}"].wanted
+
+
+def test_a_managed_version_is_made_sized_promoted_and_the_old_stable_retired() -> None:
+    made, workloads = world()
+    made["ports"].analyzer.verdict = PROMOTABLE
+    reconciler: Reconciler = made["reconciler"]
+    tick(reconciler, "v1")
+    workloads.ready_up_to = 1  # the canary's pods come up one at a time
+    first = tick(reconciler, "v2")
+    assert workloads.made == ["checkout-v2"]
+    assert first.state.canary_weight == 10  # 10% of 4 replicas needs 1, which is ready
+    held = tick(reconciler, "v2", 4)  # past the 30 s analysis: 50% needs 2 replicas
+    assert held.state.canary_weight == 10
+    assert "scaling the canary up for 50%: 1/2 replicas of checkout-v2 ready" in held.state.message
+    assert wanted(workloads, "v2") == 2  # scaled up ahead of the raise, never shrunk since
+    workloads.make_ready()
+    assert tick(reconciler, "v2").state.canary_weight == 50
+    promoted = tick(reconciler, "v2", 4)
+    assert (promoted.state.phase, promoted.state.stable_version) == (Phase.SUCCEEDED, "v2")
+    assert wanted(workloads, "v2") == 4
+    assert wanted(workloads, "v1") == 4  # kept for the keep window (30 s)
+    tick(reconciler, "v2", 4)  # 40 s later
+    assert wanted(workloads, "v1") == 0
+    assert ("checkout-v1", 0) in workloads.scales
+    assert all(name != "checkout-v1" or n == 0 for name, n in workloads.scales)
+
+
+def test_a_rolled_back_canary_is_scaled_to_zero_at_once() -> None:
+    made, workloads = world()
+    ports = made["ports"]
+    reconciler: Reconciler = made["reconciler"]
+    tick(reconciler, "v1")
+    assert tick(reconciler, "v3").state.canary_weight == 10
+    ports.analyzer.verdict = FAIL
+    rolled_back = tick(reconciler, "v3")
+    assert rolled_back.state.phase is Phase.ROLLED_BACK
+    assert wanted(workloads, "v3") == 0
+    assert wanted(workloads, "v1") == 4
+
+
+def test_without_a_workloads_port_a_managed_canary_waits_and_says_why() -> None:
+    made = memory_world()
+    reconciler: Reconciler = made["reconciler"]
+    tick(reconciler, "v1")
+    waiting = tick(reconciler, "v2", 2)
+    assert waiting.state.phase is Phase.WAITING
+    assert made["ports"].router.split == {"v1": 100}
+    failed = tick(reconciler, "v2", 60)  # 10 minutes later: the progress deadline
+    assert failed.state.phase is Phase.FAILED
+    assert "this controller makes no Deployments" in failed.state.message
