@@ -226,6 +226,7 @@ PUBLIC_NAMES: dict[str, list[str]] = {
         "RECONCILE_FAILED_PHASE",
         "Readiness",
         "ReadinessProbe",
+        "Replicas",
         "RouteWeights",
         "Router",
         "SecretResolver",
@@ -235,6 +236,7 @@ PUBLIC_NAMES: dict[str, list[str]] = {
         "SpecSource",
         "StateStore",
         "Stored",
+        "Workloads",
         "shown_phase",
     ],
     "rollout.steps": [
@@ -253,10 +255,22 @@ PUBLIC_NAMES: dict[str, list[str]] = {
         "nudge_load",
         "tell",
     ],
+    "rollout.spec.managed": [
+        "Managed",
+        "render_image",
+    ],
+    "rollout.workload_calls": [
+        "Unmanaged",
+        "apply_scaling",
+        "ensure_canary",
+        "planned_replicas",
+        "scaling_hold",
+    ],
     "rollout.tick": [
         "Decision",
         "HookHold",
         "HookPoint",
+        "MAX_RETIRING",
         "Observations",
         "Tick",
     ],

@@ -47,7 +47,7 @@ class ReadyDeployments:
         listed = self._apps.list_namespaced_deployment(self._namespace)
         for deployment in listed.items:
             metadata, spec = deployment.metadata, deployment.spec
-            assert metadata is not None and spec is not None
+            assert metadata is not None and metadata.name is not None and spec is not None
             wanted = 1 if spec.replicas is None else spec.replicas
             status: dict[str, Any] = {
                 "observedGeneration": metadata.generation,
