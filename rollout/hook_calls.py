@@ -15,12 +15,13 @@ from __future__ import annotations
 
 from rollout.analysis.verdicts import Verdict
 from rollout.events import Notification
-from rollout.ports import HookAnswer, HookCall, HookCaller
+from rollout.ports import AlertSink
 from rollout.spec.alerts import AlertEvent
 from rollout.spec.hooks import Hook, HookKind
 from rollout.spec.rollout import Rollout
 from rollout.state import Phase, RolloutState
 from rollout.tick import Decision, HookHold, HookPoint
+from rollout.version_ports import HookAnswer, HookCall, HookCaller
 
 __all__ = ["Failure", "Unwired", "first_hold", "hook_call", "nudge_load", "tell"]
 
@@ -55,19 +56,13 @@ def _said(hook: Hook, answer: HookAnswer) -> str:
 
 
 def first_hold(
-    caller: HookCaller,
-    rollout: Rollout,
-    before: RolloutState,
-    decision: Decision,
-    approved: set[str] | None = None,
+    caller: HookCaller, rollout: Rollout, before: RolloutState, decision: Decision
 ) -> HookHold | None:
     """Ask the gates ``decision`` passed, in order; the first that does not say yes, as a
     hold (None when every one said yes). Each hook of a kind is asked in the spec's order
-    and the first no stops the asking; the kinds in ``approved`` said yes this tick already
-    and are not asked again (the kinds that say yes are added to it)."""
-    approved = set() if approved is None else approved
+    and the first no stops the asking."""
     for point in decision.hooks:
-        if not point.kind.gate or point.kind.value in approved:
+        if not point.kind.gate:
             continue
         call = hook_call(rollout, before, decision.state, point)
         for hook in rollout.hooks_of(point.kind):
@@ -75,7 +70,6 @@ def first_hold(
             if not answer.approved:
                 reason = f"the {point.kind} hook said {_said(hook, answer)}"
                 return HookHold(point.kind, reason, failed=answer.outcome == "failed")
-        approved.add(point.kind.value)
     return None
 
 
@@ -104,10 +98,16 @@ class Failure:
 
 
 def tell(
-    caller: HookCaller, rollout: Rollout, before: RolloutState, decision: Decision
-) -> list[Failure]:
-    """Tell the outcomes ``decision`` reached to their hooks; the calls that failed."""
-    failures: list[Failure] = []
+    caller: HookCaller,
+    alerts: AlertSink,
+    rollout: Rollout,
+    before: RolloutState,
+    decision: Decision,
+    now: float,
+) -> list[str]:
+    """Tell the outcomes ``decision`` reached to their hooks; a failed call is alerted
+    (``hookFailed``) and its message returned, for the Event that reports it."""
+    failures: list[str] = []
     for point in decision.hooks:
         if point.kind.gate:
             continue
@@ -115,7 +115,9 @@ def tell(
         for hook in rollout.hooks_of(point.kind):
             answer = caller.call(hook, call)
             if not answer.approved:
-                failures.append(Failure(hook, answer, call))
+                failure = Failure(hook, answer, call)
+                alerts.send(failure.notification(at=now), rollout.spec.alerts)
+                failures.append(failure.message)
     return failures
 
 

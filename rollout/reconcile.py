@@ -6,11 +6,10 @@ For one rollout and one tick, in a safe order:
 2. observe: the canary Deployment's readiness and the routing config (checked before any
    traffic moves, so a missing VirtualService or subset leaves no partial write), the live
    weights (drift from what we wrote is reported and corrected), and the analysis verdict;
-3. ``decide`` (pure), and ask the hooks that gate the moves it decided (a hook that does
-   not say yes holds its move: the tick is decided again with that hold);
+3. ``decide`` (pure); a gate on a decided move that holds it (a hook's no, a canary still
+   scaling up) is decided again with the hold (:mod:`rollout.hook_calls`, ``workload_calls``);
 4. apply effects: traffic first, then the state with optimistic concurrency (a conflict
-   means someone else wrote: re-read and decide again), then the alerts the state owes,
-   then the hooks told of a promotion or rollback (:mod:`rollout.hook_calls`).
+   means someone else wrote: re-read and decide again), then alerts, told hooks, replicas.
 
 Weights are absolute and the state is saved after traffic moved, so a crash at any point
 only repeats work: a restarted controller re-reads the state and decides again. Running it
@@ -29,7 +28,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from rollout import hook_calls, ports, route_record, workload_calls
+from rollout import hook_calls, ports, route_record, version_ports, workload_calls
 from rollout.adoption import LiveRoutes
 from rollout.analysis.verdicts import Verdict
 from rollout.decide import Decision, Observations, decide, mark_sent
@@ -68,8 +67,8 @@ class Ports:
     alerts: ports.AlertSink
     events: ports.EventSink
     clock: Callable[[], float] = time.time
-    hooks: ports.HookCaller = dataclasses.field(default_factory=hook_calls.Unwired)
-    workloads: ports.Workloads = dataclasses.field(default_factory=workload_calls.Unmanaged)
+    hooks: version_ports.HookCaller = dataclasses.field(default_factory=hook_calls.Unwired)
+    workloads: version_ports.Workloads = dataclasses.field(default_factory=workload_calls.Unmanaged)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -160,7 +159,7 @@ class Reconciler:
         stored = adapters.store.load(rollout.namespace, rollout.name)
         state = stored.state
         now = adapters.clock()
-        ready, message = self._canary_readiness(desired, state, stored.uid)
+        ready, message = self._canary_readiness(desired, stored)
         verdict, analysis_state = self._analyze(desired, state, ready, now)
         observations = Observations(
             now=now,
@@ -176,10 +175,9 @@ class Reconciler:
             live=self._live_routes(rollout) if state.stable_version is None else None,
         )
         decision = decide(rollout, state, observations, deleted=desired.deleted)
-        approved: set[str] = set()
         for _ in range(3):  # a gate that holds is decided again; a gate before it may hold
             hold = workload_calls.scaling_hold(adapters.workloads, rollout, decision)
-            hold = hold or hook_calls.first_hold(adapters.hooks, rollout, state, decision, approved)
+            hold = hold or hook_calls.first_hold(adapters.hooks, rollout, state, decision)
             if hold is None:
                 break
             observations = dataclasses.replace(observations, held=hold)
@@ -213,13 +211,10 @@ class Reconciler:
             recovered = f"ticks go through again (they failed with {failure.reason})"
             self._record(stored, RecordEvent("Reconciled", recovered))
         next_state = self._deliver_alerts(rollout, next_state, version)
-        for told in hook_calls.tell(adapters.hooks, rollout, state, decision):
-            log.warning("%s: %s", rollout.key, told.message)
-            self._record(stored, RecordEvent("HookFailed", told.message, warning=True))
-            adapters.alerts.send(told.notification(at=now), rollout.spec.alerts)
+        for told in hook_calls.tell(adapters.hooks, adapters.alerts, rollout, state, decision, now):
+            self._record(stored, RecordEvent("HookFailed", told, warning=True))
         hook_calls.nudge_load(adapters.hooks, rollout, next_state, verdict)
-        for problem in workload_calls.apply_scaling(adapters.workloads, rollout, next_state, now):
-            log.warning("%s: %s", rollout.key, problem)
+        workload_calls.apply_scaling(adapters.workloads, rollout, next_state, now)
         return Reconciled(next_state, decision, verdict, drift=drift)
 
     def _analyze(
@@ -294,10 +289,8 @@ class Reconciler:
         self._record(stored, RecordEvent("WeightDrift", drift, warning=True))
         return drift
 
-    def _canary_readiness(
-        self, desired: ports.Desired, state: RolloutState, owner_uid: str
-    ) -> tuple[bool, str]:
-        rollout = desired.rollout
+    def _canary_readiness(self, desired: ports.Desired, stored: ports.Stored) -> tuple[bool, str]:
+        rollout, state = desired.rollout, stored.state
         canary = state.canary_version
         if canary is None:
             if state.stable_version is None or desired.deleted:
@@ -310,9 +303,7 @@ class Reconciler:
             message = "; ".join(problems)
             log.warning("%s: traffic config not usable: %s", rollout.key, message)
             return False, message
-        unmade = workload_calls.ensure_canary(
-            self.ports.workloads, rollout, canary, owner_uid=owner_uid
-        )
+        unmade = workload_calls.ensure_canary(self.ports.workloads, rollout, canary, stored.uid)
         if unmade is not None:
             return False, unmade
         found = self.ports.readiness.readiness(rollout.namespace, rollout.deployment_for(canary))

@@ -18,17 +18,17 @@ No I/O of its own: every call goes through the port, so this module sits with th
 from __future__ import annotations
 
 from rollout.errors import ClusterError
-from rollout.ports import Replicas, Workloads
 from rollout.spec.hooks import HookKind
 from rollout.spec.rollout import Rollout
 from rollout.state import RolloutState
 from rollout.tick import Decision, HookHold
+from rollout.version_ports import Replicas, Workloads
 
 __all__ = ["Unmanaged", "apply_scaling", "ensure_canary", "planned_replicas", "scaling_hold"]
 
 
 def ensure_canary(
-    workloads: Workloads, rollout: Rollout, version: str, *, owner_uid: str
+    workloads: Workloads, rollout: Rollout, version: str, owner_uid: str
 ) -> str | None:
     """Make ``version``'s Deployment when the rollout is managed and it is missing; what
     keeps it from being made, for the readiness message (None when nothing does)."""
@@ -94,7 +94,7 @@ def apply_scaling(
     workloads: Workloads, rollout: Rollout, state: RolloutState, now: float
 ) -> list[str]:
     """Scale the rollout's versions as :func:`planned_replicas` says; what failed, in
-    words (the next tick tries again)."""
+    words (the adapter logs it; the next tick tries again)."""
     if rollout.spec.workload.managed is None:
         return []
     namespace = rollout.namespace

@@ -16,11 +16,12 @@ from rollout.analysis.verdicts import Evidence, Outcome, Verdict
 from rollout.effects import RecordEvent, SetWeights
 from rollout.errors import ClusterError, Conflict
 from rollout.events import Notification
-from rollout.ports import Desired, HookCaller, Readiness, RouteWeights, Stored
+from rollout.ports import Desired, Readiness, RouteWeights, Stored
 from rollout.reconcile import Ports, Reconciler
 from rollout.spec.alerts import AlertTarget
 from rollout.spec.rollout import Rollout
 from rollout.state import Command, RolloutState
+from rollout.version_ports import HookCaller
 
 __all__ = [
     "FAIL",

@@ -14,10 +14,11 @@ from __future__ import annotations
 from typing import Any
 
 from rollout.analysis.verdicts import Outcome, Verdict
-from rollout.ports import Desired, Replicas
+from rollout.ports import Desired
 from rollout.reconcile import Reconciled, Reconciler
 from rollout.spec.rollout import Rollout
 from rollout.state import Phase
+from rollout.version_ports import Replicas
 from tests.memory_ports import FAIL, memory_world
 from tests.rollouts import make_rollout
 

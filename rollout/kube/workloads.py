@@ -13,6 +13,7 @@ merge patches of ``deployments/scale``.
 from __future__ import annotations
 
 import copy
+import logging
 from typing import Any, cast
 
 from kubernetes import client as k8s_client
@@ -22,11 +23,13 @@ from rollout.errors import ClusterError, Conflict, NotFound
 from rollout.kubeapi import errors
 from rollout.kubeapi.client import REQUEST_TIMEOUT, as_json
 from rollout.kubeapi.object_cache import ObjectCache
-from rollout.ports import Replicas
 from rollout.spec.managed import Managed, render_image
 from rollout.spec.rollout import Rollout
+from rollout.version_ports import Replicas
 
 __all__ = ["VERSION_LABEL", "KubeWorkloads", "version_deployment"]
+
+log = logging.getLogger("rollout.kube.workloads")
 
 JsonObject = dict[str, Any]
 VERSION_LABEL = "version"
@@ -118,13 +121,17 @@ class KubeWorkloads:
         current = self.replicas(namespace, deployment)
         if current is None or current.wanted == replicas:
             return
-        with errors.translated(f"scaling deployment {namespace}/{deployment} to {replicas}"):
-            self._apps.patch_namespaced_deployment_scale(
-                deployment,
-                namespace,
-                {"spec": {"replicas": replicas}},
-                _request_timeout=REQUEST_TIMEOUT,
-            )
+        try:
+            with errors.translated(f"scaling deployment {namespace}/{deployment} to {replicas}"):
+                self._apps.patch_namespaced_deployment_scale(
+                    deployment,
+                    namespace,
+                    {"spec": {"replicas": replicas}},
+                    _request_timeout=REQUEST_TIMEOUT,
+                )
+        except ClusterError as error:
+            log.warning("%s", error)
+            raise
 
     def _read(self, namespace: str, name: str) -> JsonObject | None:
         known, cached = self._cache.lookup(namespace, name)

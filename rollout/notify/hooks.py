@@ -29,9 +29,10 @@ from rollout.errors import NotifyError, NotifyRejected
 from rollout.notify.factory import resolve_signing_key, resolve_url
 from rollout.notify.notifier import JsonPoster, RetryPolicy, encode_json
 from rollout.notify.webhook import SIGNATURE_HEADER, sign
-from rollout.ports import HookAnswer, HookCall, SecretResolver
+from rollout.ports import SecretResolver
 from rollout.spec.base import seconds
 from rollout.spec.hooks import Hook
+from rollout.version_ports import HookAnswer, HookCall
 
 __all__ = ["HOOK_HEADER", "HOOK_KIND", "HttpHookCaller", "hook_body", "retry_policy"]
 

@@ -21,8 +21,8 @@ import pytest
 
 from rollout.notify.factory import EnvSecretResolver
 from rollout.notify.hooks import HttpHookCaller
-from rollout.ports import HookCall
 from rollout.spec.hooks import Hook, HookKind
+from rollout.version_ports import HookCall
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "hooks" / "receiver.py"
 KEY = "example-key"

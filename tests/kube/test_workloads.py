@@ -18,7 +18,7 @@ import pytest
 from rollout.errors import ClusterError, NotFound
 from rollout.kube.workloads import KubeWorkloads
 from rollout.kubeapi.object_cache import ObjectCache
-from rollout.ports import Replicas
+from rollout.version_ports import Replicas
 from tests.kube_clients import as_body
 from tests.kube_servers import ApiServer, create_namespaces
 from tests.rollouts import make_rollout

@@ -18,8 +18,8 @@ import pytest
 from rollout.notify.factory import EnvSecretResolver
 from rollout.notify.hooks import HOOK_HEADER, HttpHookCaller
 from rollout.notify.webhook import SIGNATURE_HEADER
-from rollout.ports import HookCall
 from rollout.spec.hooks import Hook, HookKind
+from rollout.version_ports import HookCall
 from rollout_local.receiver import WebhookReceiver
 
 KEY = "hook-signing-key"
