@@ -27,7 +27,8 @@ from rollout.controller import Controller
 from tests.dashboard.dashboard_process import running_dashboard
 from tests.e2e.world import SpecRepo, TrafficSimulator, git, phase_of, push_hook, wait_for
 
-pytestmark = pytest.mark.slow
+# a whole canary through a gate on a shared machine: more than the suite's default 300 s
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
