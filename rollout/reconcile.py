@@ -37,7 +37,7 @@ from rollout.effects import RecordEvent, SetWeights
 from rollout.errors import Conflict, RolloutError
 from rollout.events import Notification
 from rollout.spec.rollout import Rollout
-from rollout.spec.routing import Routing
+from rollout.spec.routing import Routing, routing_at
 from rollout.state import (
     Phase,
     RolloutState,
@@ -368,15 +368,12 @@ def _weights_with_record(
 
 
 def routing_of(rollout: Rollout, state: RolloutState) -> Routing:
-    """The managed routes a state calls for: none without a canary; the steps' header
-    route and mirror; sticky sessions once the canary has weight (before that, every user
-    would be pinned to stable)."""
+    """The managed routes a state calls for: none without a canary, else the steps' header
+    route and mirror, and sticky sessions from the start (a user who got stable while the
+    canary had no weight stays there as it rises)."""
     if state.canary_version is None:
         return Routing()
-    routing = rollout.routing_at(state.step_index)
-    if state.canary_weight == 0:
-        routing = dataclasses.replace(routing, affinity=None)
-    return routing
+    return routing_at(rollout, state.step_index)
 
 
 def _log_transition(before: RolloutState, after: RolloutState, verdict: Verdict | None) -> None:

@@ -89,7 +89,7 @@ def _walk_steps(tick: Tick, rollout: Rollout, outcome: Outcome | None) -> None:
             tick.notify(AlertEvent.STEP_ADVANCED, f"canary weight set to {step.set_weight}%")
             continue
         if step.kind in ("setHeaderRoute", "setMirror"):
-            # the managed routes follow the steps done (Rollout.routing_at), sent with the
+            # the managed routes follow the steps done (spec.routing.routing_at), sent with the
             # weights as they are
             tick.route(stable, canary, tick.state.canary_weight)
             tick.update(step_index=index + 1, step_started_at=now)

@@ -70,12 +70,13 @@ def test_a_rollback_calls_for_no_managed_route() -> None:
     assert routing_of(walker.rollout, walker.state) == Routing()
 
 
-def test_sticky_sessions_start_with_canary_weight_and_end_with_the_rollout() -> None:
+def test_sticky_sessions_start_with_the_rollout_and_end_with_it() -> None:
     walker = Walker(traffic=AFFINITY, steps=[{"setWeight": 10}, {"analyze": {"duration": "30s"}}])
     walker.tick()
+    assert routing_of(walker.rollout, walker.state).affinity is None, "no canary, no cookie"
     walker.push("v2")
     walker.tick(ready=False)
-    assert routing_of(walker.rollout, walker.state).affinity is None, "no cookie at 0%"
+    assert routing_of(walker.rollout, walker.state).affinity is not None, "pinned at 0% too"
     walker.tick(ready=True)
     affinity = routing_of(walker.rollout, walker.state).affinity
     assert affinity is not None and affinity.cookie_name == "version"

@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import enum
 import re
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from rollout import GROUP_VERSION
+from rollout.spec import routing
 from rollout.spec.alerts import AlertTarget
 from rollout.spec.base import DnsLabel, DnsSubdomain, Duration, ObjectMeta, SpecModel, seconds
 from rollout.spec.hooks import Hook, HookKind
 from rollout.spec.managed import Managed
-from rollout.spec.routing import HeaderRoute, MirrorStep, Routing, SessionAffinity, routing_after
 
 __all__ = [
     "Analysis",
@@ -95,7 +95,7 @@ class Traffic(SpecModel):
     )
     virtual_services: list[VirtualServiceRef] = Field(min_length=1)
     destination_rule: DnsSubdomain
-    session_affinity: SessionAffinity | None = None
+    session_affinity: routing.SessionAffinity | None = None
 
     @field_validator("virtual_services")
     @classmethod
@@ -126,14 +126,13 @@ _STEP_KINDS = ("set_weight", "pause", "analyze", "set_header_route", "set_mirror
 
 
 class Step(SpecModel):
-    """Exactly one of ``setWeight``, ``pause``, ``analyze``, ``setHeaderRoute`` or
-    ``setMirror`` (the last two: :mod:`rollout.spec.routing`)."""
+    """One of setWeight, pause, analyze, setHeaderRoute, setMirror (spec/routing.py)."""
 
     set_weight: int | None = Field(None, ge=0, le=100)
     pause: PauseStep | None = None
     analyze: AnalyzeStep | None = None
-    set_header_route: HeaderRoute | None = None
-    set_mirror: MirrorStep | None = None
+    set_header_route: routing.HeaderRoute | None = None
+    set_mirror: routing.MirrorStep | None = None
     require_evidence: bool | None = Field(
         None,
         description=(
@@ -292,6 +291,7 @@ class RolloutSpec(SpecModel):
     workload: Workload = Field(default_factory=Workload)
     traffic: Traffic
     steps: list[Step] = Field(default_factory=default_steps, max_length=64)
+    blue_green: routing.BlueGreen | None = None
     analysis: Analysis = Field(default_factory=Analysis)
     alerts: list[AlertTarget] = Field(default_factory=list)
     hooks: list[Hook] = Field(
@@ -302,6 +302,11 @@ class RolloutSpec(SpecModel):
     on_delete: OnDelete = OnDelete.REVERT
     on_adopt: OnAdopt = OnAdopt.RESUME
     write_back: WriteBack = Field(default_factory=WriteBack)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blue_green_steps(cls, data: Any) -> Any:
+        return routing.with_blue_green_steps(data, Step.model_validate)
 
     @field_validator("steps")
     @classmethod
@@ -384,12 +389,6 @@ class Rollout(SpecModel):
                 current = step.set_weight
             weights.append(current)
         return weights
-
-    def routing_at(self, step_index: int) -> Routing:
-        """The managed routing (header route, mirror, affinity) once the steps before
-        ``step_index`` are done."""
-        steps = self.spec.steps[: max(0, step_index)]
-        return routing_after(steps, self.spec.traffic.session_affinity)
 
     @property
     def progress_deadline_seconds(self) -> float:

@@ -22,13 +22,17 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Iterable
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import Field, field_validator, model_validator
 
 from rollout.spec.base import Duration, SpecModel
 
+if TYPE_CHECKING:
+    from rollout.spec.rollout import Rollout
+
 __all__ = [
+    "BlueGreen",
     "CookieMatch",
     "HeaderRoute",
     "MirrorStep",
@@ -36,6 +40,8 @@ __all__ = [
     "SessionAffinity",
     "StringMatch",
     "routing_after",
+    "routing_at",
+    "with_blue_green_steps",
 ]
 
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
@@ -205,6 +211,12 @@ class _RoutingStep(Protocol):
     def set_mirror(self) -> MirrorStep | None: ...
 
 
+def routing_at(rollout: Rollout, step_index: int) -> Routing:
+    """The routing in force once the rollout's steps before ``step_index`` are done."""
+    steps = rollout.spec.steps[: max(0, step_index)]
+    return routing_after(steps, rollout.spec.traffic.session_affinity)
+
+
 def routing_after(steps: Iterable[_RoutingStep], affinity: SessionAffinity | None) -> Routing:
     """The routing in force once ``steps`` are done: the last header route and mirror set."""
     header: HeaderRoute | None = None
@@ -215,3 +227,57 @@ def routing_after(steps: Iterable[_RoutingStep], affinity: SessionAffinity | Non
         if step.set_mirror is not None:
             mirror = step.set_mirror.percent
     return Routing(header_route=header, mirror_percent=mirror, affinity=affinity)
+
+
+class BlueGreen(SpecModel):
+    """Blue/green: the new version gets no live traffic, only the requests matching the
+    preview route, and is analysed on them; then all traffic switches to it at once (0 to
+    100), and the old version stays stable for the rollback window, where a failing check
+    switches everything back at once; then the new version is promoted.
+
+    The rollout's steps are made from it (a spec gives ``blueGreen`` or ``steps``):
+    ``setHeaderRoute`` (the preview), ``analyze`` (``previewAnalysis``), ``setWeight: 100``
+    (given only on a promotable verdict) and ``analyze`` (``rollbackWindow``).
+    """
+
+    preview: HeaderRoute = Field(
+        default_factory=lambda: HeaderRoute(headers={"x-preview": StringMatch(exact="true")})
+    )
+    preview_analysis: Duration = "1m"
+    rollback_window: Duration = "5m"
+
+    @field_validator("preview")
+    @classmethod
+    def _preview_matches(cls, value: HeaderRoute) -> HeaderRoute:
+        if value.removes:
+            raise ValueError("the preview route needs a header or a cookie to match")
+        return value
+
+    def step_documents(self) -> list[dict[str, Any]]:
+        preview = self.preview.model_dump(by_alias=True, exclude_none=True)
+        return [
+            {"setHeaderRoute": preview},
+            {"analyze": {"duration": self.preview_analysis}},
+            {"setWeight": 100},
+            {"analyze": {"duration": self.rollback_window}},
+        ]
+
+
+def with_blue_green_steps(data: Any, parse: Any) -> Any:
+    """A raw spec with ``blueGreen``: its steps filled in from it. Steps given as well must
+    be the same (a spec read back from the cluster carries both); otherwise an error."""
+    if not isinstance(data, dict) or not isinstance(data.get("blueGreen"), dict):
+        return data
+    try:
+        expansion = BlueGreen.model_validate(data["blueGreen"]).step_documents()
+    except ValueError:
+        return data  # the blueGreen field's own validation reports it
+    given = data.get("steps")
+    if given is not None:
+        try:
+            same = [parse(step) for step in given] == [parse(step) for step in expansion]
+        except (TypeError, ValueError):
+            same = False
+        if not same:
+            raise ValueError("blueGreen makes the steps itself: give blueGreen or steps, not both")
+    return {**data, "steps": expansion}

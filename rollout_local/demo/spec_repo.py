@@ -5,7 +5,11 @@ beside it is where the demo edits ``rollouts/checkout.yaml``, commits as a named
 pushes. After each push the demo posts a push webhook signed like GitHub's to the
 controller, so the sync starts at once instead of at the next poll.
 
-``DemoSpec`` renders the spec: 10% -> analyse 5s -> 30% -> analyse 5s -> 60% -> analyse 5s,
+``DemoSpec`` renders the spec: 10% -> analyse 5s -> 30% -> analyse 5s -> 60% -> analyse 5s
+(the ``ab`` scenario first sends a header to the canary, with sticky sessions; ``mirror``
+first mirrors 20% then 50% of the traffic to it, each analysed 10s; ``bluegreen`` gives
+``blueGreen`` instead: a preview by that header, analysed 10s, then 0 -> 100% at once and
+a 10s rollback window),
 then 100% (the promotion, once the verdict is promotable), with a 1 s analysis interval,
 the shipped error policy and the slow-request policy (at most 5% slower than 250 ms, an
 ``le`` of Envoy's histogram: a test with error control, where a p99 threshold would trip
@@ -34,6 +38,13 @@ SPEC_PATH = "rollouts/checkout.yaml"
 AUTHOR = ("Dana Demo", "dana@example.test")
 
 
+_BLUE_GREEN = {
+    "preview": {"headers": {"x-canary": {"exact": "always"}}},
+    "previewAnalysis": "10s",
+    "rollbackWindow": "10s",
+}
+
+
 @dataclasses.dataclass(frozen=True)
 class DemoSpec:
     """The knobs of the demo's rollout spec."""
@@ -45,16 +56,41 @@ class DemoSpec:
     interval: str = "1s"
     min_sample_size: int = 200
     max_inconclusive: int = 30
+    routing_steps: tuple[dict[str, object], ...] = ()
+    """Header-route or mirror steps (each followed by an analysis) before the weights."""
+    session_affinity: bool = False
+    blue_green: bool = False
+    """Blue/green instead of the steps: preview by the ``x-canary: always`` header."""
 
     @classmethod
-    def for_rate(cls, rate: float, *, manual_gate_after: int | None = None) -> DemoSpec:
-        """A minimum sample of about what the first step sees in 10 s (at least 50)."""
+    def for_rate(
+        cls, rate: float, *, manual_gate_after: int | None = None, routing: str | None = None
+    ) -> DemoSpec:
+        """A minimum sample of about what the first step sees in 10 s (at least 50); the
+        ``ab`` or ``mirror`` routing steps first when asked."""
         first = cls.weights[0]
         sample = max(50, round(rate * first / 100 * 10))
-        return cls(min_sample_size=sample, manual_gate_after=manual_gate_after)
+        spec = cls(min_sample_size=sample, manual_gate_after=manual_gate_after)
+        if routing == "ab":
+            header = {"headers": {"x-canary": {"exact": "always"}}}
+            return dataclasses.replace(
+                spec, routing_steps=({"setHeaderRoute": header},), session_affinity=True
+            )
+        if routing == "bluegreen":
+            return dataclasses.replace(spec, blue_green=True)
+        if routing == "mirror":
+            mirrors: tuple[dict[str, object], ...] = tuple(
+                {"setMirror": {"percent": percent}} for percent in (20, 50)
+            )
+            return dataclasses.replace(spec, routing_steps=mirrors)
+        return spec
 
     def steps(self) -> list[dict[str, object]]:
         steps: list[dict[str, object]] = []
+        for routing_step in self.routing_steps:
+            steps += [routing_step, {"analyze": {"duration": "10s"}}]
+        if any("setMirror" in step for step in self.routing_steps):
+            steps.append({"setMirror": {"percent": 0}})
         for index, weight in enumerate(self.weights):
             steps.append({"setWeight": weight})
             if self.manual_gate_after == index:
@@ -74,8 +110,13 @@ class DemoSpec:
                     "host": qualified_host(),
                     "destinationRule": SERVICE,
                     "virtualServices": [{"name": SERVICE, "routes": ["primary"]}],
+                    **(
+                        {"sessionAffinity": {"cookieName": "demo-version"}}
+                        if self.session_affinity
+                        else {}
+                    ),
                 },
-                "steps": self.steps(),
+                **({"blueGreen": _BLUE_GREEN} if self.blue_green else {"steps": self.steps()}),
                 "analysis": {
                     "interval": self.interval,
                     "minSampleSize": self.min_sample_size,

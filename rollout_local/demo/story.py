@@ -5,8 +5,11 @@ promoted step by step; v3, failing 5% of its requests, is pushed and rolled back
 seconds, with an alert that says why. The other scenarios show one behaviour each:
 ``healthy`` (a promotion), ``errors`` (a 5%-error canary rolled back), ``latency`` (a
 canary whose p99 goes from about 100 ms to about 400 ms, rolled back by the latency
-policies) and ``manual-gate`` (a ``pause: {}`` step: the rollout waits, the demo promotes
-it the way ``rollout promote`` does, and it completes).
+policies), ``manual-gate`` (a ``pause: {}`` step: the rollout waits, the demo promotes
+it the way ``rollout promote`` does, and it completes), and the routing ones measured by
+``routing_probe``: ``ab`` (a header route, then weights with sticky sessions) and
+``mirror`` (mirroring first, then weights), and ``bluegreen`` (a preview by header,
+then the switch from 0 to 100% at once, kept for a rollback window).
 
 ``run_demo`` runs one scenario on a fresh ``DemoStack`` and returns a ``DemoResult``, whose
 ``summary()`` is the machine-readable JSON and which ``rollout_local.demo.report`` renders.
@@ -15,6 +18,7 @@ it the way ``rollout promote`` does, and it completes).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections.abc import Callable
 from typing import Any
@@ -29,6 +33,7 @@ from rollout_local.demo.monitor import (
     TimelinePoint,
     VersionRecord,
 )
+from rollout_local.demo.routing_probe import RoutingProbe, RoutingStep, start_probe
 from rollout_local.demo.service import Behaviour
 from rollout_local.demo.spec_repo import DemoSpec
 from rollout_local.demo.stack import DemoStack
@@ -61,6 +66,10 @@ class Scenario:
     pushes: tuple[Push, ...]
     manual_gate_after: int | None = None
     """Index of the weight after which the spec pauses until promoted."""
+    routing: str | None = None
+    """``ab``, ``mirror`` or ``bluegreen``: measured by ``routing_probe``."""
+    extra_seconds: float = 0.0
+    """More time for a decision than ``DemoOptions.decision_timeout``: more steps."""
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -86,6 +95,27 @@ SCENARIOS: dict[str, Scenario] = {
             "latency",
             "v2 with p99 near 400 ms (v1: 100 ms) is rolled back by the latency policies",
             (Push("v2", SLOW, "p99 ~400 ms", ROLLED_BACK),),
+        ),
+        Scenario(
+            "ab",
+            "testers with a header reach v2 first; then weights, with sticky sessions",
+            (Push("v2", HEALTHY, "healthy, header route", PROMOTED),),
+            routing="ab",
+            extra_seconds=60.0,
+        ),
+        Scenario(
+            "mirror",
+            "20% then 50% of the traffic mirrored to v2 and analysed; then weights",
+            (Push("v2", HEALTHY, "healthy, mirrored first", PROMOTED),),
+            routing="mirror",
+            extra_seconds=60.0,
+        ),
+        Scenario(
+            "bluegreen",
+            "blue/green: v2 previewed by header and analysed, then switched 0 -> 100% at once",
+            (Push("v2", HEALTHY, "healthy, blue/green", PROMOTED),),
+            routing="bluegreen",
+            extra_seconds=60.0,
         ),
         Scenario(
             "manual-gate",
@@ -125,6 +155,8 @@ class DemoResult:
     alerts: list[str] = dataclasses.field(default_factory=list)
     processes: dict[str, int | None] = dataclasses.field(default_factory=dict)
     expected: dict[str, str] = dataclasses.field(default_factory=dict)
+    routing: dict[str, list[RoutingStep]] = dataclasses.field(default_factory=dict)
+    """Per version, what the routing probe measured at each step (``ab``, ``mirror``)."""
 
     @property
     def seconds_total(self) -> float:
@@ -141,7 +173,10 @@ class DemoResult:
             "rate": self.options.rate,
             "seconds_total": round(self.seconds_total, 1),
             "as_expected": self.as_expected,
-            "versions": [_version_summary(record, self.expected) for record in self.versions],
+            "versions": [
+                _version_summary(record, self.expected, self.routing.get(record.version))
+                for record in self.versions
+            ],
             "final": self.final,
             "alerts": self.alerts,
             "processes": {
@@ -152,9 +187,12 @@ class DemoResult:
         }
 
 
-def _version_summary(record: VersionRecord, expected: dict[str, str]) -> dict[str, Any]:
+def _version_summary(
+    record: VersionRecord, expected: dict[str, str], routing: list[RoutingStep] | None
+) -> dict[str, Any]:
     took = record.seconds_to_decision
-    return {
+    extra = {"routing_steps": [step.summary() for step in routing]} if routing else {}
+    return extra | {
         "version": record.version,
         "behaviour": record.description,
         "outcome": record.outcome,
@@ -185,7 +223,9 @@ def run_demo(options: DemoOptions, *, echo: Callable[[str], None]) -> DemoResult
             f"unknown scenario {options.scenario!r}: choose one of {', '.join(SCENARIOS)}"
         )
     scenario = SCENARIOS[options.scenario]
-    spec = DemoSpec.for_rate(options.rate, manual_gate_after=scenario.manual_gate_after)
+    spec = DemoSpec.for_rate(
+        options.rate, manual_gate_after=scenario.manual_gate_after, routing=scenario.routing
+    )
     result = DemoResult(
         scenario=scenario,
         options=options,
@@ -210,7 +250,24 @@ def run_demo(options: DemoOptions, *, echo: Callable[[str], None]) -> DemoResult
         try:
             stack.note("v1 is stable and serving all traffic")
             for push in scenario.pushes:
-                _roll_out(stack, monitor, push, options)
+                probes: list[RoutingProbe] = []
+                deployed = (
+                    functools.partial(start_probe, probes, stack, spec, push.version)
+                    if scenario.routing
+                    else None
+                )
+                timeout = options.decision_timeout + scenario.extra_seconds
+                try:
+                    _roll_out(
+                        stack,
+                        monitor,
+                        push,
+                        dataclasses.replace(options, decision_timeout=timeout),
+                        deployed,
+                    )
+                finally:
+                    for probe in probes:
+                        result.routing[push.version] = probe.stop()
                 if monitor.versions[-1].outcome != push.expected:
                     break
             time.sleep(SETTLE_SECONDS)  # traffic after the last decision, for the timeline
@@ -228,9 +285,17 @@ def run_demo(options: DemoOptions, *, echo: Callable[[str], None]) -> DemoResult
     return result
 
 
-def _roll_out(stack: DemoStack, monitor: DemoMonitor, push: Push, options: DemoOptions) -> None:
+def _roll_out(
+    stack: DemoStack,
+    monitor: DemoMonitor,
+    push: Push,
+    options: DemoOptions,
+    deployed: Callable[[], None] | None = None,
+) -> None:
     stack.note(f"=== deploying {push.version} ({push.description})")
     stack.deploy(push.version, push.behaviour)
+    if deployed is not None:
+        deployed()
     commit = stack.push(push.version)
     record = monitor.pushed(push.version, commit=commit, description=push.description)
     stack.note(f"=== pushed {push.version} to Git (commit {commit[:8]}); the controller takes over")

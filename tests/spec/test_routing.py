@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from pydantic import ValidationError
 
 from rollout.cli.main import main
-from rollout.spec.routing import CookieMatch, HeaderRoute, Routing
+from rollout.spec.routing import CookieMatch, HeaderRoute, Routing, routing_at
 from tests.rollouts import make_rollout
 
 HEAD = """apiVersion: canary.rollout.dev/v1alpha1
@@ -107,11 +107,11 @@ def test_the_routing_in_force_follows_the_steps_done() -> None:
             {"setWeight": 10},
         ],
     )
-    assert rollout.routing_at(0) == Routing()
+    assert routing_at(rollout, 0) == Routing()
     cookie = HeaderRoute(cookie=CookieMatch(name="beta", value="yes"))
-    assert rollout.routing_at(1) == Routing(header_route=cookie)
-    assert rollout.routing_at(2) == Routing(header_route=cookie, mirror_percent=30)
-    assert rollout.routing_at(4) == Routing(mirror_percent=30)
+    assert routing_at(rollout, 1) == Routing(header_route=cookie)
+    assert routing_at(rollout, 2) == Routing(header_route=cookie, mirror_percent=30)
+    assert routing_at(rollout, 4) == Routing(mirror_percent=30)
 
 
 def test_the_cookie_header_is_matched_by_cookie_only() -> None:
@@ -129,3 +129,31 @@ def test_a_cookie_is_matched_among_others_and_only_with_its_exact_value() -> Non
     assert not re.match(pattern, "beta=yes")
     assert not re.match(pattern, "xbeta=y.s")
     assert not re.match(pattern, "beta=y.sx")
+
+
+def test_blue_green_makes_the_steps_a_preview_then_one_switch_to_100() -> None:
+    rollout = make_rollout(
+        "v2", steps=None, blueGreen={"previewAnalysis": "30s", "rollbackWindow": "2m"}
+    )
+    assert [step.kind for step in rollout.spec.steps] == [
+        "setHeaderRoute",
+        "analyze",
+        "setWeight",
+        "analyze",
+    ]
+    assert rollout.planned_weights() == [0, 0, 100, 100], "no weight between 0 and 100"
+    preview = routing_at(rollout, 1).header_route
+    assert preview is not None and preview.headers["x-preview"].exact == "true"
+    dumped = rollout.model_dump(mode="json", by_alias=True, exclude_none=True)
+    assert type(rollout).model_validate(dumped) == rollout, "read back from the cluster"
+
+
+def test_blue_green_with_other_steps_or_no_preview_match_is_refused(tmp_path: Path) -> None:
+    spec = tmp_path / "storefront.yaml"
+    spec.write_text(HEAD + "  blueGreen: {}\n  steps:\n    - setWeight: 10\n")
+    result = CliRunner().invoke(main, ["validate", str(spec)])
+    assert result.exit_code == 1
+    assert "blueGreen makes the steps itself: give blueGreen or steps, not both" in result.output
+    spec.write_text(HEAD + "  blueGreen:\n    preview: {}\n")
+    result = CliRunner().invoke(main, ["validate", str(spec)])
+    assert f"{spec}:14: spec.blueGreen.preview: the preview route needs a header" in result.output
