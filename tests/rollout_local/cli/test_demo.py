@@ -32,21 +32,9 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.rollout_local.cli.demo_process import STORY_TIMEOUT, demo_command, demo_env
+
 pytestmark = pytest.mark.slow
-
-STORY_TIMEOUT = 240.0
-REPO_ROOT = Path(__file__).resolve().parents[3]
-
-
-def demo_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "rollout", "demo", *args]
-
-
-def demo_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(REPO_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
 
 
 def started_parts(output: str) -> tuple[Path, dict[str, int]]:

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.rollout_local.cli.test_demo import STORY_TIMEOUT, demo_command, demo_env
+from tests.rollout_local.cli.demo_process import STORY_TIMEOUT, demo_command, demo_env
 
 pytestmark = pytest.mark.slow
 
