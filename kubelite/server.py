@@ -42,7 +42,10 @@ class LocalApiServer:
         request_log: str | Path | None = None,
     ) -> None:
         self._requested = (host, port)
-        self._request_log = None if request_log is None else Path(request_log).open("a")
+        # held open for the server's life and closed by stop(), so no with-block fits
+        self._request_log = (
+            None if request_log is None else Path(request_log).open("a")  # noqa: SIM115
+        )
         self.registry = ResourceRegistry.with_builtins()
         self.store = ObjectStore(self.registry, history_limit=history_limit)
         self._state = ServerState(
