@@ -12,7 +12,9 @@ reconcile path (:mod:`rollout.writeback`). Cluster mode reads Rollout resources 
 or Flux applied and never writes their spec (see docs/cluster-source.md).
 
 Only the leader (a ``coordination.k8s.io`` Lease) syncs and reconciles; every replica
-serves ``/healthz``, ``/readyz`` and ``/metrics``.
+serves ``/healthz``, ``/readyz`` and ``/metrics``. With ``--shards N`` there is one Lease per
+shard (:mod:`rollout.kube.shard_election`) and a replica syncs, mirrors and reconciles only
+the rollouts of the shards it holds (:mod:`rollout.shards`).
 """
 
 from __future__ import annotations
@@ -31,11 +33,11 @@ from rollout.dashboard.app import dashboard_app
 from rollout.errors import RolloutError
 from rollout.kube.dashboard_reads import DashboardReads, KubeAccessReview
 from rollout.kube.event_recorder import EventRecorder
-from rollout.kube.lease import LeaderElector
 from rollout.kube.mirror import KubeSpecMirror
 from rollout.kube.readiness import DeploymentReadiness
 from rollout.kube.rollout_resource import SHOWN_PHASES
 from rollout.kube.secrets import KubeSecretResolver
+from rollout.kube.shard_election import ShardElection
 from rollout.kube.store import KubeStateStore
 from rollout.kube.workloads import KubeWorkloads
 from rollout.kubeapi.client import api_client
@@ -53,6 +55,7 @@ from rollout.server.conditions import Conditions
 from rollout.server.http import ControllerServer
 from rollout.server.metrics import ControllerMetrics
 from rollout.settings import ControllerSettings, spec_source_for, write_back_for
+from rollout.shards import ShardPlan
 
 __all__ = ["DASHBOARD_PATH", "Controller", "ControllerSettings"]
 
@@ -107,6 +110,7 @@ class Controller:
             resync_interval=settings.resync_interval,
             write_back=self.write_back,
             namespace=self._namespace,
+            owns=self.owns,
         )
         self.scheduler = self._new_scheduler()
         self.server = ControllerServer(
@@ -119,20 +123,23 @@ class Controller:
             hook_secret=settings.hook_secret,
             extra_routes=self._dashboard_routes(),
         )
-        self.elector = (
-            LeaderElector(
+        self.plan = ShardPlan(settings.shards, settings.replicas, settings.replica_ordinal)
+        self.election = (
+            ShardElection(
                 self.api,
                 settings.lease_namespace,
                 settings.lease_name,
                 settings.identity,
-                on_started_leading=self._start_leading,
-                on_stopped_leading=self._stop_leading,
+                self.plan,
+                on_gained=self._gained_shard,
+                on_lost=self._lost_shard,
             )
             if settings.leader_election
             else None
         )
         self._lock = threading.Lock()
         self._leading = False
+        self._shards: set[int] = set()
         self._stopped = threading.Event()
 
     def _dashboard_routes(self) -> list[BaseRoute]:
@@ -154,17 +161,17 @@ class Controller:
                 self.server.url,
                 DASHBOARD_PATH,
             )
-        if self.elector is not None:
+        if self.election is not None:
             # a follower is ready to take over; the leader is ready after its first sync
             self.server.mark_ready()
-            self.elector.start()
+            self.election.start()
         else:
             self._start_leading()
 
     def stop(self) -> None:
         self._stopped.set()
-        if self.elector is not None:
-            self.elector.stop()
+        if self.election is not None:
+            self.election.stop()
         else:
             self._stop_leading()
         self.dispatcher.close()
@@ -179,11 +186,42 @@ class Controller:
 
     @property
     def is_leader(self) -> bool:
-        """Leading by our own record and, with election on, by the Lease's clock too: a
-        stuck election thread stops us acting at its renew deadline."""
-        if self.elector is not None and not self.elector.is_leader:
+        """Holding at least one shard (the Lease, with one shard) by our own record and,
+        with election on, by the Lease's clock too: a stuck election thread stops us acting
+        at its renew deadline."""
+        if self.election is not None and not self.election.held():
             return False
         return self._leading
+
+    def owns(self, key: str) -> bool:
+        """Whether this replica may write the rollout ``namespace/name`` now."""
+        if self.election is None:
+            return self._leading
+        shard = self.plan.shard_of(key)
+        return self._leading and shard in self._shards and self.election.holds(shard)
+
+    def _gained_shard(self, shard: int) -> None:
+        with self._lock:
+            self._shards.add(shard)
+            first = not self._leading
+        log.info("%s holds shard %d of %d", self.settings.identity, shard, self.plan.shards)
+        if first:
+            self._start_leading()
+        elif self.is_leader:
+            self.scheduler.trigger_sync()  # the shard's rollouts join at the sync
+
+    def _lost_shard(self, shard: int) -> None:
+        """Stop running the shard's rollouts; return once none of them is running (the
+        Lease is released, or left to expire, only after this)."""
+        with self._lock:
+            self._shards.discard(shard)
+            last = not self._shards
+        log.info("%s gave up shard %d", self.settings.identity, shard)
+        if last:
+            self._stop_leading()
+            return
+        keys = {key for key in self.scheduler.rollouts() if self.plan.shard_of(key) == shard}
+        self.scheduler.drop(keys)
 
     def _start_leading(self) -> None:
         with self._lock:
@@ -257,7 +295,7 @@ class Controller:
             self.server.mark_ready()
 
     def run_rollout(self, key: str) -> None:
-        if self.is_leader:
+        if self.owns(key):
             self.work.run_rollout(key)
 
     def _rollout_changed(

@@ -9,10 +9,13 @@ rollout owes, and retires a Rollout whose spec left Git once it has finished.
 
 A spec that cannot run at all is reported on its Rollout through the coordinator, the one
 writer of status. Only the leader calls in here; :mod:`rollout.controller` sees to that.
+With shards, ``owns`` says which rollouts are this replica's: a sync mirrors and schedules
+only those, so every Rollout has one writer.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -21,7 +24,7 @@ from typing import Any
 from rollout.desired import DesiredSpecs
 from rollout.errors import ClusterError, NotFound, RolloutError, SourceError
 from rollout.logs import rollout_context
-from rollout.ports import Desired, SpecSource, StateStore, Stored
+from rollout.ports import Desired, SpecSet, SpecSource, StateStore, Stored
 from rollout.reconcile import Reconciler
 from rollout.scheduler import Scheduler
 from rollout.server.conditions import Conditions
@@ -50,6 +53,7 @@ class LeaderWork:
         resync_interval: float,
         write_back: WriteBackWorker | None = None,
         namespace: str | None = None,
+        owns: Callable[[str], bool] = lambda key: True,
     ) -> None:
         self._source = source
         self._store = store
@@ -60,6 +64,7 @@ class LeaderWork:
         self._resync_interval = resync_interval
         self._write_back = write_back
         self._namespace = namespace
+        self._owns = owns
         self._desired = DesiredSpecs()
         self._reported_problems: set[str] = set()
         self._triggered_fingerprint = ""
@@ -89,8 +94,9 @@ class LeaderWork:
             self._conditions.rollout_api(error)
             return False
         self._conditions.rollout_api(None)
-        self._source.publish(specs)
-        stored = {item.key: item for item in self._store.list_rollouts(self._namespace)}
+        self._source.publish(self._owned_specs(specs))
+        listed = self._store.list_rollouts(self._namespace)
+        stored = {item.key: item for item in listed if self._owns(item.key)}
         intervals: dict[str, float] = {}
         for key, item in stored.items():
             desired = self._resolve(item)
@@ -110,6 +116,16 @@ class LeaderWork:
         phases = [(i.namespace, i.name, i.shown_phase) for i in stored.values()]
         self._metrics.set_rollout_phases(phases)
         return True
+
+    def _owned_specs(self, specs: SpecSet) -> SpecSet:
+        """The specs of this replica's rollouts only, for the mirror to write."""
+        rollouts = specs.catalog.rollouts
+        owned = {key: entry for key, entry in rollouts.items() if self._owns(key)}
+        if len(owned) == len(rollouts):
+            return specs
+        return dataclasses.replace(
+            specs, catalog=dataclasses.replace(specs.catalog, rollouts=owned)
+        )
 
     def rollout_changed(
         self, key: tuple[str, str], old: dict[str, Any] | None, new: dict[str, Any] | None

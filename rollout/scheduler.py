@@ -113,6 +113,15 @@ class Scheduler:
         for key in added:
             self._queue.add(key)
 
+    def drop(self, keys: set[str]) -> None:
+        """Stop running ``keys`` (a shard given up): none is queued again, and this returns
+        once none of them is running, so nothing of theirs is written after it."""
+        with self._guard:
+            for key in keys:
+                self._queue.remove(key)
+                self._intervals.pop(key, None)
+        self._queue.wait_done(keys)
+
     def retime(self, key: str, seconds: float) -> None:
         """Run ``key`` every ``seconds`` from its next run on (a known rollout only)."""
         with self._guard:

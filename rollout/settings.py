@@ -66,6 +66,12 @@ class ControllerSettings:
     dashboard: bool = False
     """Serve the dashboard under ``/dashboard`` on the listen port, signed in with
     Kubernetes tokens (TokenReview) and authorized per namespace (SubjectAccessReview)."""
+    shards: int = 1
+    """Leases the rollouts are split over (one: a single leader runs them all)."""
+    replicas: int = 1
+    """Replicas meant to share the shards; replica ``k`` prefers shards ``i % replicas == k``."""
+    replica_ordinal: int = 0
+    """This replica's ``k`` (a StatefulSet pod's ordinal)."""
 
 
 def spec_source_for(settings: ControllerSettings, mirror: SpecMirror) -> SpecSource:

@@ -85,7 +85,10 @@ class WorkQueue:
         """Keys added while a worker held them, with the due time to queue them at."""
         self._failures: dict[str, int] = {}
         self._order = itertools.count()
-        self._changed = threading.Condition()
+        lock = threading.RLock()
+        self._changed = threading.Condition(lock)
+        self._finished = threading.Condition(lock)
+        """Notified when a worker is done with a key (for ``wait_done``)."""
         self._shut_down = False
 
     # ---- adding --------------------------------------------------------------------
@@ -177,6 +180,13 @@ class WorkQueue:
             again = self._again.pop(key, None)
             if again is not None and not self._shut_down:
                 self._push(key, again)
+            self._finished.notify_all()
+
+    def wait_done(self, keys: set[str]) -> None:
+        """Return once no worker holds any of ``keys`` (remove them first to keep it so)."""
+        with self._changed:
+            while self._processing & keys:
+                self._finished.wait()
 
     # ---- state -------------------------------------------------------------------------
     def due_at(self, key: str) -> float | None:

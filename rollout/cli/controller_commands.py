@@ -21,6 +21,7 @@ from rollout.errors import RolloutError
 from rollout.mesh.factory import ROUTERS
 from rollout.metrics.prometheus import PrometheusSettings
 from rollout.settings import ControllerSettings, default_identity
+from rollout.shards import ordinal_of
 
 _option = functools.partial(click.option, show_envvar=True)
 
@@ -140,6 +141,29 @@ Every flag above can also be set by the ROLLOUT_* variable shown beside it.
     help="Leader-election identity (default: hostname-pid).",
 )
 @_option(
+    "--shards",
+    envvar="ROLLOUT_SHARDS",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Split the rollouts over this many Leases (<lease-name>-<i>), held by the replicas.",
+)
+@_option(
+    "--replicas",
+    envvar="ROLLOUT_REPLICAS",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Replicas meant to share the shards (replica k prefers shards i % replicas == k).",
+)
+@_option(
+    "--replica-ordinal",
+    envvar="ROLLOUT_REPLICA_ORDINAL",
+    type=click.IntRange(min=0),
+    default=None,
+    help="This replica's k (default: the number ending the identity, as in a StatefulSet).",
+)
+@_option(
     "--policies",
     "policy_paths",
     envvar="ROLLOUT_POLICY_PATHS",
@@ -206,6 +230,9 @@ def run(
     lease_namespace: str,
     lease_name: str,
     identity: str | None,
+    shards: int,
+    replicas: int,
+    replica_ordinal: int | None,
     policy_paths: tuple[str, ...],
     namespace: str | None,
     git_author: str,
@@ -218,6 +245,9 @@ def run(
     logs.configure(level=log_level, fmt=log_format)
     host, _, port = listen.rpartition(":")
     author_name, _, author_email = git_author.partition("<")
+    identity = identity or default_identity()
+    if replica_ordinal is None:
+        replica_ordinal = (ordinal_of(identity) or 0) if replicas > 1 else 0
     try:
         settings = ControllerSettings(
             prometheus=PrometheusSettings.from_env(url=prometheus_url),
@@ -236,7 +266,10 @@ def run(
             leader_election=leader_election,
             lease_namespace=lease_namespace,
             lease_name=lease_name,
-            identity=identity or default_identity(),
+            identity=identity,
+            shards=shards,
+            replicas=replicas,
+            replica_ordinal=replica_ordinal,
             policy_paths=policy_paths,
             namespace=namespace or None,
             git_author_name=author_name.strip() or "rollout-controller",

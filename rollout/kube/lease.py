@@ -19,6 +19,13 @@ others poll it. The semantics follow client-go's ``tools/leaderelection``:
   lease (empty holder, ``leaseDurationSeconds: 1``), so another replica takes over at its
   next poll rather than after a full lease duration.
 
+For shard Leases (:mod:`rollout.shards`) a candidate may be ``patient``: it takes an absent
+or released Lease only once it has seen it free for ``patience`` seconds (an expired one at
+once: its holder is gone), so the replica that prefers the shard gets it first. A
+``reclaim`` candidate asks a live holder to hand the Lease back (the ``wanted-by``
+annotation); a holder that does not reclaim the shard itself steps down and releases it at
+its next renew.
+
 After losing the lease the elector goes back to being a candidate until stopped.
 Callbacks run on the election thread and must return quickly. The Lease object's API
 calls, and the MicroTimes the API requires, are :mod:`rollout.kube.lease_objects`.
@@ -43,12 +50,15 @@ __all__ = ["LeaderElector"]
 logger = logging.getLogger(__name__)
 
 Callback = Callable[[], None]
+WANTED_BY = "canary.rollout.dev/wanted-by"
+"""Annotation on a Lease: the identity that asks its holder to hand it back."""
 
 
 class _Attempt(Enum):
     ACQUIRED = "acquired"
     HELD_BY_OTHER = "held by another"
     FAILED = "failed"
+    HAND_BACK = "wanted back by the replica that prefers it"
 
 
 class LeaderElector:
@@ -70,6 +80,8 @@ class LeaderElector:
         retry_period: float = 2.0,
         on_started_leading: Callback | None = None,
         on_stopped_leading: Callback | None = None,
+        patience: float = 0.0,
+        reclaim: bool = False,
     ) -> None:
         if not identity:
             raise ValueError("the leader election identity must not be empty")
@@ -86,6 +98,9 @@ class LeaderElector:
         self.retry_period = retry_period
         self._on_started = on_started_leading
         self._on_stopped = on_stopped_leading
+        self.patience = patience
+        self.reclaim = reclaim
+        self._free_since: float | None = None  # monotonic time the lease was first seen free
 
         self._lock = threading.Lock()
         self._leading = False
@@ -162,6 +177,7 @@ class LeaderElector:
                 with self._lock:
                     self._renewed_at = attempt_started
                     self._leading = True
+                self._free_since = None  # after a hand-back, patience starts again
                 if not leading:
                     logger.info("acquired lease %s/%s", self.namespace, self.name)
                     self._call(self._on_started, "on_started_leading")
@@ -169,6 +185,10 @@ class LeaderElector:
             elif leading and attempt is _Attempt.HELD_BY_OTHER:
                 self._step_down(f"lease taken by {self.holder!r}")
                 wait = self._candidate_wait()
+            elif attempt is _Attempt.HAND_BACK:
+                if self._step_down("the replica that prefers it asked for it back"):
+                    self._release()
+                wait = self.retry_period
             elif leading:
                 # retry until the deadline; the next pass steps down if it has passed
                 remaining = self._renewed_at + self.renew_deadline - time.monotonic()
@@ -237,6 +257,8 @@ class LeaderElector:
         try:
             current = self._read(timeout)
         except NotFound:
+            if not self._free_long_enough():
+                return _Attempt.HELD_BY_OTHER
             return self._create(now, timeout)
         except ClusterError as error:
             logger.warning("could not read lease %s/%s: %s", self.namespace, self.name, error)
@@ -244,7 +266,16 @@ class LeaderElector:
         self._observe(current)
         spec = current.get("spec") or {}
         holder = spec.get("holderIdentity") or ""
+        wanted_by = ((current.get("metadata") or {}).get("annotations") or {}).get(WANTED_BY)
+        if holder == self.identity and not self.reclaim and wanted_by not in (None, holder):
+            self._store(current)
+            return _Attempt.HAND_BACK
         if holder and holder != self.identity and not self._observed_expired(spec):
+            self._free_since = None
+            if self.reclaim and wanted_by != self.identity:
+                self._ask_back(current, timeout)
+            return _Attempt.HELD_BY_OTHER
+        if not holder and not self._free_long_enough():
             return _Attempt.HELD_BY_OTHER
         new_spec: dict[str, Any] = {
             "holderIdentity": self.identity,
@@ -307,6 +338,26 @@ class LeaderElector:
                     "could not release lease %s/%s: %s", self.namespace, self.name, error
                 )
                 return
+
+    def _free_long_enough(self) -> bool:
+        """An absent or released lease: patient candidates wait ``patience`` seconds."""
+        now = time.monotonic()
+        if self._free_since is None:
+            self._free_since = now
+        return now - self._free_since >= self.patience
+
+    def _ask_back(self, current: dict[str, Any], timeout: float) -> None:
+        """Ask the holder to hand the lease back (it does at its next renew)."""
+        try:
+            self._leases.replace(
+                dict(current.get("spec") or {}),
+                current,
+                timeout,
+                annotations={WANTED_BY: self.identity},
+            )
+            logger.info("asked for lease %s/%s back", self.namespace, self.name)
+        except ClusterError as error:
+            logger.debug("could not ask for lease %s/%s: %s", self.namespace, self.name, error)
 
     # -- record keeping ------------------------------------------------------------------
 

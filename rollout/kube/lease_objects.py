@@ -86,9 +86,15 @@ class LeaseObjects:
         )
 
     def replace(
-        self, spec: dict[str, Any], based_on: dict[str, Any], timeout: float
+        self,
+        spec: dict[str, Any],
+        based_on: dict[str, Any],
+        timeout: float,
+        *,
+        annotations: dict[str, str] | None = None,
     ) -> dict[str, Any]:
-        """Replace the spec, conditional on the resourceVersion ``based_on`` carries."""
+        """Replace the spec (and annotations, none by default), conditional on the
+        resourceVersion ``based_on`` carries."""
         metadata = based_on.get("metadata") or {}
         body = {
             "apiVersion": "coordination.k8s.io/v1",
@@ -97,6 +103,7 @@ class LeaseObjects:
                 "name": self.name,
                 "namespace": self.namespace,
                 "resourceVersion": metadata.get("resourceVersion"),
+                **({"annotations": annotations} if annotations else {}),
             },
             "spec": spec,
         }

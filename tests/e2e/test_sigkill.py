@@ -10,11 +10,7 @@ written to the VirtualService, as seen by a watch, sums to 100.
 
 from __future__ import annotations
 
-import os
 import random
-import signal
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +19,7 @@ import kubernetes
 import pytest
 
 from rollout_local.processes.prometheus_server import PrometheusServer
+from tests.e2e.controller_process import ControllerProcess
 from tests.e2e.world import (
     SpecRepo,
     TrafficSimulator,
@@ -38,40 +35,6 @@ TRIALS = 22  # two reference runs and twenty killed ones
 PLAN = [20, 50, 100]
 # twenty-two rollouts: about three minutes alone, more on a busy machine
 pytestmark = [pytest.mark.slow, pytest.mark.cluster, pytest.mark.timeout(900)]
-
-
-class ControllerProcess:
-    """``rollout run`` as a child process, which the test may kill at any moment."""
-
-    def __init__(self, args: list[str], log: Path) -> None:
-        self.args = args
-        self.log = log
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self.log.open("ab") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "rollout", "run", *self.args],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            )
-
-    def log_tail(self, lines: int = 60) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.kill()
 
 
 @pytest.fixture

@@ -6,6 +6,9 @@ retry 0.3 s). Outputs: ``is_leader`` sampled every 10 ms (never two leaders; the
 takes over within lease duration + retry period after a crash or a pause, and within a
 retry period after a graceful release), the callbacks and their order, and the Lease as
 stored: holder, MicroTime timestamps with six fractional digits, ``leaseTransitions``.
+For shard Leases: a patient candidate leaves a free Lease to the one that prefers it (and
+takes one nobody claims), and a holder hands a Lease back to a reclaiming candidate with
+never two leaders on the way.
 """
 
 from __future__ import annotations
@@ -45,7 +48,14 @@ MICRO_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}(Z|\+00:00)$")
 class Candidate:
     """An elector plus a record of its callbacks, in order, with the lease at each one."""
 
-    def __init__(self, api: Any, identity: str, *, on_started: Callable[[], None] | None = None):
+    def __init__(
+        self,
+        api: Any,
+        identity: str,
+        *,
+        on_started: Callable[[], None] | None = None,
+        **options: Any,
+    ):
         self.events: list[str] = []
         self._extra_on_started = on_started
         self._reader = kubernetes.client.CoordinationV1Api(api)
@@ -60,6 +70,7 @@ class Candidate:
             retry_period=RETRY_PERIOD,
             on_started_leading=self._started,
             on_stopped_leading=self._stopped,
+            **options,
         )
 
     def _started(self) -> None:
@@ -370,3 +381,49 @@ def test_a_leader_cut_off_from_the_api_steps_down_at_the_renew_deadline(
     finally:
         only.elector.stop()
         client.close()
+
+
+# -- shard leases: patience and reclaim ------------------------------------------------
+
+
+def test_a_patient_candidate_leaves_a_free_lease_to_the_one_that_prefers_it(
+    make_candidate: Callable[..., Candidate],
+) -> None:
+    patient = make_candidate("replica-b", patience=60.0)
+    preferring = make_candidate("replica-a", reclaim=True)
+    patient.elector.start()
+    time.sleep(5 * RETRY_PERIOD)  # the patient one has seen the lease absent for a while
+    preferring.elector.start()
+    wait_for(lambda: preferring.elector.is_leader, timeout=10)
+    assert set(sample_leaders([patient.elector, preferring.elector], 1.0)) == {1}
+    assert patient.events == []
+
+
+def test_a_patient_candidate_takes_a_lease_nobody_claims(
+    make_candidate: Callable[..., Candidate],
+) -> None:
+    patient = make_candidate("replica-b", patience=1.0)
+    patient.elector.start()
+    wait_for(lambda: patient.elector.is_leader, timeout=20)
+    assert patient.events == ["started"]
+
+
+def test_a_holder_hands_the_lease_back_to_the_candidate_that_reclaims_it(
+    make_candidate: Callable[..., Candidate], coordination: Any
+) -> None:
+    holder = make_candidate("replica-b", patience=1.0)
+    holder.elector.start()
+    wait_for(lambda: holder.elector.is_leader, timeout=20)
+    reclaiming = make_candidate("replica-a", reclaim=True)
+    reclaiming.elector.start()
+    counts: list[int] = []
+    deadline = time.monotonic() + 20
+    while not reclaiming.elector.is_leader and time.monotonic() < deadline:
+        counts.append(holder.elector.is_leader + reclaiming.elector.is_leader)
+        time.sleep(0.01)
+    assert reclaiming.elector.is_leader, "the lease was not handed back"
+    assert max(counts) <= 1, "never two leaders during the hand-back"
+    assert holder.events == ["started", "stopped"]
+    assert holder.holder_when_stopped == ["replica-b"]  # it stopped acting while holding
+    assert read_lease(coordination)["spec"]["holderIdentity"] == "replica-a"
+    assert set(sample_leaders([holder.elector, reclaiming.elector], 1.0)) == {1}

@@ -1,6 +1,7 @@
 """``manifests/`` builds with the real ``kubectl kustomize`` and applies to an API server.
 
-Inputs: the manifests directory, the optional ServiceMonitor component, the CLI's options.
+Inputs: the manifests directory, the optional ServiceMonitor and shards components, the
+CLI's options.
 Outputs under test: the kinds built, the Deployment's hardening and wiring (probes,
 identity, emptyDirs, Secrets), every setting in the ConfigMap being one ``rollout run``
 reads, the Service port, and the real ``kubectl apply -f`` creating everything on the
@@ -17,6 +18,7 @@ import pytest
 import yaml
 
 from rollout.cli.controller_commands import run as run_command
+from rollout.shards import lease_name
 from tests.kube_clients import Kubectl, kustomize
 from tests.manifests.layout import MANIFESTS
 
@@ -147,6 +149,37 @@ def test_servicemonitor_is_an_opt_in_component(tmp_path: Path) -> None:
     )
     assert monitor["spec"]["endpoints"][0]["port"] == service["spec"]["ports"][0]["name"]
     assert len(docs) == len(EXPECTED) + 1
+
+
+def test_the_shards_component_runs_three_replicas_over_their_leases(
+    tmp_path: Path, built: list[dict[str, Any]]
+) -> None:
+    overlay = tmp_path / "overlay"
+    overlay.mkdir()
+    (overlay / "kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "kustomize.config.k8s.io/v1beta1",
+                "kind": "Kustomization",
+                "resources": [os.path.relpath(MANIFESTS, overlay)],
+                "components": [os.path.relpath(MANIFESTS / "optional" / "shards", overlay)],
+            }
+        )
+    )
+    docs = [d for d in yaml.safe_load_all(kustomize(overlay)) if d]
+    assert not [d for d in docs if d["kind"] == "Deployment"]
+    replicas = find(docs, "StatefulSet", "rollout-controller")
+    config = find(docs, "ConfigMap", "rollout-controller-config")["data"]
+    shards, count = int(config["ROLLOUT_SHARDS"]), int(config["ROLLOUT_REPLICAS"])
+    assert (shards, count) == (6, 3)
+    assert replicas["spec"]["replicas"] == count
+    # the same pod as the Deployment's: the two files cannot drift apart
+    deployment = find(built, "Deployment", "rollout-controller")
+    assert replicas["spec"]["template"] == deployment["spec"]["template"]
+    role = find(docs, "Role", "rollout-controller-leader-election")
+    renewed = next(r for r in role["rules"] if "update" in r["verbs"])
+    base = config["ROLLOUT_LEASE_NAME"]
+    assert renewed["resourceNames"] == [lease_name(base, i, shards) for i in range(shards)]
 
 
 @pytest.mark.cluster
