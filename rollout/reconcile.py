@@ -378,7 +378,8 @@ def routing_of(rollout: Rollout, state: RolloutState) -> Routing:
 
 def _log_transition(before: RolloutState, after: RolloutState, verdict: Verdict | None) -> None:
     """One line per change people care about: phase, step, weight, and a verdict that is
-    not a plain pass."""
+    not a plain pass, once per outcome and reason (a canary inconclusive for minutes is one
+    line, not one per tick and rollout)."""
     moved = (before.phase, before.step_index, before.canary_weight) != (
         after.phase,
         after.step_index,
@@ -393,5 +394,8 @@ def _log_transition(before: RolloutState, after: RolloutState, verdict: Verdict 
             after.canary_weight,
             after.message,
         )
-    if verdict is not None and verdict.outcome.value != "pass":
+    if verdict is None or verdict.outcome.value == "pass":
+        return
+    last = before.last_verdict
+    if last is None or (last.outcome, last.reason) != (verdict.outcome.value, verdict.reason):
         log.info("verdict %s: %s", verdict.outcome.value, verdict.reason)

@@ -1,5 +1,6 @@
 """The coordinator: the order of effects, conflicts, drift, idempotence and the alert outbox.
 
+The same inconclusive verdict tick after tick is logged once.
 The adapters here are small in-memory stand-ins at the Protocols the coordinator declares;
 the real adapters are tested against the local API server, Prometheus and real receivers
 in their own folders, and together end to end.
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 
 from rollout import route_record
+from rollout.analysis.verdicts import Evidence, Outcome, Verdict
 from rollout.effects import SetWeights
 from rollout.errors import ClusterError, Conflict
 from rollout.ports import Desired
@@ -258,3 +260,20 @@ def test_an_invalid_spec_report_gives_up_after_repeated_conflicts(
     with pytest.raises(Conflict):
         world["reconciler"].report_invalid_spec(store.load("shop", "checkout"), "bad")
     assert store.writes == 0 and world["ports"].events.recorded == []
+
+
+def test_the_same_inconclusive_verdict_is_logged_once_not_every_tick(
+    world: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    reconciler: Reconciler = world["reconciler"]
+    reconciler.reconcile(desired("v1"))
+    reconciler.reconcile(desired("v2"))
+    world["ports"].analyzer.verdict = Verdict(
+        Outcome.INCONCLUSIVE,
+        (Evidence("istio-error-ratio", "errors", Outcome.INCONCLUSIVE, "no canary requests"),),
+    )
+    with caplog.at_level("INFO", logger="rollout.reconcile"):
+        for _ in range(4):
+            reconciler.reconcile(desired("v2"))
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("verdict ")]
+    assert lines == ["verdict inconclusive: istio-error-ratio: no canary requests"]
