@@ -141,6 +141,14 @@ Every flag above can also be set by the ROLLOUT_* variable shown beside it.
     help="Leader-election identity (default: hostname-pid).",
 )
 @_option(
+    "--workers",
+    envvar="ROLLOUT_WORKERS",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="Rollouts run at once (a run mostly waits on the API server and Prometheus).",
+)
+@_option(
     "--shards",
     envvar="ROLLOUT_SHARDS",
     type=click.IntRange(min=1),
@@ -230,6 +238,7 @@ def run(
     lease_namespace: str,
     lease_name: str,
     identity: str | None,
+    workers: int,
     shards: int,
     replicas: int,
     replica_ordinal: int | None,
@@ -267,6 +276,7 @@ def run(
             lease_namespace=lease_namespace,
             lease_name=lease_name,
             identity=identity,
+            workers=workers,
             shards=shards,
             replicas=replicas,
             replica_ordinal=replica_ordinal,
