@@ -32,7 +32,7 @@ RATE_PER_SECOND = 5.0
 """Requests per second each workload serves (all versions, whatever the weights)."""
 BUCKETS_MS = ("25", "100", "250", "1000")
 
-SPEC = """\
+SPEC_HEAD = """\
 apiVersion: canary.rollout.dev/v1alpha1
 kind: Rollout
 metadata:
@@ -45,13 +45,20 @@ spec:
     destinationRule: {name}
     virtualServices:
       - name: {name}
+"""
+"""A service's spec up to its steps (``{name}``, ``{version}`` filled in per push)."""
+SPEC = (
+    SPEC_HEAD
+    + """\
   steps:
     - setWeight: 10
-    - analyze: {{duration: 30m}}
+    - analyze: {duration: 30m}
     - setWeight: 100
   analysis:
     interval: 5s
-"""
+""".replace("{", "{{").replace("}", "}}")
+)
+"""The benchmark's spec: every rollout stays in analysis at 10% for the whole run."""
 IDENTITY = {
     "GIT_AUTHOR_NAME": "Bench",
     "GIT_AUTHOR_EMAIL": "bench@example.test",

@@ -29,6 +29,7 @@ import yaml
 
 from bench.scale_world import (
     NAMESPACE,
+    SPEC_HEAD,
     SpecRepo,
     SyntheticExporter,
     install_service_objects,
@@ -48,28 +49,19 @@ SHARDS = 6
 REPLICAS = 3
 VICTIM = 1
 PLAN = [20, 50, 100]
-SPEC = """\
-apiVersion: canary.rollout.dev/v1alpha1
-kind: Rollout
-metadata:
-  name: {name}
-  namespace: shop
-spec:
-  version: {version}
-  traffic:
-    host: {name}.shop.svc.cluster.local
-    destinationRule: {name}
-    virtualServices:
-      - name: {name}
+SPEC = (
+    SPEC_HEAD
+    + """\
   steps:
     - setWeight: 20
-    - pause: {{duration: 20s}}
+    - pause: {duration: 20s}
     - setWeight: 50
-    - pause: {{duration: 20s}}
+    - pause: {duration: 20s}
     - setWeight: 100
   analysis:
     interval: 2s
-"""
+""".replace("{", "{{").replace("}", "}}")
+)
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 LEASE_NAMESPACE = "default"
 

@@ -127,7 +127,8 @@ def test_service_reaches_the_controller_port(built: list[dict[str, Any]]) -> Non
     assert port["port"] == 8080 and port["targetPort"] == "http"
 
 
-def test_servicemonitor_is_an_opt_in_component(tmp_path: Path) -> None:
+def with_component(tmp_path: Path, component: str) -> list[dict[str, Any]]:
+    """What an overlay of ``manifests/`` with ``optional/<component>`` builds."""
     overlay = tmp_path / "overlay"
     overlay.mkdir()
     (overlay / "kustomization.yaml").write_text(
@@ -137,11 +138,15 @@ def test_servicemonitor_is_an_opt_in_component(tmp_path: Path) -> None:
                 "kind": "Kustomization",
                 # kustomize takes only relative roots
                 "resources": [os.path.relpath(MANIFESTS, overlay)],
-                "components": [os.path.relpath(MANIFESTS / "optional" / "servicemonitor", overlay)],
+                "components": [os.path.relpath(MANIFESTS / "optional" / component, overlay)],
             }
         )
     )
-    docs = [d for d in yaml.safe_load_all(kustomize(overlay)) if d]
+    return [d for d in yaml.safe_load_all(kustomize(overlay)) if d]
+
+
+def test_servicemonitor_is_an_opt_in_component(tmp_path: Path) -> None:
+    docs = with_component(tmp_path, "servicemonitor")
     (monitor,) = [d for d in docs if d["kind"] == "ServiceMonitor"]
     service = find(docs, "Service", "rollout-controller")
     assert (
@@ -154,19 +159,7 @@ def test_servicemonitor_is_an_opt_in_component(tmp_path: Path) -> None:
 def test_the_shards_component_runs_three_replicas_over_their_leases(
     tmp_path: Path, built: list[dict[str, Any]]
 ) -> None:
-    overlay = tmp_path / "overlay"
-    overlay.mkdir()
-    (overlay / "kustomization.yaml").write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "kustomize.config.k8s.io/v1beta1",
-                "kind": "Kustomization",
-                "resources": [os.path.relpath(MANIFESTS, overlay)],
-                "components": [os.path.relpath(MANIFESTS / "optional" / "shards", overlay)],
-            }
-        )
-    )
-    docs = [d for d in yaml.safe_load_all(kustomize(overlay)) if d]
+    docs = with_component(tmp_path, "shards")
     assert not [d for d in docs if d["kind"] == "Deployment"]
     replicas = find(docs, "StatefulSet", "rollout-controller")
     config = find(docs, "ConfigMap", "rollout-controller-config")["data"]
