@@ -53,7 +53,7 @@ class KubeSpecMirror:
         action = f"mirroring rollout {namespace}/{name} from {path}"
         for attempt in range(MAX_MIRROR_ATTEMPTS):
             try:
-                existing = self._store.read_object(namespace, name, fresh=attempt > 0)
+                existing = self._existing(namespace, name, fresh=attempt > 0)
             except NotFound:
                 created = resource.mirror_object(body, commit=commit, path=path)
                 try:
@@ -82,6 +82,16 @@ class KubeSpecMirror:
                 continue
             return MirrorResult.UPDATED
         raise Conflict(f"{action}: the resource kept changing ({MAX_MIRROR_ATTEMPTS} attempts)")
+
+    def _existing(self, namespace: str, name: str, *, fresh: bool) -> dict[str, Any]:
+        """The Rollout as it is; a synced cache that lacks it is believed (a first sync
+        creates thousands: one request each, not a 404 and then the create). Should it
+        exist after all, the create's 409 sends the next attempt to the server."""
+        if not fresh:
+            known, cached = self._store.cache.lookup(namespace, name)
+            if known and cached is None:
+                raise NotFound(f"rollout {namespace}/{name} not found")
+        return self._store.read_object(namespace, name, fresh=fresh)
 
     def delete_mirror(self, namespace: str, name: str) -> bool:
         """Delete a Rollout this controller mirrored from Git; True when deleted.
