@@ -137,7 +137,8 @@ class Step(SpecModel):
         None,
         description=(
             "setWeight only: raise the weight only once the analysis shows the canary "
-            "within its SLOs (the default); false raises it on time and a passing verdict. "
+            "within its SLOs (the default); false raises it on time and a passing verdict, "
+            "unless the data lean towards the canary being worse. "
             "The first weight above 0 never waits: without traffic there is no evidence."
         ),
     )
