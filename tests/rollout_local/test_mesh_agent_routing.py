@@ -31,7 +31,7 @@ from tests.rollout_local.istio_objects import (
     weighted_route,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 
 ROLLOUT = Rollout.model_validate(
     {
