@@ -137,8 +137,10 @@ class LeaderWork:
         self._jobs().trigger(f"{key[0]}/{key[1]}")
 
     def _interval_for(self, rollout: Rollout, state: RolloutState) -> float:
-        """The analysis interval while something is under way, else the slow resync."""
-        if state.phase.active or rollout.spec.version != state.stable_version:
+        """The analysis interval while something is under way or a managed version waits
+        to be scaled to zero (:mod:`rollout.workload_calls`), else the slow resync."""
+        retiring = any(at > time.time() for at in state.retiring.values())
+        if state.phase.active or rollout.spec.version != state.stable_version or retiring:
             return rollout.interval_seconds
         return max(rollout.interval_seconds, self._resync_interval)
 

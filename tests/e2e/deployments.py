@@ -1,4 +1,9 @@
-"""A stand-in for the Deployment controller and the kubelet, for tests with managed versions.
+"""Managed versions in the end-to-end tests: the spec and template, and a stand-in for the
+Deployment controller and the kubelet.
+
+``push_managed`` pushes the checkout spec of :mod:`tests.e2e.world` with
+``workload.managed`` (4 stable replicas, the template ``TEMPLATE``, the old stable kept
+``keep_stable``), or its removal.
 
 Neither test server runs kube-controller-manager, so a Deployment the controller makes
 would never become ready. ``ReadyDeployments`` watches the Deployments of one namespace
@@ -15,7 +20,48 @@ from typing import Any
 
 import kubernetes
 
-__all__ = ["ReadyDeployments"]
+from tests.e2e.world import SPEC, SpecRepo, git
+
+__all__ = ["TEMPLATE", "ReadyDeployments", "push_managed"]
+
+MANAGED = """\
+  workload:
+    managed:
+      template: checkout-template
+      image: "checkout:{{version}}"
+      replicas: 4
+      keepStable: {keep_stable}
+"""
+TEMPLATE = {
+    "apiVersion": "apps/v1",
+    "kind": "Deployment",
+    "metadata": {"name": "checkout-template"},
+    "spec": {
+        "replicas": 0,
+        "selector": {"matchLabels": {"app": "checkout"}},
+        "template": {
+            "metadata": {"labels": {"app": "checkout"}},
+            "spec": {"containers": [{"name": "app", "image": "checkout:template"}]},
+        },
+    },
+}
+
+
+def push_managed(repo: SpecRepo, version: str | None, *, keep_stable: str = "0s") -> None:
+    """Commit and push the managed checkout spec at ``version``, or its removal (``None``)."""
+    path = repo.work / "rollouts" / "checkout.yaml"
+    path.parent.mkdir(exist_ok=True)
+    if version is None:
+        path.unlink()
+        message = "checkout: stop managing the rollout"
+    else:
+        spec = SPEC.format(version=version, hold="3s", interval="1s")
+        managed = MANAGED.format(keep_stable=keep_stable)
+        path.write_text(spec.replace("  steps:\n", managed + "  steps:\n", 1))
+        message = f"checkout: roll out {version}"
+    git(repo.work, "add", "-A", ".")
+    git(repo.work, "commit", "-qm", message)
+    git(repo.work, "push", "-q", "origin", "main")
 
 
 class ReadyDeployments:

@@ -33,14 +33,12 @@ from rollout.metrics.prometheus import PrometheusSettings
 from rollout_local.processes.kube_control_plane import KubeControlPlane
 from rollout_local.processes.prometheus_server import PrometheusServer
 from rollout_local.receiver import WebhookReceiver
-from tests.e2e.deployments import ReadyDeployments
+from tests.e2e.deployments import TEMPLATE, ReadyDeployments, push_managed
 from tests.e2e.world import (
     NAMESPACE,
-    SPEC,
     SpecRepo,
     TrafficSimulator,
     VersionBehaviour,
-    git,
     read_rollout,
     rollout_status,
     wait_for,
@@ -54,43 +52,6 @@ log = logging.getLogger(__name__)
 
 ACCOUNT = ("rollout-system", "rollout-controller")
 CONTROLLER_AGENT = "rollout-controller/"
-MANAGED = """\
-  workload:
-    managed:
-      template: checkout-template
-      image: "checkout:{version}"
-      replicas: 4
-      keepStable: 0s
-"""
-TEMPLATE = {
-    "apiVersion": "apps/v1",
-    "kind": "Deployment",
-    "metadata": {"name": "checkout-template"},
-    "spec": {
-        "replicas": 0,
-        "selector": {"matchLabels": {"app": "checkout"}},
-        "template": {
-            "metadata": {"labels": {"app": "checkout"}},
-            "spec": {"containers": [{"name": "app", "image": "checkout:template"}]},
-        },
-    },
-}
-
-
-def push_spec(repo: SpecRepo, version: str | None) -> None:
-    """Commit and push the checkout spec at ``version``, or its removal (``None``)."""
-    path = repo.work / "rollouts" / "checkout.yaml"
-    path.parent.mkdir(exist_ok=True)
-    if version is None:
-        path.unlink()
-        message = "checkout: stop managing the rollout"
-    else:
-        spec = SPEC.format(version=version, hold="3s", interval="1s")
-        path.write_text(spec.replace("  steps:\n", MANAGED + "  steps:\n", 1))
-        message = f"checkout: roll out {version}"
-    git(repo.work, "add", "-A", ".")
-    git(repo.work, "commit", "-qm", message)
-    git(repo.work, "push", "-q", "origin", "main")
 
 
 def rollout_gone(api: kubernetes.client.ApiClient) -> bool:
@@ -123,7 +84,7 @@ def running_controller(
     kubeconfig: Path, prometheus: PrometheusServer, spec_repo: SpecRepo, tmp_path: Path
 ) -> Iterator[Controller]:
     """The controller as ``rollout run`` builds it (leader election on), with v1 in Git."""
-    push_spec(spec_repo, "v1")
+    push_managed(spec_repo, "v1")
     settings = ControllerSettings(
         prometheus=PrometheusSettings(url=prometheus.url),
         git_url=spec_repo.url,
@@ -165,7 +126,7 @@ def live_the_whole_cycle(
     wait_for(
         lambda: rollout_status(api).get("stableVersion") == "v1", timeout=30, what="v1 adopted"
     )
-    push_spec(repo, "v2")
+    push_managed(repo, "v2")
     wait_for(
         lambda: (
             (rollout_status(api).get("phase"), rollout_status(api).get("stableVersion"))
@@ -175,7 +136,7 @@ def live_the_whole_cycle(
         what="v2 promoted",
     )
     traffic.behaviour["v3"] = VersionBehaviour(error_rate=0.08)
-    push_spec(repo, "v3")
+    push_managed(repo, "v3")
     wait_for(
         lambda: rollout_status(api).get("phase") == "RolledBack", timeout=90, what="v3 rolled back"
     )
@@ -196,7 +157,7 @@ def live_the_whole_cycle(
         timeout=90,
         what="v3 retried and rolled back again",
     )
-    push_spec(repo, None)
+    push_managed(repo, None)
     wait_for(lambda: rollout_gone(api), timeout=30, what="the mirrored Rollout deleted")
     controller.stop()  # a graceful stop releases the Lease
 
