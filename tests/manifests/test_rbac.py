@@ -28,6 +28,7 @@ import pytest
 import yaml
 
 from rollout.controller import Controller, ControllerSettings
+from rollout.errors import Conflict
 from rollout.kube.store import KubeStateStore
 from rollout.metrics.prometheus import PrometheusSettings
 from rollout_local.processes.kube_control_plane import KubeControlPlane
@@ -145,6 +146,13 @@ def live_the_whole_cycle(
         timeout=20,
         what="the Slack alert about v3",
     )
+    # The controller reads a Rollout from the server only past its watch cache: before the
+    # cache has synced, and after a status write that lost a race (the 409 sends it back
+    # for the server's copy). Both, through the controller's own client, as they happen.
+    cold = KubeStateStore(controller.api)
+    stored = cold.load(NAMESPACE, "checkout")
+    with pytest.raises(Conflict):
+        cold.save_state(NAMESPACE, "checkout", stored.state, resource_version="1")
     # a person's `rollout retry` (through the test's own client, not the controller's)
     KubeStateStore(api).request_command(NAMESPACE, "checkout", "retry", "alice")
     wait_for(
