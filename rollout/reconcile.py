@@ -377,9 +377,8 @@ def routing_of(rollout: Rollout, state: RolloutState) -> Routing:
 
 
 def _log_transition(before: RolloutState, after: RolloutState, verdict: Verdict | None) -> None:
-    """One line per change people care about: phase, step, weight, and a verdict that is
-    not a plain pass, once per outcome and reason (a canary inconclusive for minutes is one
-    line, not one per tick and rollout)."""
+    """One line per change people care about: phase, step, weight, and a non-pass verdict
+    once per outcome and reason (not once per tick and rollout)."""
     moved = (before.phase, before.step_index, before.canary_weight) != (
         after.phase,
         after.step_index,
