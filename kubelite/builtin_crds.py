@@ -1,4 +1,5 @@
-"""The CRDs a mesh-enabled cluster already has: Istio's VirtualService and DestinationRule.
+"""The CRDs a mesh-enabled cluster already has: Istio's VirtualService and DestinationRule,
+and the Gateway API's HTTPRoute (``gateway.networking.k8s.io``, v1 and v1beta1).
 
 The local API server applies these at start, through the same path as any applied CRD, so
 ``kubectl get crd`` lists them and discovery shows ``networking.istio.io`` with versions
@@ -12,7 +13,7 @@ from typing import Any
 
 from kubelite.crds import crd_manifest
 
-__all__ = ["ISTIO_CRDS", "ISTIO_GROUP", "ISTIO_VERSIONS"]
+__all__ = ["BUILTIN_CRDS", "GATEWAY_CRDS", "ISTIO_CRDS", "ISTIO_GROUP", "ISTIO_VERSIONS"]
 
 ISTIO_GROUP = "networking.istio.io"
 ISTIO_VERSIONS = ("v1", "v1beta1", "v1alpha3")
@@ -63,3 +64,22 @@ DESTINATION_RULE_CRD = crd_manifest(
 )
 
 ISTIO_CRDS: tuple[dict[str, Any], ...] = (VIRTUAL_SERVICE_CRD, DESTINATION_RULE_CRD)
+
+HTTP_ROUTE_CRD = crd_manifest(
+    group="gateway.networking.k8s.io",
+    kind="HTTPRoute",
+    plural="httproutes",
+    versions=("v1", "v1beta1"),
+    categories=("gateway-api",),
+    status_subresource=True,
+    printer_columns=(_column("Hostnames", ".spec.hostnames", "The hostnames of the route"), _AGE),
+)
+
+HTTP_ROUTE_CRD["metadata"]["annotations"] = {
+    # A *.k8s.io group: the real API server refuses its CRD without this, as upstream's has.
+    "api-approved.kubernetes.io": "https://github.com/kubernetes-sigs/gateway-api/pull/3328",
+    "gateway.networking.k8s.io/bundle-version": "v1.2.0",
+}
+
+GATEWAY_CRDS: tuple[dict[str, Any], ...] = (HTTP_ROUTE_CRD,)
+BUILTIN_CRDS: tuple[dict[str, Any], ...] = ISTIO_CRDS + GATEWAY_CRDS

@@ -17,7 +17,7 @@ from pathlib import Path
 from types import TracebackType
 
 from kubelite import kubeconfig
-from kubelite.builtin_crds import ISTIO_CRDS
+from kubelite.builtin_crds import BUILTIN_CRDS
 from kubelite.handlers import ApiHttpServer
 from kubelite.resources import CRD_GROUP, ResourceRegistry
 from kubelite.server_state import RequestRecord, ServerState
@@ -65,7 +65,7 @@ class LocalApiServer:
         assert namespaces is not None and definitions is not None
         for name in _INITIAL_NAMESPACES:
             self.store.create(namespaces, "", {"metadata": {"name": name}})
-        for crd in ISTIO_CRDS:
+        for crd in BUILTIN_CRDS:
             self.store.create(definitions, "", crd)
 
     # -- lifecycle -----------------------------------------------------------------------

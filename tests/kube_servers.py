@@ -25,7 +25,7 @@ import kubernetes
 import pytest
 
 from kubelite import LocalApiServer
-from kubelite.builtin_crds import ISTIO_CRDS
+from kubelite.builtin_crds import BUILTIN_CRDS
 from rollout_local.processes.kube_control_plane import KubeControlPlane
 from rollout_local.processes.kube_reset import ClusterBaseline
 from tests.kube_clients import as_body
@@ -91,7 +91,7 @@ class RealCluster:
 
     def __init__(self, plane: KubeControlPlane) -> None:
         self.plane = plane
-        plane.install_crds(ISTIO_CRDS)
+        plane.install_crds(BUILTIN_CRDS)
         self.baseline = ClusterBaseline(plane.url, plane.admin_ssl_context())
         self.baseline.remember()
 

@@ -186,12 +186,11 @@ PUBLIC_NAMES: dict[str, list[str]] = {
         "Rollout",
         "RolloutSpec",
         "Step",
-        "Traffic",
-        "VirtualServiceRef",
         "Workload",
         "WriteBack",
         "default_steps",
     ],
+    "rollout.spec.traffic": ["HTTPRouteRef", "Traffic", "VirtualServiceRef"],
     "rollout.spec.yamldocs": [
         "BINARY_REFUSED",
         "Document",

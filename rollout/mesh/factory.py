@@ -1,7 +1,7 @@
 """One place that picks the traffic router by name, as Flagger's ``router/factory.go``.
 
-A Gateway API (or any other) router is added here and behind :class:`rollout.ports.Router`,
-one file of its own; nothing else in the controller changes.
+``istio`` is the Istio router for a rollout's VirtualServices together with the Gateway API
+router for its HTTPRoutes (:mod:`rollout.mesh.combined`): the spec picks per route object.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from typing import Literal, get_args
 from kubernetes import client as k8s_client
 
 from rollout.errors import RolloutError
+from rollout.mesh.combined import CombinedRouter
+from rollout.mesh.gateway import GatewayRouter
 from rollout.mesh.istio import IstioRouter
 from rollout.mesh.nop import NopRouter
 from rollout.ports import Router
@@ -24,7 +26,7 @@ ROUTERS: tuple[str, ...] = get_args(RouterName)
 def new_router(name: str, api: k8s_client.ApiClient) -> Router:
     """The router called ``name``; ``RolloutError`` naming the known ones otherwise."""
     if name == "istio":
-        return IstioRouter(api)
+        return CombinedRouter(IstioRouter(api), GatewayRouter(api))
     if name == "nop":
         return NopRouter()
     raise RolloutError(f"unknown router {name!r}: expected one of {', '.join(ROUTERS)}")

@@ -41,8 +41,9 @@ from rollout.kubeapi.client import REQUEST_TIMEOUT, json_object
 from rollout.kubeapi.object_cache import ObjectCache
 from rollout.mesh import istio_extras, istio_routes
 from rollout.ports import RouteWeights
-from rollout.spec.rollout import Rollout, VirtualServiceRef
+from rollout.spec.rollout import Rollout
 from rollout.spec.routing import Routing
+from rollout.spec.traffic import VirtualServiceRef
 
 __all__ = ["ISTIO_GROUP", "IstioRouter"]
 
@@ -156,6 +157,8 @@ class IstioRouter:
 
     def check(self, rollout: Rollout, stable: str, canary: str | None) -> list[str]:
         """Problems with the VirtualServices and the DestinationRule, each naming its object."""
+        if not rollout.spec.traffic.virtual_services:
+            return []
         target_canary = canary if canary != stable else None
         problems: list[str] = []
         for ref in rollout.spec.traffic.virtual_services:
@@ -183,6 +186,8 @@ class IstioRouter:
 
     def _subset_problems(self, rollout: Rollout, versions: list[str | None]) -> list[str]:
         namespace, name = rollout.namespace, rollout.spec.traffic.destination_rule
+        if name is None:
+            return []
         label = f"DestinationRule {namespace}/{name}"
         try:
             rule = self._get("DestinationRule", "destinationrules", namespace, name)
@@ -251,7 +256,7 @@ class IstioRouter:
             label = f"VirtualService {target.namespace}/{ref.name}"
             problems.extend(f"{label} {problem}" for problem in plan.problems)
             planned.append((ref, target, virtual_service))
-        if weights.canary_version is not None:
+        if weights.canary_version is not None and planned:
             problems.extend(
                 self._subset_problems(rollout, [weights.stable_version, weights.canary_version])
             )

@@ -21,6 +21,7 @@ from rollout.spec.alerts import AlertTarget
 from rollout.spec.base import DnsLabel, DnsSubdomain, Duration, ObjectMeta, SpecModel, seconds
 from rollout.spec.hooks import Hook, HookKind
 from rollout.spec.managed import Managed
+from rollout.spec.traffic import Traffic
 
 __all__ = [
     "Analysis",
@@ -33,8 +34,6 @@ __all__ = [
     "Rollout",
     "RolloutSpec",
     "Step",
-    "Traffic",
-    "VirtualServiceRef",
     "Workload",
     "WriteBack",
     "default_steps",
@@ -75,38 +74,6 @@ class Workload(SpecModel):
     @classmethod
     def _subset_has_version(cls, value: str) -> str:
         return _check_version_template(value)
-
-
-class VirtualServiceRef(SpecModel):
-    """One VirtualService to manage, and which of its named http routes."""
-
-    name: DnsSubdomain
-    namespace: DnsLabel | None = None
-    routes: list[str] = Field(
-        default_factory=list, description="Named http routes to manage; all when empty."
-    )
-
-
-class Traffic(SpecModel):
-    """The Istio objects that carry the service's traffic."""
-
-    host: str = Field(
-        description="Destination host in the routes, e.g. checkout.shop.svc.cluster.local"
-    )
-    virtual_services: list[VirtualServiceRef] = Field(min_length=1)
-    destination_rule: DnsSubdomain
-    session_affinity: routing.SessionAffinity | None = None
-
-    @field_validator("virtual_services")
-    @classmethod
-    def _unique_virtual_services(cls, value: list[VirtualServiceRef]) -> list[VirtualServiceRef]:
-        seen: set[tuple[str | None, str]] = set()
-        for ref in value:
-            key = (ref.namespace, ref.name)
-            if key in seen:
-                raise ValueError(f"VirtualService {ref.name!r} is listed twice")
-            seen.add(key)
-        return value
 
 
 class PauseStep(SpecModel):

@@ -18,7 +18,7 @@ from types import FrameType
 import click
 
 from kubelite import LocalApiServer
-from kubelite.builtin_crds import ISTIO_CRDS
+from kubelite.builtin_crds import BUILTIN_CRDS
 from rollout_local.processes.kube_control_plane import ControlPlaneError, KubeControlPlane
 
 
@@ -59,7 +59,7 @@ def apiserver(port: int, host: str, kubeconfig_path: Path, namespace: str, real:
         if real:
             click.echo("starting etcd and kube-apiserver (the first run builds them: minutes)")
             server = KubeControlPlane(port=port).start()
-            server.install_crds(ISTIO_CRDS)  # a mesh-enabled cluster, as the stand-in serves
+            server.install_crds(BUILTIN_CRDS)  # a mesh-enabled cluster, as the stand-in serves
         else:
             server = LocalApiServer(port=port, host=host).start()
     except ControlPlaneError as error:

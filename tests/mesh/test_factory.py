@@ -8,7 +8,9 @@ import pytest
 
 from rollout.effects import SetWeights
 from rollout.errors import RolloutError
+from rollout.mesh.combined import CombinedRouter
 from rollout.mesh.factory import ROUTERS, new_router
+from rollout.mesh.gateway import GatewayRouter
 from rollout.mesh.istio import IstioRouter
 from rollout.mesh.nop import NopRouter
 from tests.rollouts import make_rollout
@@ -16,7 +18,10 @@ from tests.rollouts import make_rollout
 
 def test_each_name_picks_its_router(api_client: Any) -> None:
     assert ROUTERS == ("istio", "nop")
-    assert isinstance(new_router("istio", api_client), IstioRouter)
+    istio = new_router("istio", api_client)
+    assert isinstance(istio, CombinedRouter)
+    assert isinstance(istio.istio, IstioRouter)
+    assert isinstance(istio.gateway, GatewayRouter)
     assert isinstance(new_router("nop", api_client), NopRouter)
     with pytest.raises(RolloutError, match="unknown router 'linkerd': expected one of istio, nop"):
         new_router("linkerd", api_client)

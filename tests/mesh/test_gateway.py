@@ -1,0 +1,159 @@
+"""The Gateway API router through the API server: HTTPRoutes patched, whole objects compared.
+
+Inputs: two identical HTTPRoutes created through the API server ("checkout", which the
+routing rollout manages, and "plain", which a weights-only rollout manages), both with a
+rule of the user's to another Service, a weighted rule with a filter of the user's, and
+``SetWeights`` effects with and without a ``Routing``. Outputs: both objects read back as a
+whole. "checkout" differs from "plain" only by our header rule and mirror filter; after
+promotion and rollback the two are equal and equal to the user's object with the stable
+weight set, so the managed paths left cleanly. Also: the problems reported, with nothing
+written, when a rule sends to a Service we do not manage, and no patch when in place.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from rollout.effects import SetWeights
+from rollout.errors import TrafficConfigError
+from rollout.mesh.combined import CombinedRouter
+from rollout.mesh.gateway import GATEWAY_GROUP, GatewayRouter
+from rollout.mesh.gateway_routes import header_rule_name
+from rollout.mesh.istio import IstioRouter
+from rollout.spec.rollout import Rollout
+from rollout.spec.routing import HeaderRoute, Routing
+from tests.kube_clients import CustomObjects
+from tests.mesh.objects import HOST, NAMESPACE
+
+pytestmark = pytest.mark.cluster
+
+JsonObject = dict[str, Any]
+HEADER = HeaderRoute.model_validate({"headers": {"x-canary": {"exact": "always"}}})
+
+
+def http_route(name: str) -> JsonObject:
+    return {
+        "apiVersion": f"{GATEWAY_GROUP}/v1",
+        "kind": "HTTPRoute",
+        "metadata": {"name": name, "namespace": NAMESPACE, "labels": {"app": "checkout"}},
+        "spec": {
+            "parentRefs": [{"name": "public"}],
+            "hostnames": ["checkout.example.com"],
+            "rules": [
+                {
+                    "matches": [{"path": {"type": "PathPrefix", "value": "/admin"}}],
+                    "backendRefs": [{"name": "admin", "port": 8080}],
+                },
+                {
+                    "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+                    "filters": [
+                        {
+                            "type": "RequestHeaderModifier",
+                            "requestHeaderModifier": {"set": [{"name": "x-gw", "value": "1"}]},
+                        }
+                    ],
+                    "backendRefs": [{"name": "checkout-primary", "port": 80}],
+                },
+            ],
+        },
+    }
+
+
+def gateway_rollout(route: str) -> Rollout:
+    return Rollout.model_validate(
+        {
+            "apiVersion": "canary.rollout.dev/v1alpha1",
+            "kind": "Rollout",
+            "metadata": {"name": route, "namespace": NAMESPACE},
+            "spec": {
+                "version": "v2",
+                "traffic": {
+                    "host": HOST,
+                    "httpRoutes": [
+                        {
+                            "name": route,
+                            "stableService": "checkout-primary",
+                            "canaryService": "checkout-canary",
+                        }
+                    ],
+                },
+            },
+        }
+    )
+
+
+class Routes:
+    def __init__(self, objects: CustomObjects) -> None:
+        self.objects = objects
+        for name in ("checkout", "plain"):
+            objects.create_namespaced_custom_object(
+                GATEWAY_GROUP, "v1", NAMESPACE, "httproutes", http_route(name)
+            )
+
+    def read(self, name: str) -> JsonObject:
+        found: JsonObject = self.objects.get_namespaced_custom_object(
+            GATEWAY_GROUP, "v1", NAMESPACE, "httproutes", name
+        )
+        return found
+
+
+@pytest.fixture
+def routes(objects: CustomObjects) -> Routes:
+    return Routes(objects)
+
+
+def test_weights_header_rule_and_mirror_touch_only_our_paths_and_leave_at_the_end(
+    routes: Routes, api_client: Any
+) -> None:
+    router = CombinedRouter(IstioRouter(api_client), GatewayRouter(api_client))
+    ours, plain = gateway_rollout("checkout"), gateway_rollout("plain")
+    assert router.check(ours, "v1", "v2") == []
+    routing = Routing(header_route=HEADER, mirror_percent=25)
+    for weight in (0, 10, 50):
+        router.set_weights(ours, SetWeights("v1", "v2", weight, routing=routing))
+        router.set_weights(plain, SetWeights("v1", "v2", weight))
+        checkout, untouched = routes.read("checkout"), routes.read("plain")
+        assert checkout["metadata"]["labels"] == untouched["metadata"]["labels"]
+        spec = copy.deepcopy(checkout["spec"])
+        header = spec["rules"].pop(1)
+        assert header["name"] == header_rule_name(f"{NAMESPACE}.checkout")
+        assert header["backendRefs"] == [{"name": "checkout-canary", "port": 80}]
+        mirror = spec["rules"][1]["filters"].pop()
+        assert mirror["requestMirror"] == {
+            "backendRef": {"name": "checkout-canary", "port": 80},
+            "percent": 25,
+        }
+        assert spec == untouched["spec"]
+        assert [ref["weight"] for ref in spec["rules"][1]["backendRefs"]] == [100 - weight, weight]
+    before = routes.read("checkout")["metadata"]["resourceVersion"]
+    router.set_weights(ours, SetWeights("v1", "v2", 50, routing=routing))
+    assert routes.read("checkout")["metadata"]["resourceVersion"] == before
+    user = http_route("any")["spec"]
+    user["rules"][1]["backendRefs"][0]["weight"] = 100
+    for stable in ("v2", "v1"):  # promotion, then a rollback of the next version
+        router.set_weights(ours, SetWeights(stable, None, 0))
+        router.set_weights(plain, SetWeights(stable, None, 0))
+        assert routes.read("checkout")["spec"] == user
+        assert routes.read("plain")["spec"] == user
+        router.set_weights(ours, SetWeights(stable, "v3", 20, routing=routing))
+
+
+def test_a_rule_to_a_service_we_do_not_manage_is_reported_and_nothing_written(
+    routes: Routes, api_client: Any
+) -> None:
+    router = GatewayRouter(api_client)
+    broken = routes.read("checkout")
+    broken["spec"]["rules"][1]["backendRefs"].append({"name": "legacy", "port": 80})
+    routes.objects.replace_namespaced_custom_object(
+        GATEWAY_GROUP, "v1", NAMESPACE, "httproutes", "checkout", broken
+    )
+    before = routes.read("checkout")
+    with pytest.raises(TrafficConfigError, match="rule 1 also sends to legacy"):
+        router.set_weights(gateway_rollout("checkout"), SetWeights("v1", "v2", 10))
+    assert routes.read("checkout") == before
+    assert router.check(gateway_rollout("missing"), "v1", "v2") == [
+        f"HTTPRoute {NAMESPACE}/missing not found"
+    ]
