@@ -35,6 +35,7 @@ import dataclasses
 import re
 from typing import Any
 
+from rollout.mesh.istio_routes import set_guarded
 from rollout.spec.routing import Routing, StringMatch
 
 __all__ = ["GatewayTarget", "HTTPRoutePlan", "header_rule_name", "plan_http_route"]
@@ -98,16 +99,6 @@ def weighted_rules(rules: list[Any], target: GatewayTarget) -> list[int]:
     ]
 
 
-def _set(ops: list[Operation], path: str, container: JsonObject, key: str, value: Any) -> None:
-    if key in container:
-        if container[key] == value:
-            return
-        ops.append({"op": "test", "path": f"{path}/{key}", "value": container[key]})
-        ops.append({"op": "replace", "path": f"{path}/{key}", "value": value})
-    else:
-        ops.append({"op": "add", "path": f"{path}/{key}", "value": value})
-
-
 def _canary_ref(stable_ref: JsonObject, target: GatewayTarget, weight: int | None) -> JsonObject:
     ref = copy.deepcopy(stable_ref)
     ref["name"] = target.canary_service
@@ -150,7 +141,7 @@ def _plan_weighted(path: str, rule: JsonObject, target: GatewayTarget) -> list[O
     canary_index = _index_of(refs, target.canary_service)
     refs_path = f"{path}/backendRefs"
     weight = target.canary_weight if target.canary_active else 0
-    _set(ops, f"{refs_path}/{stable_index}", stable_ref, "weight", 100 - weight)
+    set_guarded(ops, f"{refs_path}/{stable_index}", stable_ref, "weight", 100 - weight)
     if target.canary_active:
         if canary_index is None:
             ops.append(
@@ -161,7 +152,7 @@ def _plan_weighted(path: str, rule: JsonObject, target: GatewayTarget) -> list[O
                 }
             )
         else:
-            _set(ops, f"{refs_path}/{canary_index}", refs[canary_index], "weight", weight)
+            set_guarded(ops, f"{refs_path}/{canary_index}", refs[canary_index], "weight", weight)
     elif canary_index is not None:
         at = f"{refs_path}/{canary_index}"
         ops += [

@@ -43,6 +43,7 @@ __all__ = [
     "route_problems",
     "route_weights",
     "same_host",
+    "set_guarded",
     "weight_sum_problem",
 ]
 
@@ -225,7 +226,9 @@ def weight_sum_problem(route: JsonObject, label: str) -> str | None:
     return None if total == 100 else f"{label} weights sum to {total}, not 100"
 
 
-def _set(ops: list[Operation], path: str, container: JsonObject, key: str, value: Any) -> None:
+def set_guarded(
+    ops: list[Operation], path: str, container: JsonObject, key: str, value: Any
+) -> None:
     """Replace ``container[key]`` with ``value`` (testing the old value), or add it."""
     if key in container:
         if container[key] == value:
@@ -264,10 +267,10 @@ def _plan_route(route_path: str, managed: ManagedRoute, target: Target) -> list[
         destination = destination_of(entry)
         if destination.get("subset") != subset:
             ops.append({"op": "test", "path": f"{entry_path}/destination", "value": destination})
-            _set(ops, f"{entry_path}/destination", destination, "subset", subset)
+            set_guarded(ops, f"{entry_path}/destination", destination, "subset", subset)
         current_weight = effective_weights(entries)[index]
         if current_weight != weight or "weight" not in entry:
-            _set(ops, entry_path, entry, "weight", weight)
+            set_guarded(ops, entry_path, entry, "weight", weight)
     kept = {i for i, _, _ in updates}
     for index in sorted((i for i in ours if i not in kept), reverse=True):
         entry_path = f"{route_path}/route/{index}"

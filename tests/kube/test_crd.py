@@ -94,11 +94,15 @@ def test_the_schema_mirrors_the_spec_model() -> None:
         "host",
         "virtualServices",
         "destinationRule",
+        "httpRoutes",
         "sessionAffinity",
     }
     refs = traffic["properties"]["virtualServices"]
-    assert refs["minItems"] == 1
+    assert "minItems" not in refs  # httpRoutes may stand in for them
     assert set(refs["items"]["properties"]) == {"name", "namespace", "routes"}
+    http_routes = traffic["properties"]["httpRoutes"]["items"]
+    assert set(http_routes["properties"]) == {"name", "namespace", "stableService", "canaryService"}
+    assert set(http_routes["required"]) == {"name", "stableService", "canaryService"}
     step = spec["properties"]["steps"]["items"]["properties"]
     assert step["setWeight"] == {"type": "integer", "minimum": 0, "maximum": 100, "nullable": True}
     header_route = step["setHeaderRoute"]["properties"]

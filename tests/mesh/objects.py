@@ -179,3 +179,33 @@ def subset_weights(route: JsonObject) -> dict[str, int]:
         if entry["destination"]["host"] in (HOST, "checkout"):
             found[entry["destination"].get("subset", "")] = weight
     return found
+
+
+def http_route(name: str = "checkout", *, namespace: str = NAMESPACE) -> JsonObject:
+    """A Gateway API HTTPRoute: a rule to another Service, and a rule to the stable Service
+    with a filter of the user's (the weighted rule the Gateway API router manages)."""
+    return {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": {"name": name, "namespace": namespace, "labels": {"app": "checkout"}},
+        "spec": {
+            "parentRefs": [{"name": "public", "namespace": GATEWAY_NAMESPACE}],
+            "hostnames": ["checkout.example.com"],
+            "rules": [
+                {
+                    "matches": [{"path": {"type": "PathPrefix", "value": "/admin"}}],
+                    "backendRefs": [{"name": "admin", "port": 8080}],
+                },
+                {
+                    "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+                    "filters": [
+                        {
+                            "type": "RequestHeaderModifier",
+                            "requestHeaderModifier": {"set": [{"name": "x-gw", "value": "1"}]},
+                        }
+                    ],
+                    "backendRefs": [{"name": "checkout-primary", "port": 80}],
+                },
+            ],
+        },
+    }

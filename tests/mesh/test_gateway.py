@@ -26,40 +26,12 @@ from rollout.mesh.istio import IstioRouter
 from rollout.spec.rollout import Rollout
 from rollout.spec.routing import HeaderRoute, Routing
 from tests.kube_clients import CustomObjects
-from tests.mesh.objects import HOST, NAMESPACE
+from tests.mesh.objects import HOST, NAMESPACE, http_route
 
 pytestmark = pytest.mark.cluster
 
 JsonObject = dict[str, Any]
 HEADER = HeaderRoute.model_validate({"headers": {"x-canary": {"exact": "always"}}})
-
-
-def http_route(name: str) -> JsonObject:
-    return {
-        "apiVersion": f"{GATEWAY_GROUP}/v1",
-        "kind": "HTTPRoute",
-        "metadata": {"name": name, "namespace": NAMESPACE, "labels": {"app": "checkout"}},
-        "spec": {
-            "parentRefs": [{"name": "public"}],
-            "hostnames": ["checkout.example.com"],
-            "rules": [
-                {
-                    "matches": [{"path": {"type": "PathPrefix", "value": "/admin"}}],
-                    "backendRefs": [{"name": "admin", "port": 8080}],
-                },
-                {
-                    "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
-                    "filters": [
-                        {
-                            "type": "RequestHeaderModifier",
-                            "requestHeaderModifier": {"set": [{"name": "x-gw", "value": "1"}]},
-                        }
-                    ],
-                    "backendRefs": [{"name": "checkout-primary", "port": 80}],
-                },
-            ],
-        },
-    }
 
 
 def gateway_rollout(route: str) -> Rollout:

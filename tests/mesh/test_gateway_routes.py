@@ -19,40 +19,19 @@ import pytest
 
 from rollout.mesh.gateway_routes import GatewayTarget, header_rule_name, plan_http_route
 from rollout.spec.routing import HeaderRoute, Routing, SessionAffinity
+from tests.mesh import objects
 
 JsonObject = dict[str, Any]
-OWNER = "shop.checkout"
+OWNER = f"{objects.NAMESPACE}.checkout"
 HEADER = HeaderRoute.model_validate(
     {"headers": {"x-canary": {"exact": "always"}, "x-tier": {"prefix": "beta."}}}
 )
 
 
 def http_route() -> JsonObject:
-    return {
-        "apiVersion": "gateway.networking.k8s.io/v1",
-        "kind": "HTTPRoute",
-        "metadata": {"name": "checkout", "namespace": "shop", "resourceVersion": "7"},
-        "spec": {
-            "parentRefs": [{"name": "public", "namespace": "gateways"}],
-            "hostnames": ["checkout.example.com"],
-            "rules": [
-                {
-                    "matches": [{"path": {"type": "PathPrefix", "value": "/admin"}}],
-                    "backendRefs": [{"name": "admin", "port": 8080}],
-                },
-                {
-                    "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
-                    "filters": [
-                        {
-                            "type": "RequestHeaderModifier",
-                            "requestHeaderModifier": {"add": [{"name": "x-from", "value": "gw"}]},
-                        }
-                    ],
-                    "backendRefs": [{"name": "checkout-primary", "port": 80}],
-                },
-            ],
-        },
-    }
+    route = objects.http_route()
+    route["metadata"]["resourceVersion"] = "7"
+    return route
 
 
 def target(weight: int, *, active: bool = True, routing: Routing | None = None) -> GatewayTarget:
