@@ -132,6 +132,7 @@ def plan(file: Path, name: str | None, policy_paths: tuple[Path, ...]) -> None:
             click.echo("")
         rollout = entry.rollout
         click.echo(f"rollout {rollout.key} -> version {rollout.spec.version} ({entry.origin})")
+        click.echo(f"routes: {rollout.spec.traffic.describe(rollout.namespace)}")
         for line in spec_plan.plan(rollout).lines():
             click.echo(line)
     sys.exit(1 if problems else 0)

@@ -54,6 +54,19 @@ class Traffic(SpecModel):
     )
     session_affinity: routing.SessionAffinity | None = None
 
+    def describe(self, namespace: str) -> str:
+        """Each managed route object and its router, for ``rollout plan``."""
+        parts = [
+            f"VirtualService {ref.namespace or namespace}/{ref.name} (Istio)"
+            for ref in self.virtual_services
+        ]
+        parts += [
+            f"HTTPRoute {ref.namespace or namespace}/{ref.name} (Gateway API, "
+            f"{ref.stable_service} -> {ref.canary_service})"
+            for ref in self.http_routes
+        ]
+        return "; ".join(parts)
+
     @model_validator(mode="after")
     def _some_route(self) -> Traffic:
         if not self.virtual_services and not self.http_routes:
