@@ -6,58 +6,24 @@ interval per tick) for the shipped error policy; outputs are its evidence and st
 
 from __future__ import annotations
 
-import math
-
 from rollout.analysis.alignment import Interval
-from rollout.analysis.count_check import judge_counts, stable_breached
-from rollout.analysis.observations import PolicyObservation, Reading
-from rollout.analysis.running import PolicyProgress
+from rollout.analysis.count_check import stable_breached
 from rollout.analysis.verdicts import Outcome
-from rollout.source.files import shipped_policies
-from rollout.spec.policy import resolve
-
-POLICY = resolve(next(p for p in shipped_policies() if p.name == "istio-error-ratio"), {})
-LEVEL = math.log(200)
+from tests.analysis.judged_counters import JudgedCounters
 
 
-class Counters:
+class Counters(JudgedCounters):
+    """One pod per version."""
+
     def __init__(self) -> None:
-        self.values = {"canary": [0.0, 0.0], "stable": [0.0, 0.0]}
-        self.progress = PolicyProgress()
-        self.tick = 0
+        super().__init__("canary-a", "stable-a")
         self.message = ""
 
     def serve(self, canary: tuple[int, int], stable: tuple[int, int]) -> tuple[Outcome, bool]:
         """One tick: ``(errors, requests)`` per version; the outcome and acceptance."""
-        for version, (bad, total) in (("canary", canary), ("stable", stable)):
-            self.values[version][0] += bad
-            self.values[version][1] += total
-        observation = PolicyObservation(
-            POLICY.name,
-            canary=self._readings("canary"),
-            stable=self._readings("stable"),
-        )
-        result = judge_counts(
-            POLICY,
-            observation,
-            self.progress,
-            fields=("errors", "total"),
-            compare=True,
-            log_threshold=LEVEL,
-            tick=self.tick,
-            no_data_fails=False,
-        )
-        self.tick += 1
-        self.progress = result.progress
+        result = self.judge({"canary-a": canary, "stable-a": stable})
         self.message = result.evidence.message
         return result.evidence.outcome, result.accepted
-
-    def _readings(self, version: str) -> dict[str, Reading]:
-        bad, total = self.values[version]
-        return {
-            "errors": Reading("errors", {"pod=a": bad}),
-            "total": Reading("total", {"pod=a": total}),
-        }
 
 
 def test_stable_breaching_its_slo_is_an_incident() -> None:

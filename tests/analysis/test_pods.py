@@ -7,59 +7,24 @@ the leave-one-pod-out statistics.
 
 from __future__ import annotations
 
-import math
-
 from rollout.analysis import pods
-from rollout.analysis.count_check import judge_counts
-from rollout.analysis.observations import PolicyObservation, Reading
-from rollout.analysis.running import PolicyProgress
 from rollout.analysis.verdicts import Outcome
-from rollout.source.files import shipped_policies
-from rollout.spec.policy import resolve
-
-POLICY = resolve(next(p for p in shipped_policies() if p.name == "istio-error-ratio"), {})
-LEVEL = math.log(200)
+from tests.analysis.judged_counters import LEVEL, JudgedCounters
 
 
-class PodCounters:
-    """Cumulative ``[errors, requests]`` per pod, judged one tick at a time."""
+class PodCounters(JudgedCounters):
+    """Two canary pods and one stable pod; ``canary_a=(errors, requests)`` per tick."""
 
     def __init__(self) -> None:
-        self.values = {"canary-a": [0.0, 0.0], "canary-b": [0.0, 0.0], "stable-a": [0.0, 0.0]}
-        self.progress = PolicyProgress()
-        self.tick = 0
+        super().__init__("canary-a", "canary-b", "stable-a")
 
     def serve(self, **served: tuple[int, int]) -> Outcome:
-        for pod, (bad, total) in served.items():
-            self.values[pod.replace("_", "-")][0] += bad
-            self.values[pod.replace("_", "-")][1] += total
-        observation = PolicyObservation(
-            POLICY.name, canary=self._readings("canary"), stable=self._readings("stable")
-        )
-        result = judge_counts(
-            POLICY,
-            observation,
-            self.progress,
-            fields=("errors", "total"),
-            compare=True,
-            log_threshold=LEVEL,
-            tick=self.tick,
-            no_data_fails=False,
-        )
-        self.tick += 1
-        self.progress = result.progress
-        return result.evidence.outcome
+        judged = self.judge({pod.replace("_", "-"): counts for pod, counts in served.items()})
+        return judged.evidence.outcome
 
     def pooled(self) -> float:
         statistics = pods.Rejection(self.progress.comparison, self.progress.absolute)
         return statistics.log_evidence(compare=True, allowed=0.01, mass=0.8)
-
-    def _readings(self, version: str) -> dict[str, Reading]:
-        mine = {pod: v for pod, v in self.values.items() if pod.startswith(version)}
-        return {
-            "errors": Reading("errors", {f"pod={pod}": bad for pod, (bad, _) in mine.items()}),
-            "total": Reading("total", {f"pod={pod}": n for pod, (_, n) in mine.items()}),
-        }
 
 
 def _quiet(counters: PodCounters, ticks: int) -> None:
