@@ -134,11 +134,13 @@ def test_a_pass_sends_one_query_per_template_however_many_rollouts(
             )
         return found
 
-    start = time.time()
-    one_pass(start)  # one after the other, each newcomer widens the batch
+    # Both passes look at settled moments in the past: a query about the future would see
+    # each new scrape land between the batched pass and the plain one.
+    settled = time.time() - 1.5
+    one_pass(settled - 6)  # one after the other, each newcomer widens the batch
     assert len(counting.asked) <= 2 * templates * len(names)
     counting.asked.clear()
-    second = one_pass(start + 10)
+    second = one_pass(settled)
     assert len(counting.asked) == templates
     plain = {
         name: observe(
@@ -146,7 +148,7 @@ def test_a_pass_sends_one_query_per_template_however_many_rollouts(
             provider,
             canary=template_context(rollout(name), "v2"),
             stable=template_context(rollout(name), "v1"),
-            at=start + 10,
+            at=settled,
         )
         for name in names
     }
