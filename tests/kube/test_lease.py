@@ -13,26 +13,22 @@ never two leaders on the way.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import kubernetes
 import pytest
-import yaml
 
 from rollout.kube.lease import LeaderElector
 from rollout.kube.lease_objects import micro_time
+from tests.kube.tcp_relay import TcpRelay
 from tests.kube_clients import new_api_client
-from tests.kube_servers import ApiServer
 
 pytestmark = pytest.mark.cluster
 
@@ -108,73 +104,6 @@ def read_lease(api: Any) -> dict[str, Any]:
         LEASE, NAMESPACE, _preload_content=False, _request_timeout=2
     )
     return dict(json.loads(response.data))
-
-
-class TcpRelay:
-    """A loopback TCP relay to the API server whose link can be cut, like a network fault."""
-
-    def __init__(self, upstream: tuple[str, int]) -> None:
-        self._upstream = upstream
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self._listener.getsockname()[1]
-        self._sockets: list[socket.socket] = []
-        self._lock = threading.Lock()
-        self._cut = False
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            if self._cut:
-                client.close()
-                return
-            upstream = socket.create_connection(self._upstream, timeout=5)
-            with self._lock:
-                self._sockets += [client, upstream]
-            for source, target in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(source, target), daemon=True).start()
-
-    @staticmethod
-    def _pump(source: socket.socket, target: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                target.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for sock in (source, target):
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-
-    def cut(self) -> None:
-        """Refuse new connections and break the open ones."""
-        self._cut = True
-        with contextlib.suppress(OSError):
-            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked in accept
-        self._listener.close()
-        with self._lock:
-            for sock in self._sockets:
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-                sock.close()
-
-
-@pytest.fixture
-def relayed_kubeconfig(apiserver: ApiServer, tmp_path: Path) -> Iterator[tuple[Path, TcpRelay]]:
-    """A kubeconfig that reaches ``apiserver`` through a :class:`TcpRelay`."""
-    host, port = urlsplit(apiserver.url).hostname, urlsplit(apiserver.url).port
-    assert host is not None and port is not None
-    relay = TcpRelay((host, port))
-    path = apiserver.write_kubeconfig(tmp_path / "relayed")
-    document = yaml.safe_load(path.read_text())
-    scheme = urlsplit(apiserver.url).scheme
-    document["clusters"][0]["cluster"]["server"] = f"{scheme}://127.0.0.1:{relay.port}"
-    path.write_text(yaml.safe_dump(document))
-    yield path, relay
-    relay.cut()
 
 
 def wait_for(condition: Callable[[], bool], *, timeout: float) -> float:
