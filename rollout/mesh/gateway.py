@@ -5,7 +5,8 @@ rollout's traffic: each weight change is ONE JSON patch per HTTPRoute, planned b
 :mod:`rollout.mesh.gateway_routes` (only our backendRefs, header rule and mirror filter,
 guarded by ``test`` ops), every HTTPRoute planned before the first is patched, so a broken
 one leaves the others untouched. A conflict (422 from a ``test`` op, or 409) is answered
-by re-reading and planning again, a bounded number of times.
+by re-reading and planning again, within a number of attempts and a deadline, as the
+Istio router does (:mod:`rollout.mesh.guarded_patch` serves both).
 
 HTTPRoutes are read from the server on each call (no list+watch cache yet), and
 ``read_weights`` reports none of them: HTTPRoute backends are Services, not versions, so
@@ -14,6 +15,7 @@ the drift check does not see an HTTPRoute's weights yet.
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable
 from typing import Any
@@ -21,9 +23,10 @@ from typing import Any
 from kubernetes import client as k8s_client
 
 from rollout.effects import SetWeights
-from rollout.errors import ClusterError, Conflict, NotFound, TrafficConfigError
+from rollout.errors import ClusterError, NotFound, TrafficConfigError
 from rollout.kubeapi import errors
 from rollout.kubeapi.client import REQUEST_TIMEOUT, json_object
+from rollout.mesh import guarded_patch
 from rollout.mesh.gateway_routes import GatewayTarget, plan_http_route
 from rollout.ports import RouteWeights
 from rollout.spec.rollout import Rollout
@@ -47,11 +50,14 @@ class GatewayRouter:
         api: k8s_client.ApiClient,
         *,
         max_attempts: int = 20,
+        retry_deadline: float = 15.0,
         sleep: Callable[[float], None] = time.sleep,
+        jitter: random.Random | None = None,
     ) -> None:
         self._objects = k8s_client.CustomObjectsApi(api)
-        self._max_attempts = max_attempts
-        self._sleep = sleep
+        self._retry = guarded_patch.RetryPolicy(
+            max_attempts, retry_deadline, sleep, jitter or random.Random()
+        )
         self.patches_sent = 0
 
     def start_caches(self) -> None:
@@ -132,31 +138,34 @@ class GatewayRouter:
             self._apply(namespace, name, target, route)
 
     def _apply(self, namespace: str, name: str, target: GatewayTarget, route: JsonObject) -> None:
-        label = f"HTTPRoute {namespace}/{name}"
-        for attempt in range(1, self._max_attempts + 1):
-            plan = plan_http_route(route, target)
-            if plan.problems:
-                raise TrafficConfigError([f"{label} {problem}" for problem in plan.problems])
-            if not plan.operations:
-                return
-            try:
-                with errors.translated(f"patching {label}"):
-                    self._objects.patch_namespaced_custom_object(
-                        GATEWAY_GROUP,
-                        GATEWAY_VERSION,
-                        namespace,
-                        "httproutes",
-                        name,
-                        plan.operations,
-                        _content_type=JSON_PATCH,
-                        _request_timeout=REQUEST_TIMEOUT,
-                    )
-                self.patches_sent += 1
-                return
-            except Conflict:
-                self._sleep(min(0.5, 0.01 * 2**attempt))
-                route = self._read(namespace, name)
-        raise Conflict(f"{label} kept changing while its weights were set")
+        """Send the planned patch; on conflict re-read, re-plan and retry (bounded)."""
+
+        def send(operations: list[JsonObject]) -> None:
+            self._objects.patch_namespaced_custom_object(
+                GATEWAY_GROUP,
+                GATEWAY_VERSION,
+                namespace,
+                "httproutes",
+                name,
+                operations,
+                _content_type=JSON_PATCH,
+                _request_timeout=REQUEST_TIMEOUT,
+            )
+
+        sent = guarded_patch.send_guarded(
+            label=f"HTTPRoute {namespace}/{name}",
+            current=route,
+            plan=lambda current: plan_http_route(current, target),
+            send=send,
+            reread=lambda: self._read(namespace, name),
+            retry=self._retry,
+        )
+        self.patches_sent += sent
+
+    @property
+    def conflicts_seen(self) -> int:
+        """Conflicts answered by re-reading and planning again, since the start."""
+        return self._retry.conflicts_seen
 
     def read_weights(self, rollout: Rollout) -> tuple[RouteWeights, ...]:
         """None yet: an HTTPRoute's backends are Services, not versions (module docstring)."""

@@ -24,7 +24,6 @@ a conflict the re-read waits for the watch to bring the other writer's version.
 from __future__ import annotations
 
 import functools
-import logging
 import random
 import time
 from collections.abc import Callable
@@ -35,19 +34,17 @@ from kubernetes.client.exceptions import ApiException
 
 from rollout import route_record
 from rollout.effects import SetWeights
-from rollout.errors import ClusterError, Conflict, NotFound, TrafficConfigError
+from rollout.errors import ClusterError, NotFound, TrafficConfigError
 from rollout.kubeapi import errors
 from rollout.kubeapi.client import REQUEST_TIMEOUT, json_object
 from rollout.kubeapi.object_cache import ObjectCache
-from rollout.mesh import istio_extras, istio_routes
+from rollout.mesh import guarded_patch, istio_extras, istio_routes
 from rollout.ports import RouteWeights
 from rollout.spec.rollout import Rollout
 from rollout.spec.routing import Routing
 from rollout.spec.traffic import VirtualServiceRef
 
 __all__ = ["ISTIO_GROUP", "IstioRouter"]
-
-log = logging.getLogger("rollout.mesh.istio")
 
 ISTIO_GROUP = "networking.istio.io"
 ISTIO_VERSIONS = ("v1", "v1beta1")
@@ -71,14 +68,12 @@ class IstioRouter:
         jitter: random.Random | None = None,
     ) -> None:
         self._objects = k8s_client.CustomObjectsApi(api)
-        self._max_attempts = max_attempts
-        self._retry_deadline = retry_deadline
-        self._sleep = sleep
-        self._jitter = jitter or random.Random()
+        self._retry = guarded_patch.RetryPolicy(
+            max_attempts, retry_deadline, sleep, jitter or random.Random()
+        )
         self._version: str | None = None
         self._caches = {plural: ObjectCache(plural) for plural in CACHED_KINDS}
         self.patches_sent = 0
-        self.conflicts_seen = 0
 
     # -- reading -------------------------------------------------------------------------
 
@@ -270,41 +265,34 @@ class IstioRouter:
     ) -> None:
         """Send the planned patch; on conflict re-read, re-plan and retry (bounded)."""
         namespace, name = target.namespace, ref.name
-        label = f"VirtualService {namespace}/{name}"
-        deadline = time.monotonic() + self._retry_deadline
-        attempt = 0
-        while True:
-            plan = istio_extras.plan_routes(virtual_service, ref.routes, target)
-            if plan.problems:
-                raise TrafficConfigError([f"{label} {problem}" for problem in plan.problems])
-            if not plan.operations:
-                return
-            try:
-                with errors.translated(f"patching {label}"):
-                    patched = self._objects.patch_namespaced_custom_object(
-                        ISTIO_GROUP,
-                        self._version or ISTIO_VERSIONS[0],
-                        namespace,
-                        "virtualservices",
-                        name,
-                        plan.operations,
-                        _content_type=JSON_PATCH,
-                        _request_timeout=REQUEST_TIMEOUT,
-                    )
-                self._caches["virtualservices"].remember(json_object(patched))
-                self.patches_sent += 1
-                return
-            except Conflict as error:
-                attempt += 1
-                self.conflicts_seen += 1
-                if attempt >= self._max_attempts or time.monotonic() >= deadline:
-                    raise Conflict(
-                        f"{label} kept changing while its weights were set "
-                        f"({attempt} attempts): {error}"
-                    ) from error
-                log.debug("%s moved under our patch (attempt %d), re-reading", label, attempt)
-                self._sleep(self._jitter.uniform(0.0, min(0.5, 0.01 * 2**attempt)))
-                virtual_service = self._get("VirtualService", "virtualservices", namespace, name)
+
+        def send(operations: list[JsonObject]) -> None:
+            patched = self._objects.patch_namespaced_custom_object(
+                ISTIO_GROUP,
+                self._version or ISTIO_VERSIONS[0],
+                namespace,
+                "virtualservices",
+                name,
+                operations,
+                _content_type=JSON_PATCH,
+                _request_timeout=REQUEST_TIMEOUT,
+            )
+            self._caches["virtualservices"].remember(json_object(patched))
+
+        sent = guarded_patch.send_guarded(
+            label=f"VirtualService {namespace}/{name}",
+            current=virtual_service,
+            plan=lambda current: istio_extras.plan_routes(current, ref.routes, target),
+            send=send,
+            reread=lambda: self._get("VirtualService", "virtualservices", namespace, name),
+            retry=self._retry,
+        )
+        self.patches_sent += sent
+
+    @property
+    def conflicts_seen(self) -> int:
+        """Conflicts answered by re-reading and planning again, since the start."""
+        return self._retry.conflicts_seen
 
     # -- reading weights back ------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from rollout.effects import SetWeights
-from rollout.errors import TrafficConfigError
+from rollout.errors import Conflict, TrafficConfigError
 from rollout.mesh.combined import CombinedRouter
 from rollout.mesh.gateway import GATEWAY_GROUP, GatewayRouter
 from rollout.mesh.gateway_routes import header_rule_name
@@ -129,3 +129,64 @@ def test_a_rule_to_a_service_we_do_not_manage_is_reported_and_nothing_written(
     assert router.check(gateway_rollout("missing"), "v1", "v2") == [
         f"HTTPRoute {NAMESPACE}/missing not found"
     ]
+
+
+def test_a_writer_racing_the_patch_is_kept_and_the_retry_gives_up_at_its_deadline(
+    routes: Routes, api_client: Any
+) -> None:
+    """Each read is followed by another writer's edit of the user's filter, so every
+    planned patch is refused by its ``test`` op: the router re-reads and plans again, and
+    gives up with ``Conflict`` once its deadline is past, the other writer's edit kept."""
+    sleeps: list[float] = []
+    edits = [0]
+    router = GatewayRouter(api_client, retry_deadline=0.0, sleep=sleeps.append)
+    real_read = router._read
+
+    def read_then_edit(namespace: str, name: str) -> JsonObject:
+        found = real_read(namespace, name)
+        edits[0] += 1
+        routes.objects.patch_namespaced_custom_object(
+            GATEWAY_GROUP,
+            "v1",
+            NAMESPACE,
+            "httproutes",
+            name,
+            [
+                {
+                    "op": "replace",
+                    "path": "/spec/rules/1/filters/0/requestHeaderModifier/set/0/value",
+                    "value": f"edit {edits[0]}",
+                }
+            ],
+            _content_type="application/json-patch+json",
+        )
+        return found
+
+    router._read = read_then_edit  # type: ignore[method-assign]
+    with pytest.raises(
+        Conflict,
+        match=r"HTTPRoute .*/checkout kept changing while its weights were set \(1 attempts\)",
+    ):
+        router.set_weights(gateway_rollout("checkout"), SetWeights("v1", "v2", 10))
+    after = routes.read("checkout")
+    assert after["spec"]["rules"][1]["backendRefs"] == [{"name": "checkout-primary", "port": 80}]
+    assert (
+        after["spec"]["rules"][1]["filters"][0]["requestHeaderModifier"]["set"][0]["value"]
+        == "edit 1"
+    )
+    assert len(sleeps) == 0 and router.conflicts_seen == 1
+
+    patient = GatewayRouter(api_client, sleep=sleeps.append)
+    real_patient_read = patient._read
+
+    def edit_once(namespace: str, name: str) -> JsonObject:
+        found = real_patient_read(namespace, name)
+        if edits[0] == 1:
+            read_then_edit(namespace, name)
+        return found
+
+    patient._read = edit_once  # type: ignore[method-assign]
+    patient.set_weights(gateway_rollout("checkout"), SetWeights("v1", "v2", 10))
+    after = routes.read("checkout")
+    assert [ref["weight"] for ref in after["spec"]["rules"][1]["backendRefs"]] == [90, 10]
+    assert patient.conflicts_seen == 1 and len(sleeps) == 1
