@@ -10,9 +10,11 @@ JSON (camelCase, as Kubernetes status fields are) and does no I/O.
 from __future__ import annotations
 
 import enum
+import math
+from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 from pydantic.alias_generators import to_camel
 
 __all__ = [
@@ -70,6 +72,19 @@ class Condition(StatusModel):
     message: str = ""
     last_transition_time: float = 0.0
     observed_generation: int | None = None
+
+    @field_validator("last_transition_time", mode="before")
+    @classmethod
+    def _parse_time(cls, value: object) -> object:
+        """RFC 3339, as written (metav1.Time); plain seconds from older records still read."""
+        if isinstance(value, str):
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        return value
+
+    @field_serializer("last_transition_time")
+    def _write_time(self, value: float) -> str:
+        """Whole seconds in UTC, ``2026-11-30T05:00:00Z``, as Kubernetes conditions carry."""
+        return datetime.fromtimestamp(math.floor(value), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class FailedRevision(StatusModel):
@@ -169,7 +184,9 @@ class RolloutState(StatusModel):
     ) -> RolloutState:
         """Set a condition; the transition time moves only when the status changes."""
         current = self.condition(type_)
-        since = current.last_transition_time if current and current.status == status else now
+        # whole seconds, as written: the record read back equals the one kept in memory
+        changed_at = float(math.floor(now))
+        since = current.last_transition_time if current and current.status == status else changed_at
         updated = Condition(
             type=type_,
             status=status,
