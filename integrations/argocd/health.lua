@@ -8,6 +8,7 @@
 -- Mapping (docs/argocd.md explains the choices):
 --   no status yet, or status.observedGeneration behind metadata.generation -> Progressing
 --   condition SpecValid=False (a newer spec is invalid; the last valid one runs) -> Degraded
+--   condition Reconciled=False (the controller's ticks on it fail; it cannot act) -> Degraded
 --   WaitingForCanary, Progressing, Promoting -> Progressing
 --   Paused -> Suspended
 --   Succeeded -> Healthy, or Progressing while spec.version is not yet the stable one
@@ -48,6 +49,12 @@ if obj.status.conditions ~= nil then
       hs.status = "Degraded"
       local detail = condition.message or condition.reason or "invalid spec"
       hs.message = "The newest spec is invalid, the last valid one still runs: " .. detail
+      return hs
+    end
+    if condition.type == "Reconciled" and condition.status == "False" then
+      hs.status = "Degraded"
+      local detail = condition.message or condition.reason or "reconcile failed"
+      hs.message = "The rollout controller cannot act on this rollout: " .. detail
       return hs
     end
   end

@@ -23,7 +23,7 @@ import yaml
 from rollout.mesh import istio_extras, istio_routes
 from rollout.reconcile import routing_of
 from rollout.spec.rollout import Rollout
-from rollout.state import Condition, Phase, RolloutState
+from rollout.state import Condition, Phase, RolloutState, with_failed_reconcile
 from tests.integrations.lua_health import run_health
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -120,6 +120,23 @@ def test_an_invalid_newer_spec_is_degraded_whatever_the_phase(script: str) -> No
         }
     )
     assert run_health(script, rollout_object(valid))["status"] == "Healthy"
+
+
+def test_a_rollout_the_controller_keeps_failing_on_is_degraded_until_a_tick_goes_through(
+    script: str,
+) -> None:
+    failing = with_failed_reconcile(
+        state_in(Phase.PROGRESSING),
+        reason="RouteNotFound",
+        message="VirtualService shop/checkout not found",
+        generation=4,
+        now=1.0,
+    )
+    health = run_health(script, rollout_object(failing))
+    assert health["status"] == "Degraded"
+    assert health["message"].endswith("VirtualService shop/checkout not found")
+    recovered = failing.with_condition("Reconciled", "True", "TickSucceeded", "", 2.0)
+    assert run_health(script, rollout_object(recovered))["status"] == "Progressing"
 
 
 def test_a_new_spec_not_yet_picked_up_is_progressing(script: str) -> None:

@@ -27,7 +27,7 @@ import yaml
 
 from rollout.server.http import FLUX_HOOK_PATH, ControllerServer
 from rollout.server.metrics import ControllerMetrics
-from rollout.state import Condition, Phase, RolloutState
+from rollout.state import Condition, Phase, RolloutState, with_failed_reconcile
 from tests.integrations.flux_health import evaluate_health
 from tests.kube_clients import kustomize
 from tests.manifests.layout import MANIFESTS
@@ -71,6 +71,13 @@ def rollout(
     return converted
 
 
+def as_object(state: RolloutState, *, spec_version: str = "v2") -> dict[str, Any]:
+    """A Rollout asking for ``spec_version`` with ``state`` as its status, as JSON reads it."""
+    obj = rollout(None, spec_version=spec_version)
+    obj["status"] = json.loads(json.dumps(state.to_status()))
+    return obj
+
+
 @pytest.mark.parametrize(
     ("phase", "expected"),
     [
@@ -105,6 +112,22 @@ def test_an_invalid_newer_spec_fails(exprs: dict[str, str]) -> None:
     invalid = Condition(type="SpecValid", status="False", reason="InvalidSpec", message="bad")
     obj = rollout(Phase.SUCCEEDED, conditions=[invalid])
     assert evaluate_health(exprs, obj) == "Failed"
+
+
+def test_a_rollout_the_controller_keeps_failing_on_fails_until_a_tick_goes_through(
+    exprs: dict[str, str],
+) -> None:
+    under_way = RolloutState(phase=Phase.PROGRESSING, stable_version="v1", canary_version="v2")
+    failing = with_failed_reconcile(
+        under_way,
+        reason="RouteNotFound",
+        message="VirtualService shop/checkout not found",
+        generation=3,
+        now=1.0,
+    )
+    recovered = failing.with_condition("Reconciled", "True", "TickSucceeded", "", 2.0)
+    assert evaluate_health(exprs, as_object(failing)) == "Failed"
+    assert evaluate_health(exprs, as_object(recovered)) == "InProgress"
 
 
 def test_a_lagging_observed_generation_is_in_progress(exprs: dict[str, str]) -> None:
