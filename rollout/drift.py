@@ -26,30 +26,37 @@ def live_canary_weight(
     With a canary, its subset's weight counts; without one, any weight off the stable
     subset (or, when the stable subset is absent, off the heaviest one) does.
     """
+    found = _first_disagreeing(rollout, state, routes)
+    return None if found is None else found[1]
+
+
+def _first_disagreeing(
+    rollout: Rollout, state: RolloutState, routes: Sequence[RouteWeights]
+) -> tuple[RouteWeights, int] | None:
     if state.stable_version is None:
         return None
     stable = rollout.subset_for(state.stable_version)
     canary = rollout.subset_for(state.canary_version) if state.canary_version else None
-    per_route: list[int] = []
+    per_route: list[tuple[RouteWeights, int]] = []
     for route in routes:
         if canary is not None:
-            per_route.append(route.weight_of(canary))
+            per_route.append((route, route.weight_of(canary)))
         elif stable in route.weights:
-            per_route.append(100 - route.weights[stable])
+            per_route.append((route, 100 - route.weights[stable]))
         elif route.weights:
-            per_route.append(100 - max(route.weights.values()))
+            per_route.append((route, 100 - max(route.weights.values())))
     if not per_route:
         return None
-    return next((value for value in per_route if value != state.canary_weight), per_route[0])
+    return next((found for found in per_route if found[1] != state.canary_weight), per_route[0])
 
 
 def weight_drift(
     rollout: Rollout, state: RolloutState, routes: Sequence[RouteWeights]
 ) -> str | None:
-    """What differs from the state, in words, or None when the routes carry its weights."""
-    live = live_canary_weight(rollout, state, routes)
-    if live is None or live == state.canary_weight:
+    """What differs from the state, in words (naming the route, a VirtualService's or an
+    HTTPRoute's), or None when the routes carry its weights."""
+    found = _first_disagreeing(rollout, state, routes)
+    if found is None or found[1] == state.canary_weight:
         return None
-    return (
-        f"canary weight is {live}% in the VirtualService, {state.canary_weight}% was set: restored"
-    )
+    route, live = found
+    return f"canary weight is {live}% in {route.route}, {state.canary_weight}% was set: restored"

@@ -32,7 +32,7 @@ def test_one_edited_route_is_seen_even_when_the_others_agree() -> None:
     routes = [route("primary", v1=75, v2=25), route("fallback", v1=60, v2=40)]
     assert live_canary_weight(ROLLOUT, MID, routes) == 40
     assert weight_drift(ROLLOUT, MID, routes) == (
-        "canary weight is 40% in the VirtualService, 25% was set: restored"
+        "canary weight is 40% in VirtualService shop/checkout route fallback, 25% was set: restored"
     )
 
 

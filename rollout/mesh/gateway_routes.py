@@ -38,7 +38,14 @@ from typing import Any
 from rollout.mesh.istio_routes import set_guarded
 from rollout.spec.routing import Routing, StringMatch
 
-__all__ = ["GatewayTarget", "HTTPRoutePlan", "header_rule_name", "plan_http_route"]
+__all__ = [
+    "GatewayTarget",
+    "HTTPRoutePlan",
+    "header_rule_name",
+    "is_service_ref",
+    "plan_http_route",
+    "weighted_rules",
+]
 
 JsonObject = dict[str, Any]
 Operation = dict[str, Any]
@@ -74,7 +81,7 @@ def header_rule_name(owner: str) -> str:
     return f"canary-header.{owner}"
 
 
-def _is_service_ref(ref: Any, name: str) -> bool:
+def is_service_ref(ref: Any, name: str) -> bool:
     return (
         isinstance(ref, dict)
         and ref.get("name") == name
@@ -84,7 +91,7 @@ def _is_service_ref(ref: Any, name: str) -> bool:
 
 
 def _index_of(refs: list[Any], name: str) -> int | None:
-    return next((i for i, ref in enumerate(refs) if _is_service_ref(ref, name)), None)
+    return next((i for i, ref in enumerate(refs) if is_service_ref(ref, name)), None)
 
 
 def weighted_rules(rules: list[Any], target: GatewayTarget) -> list[int]:
@@ -126,7 +133,7 @@ def _is_our_mirror(entry: Any, target: GatewayTarget) -> bool:
     return (
         isinstance(entry, dict)
         and entry.get("type") == "RequestMirror"
-        and _is_service_ref(
+        and is_service_ref(
             (entry.get("requestMirror") or {}).get("backendRef"), target.canary_service
         )
     )
@@ -221,7 +228,7 @@ def _other_backends(rule: JsonObject, target: GatewayTarget) -> list[str]:
     return [
         str(ref.get("name")) if isinstance(ref, dict) else repr(ref)
         for ref in rule.get("backendRefs") or []
-        if not any(_is_service_ref(ref, name) for name in names)
+        if not any(is_service_ref(ref, name) for name in names)
     ]
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from tests.kube_clients import CustomObjects, custom_objects
 from tests.kube_servers import create_namespaces
+from tests.mesh.gateway_objects import Routes
 from tests.mesh.objects import GATEWAY_NAMESPACE, ISTIO_GROUP, NAMESPACE, Create
 
 
@@ -32,3 +33,9 @@ def create(objects: CustomObjects) -> Create:
         return created
 
     return run
+
+
+@pytest.fixture
+def routes(objects: CustomObjects, api_client: kubernetes.client.ApiClient) -> Routes:
+    """Two HTTPRoutes ("checkout", "plain") and the two Services they send to."""
+    return Routes(objects, api_client)

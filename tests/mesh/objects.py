@@ -209,3 +209,15 @@ def http_route(name: str = "checkout", *, namespace: str = NAMESPACE) -> JsonObj
             ],
         },
     }
+
+
+def service(name: str, version: str | None, *, namespace: str = NAMESPACE) -> JsonObject:
+    """A Service an HTTPRoute sends to, selecting one version's pods (all of the app's
+    pods when ``version`` is None)."""
+    selector = {"app": "checkout"} | ({"version": version} if version else {})
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": namespace, "labels": {"app": "checkout"}},
+        "spec": {"selector": selector, "ports": [{"port": 80, "targetPort": 8080}]},
+    }

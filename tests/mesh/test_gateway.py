@@ -23,58 +23,14 @@ from rollout.mesh.combined import CombinedRouter
 from rollout.mesh.gateway import GATEWAY_GROUP, GatewayRouter
 from rollout.mesh.gateway_routes import header_rule_name
 from rollout.mesh.istio import IstioRouter
-from rollout.spec.rollout import Rollout
 from rollout.spec.routing import HeaderRoute, Routing
-from tests.kube_clients import CustomObjects
-from tests.mesh.objects import HOST, NAMESPACE, http_route
+from tests.mesh.gateway_objects import Routes, gateway_rollout, selector_version
+from tests.mesh.objects import NAMESPACE, http_route
 
 pytestmark = pytest.mark.cluster
 
 JsonObject = dict[str, Any]
 HEADER = HeaderRoute.model_validate({"headers": {"x-canary": {"exact": "always"}}})
-
-
-def gateway_rollout(route: str) -> Rollout:
-    return Rollout.model_validate(
-        {
-            "apiVersion": "canary.rollout.dev/v1alpha1",
-            "kind": "Rollout",
-            "metadata": {"name": route, "namespace": NAMESPACE},
-            "spec": {
-                "version": "v2",
-                "traffic": {
-                    "host": HOST,
-                    "httpRoutes": [
-                        {
-                            "name": route,
-                            "stableService": "checkout-primary",
-                            "canaryService": "checkout-canary",
-                        }
-                    ],
-                },
-            },
-        }
-    )
-
-
-class Routes:
-    def __init__(self, objects: CustomObjects) -> None:
-        self.objects = objects
-        for name in ("checkout", "plain"):
-            objects.create_namespaced_custom_object(
-                GATEWAY_GROUP, "v1", NAMESPACE, "httproutes", http_route(name)
-            )
-
-    def read(self, name: str) -> JsonObject:
-        found: JsonObject = self.objects.get_namespaced_custom_object(
-            GATEWAY_GROUP, "v1", NAMESPACE, "httproutes", name
-        )
-        return found
-
-
-@pytest.fixture
-def routes(objects: CustomObjects) -> Routes:
-    return Routes(objects)
 
 
 def test_weights_header_rule_and_mirror_touch_only_our_paths_and_leave_at_the_end(
@@ -190,3 +146,78 @@ def test_a_writer_racing_the_patch_is_kept_and_the_retry_gives_up_at_its_deadlin
     after = routes.read("checkout")
     assert [ref["weight"] for ref in after["spec"]["rules"][1]["backendRefs"]] == [90, 10]
     assert patient.conflicts_seen == 1 and len(sleeps) == 1
+
+
+def test_the_services_follow_the_versions_and_only_their_selector_changes(
+    routes: Routes, api_client: Any
+) -> None:
+    router = GatewayRouter(api_client)
+    rollout = gateway_rollout("checkout")
+    before = {name: routes.service(name) for name in ("checkout-primary", "checkout-canary")}
+    router.set_weights(rollout, SetWeights("v1", "v2", 10))
+    primary, canary = routes.service("checkout-primary"), routes.service("checkout-canary")
+    assert (selector_version(primary), selector_version(canary)) == ("v1", "v2")
+    assert primary == before["checkout-primary"]
+    changed, original = copy.deepcopy(canary), copy.deepcopy(before["checkout-canary"])
+    for body in (changed, original):
+        body["metadata"].pop("resourceVersion")
+        body["metadata"].pop("managedFields", None)
+        body["spec"]["selector"].pop("version")
+    assert changed == original
+    router.set_weights(rollout, SetWeights("v2", None, 0))  # promotion
+    assert selector_version(routes.service("checkout-primary")) == "v2"
+    assert selector_version(routes.service("checkout-canary")) == "v2"
+    assert routes.read("checkout")["spec"]["rules"][1]["backendRefs"] == [
+        {"name": "checkout-primary", "port": 80, "weight": 100}
+    ]
+
+
+def test_at_promotion_the_stable_service_moves_before_the_route_and_a_new_canary_after_a_drain(
+    routes: Routes, api_client: Any, apiserver: Any
+) -> None:
+    """Promotion: the stable Service selects v2 before the HTTPRoute sends it all traffic
+    (until then the canary Service, on v2, has it). A new canary while the canary Service
+    still carries the last one: the HTTPRoute stops sending to it first, then the Service
+    moves, then the new weight is set; so v3 never gets v2's share."""
+    router = GatewayRouter(api_client)
+    rollout = gateway_rollout("checkout")
+    router.set_weights(rollout, SetWeights("v1", "v2", 100))
+    apiserver.clear_requests()
+    router.set_weights(rollout, SetWeights("v2", None, 0))
+    writes = [(r.resource, r.name) for r in apiserver.requests if r.verb == "patch"]
+    assert writes == [("services", "checkout-primary"), ("httproutes", "checkout")]
+
+    router.set_weights(rollout, SetWeights("v2", "v3", 30))
+    router.set_weights(rollout, SetWeights("v2", "v4", 10))  # v4 pushed while v3 had 30%
+    apiserver.clear_requests()
+    router.set_weights(rollout, SetWeights("v2", "v5", 10))
+    writes = [(r.resource, r.name) for r in apiserver.requests if r.verb == "patch"]
+    assert writes == [
+        ("httproutes", "checkout"),
+        ("services", "checkout-canary"),
+        ("httproutes", "checkout"),
+    ]
+    assert selector_version(routes.service("checkout-canary")) == "v5"
+    weights = [ref["weight"] for ref in routes.read("checkout")["spec"]["rules"][1]["backendRefs"]]
+    assert weights == [90, 10]
+
+
+def test_a_service_without_selector_is_reported_and_nothing_written(
+    routes: Routes, api_client: Any
+) -> None:
+    routes.core.patch_namespaced_service(
+        "checkout-canary",
+        NAMESPACE,
+        [{"op": "remove", "path": "/spec/selector"}],
+        _content_type="application/json-patch+json",
+    )
+    before = routes.read("checkout")
+    router = GatewayRouter(api_client)
+    message = f"Service {NAMESPACE}/checkout-canary has no selector"
+    with pytest.raises(TrafficConfigError, match=message):
+        router.set_weights(gateway_rollout("checkout"), SetWeights("v1", "v2", 10))
+    assert routes.read("checkout") == before
+    assert selector_version(routes.service("checkout-primary")) == "v1"
+    assert router.check(gateway_rollout("checkout"), "v1", "v2") == [
+        f"{message}: its endpoints cannot be moved to a version"
+    ]

@@ -336,7 +336,8 @@ def test_read_weights_sees_an_edited_route_and_a_restarted_router_reads_the_spli
     ]
     assert live_canary_weight(rollout, state, live) == 40, "the one edited route is seen"
     assert weight_drift(rollout, state, live) == (
-        "canary weight is 40% in the VirtualService, 25% was set: restored"
+        f"canary weight is 40% in VirtualService {NAMESPACE}/checkout route fallback, "
+        "25% was set: restored"
     )
 
     from tests.kube_clients import new_api_client
