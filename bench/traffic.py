@@ -19,7 +19,8 @@ test was derived in; ``Noise`` adds what real traffic does:
 - **a late stable series**: one stable pod's samples reach Prometheus ``late_seconds`` late.
 
 Time advances in whole seconds, a block at a time between controller ticks (the weight is
-constant inside a block), with numpy drawing every second and pod of the block at once.
+constant inside a block), with numpy drawing every second and pod of a minute at once while
+the weight stays put.
 Every pod is scraped every 15 seconds at its own phase; the view answers only from scraped
 samples, each with its timestamp, as Prometheus does.
 """
@@ -39,6 +40,8 @@ CANARY_PODS = 2
 VERSIONS = ("stable", "canary")
 _Z99 = 2.3263478740408408
 _SLOW_INDEX = BUCKETS_MS.index(SLOW_BUCKET_MS)
+DRAW_SECONDS = 60
+"""Seconds of traffic drawn at once while the weight stays put."""
 
 # per-pod counter fields: caller-seen requests and errors (reporter="source"), every attempt
 # (reporter="destination"), and requests slower than the SLO bucket
@@ -171,13 +174,29 @@ class Service:
             name: np.zeros((horizon + 1, pods, FIELDS)) for name, pods in self.pods.items()
         }
         self.histogram = {name: np.zeros((horizon + 1, len(BUCKETS_MS) + 1)) for name in VERSIONS}
+        self.drawn = 0
+        self.drawn_weight = -1.0
 
     def advance(self, canary_weight: float, seconds: int) -> None:
-        """``seconds`` of traffic at ``canary_weight`` percent on the canary."""
+        """``seconds`` of traffic at ``canary_weight`` percent on the canary.
+
+        Traffic is drawn ``DRAW_SECONDS`` ahead at the current weight (fewer, larger numpy
+        draws); a weight change throws away what was drawn past ``now`` and draws again.
+        Nothing reads the counters past ``now``.
+        """
         seconds = min(seconds, self.horizon - self.now)
         if seconds <= 0:
             return
-        begin, end = self.now, self.now + seconds
+        end = self.now + seconds
+        if end > self.drawn or canary_weight != self.drawn_weight:
+            self.drawn = min(self.horizon, max(end, self.now + DRAW_SECONDS))
+            self.drawn_weight = canary_weight
+            self._draw(canary_weight, self.now, self.drawn)
+        self.now = end
+
+    def _draw(self, canary_weight: float, begin: int, end: int) -> None:
+        """Traffic for the seconds ``begin`` to ``end`` at ``canary_weight``."""
+        seconds = end - begin
         share = canary_weight / 100.0
         for name, fraction in (("canary", share), ("stable", 1.0 - share)):
             pods = self.pods[name]
@@ -193,26 +212,23 @@ class Service:
                 cumulative[begin + 1 : end + 1] = cumulative[begin]
                 hist[begin + 1 : end + 1] = hist[begin]
                 continue
-            per_second = np.zeros((seconds, pods, FIELDS))
-            histogram = np.zeros((seconds, len(BUCKETS_MS) + 1))
             errors = self.rng.binomial(requests, self.error_probability[name][begin:end])
-            per_second[..., REQUESTS] = requests
-            per_second[..., ERRORS] = errors
-            per_second[..., ATTEMPTS] = requests
-            per_second[..., ATTEMPT_ERRORS] = errors
+            attempt_errors = errors
             if self.noise.retries:
                 # every failed request is tried 2 or 3 times; each attempt fails
-                repeats = errors + self.rng.binomial(errors, 0.5)
-                per_second[..., ATTEMPTS] += repeats
-                per_second[..., ATTEMPT_ERRORS] += repeats
-            # only cells with requests draw buckets: at low traffic most seconds are empty
-            served = np.nonzero(requests)
-            buckets = self.rng.multinomial(requests[served], self.buckets[name])
-            per_second[..., SLOW][served] = buckets[:, _SLOW_INDEX + 1 :].sum(axis=-1)
-            np.add.at(histogram, served[0], buckets)
-            cumulative[begin + 1 : end + 1] = cumulative[begin] + np.cumsum(per_second, axis=0)
-            hist[begin + 1 : end + 1] = hist[begin] + np.cumsum(histogram, axis=0)
-        self.now = end
+                attempt_errors = errors + errors + self.rng.binomial(errors, 0.5)
+            # one draw for every second and pod of the block (a pod without requests fills
+            # no bucket); the histogram is kept per version
+            buckets = self.rng.multinomial(requests, self.buckets[name])
+            per_second = np.empty((seconds, pods, FIELDS))
+            per_second[..., REQUESTS] = requests
+            per_second[..., ERRORS] = errors
+            per_second[..., ATTEMPTS] = requests + (attempt_errors - errors)
+            per_second[..., ATTEMPT_ERRORS] = attempt_errors
+            per_second[..., SLOW] = buckets[..., _SLOW_INDEX + 1 :].sum(axis=-1)
+            np.cumsum(per_second, axis=0, out=per_second)
+            cumulative[begin + 1 : end + 1] = cumulative[begin] + per_second
+            hist[begin + 1 : end + 1] = hist[begin] + np.cumsum(buckets.sum(axis=1), axis=0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -230,42 +246,61 @@ class PrometheusView:
     def __init__(self, rng: np.random.Generator, service: Service) -> None:
         self.service = service
         self.phase = {
-            name: rng.integers(0, SCRAPE_SECONDS, size=pods) for name, pods in service.pods.items()
+            name: rng.integers(0, SCRAPE_SECONDS, size=pods).tolist()
+            for name, pods in service.pods.items()
         }
-        self.lag = {name: np.zeros(pods, dtype=int) for name, pods in service.pods.items()}
+        self.lag = {name: [0] * pods for name, pods in service.pods.items()}
         self.lag["stable"][0] = service.noise.late_seconds
         self._answers: dict[tuple[str, int, int, int], dict[str, tuple[float, float]]] = {}
-        self._times: dict[str, np.ndarray] = {}
+        self._times: dict[str, list[int]] = {}
+        self._rows_key: dict[str, tuple[str, int, int]] = {}
+        self._rows_cache: dict[str, list[tuple[str, tuple[list[float], float]]]] = {}
         self._times_key: dict[str, tuple[str, int, int]] = {}
 
     def sample_times(self, version: str, now: float) -> np.ndarray:
         """Each pod's last visible sample time at ``now`` (-1 before its first scrape)."""
+        return np.array(self._sample_list(version, now))
+
+    def _sample_list(self, version: str, now: float) -> list[int]:
         key = (version, int(now), self.service.now)
         if key != self._times_key.get(version):
+            # plain integers: a handful of pods, asked every tick
             self._times_key[version] = key
-            self._times[version] = self._sample_times(version, now)
+            newest = self.service.now
+            times = []
+            for phase, lag in zip(self.phase[version], self.lag[version], strict=True):
+                visible = int(now) - lag - phase
+                sample = phase + (visible // SCRAPE_SECONDS) * SCRAPE_SECONDS
+                times.append(min(sample, newest) if visible >= 0 else -1)
+            self._times[version] = times
         return self._times[version]
-
-    def _sample_times(self, version: str, now: float) -> np.ndarray:
-        visible = int(now) - self.lag[version] - self.phase[version]
-        times = self.phase[version] + (visible // SCRAPE_SECONDS) * SCRAPE_SECONDS
-        return np.where(visible >= 0, np.minimum(times, self.service.now), -1)
 
     def series(self, version: str, field: int, now: float) -> dict[str, tuple[float, float]]:
         """``{pod: (value, sample time)}`` of one counter field, as an instant query returns."""
         key = (version, field, int(now), self.service.now)
-        if key not in self._answers:
+        answer = self._answers.get(key)
+        if answer is None:
             # a tick asks for the same series several times (one per policy): answer once
             if len(self._answers) > 64:
                 self._answers.clear()
-            times = self.sample_times(version, now).tolist()
-            cumulative = self.service.cumulative[version]
-            self._answers[key] = {
-                f"pod={version}-{pod}": (float(cumulative[t, pod, field]), float(t))
-                for pod, t in enumerate(times)
-                if t >= 0 and cumulative[t, pod, REQUESTS] > 0
-            }
-        return self._answers[key]
+            answer = {pod: (row[field], time) for pod, (row, time) in self._rows(version, now)}
+            self._answers[key] = answer
+        return answer
+
+    def _rows(self, version: str, now: float) -> list[tuple[str, tuple[list[float], float]]]:
+        """Every scraped pod's counters at its last sample, read once per tick and version."""
+        key = (version, int(now), self.service.now)
+        if self._rows_key.get(version) != key:
+            times = self._sample_list(version, now)
+            seen = [pod for pod, time in enumerate(times) if time >= 0]
+            rows = self.service.cumulative[version][[times[pod] for pod in seen], seen].tolist()
+            self._rows_key[version] = key
+            self._rows_cache[version] = [
+                (f"pod={version}-{pod}", (row, float(times[pod])))
+                for pod, row in zip(seen, rows, strict=True)
+                if row[REQUESTS] > 0
+            ]
+        return self._rows_cache[version]
 
     def window(
         self, version: str, now: float, seconds: float, *, destination: bool
@@ -273,7 +308,7 @@ class PrometheusView:
         """Increase over the trailing window (first to last sample of each pod inside it)."""
         last = self.sample_times(version, now)
         first = last - ((last - int(now - seconds)) // SCRAPE_SECONDS) * SCRAPE_SECONDS
-        first = np.maximum(first, self.phase[version])
+        first = np.maximum(first, np.array(self.phase[version]))
         usable = (last >= 0) & (first < last)
         if not usable.any():
             return None

@@ -19,9 +19,8 @@ closes one interval per tick. Pure code; the state round-trips through JSON.
 from __future__ import annotations
 
 import dataclasses
-import itertools
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = ["MAX_SAMPLES", "STALE_SECONDS", "Interval", "SeriesTrack", "Timeline"]
 
@@ -36,12 +35,12 @@ MAX_SAMPLES = 16
 """Samples kept per series since the last cut (a late series holds the cut back)."""
 
 
-@dataclasses.dataclass(frozen=True)
-class SeriesTrack:
+class SeriesTrack(NamedTuple):
     """One counter series: its samples since the last cut (monotone values), its value there.
 
     ``samples`` starts with the last sample at or before the cut, so the value at any later
-    cut can be interpolated between the two samples around it.
+    cut can be interpolated between the two samples around it. A named tuple: every tick
+    makes a few of these per series, and a tuple is the cheapest immutable record.
     """
 
     samples: tuple[tuple[float, float], ...]
@@ -54,28 +53,30 @@ class SeriesTrack:
         return self.samples[-1]
 
     def observe(self, time: float, value: float) -> SeriesTrack:
-        if time <= self.samples[-1][0]:
+        samples = self.samples
+        if time <= samples[-1][0]:
             return self
         offset = self.offset + (self.raw if value < self.raw else 0.0)
-        samples = (*self.samples, (time, value + offset))[-MAX_SAMPLES:]
-        return SeriesTrack(samples, self.at_cut, offset, value)
+        if len(samples) >= MAX_SAMPLES:
+            samples = samples[1 - MAX_SAMPLES :]
+        return SeriesTrack((*samples, (time, value + offset)), self.at_cut, offset, value)
 
-    def value_at(self, cut: float) -> float:
-        samples = self.samples
-        if cut <= samples[0][0]:
-            return samples[0][1]
-        for (t0, v0), (t1, v1) in itertools.pairwise(samples):
-            if t0 <= cut <= t1:
-                return v0 + (v1 - v0) * (cut - t0) / (t1 - t0) if t1 > t0 else v1
-        return samples[-1][1]
-
-    def cut_at(self, cut: float, value: float) -> SeriesTrack:
-        """The track after a cut: samples from the last one at or before it."""
+    def cut_at(self, cut: float) -> tuple[float, SeriesTrack]:
+        """The increase since the last cut up to ``cut`` (interpolated between the samples
+        around it), and the track after that cut: samples from the last one at or before it."""
         samples = self.samples
         keep = len(samples) - 1
         while keep > 0 and samples[keep][0] > cut:
             keep -= 1
-        return SeriesTrack(samples[keep:], value, self.offset, self.raw)
+        t0, value = samples[keep]
+        if cut > t0 and keep + 1 < len(samples):
+            t1, v1 = samples[keep + 1]
+            value += (v1 - value) * (cut - t0) / (t1 - t0)
+        if keep == 0 and value == self.at_cut:
+            return 0.0, self
+        return max(0.0, value - self.at_cut), SeriesTrack(
+            samples[keep:], value, self.offset, self.raw
+        )
 
     def as_list(self) -> list[float]:
         flat = [self.at_cut, self.offset, self.raw]
@@ -138,17 +139,18 @@ class Timeline:
                     known[key] = track.observe(time, value)
             while len(known) > MAX_SERIES:
                 known.pop(next(iter(known)))
-        newest = max((t.last[0] for k in tracks.values() for t in k.values()), default=None)
+        newest = max((t.samples[-1][0] for k in tracks.values() for t in k.values()), default=None)
         if newest is None:
             return Timeline(tracks, self.cut), None
         if baseline:
             return Timeline(tracks, newest), None
+        stale = newest - STALE_SECONDS
         live = [
-            track.last[0]
+            last
             for name, known in tracks.items()
             if name.endswith(".total")
             for track in known.values()
-            if track.last[0] >= newest - STALE_SECONDS
+            if (last := track.samples[-1][0]) >= stale
         ]
         cut = min(live, default=newest)
         previous_cut = self.cut if self.cut is not None else cut
@@ -158,9 +160,7 @@ class Timeline:
         for name, known in tracks.items():
             moved = increases.setdefault(name, {})
             for key, track in known.items():
-                value = track.value_at(cut)
-                moved[key] = max(0.0, value - track.at_cut)
-                known[key] = track.cut_at(cut, value)
+                moved[key], known[key] = track.cut_at(cut)
         interval = Interval(
             seconds=cut - previous_cut,
             canary=_counts(increases, "canary"),

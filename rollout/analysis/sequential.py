@@ -60,6 +60,7 @@ Game-theoretic statistics and safe anytime-valid inference, Statist. Sci. 38 (20
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -155,17 +156,26 @@ def rate_log_likelihood_ratios(
     bad = max(0.0, min(bad, total))
     if total <= 0 or not 0.0 < allowed < 1.0:
         return [0.0] * len(grid)
-    ratios = []
+    good = total - bad
+    return [up * bad + down * good for up, down in _rate_logs(allowed, tuple(grid))]
+
+
+@functools.lru_cache(maxsize=64)
+def _rate_logs(
+    allowed: float, grid: tuple[tuple[float, float], ...]
+) -> tuple[tuple[float, float], ...]:
+    """Per grid point, the log ratio one bad and one good request add (0, 0 at or below
+    ``allowed``): the same few numbers every interval, computed once."""
+    logs = []
     for multiple, _weight in grid:
         alternative = min(multiple * allowed, 1.0 - 1e-9)
         if alternative <= allowed:
-            ratios.append(0.0)
+            logs.append((0.0, 0.0))
             continue
-        ratios.append(
-            bad * math.log(alternative / allowed)
-            + (total - bad) * math.log((1.0 - alternative) / (1.0 - allowed))
+        logs.append(
+            (math.log(alternative / allowed), math.log((1.0 - alternative) / (1.0 - allowed)))
         )
-    return ratios
+    return tuple(logs)
 
 
 def rate_update(
