@@ -136,10 +136,18 @@ class LeaderWork:
             return
         self._jobs().trigger(f"{key[0]}/{key[1]}")
 
-    def _interval_for(self, rollout: Rollout, state: RolloutState) -> float:
+    def _interval_for(
+        self, rollout: Rollout, state: RolloutState, *, ticked_from: float | None = None
+    ) -> float:
         """The analysis interval while something is under way or a managed version waits
-        to be scaled to zero (:mod:`rollout.workload_calls`), else the slow resync."""
-        retiring = any(at > time.time() for at in state.retiring.values())
+        to be scaled to zero (:mod:`rollout.workload_calls`), else the slow resync.
+
+        After a tick, ``ticked_from`` is the clock just before it: a retirement due after
+        it may have been due only after the tick read its clock, so it was not scaled yet
+        and the next tick must come at the analysis interval, not a slow resync away.
+        """
+        since = time.time() if ticked_from is None else ticked_from
+        retiring = any(at > since for at in state.retiring.values())
         if state.phase.active or rollout.spec.version != state.stable_version or retiring:
             return rollout.interval_seconds
         return max(rollout.interval_seconds, self._resync_interval)
@@ -174,9 +182,11 @@ class LeaderWork:
         desired = self._resolve(item)
         if desired is None:
             return
+        ticked_from = time.time()
         outcome = self._reconciler.reconcile(desired)
         state = outcome.state
-        self._jobs().retime(item.key, self._interval_for(desired.rollout, state))
+        interval = self._interval_for(desired.rollout, state, ticked_from=ticked_from)
+        self._jobs().retime(item.key, interval)
         self._metrics.set_canary_weight(namespace, name, state.canary_weight)
         if outcome.verdict is not None:
             for evidence in outcome.verdict.evidence:
