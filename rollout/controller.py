@@ -80,6 +80,7 @@ class Controller:
         prometheus = PrometheusProvider(settings.prometheus)
         self.router = new_router(settings.router, self.api)
         self.readiness = DeploymentReadiness(self.api)
+        self.workloads = KubeWorkloads(self.api, self.readiness.cache)
         reconciler = Reconciler(
             Ports(
                 store=store,
@@ -90,7 +91,7 @@ class Controller:
                 events=events,
                 clock=clock,
                 hooks=self.hooks,
-                workloads=KubeWorkloads(self.api, self.readiness.cache),
+                workloads=self.workloads,
             )
         )
         self.source = spec_source_for(settings, KubeSpecMirror(store))
@@ -237,9 +238,14 @@ class Controller:
             self.scheduler.start()
 
     def _start_caches(self) -> None:
-        """List and watch what every tick reads: Rollouts, Istio objects, Deployments."""
+        """List and watch what every tick reads: Rollouts, Istio objects, Deployments,
+        HorizontalPodAutoscalers."""
         self.store.cache.watch(self._namespace, on_change=self._rollout_changed)
         self.readiness.start_cache()
+        try:
+            self.workloads.start_cache()
+        except RolloutError as error:
+            log.warning("autoscalers are read from the API server, not a cache: %s", error)
         try:
             self.router.start_caches()
         except RolloutError as error:
@@ -265,6 +271,7 @@ class Controller:
             self.store.cache.stop()
             self.router.stop_caches()
             self.readiness.stop_cache()
+            self.workloads.stop_cache()
             self.server.mark_ready()
 
     def _alive(self) -> bool:

@@ -105,3 +105,13 @@ class Workloads(Protocol):
     def scale(self, namespace: str, deployment: str, replicas: int) -> None:
         """Set the Deployment's replicas (nothing is written when they already are)."""
         ...
+
+    def autoscaler_target(self, namespace: str, autoscaler: str) -> str | None:
+        """The name of the Deployment the HorizontalPodAutoscaler's ``scaleTargetRef``
+        names ("" when it names another kind); None when the HPA does not exist."""
+        ...
+
+    def retarget(self, namespace: str, autoscaler: str, *, current: str, deployment: str) -> None:
+        """Point the HPA's ``scaleTargetRef`` at ``deployment``, guarded by a test that it
+        still names ``current``; ``Conflict`` when it changed meanwhile."""
+        ...

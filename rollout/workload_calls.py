@@ -7,10 +7,12 @@ For a rollout with ``spec.workload.managed`` (:mod:`rollout.spec.managed`) the c
 - before a decided raise of the canary weight, scales the canary up to the replicas the
   new weight needs and holds the raise until that many are ready (:func:`scaling_hold`:
   a hold the tick is decided again with, as a hook's no is);
-- after the state is saved, sizes every version it knows (:func:`apply_scaling`): the
-  stable version at ``replicas``, the canary at its share (never shrunk while it is under
-  way), and a retired version (the old stable after its keep window, a rolled-back canary
-  after its delay) at zero.
+- after the state is saved, first keeps the autoscaler's target on the stable version
+  (:func:`follow_stable`), then sizes every version it knows (:func:`apply_scaling`): the
+  stable version at ``replicas`` (unless the autoscaler owns it), the canary at its share
+  (never shrunk while it is under way), and a retired version (the old stable after its
+  keep window, a rolled-back canary after its delay) at zero. The Deployment the
+  autoscaler targets is never scaled by the controller, so it is never scaled to zero.
 
 No I/O of its own: every call goes through the port, so this module sits with the seams.
 """
@@ -24,7 +26,14 @@ from rollout.state import RolloutState
 from rollout.tick import Decision, HookHold
 from rollout.version_ports import Replicas, Workloads
 
-__all__ = ["Unmanaged", "apply_scaling", "ensure_canary", "planned_replicas", "scaling_hold"]
+__all__ = [
+    "Unmanaged",
+    "apply_scaling",
+    "ensure_canary",
+    "follow_stable",
+    "planned_replicas",
+    "scaling_hold",
+]
 
 
 def ensure_canary(
@@ -52,7 +61,9 @@ def scaling_hold(workloads: Workloads, rollout: Rollout, decision: Decision) -> 
     point = next((p for p in decision.hooks if p.kind is HookKind.CONFIRM_STEP), None)
     if point is None:
         return None
-    needed = managed.canary_replicas(point.weight)
+    needed = managed.canary_replicas(
+        point.weight, _autoscaled_stable(workloads, rollout, decision.state)
+    )
     name = rollout.deployment_for(canary)
     current = workloads.replicas(rollout.namespace, name)
     if current is None:
@@ -68,26 +79,80 @@ def scaling_hold(workloads: Workloads, rollout: Rollout, decision: Decision) -> 
     )
 
 
+def _autoscaled_stable(workloads: Workloads, rollout: Rollout, state: RolloutState) -> int | None:
+    """The stable's replicas when an autoscaler sizes it (the canary's share is of them)."""
+    managed = rollout.spec.workload.managed
+    if managed is None or managed.autoscaler is None or state.stable_version is None:
+        return None
+    found = workloads.replicas(rollout.namespace, rollout.deployment_for(state.stable_version))
+    return None if found is None else found.wanted
+
+
 def planned_replicas(
-    rollout: Rollout, state: RolloutState, now: float, current: dict[str, Replicas | None]
+    rollout: Rollout,
+    state: RolloutState,
+    now: float,
+    current: dict[str, Replicas | None],
+    *,
+    autoscaled: str | None = None,
 ) -> dict[str, int]:
     """The replicas each known version's Deployment should have now, by version; pure.
 
-    ``current`` holds what the canary has, so a canary under way is never shrunk (it was
-    scaled up ahead of a raise). A version not listed is left alone.
+    ``current`` holds what the canary (and the stable) have, so a canary under way is never
+    shrunk (it was scaled up ahead of a raise). ``autoscaled`` is the version whose
+    Deployment an autoscaler targets: its replicas are the autoscaler's, so it is left out,
+    and a canary's share is taken of them when it is the stable. A version not listed is
+    left alone.
     """
     managed = rollout.spec.workload.managed
     if managed is None:
         return {}
     plan = {version: 0 for version, at in state.retiring.items() if at <= now}
-    if state.stable_version is not None:
-        plan[state.stable_version] = managed.replicas
+    stable = state.stable_version
+    base = None
+    if stable is not None:
+        plan[stable] = managed.replicas
+        found = current.get(stable)
+        if stable == autoscaled and found is not None:
+            base = found.wanted
     canary = state.canary_version
     if canary is not None and state.phase.active:
-        share = managed.canary_replicas(state.canary_weight)
+        share = managed.canary_replicas(state.canary_weight, base)
         found = current.get(canary)
         plan[canary] = max(share, found.wanted if found is not None else 0)
+    if autoscaled is not None:
+        plan.pop(autoscaled, None)
     return plan
+
+
+def follow_stable(workloads: Workloads, rollout: Rollout, state: RolloutState) -> str | None:
+    """Keep the autoscaler's ``scaleTargetRef`` on the stable version's Deployment; the
+    Deployment it targets afterwards (None without an autoscaler, "" for another kind).
+
+    Before it is moved, the new target gets at least the replicas the autoscaler gave the
+    old one, so the move never shrinks what serves the traffic. It is moved only to a
+    Deployment that exists; when it cannot be moved it stays where it was (and that
+    Deployment is then not scaled: the next tick tries again).
+    """
+    managed = rollout.spec.workload.managed
+    if managed is None or managed.autoscaler is None or state.stable_version is None:
+        return None
+    namespace = rollout.namespace
+    wanted = rollout.deployment_for(state.stable_version)
+    target = workloads.autoscaler_target(namespace, managed.autoscaler)
+    if target is None or target == wanted:
+        return target
+    stable = workloads.replicas(namespace, wanted)
+    if stable is None:
+        return target
+    before = workloads.replicas(namespace, target) if target else None
+    try:
+        if before is not None and stable.wanted < before.wanted:
+            workloads.scale(namespace, wanted, before.wanted)
+        workloads.retarget(namespace, managed.autoscaler, current=target, deployment=wanted)
+    except ClusterError:
+        return target
+    return wanted
 
 
 def apply_scaling(
@@ -98,12 +163,19 @@ def apply_scaling(
     if rollout.spec.workload.managed is None:
         return []
     namespace = rollout.namespace
-    canary = state.canary_version
+    target = follow_stable(workloads, rollout, state)
+    autoscaled = None
     current = {}
-    if canary is not None:
-        current[canary] = workloads.replicas(namespace, rollout.deployment_for(canary))
+    for version in (state.canary_version, state.stable_version):
+        if version is not None:
+            name = rollout.deployment_for(version)
+            current[version] = workloads.replicas(namespace, name)
+            autoscaled = version if name == target else autoscaled
     failed = []
-    for version, replicas in planned_replicas(rollout, state, now, current).items():
+    plan = planned_replicas(rollout, state, now, current, autoscaled=autoscaled)
+    for version, replicas in plan.items():
+        if rollout.deployment_for(version) == target:
+            continue  # the autoscaler's: never scaled here, so never to zero
         try:
             workloads.scale(namespace, rollout.deployment_for(version), replicas)
         except ClusterError as error:
@@ -122,4 +194,10 @@ class Unmanaged:
         return None
 
     def scale(self, namespace: str, deployment: str, replicas: int) -> None:
+        return None
+
+    def autoscaler_target(self, namespace: str, autoscaler: str) -> str | None:
+        return None
+
+    def retarget(self, namespace: str, autoscaler: str, *, current: str, deployment: str) -> None:
         return None

@@ -6,7 +6,10 @@ at the port whose Deployments become ready only when the test says so. Outputs u
 test: the canary's Deployment is made before it is judged ready; a raise waits until the
 canary has the ready replicas the new weight needs (and it is scaled up ahead of it); the
 promoted version gets the stable's replicas and the old stable is scaled to zero only
-after its keep window; a rolled-back canary is scaled to zero at once.
+after its keep window; a rolled-back canary is scaled to zero at once. With an autoscaler
+(an HPA the in-memory port keeps the target of, checked after every write): its target
+moves to the promoted version before the old stable is scaled to zero, with the replicas
+it gave the old one, and the replicas it sets are never overwritten.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from rollout.analysis.verdicts import Outcome, Verdict
+from rollout.errors import Conflict
 from rollout.ports import Desired
 from rollout.reconcile import Reconciled, Reconciler
 from rollout.spec.rollout import Rollout
@@ -41,6 +45,8 @@ class MemoryWorkloads:
         self.ready_up_to = 100
         self.made: list[str] = []
         self.scales: list[tuple[str, int]] = []
+        self.hpa_target: str | None = None
+        self.hpa_broken: list[str] = []  # what a write left the HPA pointing at, when wrong
 
     def ensure(self, rollout: Rollout, version: str, *, owner_uid: str, replicas: int) -> None:
         name = rollout.deployment_for(version)
@@ -55,6 +61,22 @@ class MemoryWorkloads:
         if deployment in self.deployments and self.deployments[deployment].wanted != replicas:
             self.scales.append((deployment, replicas))
             self.deployments[deployment] = Replicas(replicas, min(replicas, self.ready_up_to))
+        self._check_hpa()
+
+    def autoscaler_target(self, namespace: str, autoscaler: str) -> str | None:
+        return self.hpa_target
+
+    def retarget(self, namespace: str, autoscaler: str, *, current: str, deployment: str) -> None:
+        assert current == self.hpa_target
+        self.hpa_target = deployment
+        self._check_hpa()
+
+    def _check_hpa(self) -> None:
+        if self.hpa_target is None:
+            return
+        found = self.deployments.get(self.hpa_target)
+        if found is None or found.wanted == 0:
+            self.hpa_broken.append(f"{self.hpa_target}: {found}")
 
     def make_ready(self) -> None:
         self.ready_up_to = 100
@@ -68,10 +90,12 @@ def world() -> tuple[dict[str, Any], MemoryWorkloads]:
     return made, workloads
 
 
-def tick(reconciler: Reconciler, version: str, count: int = 1) -> Reconciled:
+def tick(
+    reconciler: Reconciler, version: str, count: int = 1, workload: dict[str, Any] = MANAGED
+) -> Reconciled:
     outcome = None
     for _ in range(count):
-        rollout = make_rollout(version, workload=MANAGED)
+        rollout = make_rollout(version, workload=workload)
         outcome = reconciler.reconcile(Desired(rollout, commit="c0ffee"))
     assert outcome is not None
     return outcome
@@ -129,3 +153,46 @@ def test_without_a_workloads_port_a_managed_canary_waits_and_says_why() -> None:
     failed = tick(reconciler, "v2", 60)  # 10 minutes later: the progress deadline
     assert failed.state.phase is Phase.FAILED
     assert "this controller makes no Deployments" in failed.state.message
+
+
+AUTOSCALED = {"managed": {**MANAGED["managed"], "autoscaler": "checkout"}}
+
+
+def test_an_autoscaler_follows_the_stable_and_its_replicas_are_never_overwritten() -> None:
+    made, workloads = world()
+    made["ports"].analyzer.verdict = PROMOTABLE
+    reconciler: Reconciler = made["reconciler"]
+    workloads.hpa_target = "checkout-v1"
+    workloads.deployments["checkout-v1"] = Replicas(6, 6)  # the HPA's, not the spec's 4
+    tick(reconciler, "v1", workload=AUTOSCALED)
+    assert wanted(workloads, "v1") == 6
+    tick(reconciler, "v2", workload=AUTOSCALED)
+    assert wanted(workloads, "v2") == 1  # 10% of the HPA's 6
+    tick(reconciler, "v2", 5, workload=AUTOSCALED)
+    assert wanted(workloads, "v2") == 3  # 50% of 6, scaled up ahead of the raise
+    promoted = tick(reconciler, "v2", 5, workload=AUTOSCALED)
+    assert (promoted.state.phase, promoted.state.stable_version) == (Phase.SUCCEEDED, "v2")
+    assert workloads.hpa_target == "checkout-v2"
+    assert wanted(workloads, "v2") == 6  # what the HPA gave v1, before it was handed over
+    workloads.deployments["checkout-v2"] = Replicas(5, 5)  # the HPA scales v2 down
+    tick(reconciler, "v2", 4, workload=AUTOSCALED)  # past the keep window
+    assert (wanted(workloads, "v1"), wanted(workloads, "v2")) == (0, 5)
+    assert workloads.hpa_broken == []
+
+
+def test_an_autoscaler_that_cannot_be_moved_keeps_its_target_from_being_scaled_to_zero() -> None:
+    made, workloads = world()
+    made["ports"].analyzer.verdict = PROMOTABLE
+    reconciler: Reconciler = made["reconciler"]
+    workloads.hpa_target = "checkout-v1"
+
+    def refuse(namespace: str, autoscaler: str, *, current: str, deployment: str) -> None:
+        raise Conflict("the HPA changed meanwhile")
+
+    workloads.retarget = refuse  # type: ignore[method-assign]
+    tick(reconciler, "v1", workload=AUTOSCALED)
+    promoted = tick(reconciler, "v2", 20, workload=AUTOSCALED)  # promoted, window long past
+    assert promoted.state.stable_version == "v2"
+    assert workloads.hpa_target == "checkout-v1"
+    assert wanted(workloads, "v1") == 4
+    assert workloads.hpa_broken == []

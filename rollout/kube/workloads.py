@@ -8,6 +8,10 @@ other's pods), and an ownerReference to the Rollout, so deleting the Rollout let
 garbage collector remove what it made. Reads come from the Deployments' list+watch cache
 the readiness probe keeps (a GET only while it is not running); writes are a create and
 merge patches of ``deployments/scale``.
+
+A rollout's HorizontalPodAutoscaler (``managed.autoscaler``) is read from a list+watch
+cache of its own, and its ``scaleTargetRef`` moved by a JSON patch guarded by a ``test``
+of the target it had: an HPA someone changed meanwhile is a ``Conflict``, not overwritten.
 """
 
 from __future__ import annotations
@@ -27,12 +31,31 @@ from rollout.spec.managed import Managed, render_image
 from rollout.spec.rollout import Rollout
 from rollout.version_ports import Replicas
 
-__all__ = ["VERSION_LABEL", "KubeWorkloads", "version_deployment"]
+__all__ = ["JSON_PATCH", "VERSION_LABEL", "KubeWorkloads", "retarget_patch", "version_deployment"]
 
 log = logging.getLogger("rollout.kube.workloads")
 
 JsonObject = dict[str, Any]
 VERSION_LABEL = "version"
+JSON_PATCH = "application/json-patch+json"
+
+
+def retarget_patch(current: JsonObject, deployment: str) -> list[JsonObject]:
+    """The JSON patch that points an HPA whose ``scaleTargetRef`` is ``current`` at the
+    Deployment ``deployment``; pure."""
+    return [
+        {"op": "test", "path": "/spec/scaleTargetRef", "value": current},
+        {
+            "op": "replace",
+            "path": "/spec/scaleTargetRef",
+            "value": {"apiVersion": "apps/v1", "kind": "Deployment", "name": deployment},
+        },
+    ]
+
+
+def _target_of(autoscaler: JsonObject) -> JsonObject:
+    ref: JsonObject = (autoscaler.get("spec") or {}).get("scaleTargetRef") or {}
+    return ref
 
 
 def version_deployment(
@@ -87,7 +110,16 @@ class KubeWorkloads:
     def __init__(self, api: k8s_client.ApiClient, cache: ObjectCache) -> None:
         self._api = api
         self._apps = k8s_client.AppsV1Api(api)
+        self._autoscaling = k8s_client.AutoscalingV2Api(api)
         self._cache = cache
+        self.autoscalers = ObjectCache("horizontalpodautoscalers")
+
+    def start_cache(self) -> None:
+        """Read HorizontalPodAutoscalers from a list+watch cache until ``stop_cache``."""
+        self.autoscalers.start(self._autoscaling.list_horizontal_pod_autoscaler_for_all_namespaces)
+
+    def stop_cache(self) -> None:
+        self.autoscalers.stop()
 
     def ensure(self, rollout: Rollout, version: str, *, owner_uid: str, replicas: int) -> None:
         managed = rollout.spec.workload.managed
@@ -132,6 +164,50 @@ class KubeWorkloads:
         except ClusterError as error:
             log.warning("%s", error)
             raise
+
+    def autoscaler_target(self, namespace: str, autoscaler: str) -> str | None:
+        found = self._read_autoscaler(namespace, autoscaler)
+        if found is None:
+            return None
+        ref = _target_of(found)
+        return str(ref.get("name") or "") if ref.get("kind") == "Deployment" else ""
+
+    def retarget(self, namespace: str, autoscaler: str, *, current: str, deployment: str) -> None:
+        label = f"HorizontalPodAutoscaler {namespace}/{autoscaler}"
+        found = self._read_autoscaler(namespace, autoscaler)
+        if found is None:
+            raise NotFound(f"{label} not found")
+        ref = _target_of(found)
+        if (ref.get("name") or "") != current:
+            raise Conflict(f"{label} targets {ref.get('name')!r}, not {current!r}")
+        try:
+            with errors.translated(f"pointing {label} at deployment {deployment}"):
+                patched = self._autoscaling.patch_namespaced_horizontal_pod_autoscaler(
+                    autoscaler,
+                    namespace,
+                    retarget_patch(ref, deployment),
+                    _content_type=JSON_PATCH,
+                    _request_timeout=REQUEST_TIMEOUT,
+                )
+        except ClusterError as error:
+            log.warning("%s", error)
+            raise
+        self.autoscalers.remember(as_json(self._api, patched))
+        log.info("%s now targets deployment %s (was %s)", label, deployment, current or "-")
+
+    def _read_autoscaler(self, namespace: str, name: str) -> JsonObject | None:
+        known, cached = self.autoscalers.lookup(namespace, name)
+        if known:
+            return cached
+        try:
+            with errors.translated(f"reading HorizontalPodAutoscaler {namespace}/{name}"):
+                found = self._autoscaling.read_namespaced_horizontal_pod_autoscaler(
+                    name, namespace, _request_timeout=REQUEST_TIMEOUT
+                )
+        except NotFound:
+            return None
+        read: JsonObject = as_json(self._api, found)
+        return read
 
     def _read(self, namespace: str, name: str) -> JsonObject | None:
         known, cached = self._cache.lookup(namespace, name)

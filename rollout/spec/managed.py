@@ -12,7 +12,10 @@ one made by hand. Every scale goes through the ``scale`` subresource:
   new weight needs;
 - the stable version gets ``replicas``;
 - after a promotion the old stable is kept for ``keepStable``, then scaled to zero;
-- a rolled-back (or superseded) canary is scaled to zero after ``scaleDownDelay``.
+- a rolled-back (or superseded) canary is scaled to zero after ``scaleDownDelay``;
+- with an ``autoscaler`` (a HorizontalPodAutoscaler), its ``scaleTargetRef`` is kept on
+  the stable version's Deployment, the stable's replicas are the HPA's, and the canary's
+  share is taken of them.
 
 Pure data and arithmetic.
 """
@@ -53,6 +56,14 @@ class Managed(SpecModel):
     scale_down_delay: Duration = Field(
         0, description="How long a rolled-back canary keeps its replicas (for debugging)."
     )
+    autoscaler: DnsSubdomain | None = Field(
+        None,
+        description=(
+            "A HorizontalPodAutoscaler in the rollout's namespace that sizes the stable "
+            "version: its scaleTargetRef is moved to each new stable's Deployment, the "
+            "stable's replicas are left to it, and the canary gets its share of them."
+        ),
+    )
 
     @field_validator("image")
     @classmethod
@@ -63,8 +74,10 @@ class Managed(SpecModel):
             )
         return value
 
-    def canary_replicas(self, weight: int) -> int:
-        """The replicas a canary at ``weight`` percent needs: its share of ``replicas``,
-        never fewer than ``minReplicas``."""
-        share = math.ceil(self.replicas * max(0, min(weight, 100)) / 100)
+    def canary_replicas(self, weight: int, stable: int | None = None) -> int:
+        """The replicas a canary at ``weight`` percent needs: its share of the stable's
+        (``stable``, what an autoscaler gave it, else ``replicas``), never fewer than
+        ``minReplicas``."""
+        base = self.replicas if stable is None else stable
+        share = math.ceil(base * max(0, min(weight, 100)) / 100)
         return max(self.min_replicas, share)

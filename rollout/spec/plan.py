@@ -69,11 +69,22 @@ def _workload_lines(rollout: Rollout, weights: list[int]) -> tuple[str, ...]:
     if managed is None:
         return ()
     sizes = ", ".join(f"{w}%: {managed.canary_replicas(w)}" for w in sorted(set(weights)) if w)
+    if managed.autoscaler is None:
+        sizing = (
+            f"  stable: {managed.replicas} replicas; canary replicas by weight ({sizes}), at "
+            f"least {managed.min_replicas}; a raise waits until they are ready"
+        )
+    else:
+        sizing = (
+            f"  stable: sized by the HorizontalPodAutoscaler {managed.autoscaler}, whose "
+            f"target is moved to each new stable before the old one is scaled down; canary "
+            f"replicas: the weight's share of the stable's, at least {managed.min_replicas} "
+            f"(of {managed.replicas}: {sizes}); a raise waits until they are ready"
+        )
     return (
         f"  each version's Deployment ({rollout.deployment_for('<version>')}) is made from "
         f"{managed.template} with the image {managed.image}",
-        f"  stable: {managed.replicas} replicas; canary replicas by weight ({sizes}), at "
-        f"least {managed.min_replicas}; a raise waits until they are ready",
+        sizing,
         f"  after a promotion the old stable keeps its replicas for "
         f"{format_duration(seconds(managed.keep_stable))}, then is scaled to 0; a rolled-back "
         f"canary is scaled to 0 after {format_duration(seconds(managed.scale_down_delay))}",

@@ -3,7 +3,7 @@ Deployment controller and the kubelet.
 
 ``push_managed`` pushes the checkout spec of :mod:`tests.e2e.world` with
 ``workload.managed`` (4 stable replicas, the template ``TEMPLATE``, the old stable kept
-``keep_stable``), or its removal.
+``keep_stable``, sized by the HPA ``autoscaler`` when one is named), or its removal.
 
 Neither test server runs kube-controller-manager, so a Deployment the controller makes
 would never become ready. ``ReadyDeployments`` watches the Deployments of one namespace
@@ -31,7 +31,7 @@ MANAGED = """\
       image: "checkout:{{version}}"
       replicas: 4
       keepStable: {keep_stable}
-"""
+{autoscaler}"""
 TEMPLATE = {
     "apiVersion": "apps/v1",
     "kind": "Deployment",
@@ -47,7 +47,9 @@ TEMPLATE = {
 }
 
 
-def push_managed(repo: SpecRepo, version: str | None, *, keep_stable: str = "0s") -> None:
+def push_managed(
+    repo: SpecRepo, version: str | None, *, keep_stable: str = "0s", autoscaler: str = ""
+) -> None:
     """Commit and push the managed checkout spec at ``version``, or its removal (``None``)."""
     path = repo.work / "rollouts" / "checkout.yaml"
     path.parent.mkdir(exist_ok=True)
@@ -56,7 +58,8 @@ def push_managed(repo: SpecRepo, version: str | None, *, keep_stable: str = "0s"
         message = "checkout: stop managing the rollout"
     else:
         spec = SPEC.format(version=version, hold="3s", interval="1s")
-        managed = MANAGED.format(keep_stable=keep_stable)
+        sized_by = f"      autoscaler: {autoscaler}\n" if autoscaler else ""
+        managed = MANAGED.format(keep_stable=keep_stable, autoscaler=sized_by)
         path.write_text(spec.replace("  steps:\n", managed + "  steps:\n", 1))
         message = f"checkout: roll out {version}"
     git(repo.work, "add", "-A", ".")

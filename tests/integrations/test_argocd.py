@@ -7,7 +7,8 @@ snippet; ``examples/argocd/application.yaml`` with the real jq evaluating its
 ``jqPathExpressions`` over the example VirtualServices while the real route planner walks
 each example rollout through steps, promotion and a rollback. Outputs under test: the
 health status and message, the snippet's key and script, and that every path our patches
-change is ignored while the routes we do not manage are not.
+change is ignored while the routes we do not manage are not, including the target of the
+HorizontalPodAutoscaler a managed rollout names.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import jsonpatch
 import pytest
 import yaml
 
+from rollout.kube.workloads import retarget_patch
 from rollout.mesh import istio_extras, istio_routes
 from rollout.reconcile import routing_of
 from rollout.spec.rollout import Rollout
@@ -351,3 +353,22 @@ def test_the_application_respects_ignore_differences() -> None:
     assert application["apiVersion"] == "argoproj.io/v1alpha1"
     assert "RespectIgnoreDifferences=true" in application["spec"]["syncPolicy"]["syncOptions"]
     assert application["spec"]["source"]["path"] == "examples/app"
+
+
+def test_the_target_of_every_autoscaler_a_rollout_names_is_ignored() -> None:
+    application = yaml.safe_load(APPLICATION.read_text())
+    ignored = {
+        entry["name"]: entry["jsonPointers"]
+        for entry in application["spec"]["ignoreDifferences"]
+        if (entry["group"], entry["kind"]) == ("autoscaling", "HorizontalPodAutoscaler")
+    }
+    named = [
+        rollout.spec.workload.managed.autoscaler
+        for rollout in rollout_specs()
+        if rollout.spec.workload.managed and rollout.spec.workload.managed.autoscaler
+    ]
+    assert named and sorted(ignored) == sorted(named)
+    ref = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "recommendations-v1"}
+    changed = {op["path"] for op in retarget_patch(ref, "recommendations-v2") if op["op"] != "test"}
+    for name in named:
+        assert all(covered(path, set(ignored[name])) for path in changed)

@@ -237,7 +237,7 @@ def test_the_flux_patch_hands_exactly_the_managed_virtual_services_over(tmp_path
     )
     built = [d for d in yaml.safe_load_all(kustomize(overlay)) if d]
     handed_over = {
-        d["metadata"]["name"]
+        ("HPA " if d["kind"] == "HorizontalPodAutoscaler" else "") + d["metadata"]["name"]
         for d in built
         if (d["metadata"].get("annotations") or {}).get("kustomize.toolkit.fluxcd.io/ssa")
         == "IfNotPresent"
@@ -250,4 +250,6 @@ def test_the_flux_patch_hands_exactly_the_managed_virtual_services_over(tmp_path
     ):
         if spec and spec.get("kind") == "Rollout":
             managed.update(ref["name"] for ref in spec["spec"]["traffic"]["virtualServices"])
+            sized_by = (spec["spec"].get("workload", {}).get("managed") or {}).get("autoscaler")
+            managed.update([f"HPA {sized_by}"] if sized_by else [])
     assert handed_over == managed

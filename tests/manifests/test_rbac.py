@@ -3,12 +3,12 @@
 Inputs: the controller, run in-process as ``rollout run`` builds it (leader election on,
 its Lease in ``rollout-system``), against the local API server with the built manifests
 applied, through a whole life of a rollout with managed versions (each made from a template
-Deployment and scaled through the ``scale`` subresource; ``ReadyDeployments`` stands in
-for the Deployment controller): a version adopted, one made and promoted (the old stable
-scaled to zero), a bad one made, rolled back (scaled to zero) with
-a Slack alert whose URL is read from a Secret, a person's retry (the same Event recorded
-twice, so counted), the spec removed from Git (the mirror deleted), and a graceful stop
-(the Lease released). Outputs under test: every request the server logged with the
+Deployment and scaled through the ``scale`` subresource; ``ReadyDeployments`` stands in for
+the Deployment controller; an HPA whose target follows the stable): a version adopted, one
+made and promoted (the old stable scaled to zero), a bad one made, rolled back (scaled to
+zero) with a Slack alert whose URL is read from a Secret, a person's retry (the same Event
+recorded twice, so counted), the spec removed from Git (the mirror deleted), and a graceful
+stop (the Lease released). Outputs under test: every request the server logged with the
 controller's User-Agent, reduced to what the authorizer sees, is allowed by a rule bound to
 the controller's ServiceAccount; and every verb/resource each rule grants was used.
 """
@@ -34,6 +34,7 @@ from rollout.metrics.prometheus import PrometheusSettings
 from rollout_local.processes.kube_control_plane import KubeControlPlane
 from rollout_local.processes.prometheus_server import PrometheusServer
 from rollout_local.receiver import WebhookReceiver
+from tests.e2e.autoscalers import AUTOSCALER, autoscaler
 from tests.e2e.deployments import TEMPLATE, ReadyDeployments, push_managed
 from tests.e2e.world import (
     NAMESPACE,
@@ -77,6 +78,9 @@ def installed(
     for version in ("v2", "v3"):
         apps.delete_namespaced_deployment(f"checkout-{version}", NAMESPACE)
     apps.create_namespaced_deployment(NAMESPACE, as_body(TEMPLATE))
+    kubernetes.client.AutoscalingV2Api(app).create_namespaced_horizontal_pod_autoscaler(
+        NAMESPACE, as_body(autoscaler("checkout-v1"))
+    )
     with ReadyDeployments(app, NAMESPACE):
         yield [doc for doc in yaml.safe_load_all(built_yaml) if doc]
 
@@ -85,7 +89,7 @@ def running_controller(
     kubeconfig: Path, prometheus: PrometheusServer, spec_repo: SpecRepo, tmp_path: Path
 ) -> Iterator[Controller]:
     """The controller as ``rollout run`` builds it (leader election on), with v1 in Git."""
-    push_managed(spec_repo, "v1")
+    push_managed(spec_repo, "v1", autoscaler=AUTOSCALER)
     settings = ControllerSettings(
         prometheus=PrometheusSettings(url=prometheus.url),
         git_url=spec_repo.url,
@@ -127,7 +131,7 @@ def live_the_whole_cycle(
     wait_for(
         lambda: rollout_status(api).get("stableVersion") == "v1", timeout=30, what="v1 adopted"
     )
-    push_managed(repo, "v2")
+    push_managed(repo, "v2", autoscaler=AUTOSCALER)
     wait_for(
         lambda: (
             (rollout_status(api).get("phase"), rollout_status(api).get("stableVersion"))
@@ -137,7 +141,7 @@ def live_the_whole_cycle(
         what="v2 promoted",
     )
     traffic.behaviour["v3"] = VersionBehaviour(error_rate=0.08)
-    push_managed(repo, "v3")
+    push_managed(repo, "v3", autoscaler=AUTOSCALER)
     wait_for(
         lambda: rollout_status(api).get("phase") == "RolledBack", timeout=90, what="v3 rolled back"
     )

@@ -2,7 +2,8 @@
 
 Inputs: ``spec.workload.managed`` bodies. Outputs under test: the defaults, the refusal of
 an image without ``{version}`` and of a bad count, the canary's replicas for each weight
-(its share, rounded up, never below the minimum), and the plan's lines about them.
+(its share, rounded up, never below the minimum; of an autoscaler's replicas when one sizes
+the stable), and the plan's lines about them.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ def test_defaults() -> None:
         ({"keepStable": "a while"}, "expected a duration"),
         ({"template": "Checkout"}, "not a valid name"),
         ({"replica": 3}, "Extra inputs are not permitted"),
+        ({"autoscaler": "Checkout_HPA"}, "not a valid name"),
     ],
 )
 def test_mistakes_are_refused(extra: dict[str, Any], fragment: str) -> None:
@@ -56,6 +58,8 @@ def test_the_canary_gets_its_share_rounded_up_and_never_below_the_minimum() -> N
     assert spec is not None
     sizes = {weight: spec.canary_replicas(weight) for weight in (0, 1, 10, 25, 50, 100)}
     assert sizes == {0: 2, 1: 2, 10: 2, 25: 3, 50: 5, 100: 10}
+    autoscaled = {weight: spec.canary_replicas(weight, 7) for weight in (10, 50, 100)}
+    assert autoscaled == {10: 2, 50: 4, 100: 7}
 
 
 def test_the_plan_shows_how_versions_are_made_and_sized() -> None:
@@ -70,3 +74,14 @@ def test_the_plan_shows_how_versions_are_made_and_sized() -> None:
         "  after a promotion the old stable keeps its replicas for 30m, then is scaled to 0; "
         "a rolled-back canary is scaled to 0 after 0s",
     ]
+
+
+def test_the_plan_says_an_autoscaler_sizes_the_stable() -> None:
+    rollout = make_rollout("v2", workload=managed(replicas=4, autoscaler="checkout"))
+    lines = plan(rollout).lines()
+    assert (
+        "  stable: sized by the HorizontalPodAutoscaler checkout, whose target is moved to "
+        "each new stable before the old one is scaled down; canary replicas: the weight's "
+        "share of the stable's, at least 1 (of 4: 10%: 1, 50%: 2, 100%: 4); a raise waits "
+        "until they are ready"
+    ) in lines
