@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import logging
+from collections.abc import Callable
 from typing import Any, cast
 
 from kubernetes import client as k8s_client
@@ -196,28 +197,38 @@ class KubeWorkloads:
         log.info("%s now targets deployment %s (was %s)", label, deployment, current or "-")
 
     def _read_autoscaler(self, namespace: str, name: str) -> JsonObject | None:
-        known, cached = self.autoscalers.lookup(namespace, name)
-        if known:
-            return cached
-        try:
-            with errors.translated(f"reading HorizontalPodAutoscaler {namespace}/{name}"):
-                found = self._autoscaling.read_namespaced_horizontal_pod_autoscaler(
-                    name, namespace, _request_timeout=REQUEST_TIMEOUT
-                )
-        except NotFound:
-            return None
-        read: JsonObject = as_json(self._api, found)
-        return read
+        return self._read_through(
+            self.autoscalers,
+            self._autoscaling.read_namespaced_horizontal_pod_autoscaler,
+            f"HorizontalPodAutoscaler {namespace}/{name}",
+            namespace,
+            name,
+        )
 
     def _read(self, namespace: str, name: str) -> JsonObject | None:
-        known, cached = self._cache.lookup(namespace, name)
+        return self._read_through(
+            self._cache,
+            self._apps.read_namespaced_deployment,
+            f"deployment {namespace}/{name}",
+            namespace,
+            name,
+        )
+
+    def _read_through(
+        self,
+        cache: ObjectCache,
+        read_call: Callable[..., Any],
+        label: str,
+        namespace: str,
+        name: str,
+    ) -> JsonObject | None:
+        """From ``cache`` once it is synced (missing there is missing), else a GET."""
+        known, cached = cache.lookup(namespace, name)
         if known:
             return cached
         try:
-            with errors.translated(f"reading deployment {namespace}/{name}"):
-                found = self._apps.read_namespaced_deployment(
-                    name, namespace, _request_timeout=REQUEST_TIMEOUT
-                )
+            with errors.translated(f"reading {label}"):
+                found = read_call(name, namespace, _request_timeout=REQUEST_TIMEOUT)
         except NotFound:
             return None
         read: JsonObject = as_json(self._api, found)

@@ -13,11 +13,12 @@ missing or at zero replicas, and the targets it saw in order.
 from __future__ import annotations
 
 import collections
-import threading
 import time
-from typing import Any, Self
+from typing import Any
 
 import kubernetes
+
+from tests.e2e.deployments import Poller
 
 __all__ = ["AUTOSCALER", "REPLICAS", "AutoscalerStandIn", "TargetWatch", "autoscaler"]
 
@@ -56,35 +57,7 @@ def _target(api: kubernetes.client.ApiClient, namespace: str) -> str:
     return str(hpa.spec.scale_target_ref.name)
 
 
-class _Poller:
-    """A daemon thread calling ``round`` every ``every`` seconds until the block ends."""
-
-    every = 0.05
-
-    def __init__(self, api: kubernetes.client.ApiClient, namespace: str) -> None:
-        self.api = api
-        self.apps = kubernetes.client.AppsV1Api(api)
-        self.namespace = namespace
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=type(self).__name__, daemon=True)
-
-    def __enter__(self) -> Self:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.every):
-            self.round()
-
-    def round(self) -> None:
-        raise NotImplementedError
-
-
-class AutoscalerStandIn(_Poller):
+class AutoscalerStandIn(Poller):
     """Keeps the HPA's target at ``REPLICAS``; ``writes`` counts the writes per target."""
 
     every = 0.2
@@ -94,20 +67,19 @@ class AutoscalerStandIn(_Poller):
         self.writes: collections.Counter[str] = collections.Counter()
 
     def round(self) -> None:
-        try:
-            target = _target(self.api, self.namespace)
-            scale = self.apps.read_namespaced_deployment_scale(target, self.namespace)
-            if scale.spec is None or scale.spec.replicas != REPLICAS:
-                self.apps.patch_namespaced_deployment_scale(
-                    target, self.namespace, {"spec": {"replicas": REPLICAS}}
-                )
-                self.writes[target] += 1
-        except kubernetes.client.ApiException:
-            return  # a missing target is TargetWatch's to report
+        target = _target(self.api, self.namespace)
+        scale = self.apps.read_namespaced_deployment_scale(target, self.namespace)
+        if scale.spec is None or scale.spec.replicas != REPLICAS:
+            self.apps.patch_namespaced_deployment_scale(
+                target, self.namespace, {"spec": {"replicas": REPLICAS}}
+            )
+            self.writes[target] += 1
 
 
-class TargetWatch(_Poller):
+class TargetWatch(Poller):
     """Every 50 ms: the HPA's target, and whether it exists with replicas."""
+
+    every = 0.05
 
     def __init__(self, api: kubernetes.client.ApiClient, namespace: str) -> None:
         super().__init__(api, namespace)

@@ -16,13 +16,13 @@ writes each one's status as the Deployment controller would once every pod is re
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, Self
 
 import kubernetes
 
 from tests.e2e.world import SPEC, SpecRepo, git
 
-__all__ = ["TEMPLATE", "ReadyDeployments", "push_managed"]
+__all__ = ["TEMPLATE", "Poller", "ReadyDeployments", "push_managed"]
 
 MANAGED = """\
   workload:
@@ -67,16 +67,20 @@ def push_managed(
     git(repo.work, "push", "-q", "origin", "main")
 
 
-class ReadyDeployments:
-    """Keeps every Deployment in ``namespace`` ready at its wanted replicas, until stopped."""
+class Poller:
+    """A daemon thread calling ``round`` every ``every`` seconds, within a ``with`` block;
+    an ``ApiException`` (a conflict, an object deleted meanwhile) waits for the next round."""
+
+    every = 0.2
 
     def __init__(self, api: kubernetes.client.ApiClient, namespace: str) -> None:
-        self._apps = kubernetes.client.AppsV1Api(api)
-        self._namespace = namespace
+        self.api = api
+        self.apps = kubernetes.client.AppsV1Api(api)
+        self.namespace = namespace
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="ready-deployments", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=type(self).__name__, daemon=True)
 
-    def __enter__(self) -> ReadyDeployments:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -85,15 +89,25 @@ class ReadyDeployments:
         self._thread.join(timeout=10)
 
     def _run(self) -> None:
-        while not self._stop.wait(0.2):
+        while not self._stop.wait(self.every):
             try:
-                self.settle()
+                self.round()
             except kubernetes.client.ApiException:
-                continue  # a conflict or a deleted object: the next round sees the new one
+                continue
+
+    def round(self) -> None:
+        raise NotImplementedError
+
+
+class ReadyDeployments(Poller):
+    """Keeps every Deployment in ``namespace`` ready at its wanted replicas, until stopped."""
+
+    def round(self) -> None:
+        self.settle()
 
     def settle(self) -> None:
         """One round: every Deployment whose status is behind its spec is brought level."""
-        listed = self._apps.list_namespaced_deployment(self._namespace)
+        listed = self.apps.list_namespaced_deployment(self.namespace)
         for deployment in listed.items:
             metadata, spec = deployment.metadata, deployment.spec
             assert metadata is not None and metadata.name is not None and spec is not None
@@ -113,6 +127,6 @@ class ReadyDeployments:
             )
             if seen == (metadata.generation, wanted, wanted):
                 continue
-            self._apps.patch_namespaced_deployment_status(
-                metadata.name, self._namespace, {"status": status}
+            self.apps.patch_namespaced_deployment_status(
+                metadata.name, self.namespace, {"status": status}
             )

@@ -5,7 +5,9 @@ Inputs: a template Deployment created through the API, a managed rollout spec, a
 Deployment (name, image in the chosen container, ``version`` labels on it, its selector
 and its pods, replicas, ownerReference to the Rollout); a second ``ensure`` changes
 nothing; scaling goes through the ``scale`` subresource and writes nothing when the count
-is already right; a missing template or container is an error naming it.
+is already right; a missing template or container is an error naming it; an HPA's target
+is read and moved by a patch that changes nothing else, and a move from a target it no
+longer has is a conflict.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ from typing import Any
 import kubernetes
 import pytest
 
-from rollout.errors import ClusterError, NotFound
-from rollout.kube.workloads import KubeWorkloads
+from rollout.errors import ClusterError, Conflict, NotFound
+from rollout.kube.workloads import KubeWorkloads, retarget_patch
 from rollout.kubeapi.object_cache import ObjectCache
 from rollout.version_ports import Replicas
+from tests.e2e import autoscalers
 from tests.kube_clients import as_body
 from tests.kube_servers import ApiServer, create_namespaces
 from tests.rollouts import make_rollout
@@ -133,3 +136,39 @@ def test_a_missing_template_or_container_is_named(
         workloads.ensure(
             make_rollout("v2", workload=managed(container="web")), "v2", owner_uid=UID, replicas=1
         )
+
+
+def test_an_autoscaler_is_moved_by_a_patch_guarded_by_its_target(
+    apps: kubernetes.client.AppsV1Api, workloads: KubeWorkloads
+) -> None:
+    hpas = kubernetes.client.AutoscalingV2Api(apps.api_client)
+    hpas.create_namespaced_horizontal_pod_autoscaler(
+        NAMESPACE, as_body(autoscalers.autoscaler("checkout-v1"))
+    )
+    assert workloads.autoscaler_target(NAMESPACE, "nowhere") is None
+    assert workloads.autoscaler_target(NAMESPACE, autoscalers.AUTOSCALER) == "checkout-v1"
+    workloads.retarget(
+        NAMESPACE, autoscalers.AUTOSCALER, current="checkout-v1", deployment="checkout-v2"
+    )
+    moved = hpas.read_namespaced_horizontal_pod_autoscaler(autoscalers.AUTOSCALER, NAMESPACE)
+    assert moved.spec.scale_target_ref.to_dict() == {
+        "api_version": "apps/v1",
+        "kind": "Deployment",
+        "name": "checkout-v2",
+    }
+    assert moved.spec.min_replicas == autoscalers.REPLICAS  # the rest untouched
+    with pytest.raises(Conflict, match="targets 'checkout-v2', not 'checkout-v1'"):
+        workloads.retarget(
+            NAMESPACE, autoscalers.AUTOSCALER, current="checkout-v1", deployment="checkout-v3"
+        )
+    with pytest.raises(NotFound):
+        workloads.retarget(NAMESPACE, "nowhere", current="checkout-v1", deployment="checkout-v3")
+    stale = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "checkout-v1"}
+    with pytest.raises(kubernetes.client.ApiException) as refused:  # the server's own guard
+        hpas.patch_namespaced_horizontal_pod_autoscaler(
+            autoscalers.AUTOSCALER,
+            NAMESPACE,
+            retarget_patch(stale, "checkout-v3"),
+            _content_type="application/json-patch+json",
+        )
+    assert refused.value.status == 422
