@@ -79,6 +79,8 @@ def test_filters_and_the_rollout_page(dashboard: Dashboard) -> None:
             assert shown in page
         assert "SECRET-PART" not in page and "(redacted)" in page
         assert 'class="step step-current">analyze' in page
+        # numbered from 0, as the status messages and `rollout plan` number steps
+        assert '<ol class="steps" id="steps" start="0">' in page
         assert client.get("/rollouts/shop/nothing").status_code == 404
 
 
