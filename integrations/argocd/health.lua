@@ -43,18 +43,17 @@ if generation ~= nil and observed ~= nil and observed < generation then
   return hs
 end
 
+-- a False condition of these types makes the rollout Degraded, whatever its phase
+local degrading = {
+  SpecValid = "The newest spec is invalid, the last valid one still runs: ",
+  Reconciled = "The rollout controller cannot act on this rollout: ",
+}
 if obj.status.conditions ~= nil then
   for _, condition in ipairs(obj.status.conditions) do
-    if condition.type == "SpecValid" and condition.status == "False" then
+    local prefix = degrading[condition.type]
+    if prefix ~= nil and condition.status == "False" then
       hs.status = "Degraded"
-      local detail = condition.message or condition.reason or "invalid spec"
-      hs.message = "The newest spec is invalid, the last valid one still runs: " .. detail
-      return hs
-    end
-    if condition.type == "Reconciled" and condition.status == "False" then
-      hs.status = "Degraded"
-      local detail = condition.message or condition.reason or "reconcile failed"
-      hs.message = "The rollout controller cannot act on this rollout: " .. detail
+      hs.message = prefix .. (condition.message or condition.reason or condition.type)
       return hs
     end
   end
