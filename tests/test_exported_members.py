@@ -257,6 +257,7 @@ PUBLIC_NAMES: dict[str, list[str]] = {
         "Unmanaged",
         "apply_scaling",
         "ensure_canary",
+        "follow_stable",
         "planned_replicas",
         "scaling_hold",
     ],
