@@ -44,14 +44,23 @@ class _Answer:
 @dataclasses.dataclass
 class _Group:
     form: BatchForm
-    lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
     members: dict[Member, float] = dataclasses.field(default_factory=dict)
     """Each member and when (monotonic) it last asked."""
     answer: _Answer | None = None
+    asking: threading.Event | None = None
+    """Set while one caller's query for this group is in flight (the others wait on it)."""
+    unbatchable: bool = False
 
 
 class BatchedQueries:
-    """Answers single-workload policy queries from one batch query per pass."""
+    """Answers single-workload policy queries from one batch query per pass.
+
+    No lock is held while a query is in flight: one caller per group asks, the others of
+    the group wait for its answer (a caller already covered by the current answer does not
+    wait at all), and a newcomer is added to a fresh answer by a query of the newcomers
+    only, evaluated at the answer's own time, so a burst of new rollouts never re-reads
+    every rollout's series.
+    """
 
     def __init__(
         self,
@@ -73,6 +82,7 @@ class BatchedQueries:
         self._unbatchable: set[tuple[str, ...]] = set()
         self._forms: dict[tuple[str, tuple[tuple[str, str], ...]], BatchForm | None] = {}
         self._guard = threading.Lock()
+        """Guards the groups, their members and answers; never held across a query."""
         self.queries_sent = 0
 
     def query_series(
@@ -90,49 +100,86 @@ class BatchedQueries:
             return None
         when = self._clock() if at is None else at
         while True:
-            with group.lock:
+            with self._guard:
+                if group.unbatchable:
+                    return None
                 answer = group.answer
-                if answer is not None and abs(when - answer.at) <= self.max_age:
+                fresh = answer is not None and abs(when - answer.at) <= self.max_age
+                if answer is not None and fresh:
                     if answer.error is not None:
                         raise answer.error
                     if member in answer.series:
                         return answer.series[member]
-                    # a newcomer this pass: one widened query per min_interval serves all
+                    # a newcomer this pass: one widening per min_interval serves all
                     wait = answer.asked + self.min_interval - self._monotonic()
                 else:
                     wait = 0.0
-                if wait <= 0:
-                    answer = self._ask(group, when, timeout)
-                    if answer is None:
-                        return None
-                    group.answer = answer
-            if wait <= 0 and answer is not None:
-                self._widen_others(group, when, timeout)
-                if answer.error is not None:
-                    raise answer.error
-                return answer.series.get(member, ())
-            time.sleep(wait)
+                flight = group.asking
+                mine = wait <= 0 and flight is None
+                if mine:
+                    flight = group.asking = threading.Event()
+            if flight is not None and not mine:
+                flight.wait(timeout)  # someone else's query: its answer may cover us
+                continue
+            if wait > 0:
+                time.sleep(wait)
+                continue
+            assert flight is not None
+            try:
+                answered = self._refresh(group, answer if fresh else None, when, timeout)
+            finally:
+                with self._guard:
+                    group.asking = None
+                flight.set()
+            if answered is None:
+                return None
+            self._widen_others(group, when, timeout)
+            if answered.error is not None:
+                raise answered.error
+            return answered.series.get(member, ())
+
+    def _refresh(
+        self, group: _Group, fresh: _Answer | None, when: float, timeout: float
+    ) -> _Answer | None:
+        """Ask for the group (only its members ``fresh`` lacks, when given) and keep the
+        answer; None when the template turned out unbatchable."""
+        with self._guard:
+            self._forget_quiet(group)
+            members = list(group.members)
+        if fresh is None:
+            answer = self._ask(group, members, when, timeout)
+        else:
+            missing = [m for m in members if m not in fresh.series]
+            answer = self._ask(group, missing, fresh.at, timeout)
+            if answer is not None and answer.error is None:
+                answer.series = {**fresh.series, **answer.series}
+        if answer is not None:
+            with self._guard:
+                group.answer = answer
+        return answer
 
     def _widen_others(self, asked: _Group, when: float, timeout: float) -> None:
         """Newcomers joined every template at once: widen the other batches of this pass
         now too, so their next questions are answered without waiting."""
         with self._guard:
-            others = [g for g in self._groups.values() if g is not asked]
-        for group in others:
-            if not group.lock.acquire(blocking=False):
-                continue  # someone is asking it right now
-            try:
+            chosen: list[tuple[_Group, _Answer, threading.Event]] = []
+            for group in self._groups.values():
                 answer = group.answer
-                if answer is None or abs(when - answer.at) > self.max_age or answer.error:
+                if group is asked or group.asking is not None or answer is None:
+                    continue  # someone is asking it right now, or nobody has yet
+                if abs(when - answer.at) > self.max_age or answer.error:
                     continue
-                with self._guard:
-                    uncovered = any(m not in answer.series for m in group.members)
-                if uncovered:
-                    widened = self._ask(group, when, timeout)
-                    if widened is not None:
-                        group.answer = widened
+                if all(m in answer.series for m in group.members):
+                    continue
+                flight = group.asking = threading.Event()
+                chosen.append((group, answer, flight))
+        for group, answer, flight in chosen:
+            try:
+                self._refresh(group, answer, when, timeout)
             finally:
-                group.lock.release()
+                with self._guard:
+                    group.asking = None
+                flight.set()
 
     def join(self, template: str, context: Mapping[str, object]) -> None:
         """Say ``context`` will ask for ``template`` soon: the next batch includes it."""
@@ -148,16 +195,16 @@ class BatchedQueries:
             group.members[member] = self._monotonic()
         return group, member
 
-    def _ask(self, group: _Group, at: float, timeout: float) -> _Answer | None:
-        with self._guard:
-            self._forget_quiet(group)
-            members = list(group.members)
+    def _ask(
+        self, group: _Group, members: list[Member], at: float, timeout: float
+    ) -> _Answer | None:
         try:
             query = group.form.query(members)
             self.queries_sent += 1
             series = self.provider.query_series(query, at=at, timeout=timeout)
         except errors.BadQuery:
             with self._guard:
+                group.unbatchable = True
                 self._unbatchable.add(group.form.key)
                 self._groups.pop(group.form.key, None)
             return None

@@ -266,8 +266,11 @@ def _parse_result(result: Any, promql: str) -> tuple[Series, ...]:
                 "(drop the [range] selector or wrap it in a function)",
                 query=promql,
             )
-        labels = tuple(sorted((str(k), str(v)) for k, v in item.get("metric", {}).items()))
-        series.append(Series(labels=labels, value=_number(item["value"][1], promql)))
+        metric = item.get("metric") or {}
+        pairs = sorted(metric.items())
+        if not all(type(k) is str and type(v) is str for k, v in pairs):
+            pairs = sorted((str(k), str(v)) for k, v in pairs)
+        series.append(Series(labels=tuple(pairs), value=_number(item["value"][1], promql)))
     return tuple(series)
 
 
