@@ -11,10 +11,19 @@ For one stored Rollout and the spec source's last :class:`rollout.ports.SpecSet`
 4. a Git spec that turned invalid, or left the repository, is said so (``spec_problems``,
    ``deleted``).
 
+Parsing a spec is a pydantic validation and resolving its policies renders them; an idle
+Rollout is resolved at every Git poll and every resync with the same spec, so the last
+resolution of each Rollout is reused while its spec body, its source annotations and the
+spec source's reading are the same ones.
+
 Pure: no I/O and no clock, only the memory of the last valid specs.
 """
 
 from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -29,12 +38,24 @@ from rollout.spec.yamldocs import Document
 __all__ = ["DesiredSpecs", "parse_stored"]
 
 
+@dataclasses.dataclass(frozen=True)
+class _Resolved:
+    """One Rollout's last resolution and what it was resolved from."""
+
+    spec: Mapping[str, Any]
+    commit: str | None
+    source_path: str | None
+    specs: SpecSet | None
+    desired: Desired
+
+
 class DesiredSpecs:
     """Resolves the desired spec of stored Rollouts, remembering the last valid ones."""
 
     def __init__(self) -> None:
         self._specs: SpecSet | None = None
         self._last_valid: dict[str, tuple[Rollout, tuple[RenderedPolicy, ...]]] = {}
+        self._resolved: dict[str, _Resolved] = {}
 
     @property
     def specs(self) -> SpecSet | None:
@@ -47,6 +68,24 @@ class DesiredSpecs:
     def resolve(self, stored: Stored) -> Desired | str:
         """The desired spec of ``stored``, or the problem that leaves nothing to run."""
         specs = self._specs
+        known = self._resolved.get(stored.key)
+        if (
+            known is not None
+            and known.specs is specs
+            and (known.commit, known.source_path) == (stored.commit, stored.source_path)
+            and known.spec == stored.spec
+        ):
+            return known.desired
+        found = self._resolve(stored, specs)
+        if isinstance(found, Desired) and not found.spec_problems:
+            self._resolved[stored.key] = _Resolved(
+                stored.spec, stored.commit, stored.source_path, specs, found
+            )
+        else:
+            self._resolved.pop(stored.key, None)
+        return found
+
+    def _resolve(self, stored: Stored, specs: SpecSet | None) -> Desired | str:
         rollout, problem = parse_stored(stored)
         policies: tuple[RenderedPolicy, ...] = ()
         if rollout is not None:
@@ -80,11 +119,14 @@ class DesiredSpecs:
     def forget(self, key: str) -> None:
         """The Rollout is gone: its last valid spec too."""
         self._last_valid.pop(key, None)
+        self._resolved.pop(key, None)
 
     def keep_only(self, keys: set[str]) -> None:
         """Forget every Rollout but these (the ones still in the cluster)."""
         for key in set(self._last_valid) - keys:
             del self._last_valid[key]
+        for key in set(self._resolved) - keys:
+            del self._resolved[key]
 
 
 def _policies_for(rollout: Rollout, specs: SpecSet | None) -> tuple[RenderedPolicy, ...]:

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
@@ -107,8 +108,10 @@ class Desired:
     deleted: bool = False
     spec_problems: tuple[str, ...] = ()
 
-    @property
+    @functools.cached_property
     def spec_hash(self) -> str:
+        """SHA-256 of the spec, computed once per ``Desired`` (a tick asks for it twice, and
+        an unchanged Rollout is handed the same ``Desired`` tick after tick)."""
         body = json.dumps(self.rollout.spec.model_dump(mode="json", by_alias=True), sort_keys=True)
         return hashlib.sha256(body.encode()).hexdigest()
 

@@ -118,3 +118,17 @@ def test_with_nothing_to_fall_back_on_the_problem_is_returned() -> None:
     assert isinstance(specs.resolve(stored(spec(), mirrored=False)), Desired)
     specs.keep_only(set())
     assert isinstance(specs.resolve(stored(spec("v9", "nope"), mirrored=False)), str)
+
+
+def test_an_unchanged_rollout_is_resolved_once_and_a_change_resolves_again() -> None:
+    specs = DesiredSpecs()
+    specs.update(git({PATH: text()}))
+    first = specs.resolve(stored(spec()))
+    assert isinstance(first, Desired)
+    assert specs.resolve(stored(spec())) is first  # an equal body: the same resolution
+    changed = specs.resolve(stored(spec(version="v3")))
+    assert isinstance(changed, Desired) and changed.rollout.spec.version == "v3"
+    specs.update(git({PATH: text()}))  # a new reading of the source: resolved against it
+    again = specs.resolve(stored(spec(version="v3")))
+    assert isinstance(again, Desired) and again is not changed
+    assert again.spec_hash == changed.spec_hash != first.spec_hash

@@ -11,12 +11,16 @@ Mirroring Git specs into these resources is :mod:`rollout.kube.mirror`; Events a
 While the controller leads, reads come from a list+watch cache (``cache``,
 :mod:`rollout.kube.rollout_cache`); what a write returns goes into it at once, and a
 conflict reads the object again from the server, so a stale copy costs at most one retry.
+Reading an object's status into a ``RolloutState`` is a validation; the result is kept per
+Rollout and reused while its resourceVersion stays the same (an idle Rollout is read at
+every Git poll and every resync, and its status does not change between them).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 import uuid
 from typing import Any
@@ -49,6 +53,9 @@ class KubeStateStore:
     def __init__(self, api: k8s_client.ApiClient) -> None:
         self.objects = k8s_client.CustomObjectsApi(api)
         self.cache = RolloutCache(self.objects)
+        self._parsed: dict[tuple[str, str], tuple[str, Stored]] = {}
+        """The last ``Stored`` read of each Rollout, by its resourceVersion."""
+        self._parsed_lock = threading.Lock()
 
     # -- reading -------------------------------------------------------------------------
 
@@ -76,7 +83,25 @@ class KubeStateStore:
 
     def load(self, namespace: str, name: str) -> Stored:
         """The Rollout resource: spec body, state from status, resourceVersion, annotations."""
-        return resource.stored_from_object(self.read_object(namespace, name))
+        return self._stored(self.read_object(namespace, name))
+
+    def _stored(self, obj: JsonObject) -> Stored:
+        """``stored_from_object``, reused while the object's resourceVersion is the same
+        (a resourceVersion names one content of one object: the server changes it with
+        every write). ``Stored`` and the state in it are immutable, so sharing is safe."""
+        metadata = obj.get("metadata") or {}
+        version = str(metadata.get("resourceVersion") or "")
+        key = (str(metadata.get("namespace") or "default"), str(metadata.get("name") or ""))
+        if version:
+            with self._parsed_lock:
+                known = self._parsed.get(key)
+            if known is not None and known[0] == version:
+                return known[1]
+        stored = resource.stored_from_object(obj)
+        if version:
+            with self._parsed_lock:
+                self._parsed[key] = (version, stored)
+        return stored
 
     def check_served(self) -> None:
         """Raise ``NotFound`` when the cluster does not serve Rollouts (the CRD deleted, the
@@ -93,7 +118,12 @@ class KubeStateStore:
         """Every Rollout, in one namespace or all, ordered by namespace and name."""
         cached = self.cache.items(namespace)
         if cached is not None:
-            stored = [resource.stored_from_object(item) for item in cached]
+            stored = [self._stored(item) for item in cached]
+            if namespace is None:  # every Rollout is here: forget the ones that are gone
+                present = {(item.namespace, item.name) for item in stored}
+                with self._parsed_lock:
+                    for key in set(self._parsed) - present:
+                        del self._parsed[key]
             return sorted(stored, key=lambda s: (s.namespace, s.name))
         where = f"namespace {namespace}" if namespace else "all namespaces"
         with errors.translated(f"listing rollouts in {where}"):

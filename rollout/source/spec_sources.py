@@ -19,6 +19,7 @@ import concurrent.futures
 import hashlib
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 from rollout.errors import RolloutError
 from rollout.ports import SpecMirror, SpecSet
@@ -41,6 +42,8 @@ class GitSpecSource:
         self._git = git
         self._mirror = mirror
         self._last: tuple[str, SpecSet] | None = None
+        self._bodies: dict[str, tuple[LoadedRollout, dict[str, Any]]] = {}
+        """Each published entry and its dumped body (a poll at the same commit reuses them)."""
 
     def sync(self) -> SpecSet:
         """The specs at the branch's head; a poll that finds the same commit reuses the
@@ -64,10 +67,27 @@ class GitSpecSource:
     def publish(self, specs: SpecSet) -> None:
         """Mirror each valid spec into its Rollout resource, several writes at a time (after
         a push to many specs each rollout starts as soon as its own spec lands); a failure
-        is logged, the others go on."""
+        is logged, the others go on.
 
-        def mirror_one(key: str, entry: LoadedRollout) -> None:
-            body = entry.rollout.model_dump(mode="json", by_alias=True, exclude_none=True)
+        A poll that finds the same commit hands over the same entries: their bodies are
+        not dumped again, and they are checked one after the other against the cache (no
+        request unless someone changed the Rollout meanwhile), without the writers' pool.
+        """
+        rollouts = specs.catalog.rollouts
+        bodies: dict[str, tuple[LoadedRollout, dict[str, Any]]] = {}
+        new: list[str] = []
+        for key, entry in rollouts.items():
+            known = self._bodies.get(key)
+            if known is not None and known[0] is entry:
+                bodies[key] = known
+            else:
+                dumped = entry.rollout.model_dump(mode="json", by_alias=True, exclude_none=True)
+                bodies[key] = (entry, dumped)
+                new.append(key)
+        self._bodies = bodies
+
+        def mirror_one(key: str) -> None:
+            entry, body = bodies[key]
             try:
                 self._mirror.mirror_spec(
                     body, commit=entry.origin.commit or "", path=entry.origin.path
@@ -75,9 +95,12 @@ class GitSpecSource:
             except RolloutError as error:
                 log.error("%s: spec not mirrored into the cluster: %s", key, error)
 
-        rollouts = specs.catalog.rollouts
+        fresh = set(new)
+        for key in rollouts:
+            if key not in fresh:
+                mirror_one(key)
         with concurrent.futures.ThreadPoolExecutor(max_workers=MIRROR_WRITERS) as writers:
-            list(writers.map(mirror_one, rollouts.keys(), rollouts.values()))
+            list(writers.map(mirror_one, new))
 
     def retire(self, namespace: str, name: str) -> None:
         self._mirror.delete_mirror(namespace, name)

@@ -124,6 +124,19 @@ def test_mirror_removes_spec_fields_that_git_removed(
     assert "steps" not in store.load(NAMESPACE, "checkout").spec
 
 
+def test_a_rollout_read_again_at_the_same_resource_version_is_not_parsed_again(
+    store: KubeStateStore, mirror: KubeSpecMirror
+) -> None:
+    mirror.mirror_spec(rollout_body(), commit="c1", path=PATH)
+    read = store.load(NAMESPACE, "checkout")
+    assert store.load(NAMESPACE, "checkout") is read
+    state = RolloutState(phase=Phase.WAITING, stable_version="v1", canary_version="v2")
+    store.save_state(NAMESPACE, "checkout", state, read.resource_version)
+    after = store.load(NAMESPACE, "checkout")
+    assert after is not read and after.state == state
+    assert [item.state for item in store.list_rollouts(NAMESPACE)] == [state]
+
+
 def test_save_with_a_stale_resource_version_is_a_conflict(
     store: KubeStateStore, mirror: KubeSpecMirror
 ) -> None:
