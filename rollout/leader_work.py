@@ -165,7 +165,7 @@ class LeaderWork:
                 log.error("reconcile failed: %s", error)
                 self._report_failure(namespace, name, error)
             finally:
-                self._metrics.observe_reconcile(namespace, name, time.perf_counter() - started)
+                self._metrics.observe_reconcile(time.perf_counter() - started)
 
     def _report_failure(self, namespace: str, name: str, error: RolloutError) -> None:
         try:

@@ -132,7 +132,7 @@ def test_metrics_exposes_the_helpers_values(
     metrics.count_verdict("shop", "checkout", policy="error-ratio", outcome="pass")
     metrics.count_verdict("shop", "checkout", policy="error-ratio", outcome="pass")
     metrics.count_verdict("shop", "checkout", policy="latency-p99", outcome="fail")
-    metrics.observe_reconcile("shop", "checkout", 0.03)
+    metrics.observe_reconcile(0.03)
     metrics.count_reconcile_error("shop", "cart", kind="ClusterError")
     metrics.record_git_sync(success=True, at=1_700_000_000.5)
     metrics.record_git_sync(success=False)
@@ -151,9 +151,8 @@ def test_metrics_exposes_the_helpers_values(
     assert found[("rollout_canary_weight", (("namespace", "shop"), ("rollout", "checkout")))] == 20
     verdict = (("namespace", "shop"), ("outcome", "pass"), ("policy", "error-ratio"))
     assert found[("rollout_analysis_verdicts_total", (*verdict, ("rollout", "checkout")))] == 2
-    reconcile = (("namespace", "shop"), ("rollout", "checkout"))
-    assert found[("rollout_reconcile_duration_seconds_count", reconcile)] == 1
-    assert found[("rollout_reconcile_duration_seconds_sum", reconcile)] == pytest.approx(0.03)
+    assert found[("rollout_reconcile_duration_seconds_count", ())] == 1
+    assert found[("rollout_reconcile_duration_seconds_sum", ())] == pytest.approx(0.03)
     error = (("kind", "ClusterError"), ("namespace", "shop"), ("rollout", "cart"))
     assert found[("rollout_reconcile_errors_total", error)] == 1
     assert found[("rollout_git_last_sync_timestamp_seconds", ())] == 1_700_000_000.5
