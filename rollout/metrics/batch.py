@@ -22,13 +22,24 @@ import dataclasses
 import threading
 import time
 from collections.abc import Callable, Mapping
+from typing import Protocol, runtime_checkable
 
 from rollout.errors import MetricsError
 from rollout.metrics import errors
 from rollout.metrics.batch_query import BatchForm, Member, batch_form
 from rollout.ports import DEFAULT_QUERY_TIMEOUT, MetricsProvider, Series
 
-__all__ = ["BatchedQueries"]
+__all__ = ["BatchedQueries", "VectorProvider"]
+
+
+@runtime_checkable
+class VectorProvider(Protocol):
+    """A provider that also answers with unsorted label mappings (``PrometheusProvider``):
+    the batch's answers are split from those directly, in one pass."""
+
+    def query_vector(
+        self, promql: str, *, at: float | None = None, timeout: float = DEFAULT_QUERY_TIMEOUT
+    ) -> list[tuple[dict[str, str], float]]: ...
 
 
 @dataclasses.dataclass
@@ -201,7 +212,12 @@ class BatchedQueries:
         try:
             query = group.form.query(members)
             self.queries_sent += 1
-            series = self.provider.query_series(query, at=at, timeout=timeout)
+            if isinstance(self.provider, VectorProvider):
+                vector = self.provider.query_vector(query, at=at, timeout=timeout)
+                split = group.form.split_vector(vector, members)
+            else:
+                series = self.provider.query_series(query, at=at, timeout=timeout)
+                split = group.form.split(series, members)
         except errors.BadQuery:
             with self._guard:
                 group.unbatchable = True
@@ -210,7 +226,6 @@ class BatchedQueries:
             return None
         except MetricsError as error:
             return _Answer(at=at, asked=self._monotonic(), series={}, error=error)
-        split = group.form.split(series, members)
         return _Answer(at=at, asked=self._monotonic(), series=split)
 
     def _form(self, template: str, context: Mapping[str, object]) -> BatchForm | None:

@@ -84,29 +84,29 @@ class BatchForm:
     def split(
         self, series: Iterable[Series], members: Iterable[Member]
     ) -> dict[Member, tuple[Series, ...]]:
-        """Each member's series, as its own single-workload query would have given them.
+        """Each member's series, as its own single-workload query would have given them."""
+        return self.split_vector(((dict(item.labels), item.value) for item in series), members)
 
-        One pass over the answer, which names every member of the batch: thousands of
-        series per query at a thousand rollouts, so the loop does no more than it must."""
+    def split_vector(
+        self, vector: Iterable[tuple[Mapping[str, str], float]], members: Iterable[Member]
+    ) -> dict[Member, tuple[Series, ...]]:
+        """``split`` of an answer whose labels are still mappings: one pass over a vector
+        that names every member of the batch (thousands of series at a thousand rollouts),
+        building each kept series once."""
         names = [label for _, label in self.labels]
         added = self.added
         own: dict[Member, list[Series]] = {member: [] for member in members}
         unlabelled: list[Series] = []
-        for item in series:
-            labels = dict(item.labels)
+        for labels, value in vector:
             try:
                 member = tuple([labels[name] for name in names])
             except KeyError:
-                unlabelled.append(item)
+                unlabelled.append(Series(labels=tuple(sorted(labels.items())), value=value))
                 continue
             found = own.get(member)
-            if found is None:
-                continue
-            if added:
-                kept = tuple([pair for pair in item.labels if pair[0] not in added])
-                found.append(Series(labels=kept, value=item.value))
-            else:
-                found.append(item)
+            if found is not None:
+                kept = sorted([pair for pair in labels.items() if pair[0] not in added])
+                found.append(Series(labels=tuple(kept), value=value))
         return {member: tuple(found or unlabelled) for member, found in own.items()}
 
 

@@ -156,6 +156,17 @@ class PrometheusProvider:
     def query_series(
         self, promql: str, *, at: float | None = None, timeout: float = DEFAULT_QUERY_TIMEOUT
     ) -> tuple[Series, ...]:
+        return tuple(
+            Series(labels=tuple(sorted(labels.items())), value=value)
+            for labels, value in self.query_vector(promql, at=at, timeout=timeout)
+        )
+
+    def query_vector(
+        self, promql: str, *, at: float | None = None, timeout: float = DEFAULT_QUERY_TIMEOUT
+    ) -> list[tuple[dict[str, str], float]]:
+        """``query_series`` before its labels are sorted into tuples: each series' labels as
+        Prometheus sent them, and its value. For a caller that regroups thousands of series
+        (``rollout.metrics.batch``), one pass over them instead of two."""
         params: dict[str, str] = {"timeout": f"{max(round(timeout * 1000), 1)}ms"}
         if at is not None:
             params["time"] = f"{at:.3f}"
@@ -250,13 +261,14 @@ def _from_status(text: str, promql: str) -> MetricsError:
     return errors.Unreachable(f"Prometheus answered HTTP {status}: {server_message}")
 
 
-def _parse_result(result: Any, promql: str) -> tuple[Series, ...]:
-    """An instant vector, a scalar or a string result as series; refuse range vectors."""
+def _parse_result(result: Any, promql: str) -> list[tuple[dict[str, str], float]]:
+    """An instant vector, a scalar or a string result as (labels, value) pairs; refuse range
+    vectors."""
     if isinstance(result, list) and len(result) == 2 and not isinstance(result[0], dict):
-        return (Series(labels=(), value=_number(result[1], promql)),)
+        return [({}, _number(result[1], promql))]
     if not isinstance(result, list):
         raise errors.BadQuery(f"unexpected result shape {type(result).__name__}", query=promql)
-    series: list[Series] = []
+    series: list[tuple[dict[str, str], float]] = []
     for item in result:
         if not isinstance(item, dict):
             raise errors.BadQuery("unexpected result item", query=promql)
@@ -267,11 +279,10 @@ def _parse_result(result: Any, promql: str) -> tuple[Series, ...]:
                 query=promql,
             )
         metric = item.get("metric") or {}
-        pairs = sorted(metric.items())
-        if not all(type(k) is str and type(v) is str for k, v in pairs):
-            pairs = sorted((str(k), str(v)) for k, v in pairs)
-        series.append(Series(labels=tuple(pairs), value=_number(item["value"][1], promql)))
-    return tuple(series)
+        if not all(type(value) is str for value in metric.values()):
+            metric = {str(k): str(v) for k, v in metric.items()}
+        series.append((metric, _number(item["value"][1], promql)))
+    return series
 
 
 def _number(text: Any, promql: str) -> float:
