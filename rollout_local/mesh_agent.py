@@ -13,6 +13,12 @@ the server answers 410 Gone; connection errors are retried after a short delay. 
 does the first list of both kinds itself and pushes the first config before returning, so
 a caller can send traffic right away; ``stop()`` interrupts the open watches.
 
+With ``gateway_api=True`` it also watches Gateway API HTTPRoutes and the Services they send
+to, and routes them as the Istio objects that route the same way
+(``rollout_local.processes.gateway_translation``): a Service stands for the pods its
+selector picks, so when the controller points a Service at another version, or moves an
+HTTPRoute's weights, Envoy follows.
+
 Backend addresses are not in the Istio objects (a real mesh learns them from Endpoints), so
 the caller registers where each ``(host, subset)`` listens, up front or later with
 ``set_backend``; a version whose backend is registered later is picked up then.
@@ -21,6 +27,8 @@ the caller registers where each ``(host, subset)`` listens, up front or later wi
 from __future__ import annotations
 
 import contextlib
+import functools
+import json
 import logging
 import threading
 import time
@@ -33,7 +41,7 @@ from kubernetes import client, config, watch
 
 from rollout.errors import ClusterError
 from rollout_local.lifecycle import Lifecycle
-from rollout_local.processes import envoy_config
+from rollout_local.processes import envoy_config, gateway_translation
 from rollout_local.processes.envoy_proxy import EnvoyError, EnvoyProxy
 
 __all__ = ["ISTIO_GROUP", "MeshAgent"]
@@ -41,7 +49,9 @@ __all__ = ["ISTIO_GROUP", "MeshAgent"]
 logger = logging.getLogger(__name__)
 
 ISTIO_GROUP = "networking.istio.io"
+GATEWAY_GROUP = "gateway.networking.k8s.io"
 _KINDS = ("virtualservices", "destinationrules")
+_GATEWAY_KINDS = ("httproutes", "services")
 _GONE = 410
 
 # The kubernetes package is untyped; these aliases give mypy the types this module relies on.
@@ -79,19 +89,22 @@ class MeshAgent(Lifecycle):
         api_version: str = "v1",
         watch_timeout: float = 60.0,
         retry_delay: float = 0.5,
+        gateway_api: bool = False,
     ) -> None:
         if api_client is None:
             if kubeconfig is None:
                 raise ValueError("an api_client or a kubeconfig path is needed")
             api_client = _new_client_from_config(config_file=str(kubeconfig))
         self._api = client.CustomObjectsApi(api_client)
+        self._core = client.CoreV1Api(api_client)
+        self._kinds = _KINDS + (_GATEWAY_KINDS if gateway_api else ())
         self._proxy = proxy
         self._namespace = namespace
         self._api_version = api_version
         self._watch_timeout = watch_timeout
         self._retry_delay = retry_delay
         self._backends: dict[tuple[str, str], str] = dict(backends or {})
-        self._objects: dict[str, dict[_Key, Json]] = {kind: {} for kind in _KINDS}
+        self._objects: dict[str, dict[_Key, Json]] = {kind: {} for kind in self._kinds}
         self._lock = threading.RLock()
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -122,7 +135,8 @@ class MeshAgent(Lifecycle):
             return list(self._warnings)
 
     def objects(self, kind: str) -> list[Json]:
-        """The objects of one kind (``virtualservices`` or ``destinationrules``) as last seen."""
+        """The objects of one kind (``virtualservices``, ``destinationrules``, and with
+        ``gateway_api`` ``httproutes`` and ``services``) as last seen."""
         with self._lock:
             return list(self._objects[kind].values())
 
@@ -143,12 +157,16 @@ class MeshAgent(Lifecycle):
     def _push(self) -> None:
         """Translate what is known and apply it, unless Envoy already has exactly that."""
         with self._lock:
+            gateway = gateway_translation.as_istio(
+                self._objects.get("httproutes", {}).values(),
+                self._objects.get("services", {}).values(),
+            )
             resources = envoy_config.translate(
-                self._objects["virtualservices"].values(),
-                self._objects["destinationrules"].values(),
+                [*self._objects["virtualservices"].values(), *gateway.virtual_services],
+                [*self._objects["destinationrules"].values(), *gateway.destination_rules],
                 self._backends,
             )
-            self._warnings = resources.warnings
+            self._warnings = gateway.warnings + resources.warnings
             snapshot = (resources.routes, resources.clusters)
             if snapshot == self._last_pushed:
                 return
@@ -174,14 +192,17 @@ class MeshAgent(Lifecycle):
 
         def call(**kwargs: Any) -> Any:
             result: Any
-            if self._namespace is None:
-                result = self._api.list_cluster_custom_object(
-                    ISTIO_GROUP, self._api_version, kind, **kwargs
-                )
+            if kind == "services":
+                result = self._list_services(**kwargs)
             else:
-                result = self._api.list_namespaced_custom_object(
-                    ISTIO_GROUP, self._api_version, self._namespace, kind, **kwargs
-                )
+                group = GATEWAY_GROUP if kind == "httproutes" else ISTIO_GROUP
+                version = "v1" if kind == "httproutes" else self._api_version
+                if self._namespace is None:
+                    result = self._api.list_cluster_custom_object(group, version, kind, **kwargs)
+                else:
+                    result = self._api.list_namespaced_custom_object(
+                        group, version, self._namespace, kind, **kwargs
+                    )
             if kwargs.get("watch"):
                 with self._lock:
                     self._responses[kind] = result
@@ -190,6 +211,16 @@ class MeshAgent(Lifecycle):
             return result
 
         return call
+
+    def _list_services(self, **kwargs: Any) -> Any:
+        """Services as plain dicts, like the custom objects (a watch decodes its own)."""
+        if self._namespace is None:
+            method: Callable[..., Any] = self._core.list_service_for_all_namespaces
+        else:
+            method = functools.partial(self._core.list_namespaced_service, self._namespace)
+        if kwargs.get("watch"):
+            return method(**kwargs)
+        return json.loads(method(_preload_content=False, **kwargs).data)
 
     def _list(self, kind: str, *, push: bool = True) -> str:
         """Replace the known objects of one kind with a fresh list; return its resourceVersion."""
@@ -265,10 +296,10 @@ class MeshAgent(Lifecycle):
         self._stopping.clear()
         versions: dict[str, str] = {}
         try:
-            for kind in _KINDS:
+            for kind in self._kinds:
                 versions[kind] = self._list(kind, push=False)
         except (client.ApiException, urllib3.exceptions.HTTPError, OSError) as error:
-            raise ClusterError(f"cannot list Istio {kind}: {error}") from None
+            raise ClusterError(f"cannot list {kind}: {error}") from None
         self._push()
         self._threads = [
             threading.Thread(
@@ -277,7 +308,7 @@ class MeshAgent(Lifecycle):
                 name=f"mesh-agent-{kind}",
                 daemon=True,
             )
-            for kind in _KINDS
+            for kind in self._kinds
         ]
         for thread in self._threads:
             thread.start()

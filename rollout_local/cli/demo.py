@@ -50,7 +50,11 @@ def _print_summary(result: DemoResult) -> None:
         if record.reason:
             _echo(f"    why: {record.reason}")
     final = result.final
-    _echo(f"  VirtualService now: {final.get('virtual_service')}; phase {final.get('phase')}")
+    routes = result.summary().get("http_route")
+    now = (
+        f"HTTPRoute: {routes['final']}" if routes else f"VirtualService: {final['virtual_service']}"
+    )
+    _echo(f"  {now} now; phase {final.get('phase')}")
     _echo(f"  total {result.seconds_total:.1f}s; {len(result.alerts)} alert(s) received")
 
 

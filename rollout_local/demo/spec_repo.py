@@ -9,7 +9,8 @@ controller, so the sync starts at once instead of at the next poll.
 (the ``ab`` scenario first sends a header to the canary, with sticky sessions; ``mirror``
 first mirrors 20% then 50% of the traffic to it, each analysed 10s; ``bluegreen`` gives
 ``blueGreen`` instead: a preview by that header, analysed 10s, then 0 -> 100% at once and
-a 10s rollback window),
+a 10s rollback window; ``gateway-api`` routes by the ``checkout`` HTTPRoute and its two
+Services instead of the VirtualService),
 then 100% (the promotion, once the verdict is promotable), with a 1 s analysis interval,
 the shipped error policy and the slow-request policy (at most 5% slower than 250 ms, an
 ``le`` of Envoy's histogram: a test with error control, where a p99 threshold would trip
@@ -31,6 +32,7 @@ import yaml
 
 from rollout.errors import SourceError
 from rollout_local.demo.cluster import ALERT_SECRET, NAMESPACE, SERVICE, qualified_host
+from rollout_local.demo.gateway_world import CANARY_SERVICE, STABLE_SERVICE
 
 __all__ = ["DemoSpec", "SpecRepository", "post_push_hook"]
 
@@ -61,6 +63,8 @@ class DemoSpec:
     session_affinity: bool = False
     blue_green: bool = False
     """Blue/green instead of the steps: preview by the ``x-canary: always`` header."""
+    gateway_api: bool = False
+    """The traffic is the ``checkout`` HTTPRoute and its two Services, not Istio's."""
 
     @classmethod
     def for_rate(
@@ -99,6 +103,24 @@ class DemoSpec:
                 steps.append({"analyze": {"duration": self.hold}})
         return steps
 
+    def traffic(self) -> dict[str, object]:
+        """The spec's ``traffic``: the VirtualService, or the HTTPRoute and its Services."""
+        if self.gateway_api:
+            route = {
+                "name": SERVICE,
+                "stableService": STABLE_SERVICE,
+                "canaryService": CANARY_SERVICE,
+            }
+            return {"host": qualified_host(), "httpRoutes": [route]}
+        return {
+            "host": qualified_host(),
+            "destinationRule": SERVICE,
+            "virtualServices": [{"name": SERVICE, "routes": ["primary"]}],
+            **(
+                {"sessionAffinity": {"cookieName": "demo-version"}} if self.session_affinity else {}
+            ),
+        }
+
     def render(self, version: str) -> str:
         document = {
             "apiVersion": "canary.rollout.dev/v1alpha1",
@@ -106,16 +128,7 @@ class DemoSpec:
             "metadata": {"name": SERVICE, "namespace": NAMESPACE},
             "spec": {
                 "version": version,
-                "traffic": {
-                    "host": qualified_host(),
-                    "destinationRule": SERVICE,
-                    "virtualServices": [{"name": SERVICE, "routes": ["primary"]}],
-                    **(
-                        {"sessionAffinity": {"cookieName": "demo-version"}}
-                        if self.session_affinity
-                        else {}
-                    ),
-                },
+                "traffic": self.traffic(),
                 **({"blueGreen": _BLUE_GREEN} if self.blue_green else {"steps": self.steps()}),
                 "analysis": {
                     "interval": self.interval,

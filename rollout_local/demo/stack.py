@@ -4,7 +4,9 @@ Every part is the real thing except the Kubernetes API (the project's local API 
 
 1. a webhook receiver that prints each alert as it arrives;
 2. the local API server, with the Rollout CRD, the VirtualService, the DestinationRule
-   and the alert Secret (``rollout_local.demo.cluster``);
+   and the alert Secret (``rollout_local.demo.cluster``); with ``spec.gateway_api`` the
+   VirtualService gives way to an HTTPRoute and its two Services
+   (``rollout_local.demo.gateway_world``);
 3. the real Envoy, configured by the mesh agent from the Istio objects;
 4. the real Prometheus, scraping Envoy every second with the recording rules that give
    Istio's standard metrics (``rollout_local.processes.recording_rules``);
@@ -52,6 +54,7 @@ from rollout.kube.store import KubeStateStore
 from rollout.metrics.prometheus import PrometheusSettings
 from rollout.server.serving import UvicornThread
 from rollout.state import Phase
+from rollout_local.demo import gateway_world
 from rollout_local.demo.cluster import (
     NAMESPACE,
     PREVIEW_HEADER,
@@ -114,6 +117,7 @@ class DemoStack(Lifecycle):
         first_behaviour: Behaviour | None = None,
     ) -> None:
         self.spec = spec
+        self.gateway_api = spec.gateway_api
         self.rate = rate
         self.echo = echo
         self.first_version = first_version
@@ -181,11 +185,18 @@ class DemoStack(Lifecycle):
             first_version=self.first_version, alert_url=f"{self.receiver.url}/slack"
         )
         self.cluster.add_version(self.first_version)
+        if self.gateway_api:
+            gateway_world.install(self.cluster.api, first_version=self.first_version)
         self.note(f"local API server {self.apiserver.url} (kubeconfig {kubeconfig})")
 
         self.envoy = exit_stack.enter_context(EnvoyProxy(workdir=self.workdir / "envoy"))
         self.mesh = exit_stack.enter_context(
-            MeshAgent(proxy=self.envoy, kubeconfig=kubeconfig, namespace=NAMESPACE)
+            MeshAgent(
+                proxy=self.envoy,
+                kubeconfig=kubeconfig,
+                namespace=NAMESPACE,
+                gateway_api=self.gateway_api,
+            )
         )
         self.view = EnvoyView(self.envoy, host=qualified_host())
         self.note(

@@ -9,7 +9,7 @@ policies), ``manual-gate`` (a ``pause: {}`` step: the rollout waits, the demo pr
 it the way ``rollout promote`` does, and it completes), and the routing ones measured by
 ``routing_probe``: ``ab`` (a header route, then weights with sticky sessions) and
 ``mirror`` (mirroring first, then weights), and ``bluegreen`` (a preview by header,
-then the switch from 0 to 100% at once, kept for a rollback window).
+then 0 -> 100% at once, kept for a rollback window); ``gateway-api``: on an HTTPRoute.
 
 ``run_demo`` runs one scenario on a fresh ``DemoStack`` and returns a ``DemoResult``, whose
 ``summary()`` is the machine-readable JSON and which ``rollout_local.demo.report`` renders.
@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from rollout.errors import RolloutError
+from rollout_local.demo import gateway_world
 from rollout_local.demo.cluster import NAMESPACE, SERVICE
 from rollout_local.demo.monitor import (
     PAUSED,
@@ -70,6 +71,7 @@ class Scenario:
     """``ab``, ``mirror`` or ``bluegreen``: measured by ``routing_probe``."""
     extra_seconds: float = 0.0
     """More time for a decision than ``DemoOptions.decision_timeout``: more steps."""
+    gateway_api: bool = False
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -118,6 +120,12 @@ SCENARIOS: dict[str, Scenario] = {
             extra_seconds=60.0,
         ),
         Scenario(
+            "gateway-api",
+            "a healthy v2 is promoted step by step on a Gateway API HTTPRoute",
+            (Push("v2", HEALTHY, "healthy, HTTPRoute", PROMOTED),),
+            gateway_api=True,
+        ),
+        Scenario(
             "manual-gate",
             "v2 pauses at 30% until promoted by a person, then completes",
             (Push("v2", HEALTHY, "healthy, manual gate", PROMOTED),),
@@ -157,6 +165,7 @@ class DemoResult:
     expected: dict[str, str] = dataclasses.field(default_factory=dict)
     routing: dict[str, list[RoutingStep]] = dataclasses.field(default_factory=dict)
     """Per version, what the routing probe measured at each step (``ab``, ``mirror``)."""
+    http_route: list[gateway_world.HTTPRouteState] | None = None
 
     @property
     def seconds_total(self) -> float:
@@ -179,6 +188,7 @@ class DemoResult:
             ],
             "final": self.final,
             "alerts": self.alerts,
+            **gateway_world.summary(self.http_route, self.versions, self.started_at),
             "processes": {
                 # the stack reaps every child when it stops: these pids are history
                 name: {"pid": pid, "stopped": self.finished_at > 0}
@@ -226,6 +236,7 @@ def run_demo(options: DemoOptions, *, echo: Callable[[str], None]) -> DemoResult
     spec = DemoSpec.for_rate(
         options.rate, manual_gate_after=scenario.manual_gate_after, routing=scenario.routing
     )
+    spec = dataclasses.replace(spec, gateway_api=scenario.gateway_api)
     result = DemoResult(
         scenario=scenario,
         options=options,
@@ -237,6 +248,7 @@ def run_demo(options: DemoOptions, *, echo: Callable[[str], None]) -> DemoResult
     with DemoStack(
         spec=spec, rate=options.rate, echo=echo, first_version="v1", first_behaviour=HEALTHY
     ) as stack:
+        routes = gateway_world.start_watch(stack.cluster.api, enabled=spec.gateway_api)
         stack.started_at = result.started_at
         result.processes = stack.child_pids()
         monitor = DemoMonitor(
@@ -275,6 +287,7 @@ def run_demo(options: DemoOptions, *, echo: Callable[[str], None]) -> DemoResult
                 _stay_up(stack)
         finally:
             monitor.stop()
+            result.http_route = routes.stop() if routes else None
             result.versions = list(monitor.versions)
             result.timeline = list(monitor.timeline)
             result.alerts = [format_alert(request) for request in stack.receiver.received]
@@ -377,7 +390,7 @@ def _final_state(stack: DemoStack) -> dict[str, Any]:
     except RolloutError:
         envoy = None  # a Ctrl-C to the whole process group stopped Envoy first
     return {
-        "virtual_service": stack.cluster.route_weights(),
+        "virtual_service": None if stack.spec.gateway_api else stack.cluster.route_weights(),
         "envoy": envoy,
         "phase": state.phase.value,
         "stable_version": state.stable_version,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from rollout.spec.rollout import Rollout
+
 NAMESPACE = "demo"
 HOST = "checkout.demo.svc.cluster.local"
 
@@ -40,3 +42,15 @@ def destination_rule(*subsets: str, name: str = "checkout") -> dict[str, Any]:
             "subsets": [{"name": subset, "labels": {"version": subset}} for subset in subsets],
         },
     }
+
+
+def checkout_rollout(traffic: dict[str, Any]) -> Rollout:
+    """A rollout of checkout to v2 in the demo namespace, over ``traffic``."""
+    return Rollout.model_validate(
+        {
+            "apiVersion": "canary.rollout.dev/v1alpha1",
+            "kind": "Rollout",
+            "metadata": {"name": "checkout", "namespace": NAMESPACE},
+            "spec": {"version": "v2", "traffic": traffic},
+        }
+    )

@@ -18,7 +18,6 @@ import pytest
 
 from rollout.effects import SetWeights
 from rollout.mesh.istio import IstioRouter
-from rollout.spec.rollout import Rollout
 from rollout.spec.routing import HeaderRoute, Routing, SessionAffinity
 from rollout_local.demo.service import DemoService
 from rollout_local.mesh_agent import ISTIO_GROUP, MeshAgent
@@ -26,6 +25,7 @@ from rollout_local.processes.envoy_proxy import EnvoyProxy
 from tests.kube_clients import CustomObjects
 from tests.rollout_local.istio_objects import (
     NAMESPACE,
+    checkout_rollout,
     destination_rule,
     virtual_service,
     weighted_route,
@@ -33,19 +33,11 @@ from tests.rollout_local.istio_objects import (
 
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 
-ROLLOUT = Rollout.model_validate(
+ROLLOUT = checkout_rollout(
     {
-        "apiVersion": "canary.rollout.dev/v1alpha1",
-        "kind": "Rollout",
-        "metadata": {"name": "checkout", "namespace": NAMESPACE},
-        "spec": {
-            "version": "v2",
-            "traffic": {
-                "host": "checkout",
-                "destinationRule": "checkout",
-                "virtualServices": [{"name": "checkout", "routes": ["primary"]}],
-            },
-        },
+        "host": "checkout",
+        "destinationRule": "checkout",
+        "virtualServices": [{"name": "checkout", "routes": ["primary"]}],
     }
 )
 AFFINITY = SessionAffinity(cookie_name="version", max_age="10m")

@@ -14,34 +14,14 @@ least 1,000 live requests, where 5 points are still three.
 
 from __future__ import annotations
 
-import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.rollout_local.cli.demo_process import STORY_TIMEOUT, demo_command, demo_env
+from tests.rollout_local.cli.demo_process import run_scenario
 
 pytestmark = pytest.mark.slow
-
-
-def run_scenario(tmp_path: Path, scenario: str) -> dict[str, Any]:
-    summary = tmp_path / f"{scenario}.json"
-    done = subprocess.run(
-        demo_command(
-            "--scenario", scenario, "--json", str(summary), "--report", str(tmp_path / "r.html")
-        ),
-        env=demo_env(),
-        capture_output=True,
-        text=True,
-        timeout=STORY_TIMEOUT,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    found: dict[str, Any] = json.loads(summary.read_text())
-    assert found["as_expected"] is True and found["final"]["phase"] == "Succeeded"
-    return found
 
 
 def routing_steps(summary: dict[str, Any]) -> list[dict[str, Any]]:
