@@ -6,7 +6,9 @@ applied, through a whole life of a rollout with managed versions (each made from
 Deployment and scaled through the ``scale`` subresource; ``ReadyDeployments`` stands in for
 the Deployment controller; an HPA whose target follows the stable): a version adopted, one
 made and promoted (the old stable scaled to zero), a bad one made, rolled back (scaled to
-zero) with a Slack alert whose URL is read from a Secret, a person's retry (the same Event
+zero) with a Slack alert whose URL is read from a Secret; beside it a second rollout routed
+by a Gateway API HTTPRoute and its two Services (``tests/manifests/gateway_rollout.py``),
+adopted and promoted; a person's retry (the same Event
 recorded twice, so counted), the spec removed from Git (the mirror deleted), and a graceful
 stop (the Lease released). Outputs under test: every request the server logged with the
 controller's User-Agent, reduced to what the authorizer sees, is allowed by a rule bound to
@@ -47,7 +49,8 @@ from tests.e2e.world import (
 )
 from tests.kube_clients import Kubectl, as_body
 from tests.kube_servers import ApiServer
-from tests.manifests import rbac
+from tests.manifests import gateway_rollout, rbac
+from tests.metrics.exporter import IstioExporter
 
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 log = logging.getLogger(__name__)
@@ -81,15 +84,28 @@ def installed(
     kubernetes.client.AutoscalingV2Api(app).create_namespaced_horizontal_pod_autoscaler(
         NAMESPACE, as_body(autoscaler("checkout-v1"))
     )
+    gateway_rollout.install(app, ["v1", "v2"])
     with ReadyDeployments(app, NAMESPACE):
         yield [doc for doc in yaml.safe_load_all(built_yaml) if doc]
+
+
+@pytest.fixture
+def gateway_traffic(
+    installed: list[dict[str, Any]], app: kubernetes.client.ApiClient, exporter: IstioExporter
+) -> Iterator[gateway_rollout.GatewayTraffic]:
+    """The storefront's requests, routed by its HTTPRoute and Services as they are."""
+    traffic = gateway_rollout.GatewayTraffic(app, exporter).start()
+    yield traffic
+    traffic.stop()
 
 
 def running_controller(
     kubeconfig: Path, prometheus: PrometheusServer, spec_repo: SpecRepo, tmp_path: Path
 ) -> Iterator[Controller]:
-    """The controller as ``rollout run`` builds it (leader election on), with v1 in Git."""
+    """The controller as ``rollout run`` builds it (leader election on), with v1 of both
+    rollouts in Git."""
     push_managed(spec_repo, "v1", autoscaler=AUTOSCALER)
+    gateway_rollout.push_storefront(spec_repo, "v1")
     settings = ControllerSettings(
         prometheus=PrometheusSettings(url=prometheus.url),
         git_url=spec_repo.url,
@@ -131,7 +147,13 @@ def live_the_whole_cycle(
     wait_for(
         lambda: rollout_status(api).get("stableVersion") == "v1", timeout=30, what="v1 adopted"
     )
+    wait_for(
+        lambda: gateway_rollout.storefront_status(api)[1] == "v1",
+        timeout=30,
+        what="v1 of the storefront (HTTPRoute) adopted",
+    )
     push_managed(repo, "v2", autoscaler=AUTOSCALER)
+    gateway_rollout.push_storefront(repo, "v2")
     wait_for(
         lambda: (
             (rollout_status(api).get("phase"), rollout_status(api).get("stableVersion"))
@@ -139,6 +161,11 @@ def live_the_whole_cycle(
         ),
         timeout=90,
         what="v2 promoted",
+    )
+    wait_for(
+        lambda: gateway_rollout.storefront_status(api) == ("Succeeded", "v2"),
+        timeout=90,
+        what="v2 of the storefront (HTTPRoute) promoted",
     )
     traffic.behaviour["v3"] = VersionBehaviour(error_rate=0.08)
     push_managed(repo, "v3", autoscaler=AUTOSCALER)
@@ -199,6 +226,7 @@ def test_rbac_allows_every_call_and_grants_nothing_unused(
     apiserver: ApiServer,
     spec_repo: SpecRepo,
     traffic: TrafficSimulator,
+    gateway_traffic: gateway_rollout.GatewayTraffic,
     receiver: WebhookReceiver,
     installed: list[dict[str, Any]],
 ) -> None:
@@ -343,6 +371,7 @@ def test_the_real_authorizer_allows_the_cycle_and_needs_every_rule(
     apiserver: ApiServer,
     spec_repo: SpecRepo,
     traffic: TrafficSimulator,
+    gateway_traffic: gateway_rollout.GatewayTraffic,
     receiver: WebhookReceiver,
     installed: list[dict[str, Any]],
     kubectl: Kubectl,
