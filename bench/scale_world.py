@@ -19,11 +19,11 @@ import os
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
 
 import kubernetes
 import yaml
 
+from rollout_local.demo.cluster import version_deployment
 from rollout_local.lifecycle import ServingThread
 
 NAMESPACE = "shop"
@@ -167,20 +167,7 @@ def install_service_objects(api: kubernetes.client.ApiClient, names: list[str]) 
             },
         )
         for version in ("v1", "v2"):
-            labels = {"app": name, "version": version}
-            deployment: dict[str, Any] = {
-                "apiVersion": "apps/v1",
-                "kind": "Deployment",
-                "metadata": {"name": f"{name}-{version}", "namespace": NAMESPACE},
-                "spec": {
-                    "replicas": 1,
-                    "selector": {"matchLabels": labels},
-                    "template": {
-                        "metadata": {"labels": labels},
-                        "spec": {"containers": [{"name": "app", "image": f"app:{version}"}]},
-                    },
-                },
-            }
+            deployment = version_deployment(name, version, namespace=NAMESPACE)
             apps.create_namespaced_deployment(NAMESPACE, deployment)  # type: ignore[arg-type]
             apps.patch_namespaced_deployment_status(
                 f"{name}-{version}",

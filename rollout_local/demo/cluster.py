@@ -61,6 +61,28 @@ def rollout_crd() -> Json:
     return crd_schema.rollout_crd()
 
 
+def version_deployment(app: str, version: str, *, namespace: str | None = None) -> Json:
+    """The Deployment ``<app>-<version>``: one pod labelled ``app`` and ``version`` (what a
+    DestinationRule subset and a Service selector pick), image ``<app>:<version>``."""
+    labels = {"app": app, "version": version}
+    metadata: Json = {"name": f"{app}-{version}", "labels": labels}
+    if namespace is not None:
+        metadata["namespace"] = namespace
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": metadata,
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": "app", "image": f"{app}:{version}"}]},
+            },
+        },
+    }
+
+
 class DemoCluster:
     """Creates and reads the demo's objects; every call is one or two API requests."""
 
@@ -169,20 +191,7 @@ class DemoCluster:
             "route": [{"destination": {"host": qualified_host(), "subset": version}}],
         }
         self._patch_istio("virtualservices", PREVIEW_HOST, [_append("/spec/http", preview_route)])
-        labels = {"app": SERVICE, "version": version}
-        deployment = {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": f"{SERVICE}-{version}", "labels": labels},
-            "spec": {
-                "replicas": 1,
-                "selector": {"matchLabels": labels},
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {"containers": [{"name": "app", "image": f"{SERVICE}:{version}"}]},
-                },
-            },
-        }
+        deployment = version_deployment(SERVICE, version)
         self._call(
             f"creating Deployment {SERVICE}-{version}",
             lambda: self._apps.create_namespaced_deployment(NAMESPACE, _body(deployment)),

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import kubernetes
 import yaml
 
+from rollout_local.demo.cluster import version_deployment
 from tests.kube_clients import as_body, custom_objects
 from tests.kube_servers import create_namespaces, install_crd
 from tests.metrics.exporter import IstioExporter
@@ -173,24 +174,7 @@ def install_app(api: kubernetes.client.ApiClient, versions: list[str], alerts_ur
     for version in versions:
         name = f"checkout-{version}"
         apps.create_namespaced_deployment(
-            NAMESPACE,
-            as_body(
-                {
-                    "apiVersion": "apps/v1",
-                    "kind": "Deployment",
-                    "metadata": {"name": name, "namespace": NAMESPACE},
-                    "spec": {
-                        "replicas": 1,
-                        "selector": {"matchLabels": {"app": "checkout", "version": version}},
-                        "template": {
-                            "metadata": {"labels": {"app": "checkout", "version": version}},
-                            "spec": {
-                                "containers": [{"name": "app", "image": f"checkout:{version}"}]
-                            },
-                        },
-                    },
-                }
-            ),
+            NAMESPACE, as_body(version_deployment("checkout", version, namespace=NAMESPACE))
         )
         apps.patch_namespaced_deployment_status(
             name,

@@ -22,6 +22,7 @@ from typing import Any
 
 import kubernetes
 
+from rollout_local.demo.cluster import version_deployment
 from tests.e2e.world import NAMESPACE, SpecRepo, git
 from tests.kube_clients import as_body, custom_objects
 from tests.metrics.exporter import IstioExporter
@@ -51,11 +52,10 @@ spec:
     - analyze: {{{{duration: 3s}}}}
   analysis:
     interval: 1s
-    minSampleSize: 50
-    maxInconclusive: 60
+    minSampleSize: 40
+    maxInconclusive: 30
     policies:
       - name: istio-error-ratio
-  progressDeadline: 2m
 """
 
 
@@ -86,20 +86,7 @@ def install(api: kubernetes.client.ApiClient, versions: list[str]) -> None:
     )
     apps = kubernetes.client.AppsV1Api(api)
     for version in versions:
-        labels = {"app": STOREFRONT, "version": version}
-        deployment = {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": f"{STOREFRONT}-{version}", "namespace": NAMESPACE},
-            "spec": {
-                "replicas": 1,
-                "selector": {"matchLabels": labels},
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {"containers": [{"name": "app", "image": f"{STOREFRONT}:{version}"}]},
-                },
-            },
-        }
+        deployment = version_deployment(STOREFRONT, version, namespace=NAMESPACE)
         apps.create_namespaced_deployment(NAMESPACE, as_body(deployment))
 
 
