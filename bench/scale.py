@@ -17,7 +17,10 @@ services, then:
    return, ``push_to_first_weight_p99_seconds`` (making the commit and pushing it,
    ``git_push_seconds``, is the benchmark's work, not the controller's);
 5. steady state (all N rollouts in progress, analysing every 5 s): API requests and
-   Prometheus queries per pass, tick lag, CPU and RSS of the controller process.
+   Prometheus queries per pass, tick lag, CPU and RSS of the controller process, and
+   reconciles per second with the controller's CPU per reconcile. The stand-ins share the
+   machine with it, so the CPU of the API server, of Prometheus and of the benchmark's own
+   process (the exporter, the watch) is reported apart.
 
 A "pass" is one analysis interval (5 s). Prometheus queries are read from Prometheus' own
 ``prometheus_http_requests_total{handler="/api/v1/query"}``. Tick lag (how late each
@@ -162,13 +165,25 @@ def run(count: int, *, idle: bool, workdir: Path, log_path: Path | None = None) 
                 results["api_requests_per_pass_idle"] = round(len(window) / passes, 1)
                 if not idle:
                     _measure_rollouts(results, api, prometheus, repo, base, requests)
-                cpu_before = scale_probe.cpu_seconds(process.pid)
-                server_cpu_before = scale_probe.cpu_seconds(apiserver.pid)
+                # the stand-ins share the machine: each one's CPU is reported on its own
+                pids: dict[str, int | None] = {
+                    "cpu_seconds_per_minute": process.pid,
+                    "apiserver_cpu_seconds_per_minute": apiserver.pid,
+                    "prometheus_cpu_seconds_per_minute": prometheus.pid,
+                    "bench_cpu_seconds_per_minute": os.getpid(),
+                }
+                known = {field: pid for field, pid in pids.items() if pid is not None}
+                cpu_before = {f: scale_probe.cpu_seconds(p) for f, p in known.items()}
+                runs_before = scale_probe.reconciles(_get(f"{base}/metrics"))
                 time.sleep(30.0)
-                cpu = scale_probe.cpu_seconds(process.pid) - cpu_before
-                server_cpu = scale_probe.cpu_seconds(apiserver.pid) - server_cpu_before
-                results["cpu_seconds_per_minute"] = round(cpu * 2, 2)
-                results["apiserver_cpu_seconds_per_minute"] = round(server_cpu * 2, 2)
+                runs = scale_probe.reconciles(_get(f"{base}/metrics")) - runs_before
+                for field, before in cpu_before.items():
+                    used = scale_probe.cpu_seconds(known[field]) - before
+                    results[field] = round(used * 2, 2)
+                results["reconciles_per_second"] = round(runs / 30.0, 1)
+                if runs:
+                    per_run = results["cpu_seconds_per_minute"] / 2 / runs
+                    results["controller_cpu_ms_per_reconcile"] = round(per_run * 1000, 2)
                 results["rss_mb"] = round(scale_probe.rss_mb(process.pid), 1)
             finally:
                 requests.stop()
@@ -267,6 +282,10 @@ def main(argv: list[str] | None = None) -> None:
         "push_to_first_weight_p50_seconds",
         "git_push_seconds",
         "apiserver_cpu_seconds_per_minute",
+        "prometheus_cpu_seconds_per_minute",
+        "bench_cpu_seconds_per_minute",
+        "reconciles_per_second",
+        "controller_cpu_ms_per_reconcile",
     )
     for field in (*FIELDS, *extras, "tick_lag_source", "bench_seconds"):
         if field in results:

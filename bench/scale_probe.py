@@ -30,6 +30,7 @@ from kubelite import RequestRecord, read_request_log
 
 CONTROLLER_AGENT = "rollout-controller/"
 TICK_LAG_METRIC = "rollout_tick_lag_seconds_bucket"
+RECONCILES_METRIC = "rollout_reconcile_duration_seconds_count"
 
 
 class RequestClock:
@@ -155,6 +156,16 @@ def prometheus_queries(url: str) -> float:
         if line.startswith("prometheus_http_requests_total{") and '"/api/v1/query"' in line:
             total += float(line.rsplit(" ", 1)[1])
     return total
+
+
+def reconciles(metrics_text: str) -> float:
+    """Reconciles the controller has run so far: its reconcile-duration histogram's count,
+    summed over its series (one per rollout in older controllers)."""
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in metrics_text.splitlines()
+        if line.startswith((RECONCILES_METRIC + " ", RECONCILES_METRIC + "{"))
+    )
 
 
 def tick_lag_buckets(metrics_text: str) -> dict[float, float]:

@@ -50,3 +50,16 @@ def test_the_exporter_serves_istio_series_per_workload_and_pod() -> None:
     assert 'destination_workload="svc-00000-v1"' in text
     assert 'pod="svc-00000-v1-0"' in text
     assert "istio_request_duration_milliseconds_bucket{" in text and 'le="250"' in text
+
+
+def test_reconciles_are_read_from_the_reconcile_duration_count() -> None:
+    text = (
+        "# TYPE rollout_reconcile_duration_seconds histogram\n"
+        'rollout_reconcile_duration_seconds_bucket{le="0.005"} 3.0\n'
+        "rollout_reconcile_duration_seconds_count 1234.0\n"
+        "rollout_reconcile_duration_seconds_sum 5.5\n"
+    )
+    assert scale_probe.reconciles(text) == 1234.0
+    assert scale_probe.reconciles("") == 0.0
+    labelled = 'rollout_reconcile_duration_seconds_count{rollout="a"} 2.0\n' * 2
+    assert scale_probe.reconciles(labelled) == 4.0
