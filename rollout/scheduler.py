@@ -133,11 +133,15 @@ class Scheduler:
             return dict(self._intervals)
 
     def trigger(self, key: str) -> None:
-        """Run a rollout now (after a person's command or a change of its spec)."""
+        """Run a rollout now (after a person's command or a change of its spec), ahead of
+        the rollouts that are only due for their next tick."""
         if key == SYNC_JOB:
             self._scheduler.add_job(self._guarded, args=[key], next_run_time=_now())
-        elif key in self.rollouts():
-            self._queue.add(key)
+        else:
+            with self._guard:
+                known = key in self._intervals
+            if known:
+                self._queue.add(key, change=True)
 
     def trigger_sync(self) -> None:
         """Sync the spec source now (after a Git push webhook)."""

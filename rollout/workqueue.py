@@ -10,7 +10,10 @@ and nothing says how late a tick started. Here a rollout is a key in one queue:
 - a failed run is retried with per-key exponential backoff (``add_after_failure``), capped,
   and reset by ``forget`` after a success; retries also draw from one token bucket, so a
   dependency that fails for every rollout at once is not hammered;
-- ``get`` returns the key with the time it was due, so the caller can measure tick lag.
+- ``get`` returns the key with the time it was due, so the caller can measure tick lag;
+- a key added as a change (``add(key, change=True)``: a spec pushed, a person's command) is
+  handed out before every key that is merely due, in the order the changes came: when the
+  workers fall behind their ticks, a push or an abort does not wait behind the backlog.
 
 The queue holds no threads; ``rollout.scheduler`` runs the workers.
 """
@@ -80,9 +83,13 @@ class WorkQueue:
         self._heap: list[tuple[float, int, str]] = []
         self._due: dict[str, float] = {}
         """Queued keys and when each is due (an entry in the heap with another time is stale)."""
+        self._changes: dict[str, float] = {}
+        """Keys queued as changes, in arrival order, with when each was added (now due)."""
         self._processing: set[str] = set()
         self._again: dict[str, float] = {}
         """Keys added while a worker held them, with the due time to queue them at."""
+        self._again_changes: set[str] = set()
+        """Those of them added as changes."""
         self._failures: dict[str, int] = {}
         self._order = itertools.count()
         lock = threading.RLock()
@@ -92,16 +99,22 @@ class WorkQueue:
         self._shut_down = False
 
     # ---- adding --------------------------------------------------------------------
-    def add(self, key: str, *, at: float | None = None) -> None:
-        """Queue ``key`` to run at ``at`` (now by default); an earlier due time wins."""
-        due = self._clock() if at is None else at
+    def add(self, key: str, *, at: float | None = None, change: bool = False) -> None:
+        """Queue ``key`` to run at ``at`` (now by default); an earlier due time wins. A
+        ``change`` runs now, ahead of the keys that are only due."""
+        due = self._clock() if at is None or change else at
         with self._changed:
             if self._shut_down:
                 return
             if key in self._processing:
                 self._again[key] = min(due, self._again.get(key, due))
+                if change:
+                    self._again_changes.add(key)
                 return
-            self._push(key, due)
+            if change:
+                self._push_change(key, due)
+            else:
+                self._push(key, due)
 
     def add_after(self, key: str, delay: float) -> None:
         self.add(key, at=self._clock() + max(0.0, delay))
@@ -132,10 +145,21 @@ class WorkQueue:
         """Drop ``key``: not queued any more, not queued again when its run ends."""
         with self._changed:
             self._due.pop(key, None)
+            self._changes.pop(key, None)
             self._again.pop(key, None)
+            self._again_changes.discard(key)
             self._failures.pop(key, None)
 
+    def _push_change(self, key: str, due: float) -> None:
+        if key in self._changes:
+            return
+        self._due.pop(key, None)  # its heap entry turns stale
+        self._changes[key] = due
+        self._changed.notify()
+
     def _push(self, key: str, due: float) -> None:
+        if key in self._changes:
+            return  # already queued to run now
         current = self._due.get(key)
         if current is not None and current <= due:
             return
@@ -149,6 +173,11 @@ class WorkQueue:
         deadline = None if timeout is None else self._clock() + timeout
         with self._changed:
             while not self._shut_down:
+                if self._changes:
+                    key = next(iter(self._changes))
+                    due = self._changes.pop(key)
+                    self._processing.add(key)
+                    return Item(key, due)
                 now = self._clock()
                 wait = self._next_wait(now)
                 if wait is not None and wait <= 0:
@@ -178,8 +207,13 @@ class WorkQueue:
         with self._changed:
             self._processing.discard(key)
             again = self._again.pop(key, None)
+            change = key in self._again_changes
+            self._again_changes.discard(key)
             if again is not None and not self._shut_down:
-                self._push(key, again)
+                if change:
+                    self._push_change(key, again)
+                else:
+                    self._push(key, again)
             self._finished.notify_all()
 
     def wait_done(self, keys: set[str]) -> None:
@@ -191,11 +225,11 @@ class WorkQueue:
     # ---- state -------------------------------------------------------------------------
     def due_at(self, key: str) -> float | None:
         with self._changed:
-            return self._due.get(key, self._again.get(key))
+            return self._changes.get(key, self._due.get(key, self._again.get(key)))
 
     def __len__(self) -> int:
         with self._changed:
-            return len(self._due)
+            return len(self._due) + len(self._changes)
 
     def shut_down(self) -> None:
         """Wake every waiting worker; ``get`` returns None from now on."""

@@ -74,6 +74,41 @@ def test_a_key_held_by_a_worker_is_not_handed_to_another_until_done(
     assert queue.get(timeout=0) is None
 
 
+def test_changes_run_before_keys_that_are_only_due_in_the_order_they_came(
+    queue: WorkQueue, clock: Clock
+) -> None:
+    for name in ("tick-a", "tick-b", "pushed", "commanded"):
+        queue.add(name, at=clock.now - 30)  # a backlog of overdue ticks
+    clock.now += 1
+    queue.add("commanded", change=True)
+    queue.add("pushed", change=True)
+    queue.add("pushed", change=True)  # queued once
+    assert len(queue) == 4
+    taken = [queue.get(timeout=0) for _ in range(4)]
+    assert [(item.key, item.due) for item in taken if item] == [
+        ("commanded", 1001.0),
+        ("pushed", 1001.0),
+        ("tick-a", 970.0),
+        ("tick-b", 970.0),
+    ]
+    assert queue.get(timeout=0) is None
+
+
+def test_a_change_to_a_key_held_by_a_worker_runs_first_once_it_is_done(
+    queue: WorkQueue, clock: Clock
+) -> None:
+    queue.add("held")
+    held = queue.get(timeout=0)
+    queue.add("due", at=clock.now - 5)
+    queue.add("held", change=True)
+    assert held is not None and queue.due_at("held") == clock.now
+    queue.done("held")
+    first = queue.get(timeout=0)
+    assert first is not None and first.key == "held"
+    queue.remove("due")
+    assert queue.get(timeout=0) is None
+
+
 def test_failures_back_off_exponentially_up_to_the_cap_and_forget_resets(
     queue: WorkQueue,
 ) -> None:
