@@ -243,13 +243,21 @@ Outcome {"as expected" if result.as_expected else "<b>NOT as expected</b>"}.</p>
 and per-version <code>upstream_rq_total</code>), not what the controller wrote.</p>
 {versions}
 <h2>Final state</h2>
-<p>VirtualService <code>{_esc(final.get("virtual_service"))}</code>, Envoy
+<p>{_final_route(result)}, Envoy
 <code>{_esc(final.get("envoy"))}</code>, phase {_esc(final.get("phase"))}, stable
 {_esc(final.get("stable_version"))}.</p>
 <h2>Alerts received ({len(result.alerts)})</h2><ul>{alerts}</ul>
 <h2>The rollout spec pushed to Git</h2><pre>{_esc(result.spec_text)}</pre>
 </body></html>
 """
+
+
+def _final_route(result: DemoResult) -> str:
+    """The route object's last weights: the HTTPRoute's in ``gateway-api``, else the
+    VirtualService's."""
+    if result.http_route:
+        return f"HTTPRoute <code>{_esc(result.http_route[-1].summary())}</code>"
+    return f"VirtualService <code>{_esc(result.final.get('virtual_service'))}</code>"
 
 
 def write_report(result: DemoResult, path: Path) -> Path:

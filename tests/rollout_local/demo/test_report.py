@@ -7,11 +7,13 @@ lines and decision markers, the tables, escaped text, and nothing fetched from a
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
+from rollout_local.demo.gateway_world import HTTPRouteState
 from rollout_local.demo.monitor import StepRecord, TimelinePoint, VerdictNote, VersionRecord
-from rollout_local.demo.report import chart_svg, write_report
+from rollout_local.demo.report import chart_svg, render_report, write_report
 from rollout_local.demo.story import SCENARIOS, DemoOptions, DemoResult
 
 T0 = 1_000.0
@@ -99,3 +101,17 @@ def test_the_report_is_self_contained_and_escapes_text(tmp_path: Path) -> None:
     assert "19.0 s after its first request" in page
     assert "failed check istio-error-ratio/errors: value 0.034" in page
     assert "version: &lt;version&gt;" in page
+
+
+def test_a_gateway_api_report_shows_the_httproute_the_rollout_left(tmp_path: Path) -> None:
+    routed = dataclasses.replace(
+        result(),
+        final={"virtual_service": None, "envoy": {"v2": 100}, "phase": "Succeeded"},
+        http_route=[HTTPRouteState(T0 + 30, {"checkout-primary": 100}, {"checkout-primary": "v2"})],
+    )
+    page = write_report(routed, tmp_path / "report.html").read_text()
+    assert (
+        "HTTPRoute <code>{&#x27;backend_weights&#x27;: {&#x27;checkout-primary&#x27;: 100}" in page
+    )
+    assert "VirtualService <code>" not in page
+    assert "VirtualService <code>{&#x27;v1&#x27;: 100}</code>" in render_report(result())
