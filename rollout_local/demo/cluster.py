@@ -178,8 +178,9 @@ class DemoCluster:
 
     # -- one version -----------------------------------------------------------------------
 
-    def add_version(self, version: str) -> None:
-        """The version's DestinationRule subset, preview route and (not yet ready) Deployment."""
+    def add_version(self, version: str, *, deployment: bool = True) -> None:
+        """The version's DestinationRule subset, preview route and (not yet ready) Deployment
+        (none with ``deployment=False``: the controller makes a managed version's)."""
         if version in self._versions:
             return
         self._versions.append(version)
@@ -191,10 +192,12 @@ class DemoCluster:
             "route": [{"destination": {"host": qualified_host(), "subset": version}}],
         }
         self._patch_istio("virtualservices", PREVIEW_HOST, [_append("/spec/http", preview_route)])
-        deployment = version_deployment(SERVICE, version)
+        if not deployment:
+            return
+        made = version_deployment(SERVICE, version)
         self._call(
             f"creating Deployment {SERVICE}-{version}",
-            lambda: self._apps.create_namespaced_deployment(NAMESPACE, _body(deployment)),
+            lambda: self._apps.create_namespaced_deployment(NAMESPACE, _body(made)),
         )
 
     def mark_available(self, version: str) -> None:

@@ -10,7 +10,8 @@ controller, so the sync starts at once instead of at the next poll.
 first mirrors 20% then 50% of the traffic to it, each analysed 10s; ``bluegreen`` gives
 ``blueGreen`` instead: a preview by that header, analysed 10s, then 0 -> 100% at once and
 a 10s rollback window; ``gateway-api`` routes by the ``checkout`` HTTPRoute and its two
-Services instead of the VirtualService),
+Services instead of the VirtualService; ``managed`` adds ``workload.managed``: the
+controller makes and scales the versions' Deployments),
 then 100% (the promotion, once the verdict is promotable), with a 1 s analysis interval,
 the shipped error policy and the slow-request policy (at most 5% slower than 250 ms, an
 ``le`` of Envoy's histogram: a test with error control, where a p99 threshold would trip
@@ -65,6 +66,8 @@ class DemoSpec:
     """Blue/green instead of the steps: preview by the ``x-canary: always`` header."""
     gateway_api: bool = False
     """The traffic is the ``checkout`` HTTPRoute and its two Services, not Istio's."""
+    managed: dict[str, object] | None = None
+    """``workload.managed``: the controller makes and scales the versions' Deployments."""
 
     @classmethod
     def for_rate(
@@ -129,6 +132,7 @@ class DemoSpec:
             "spec": {
                 "version": version,
                 "traffic": self.traffic(),
+                **({"workload": {"managed": self.managed}} if self.managed else {}),
                 **({"blueGreen": _BLUE_GREEN} if self.blue_green else {"steps": self.steps()}),
                 "analysis": {
                     "interval": self.interval,

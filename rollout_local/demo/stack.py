@@ -275,15 +275,33 @@ class DemoStack(Lifecycle):
     def deploy(self, version: str, behaviour: Behaviour) -> DemoService:
         """Run ``version`` as a cluster would, ready to take traffic, series warmed up."""
         self.cluster.add_version(version)
+        service = self.run_version(version, behaviour, warm_up=False)
+        self.cluster.mark_available(version)
+        self._warm_up(version)
+        return service
+
+    def run_version(
+        self, version: str, behaviour: Behaviour, *, warm_up: bool = True
+    ) -> DemoService:
+        """Start ``version``'s service (its pods, as it were) behind Envoy, answering (and
+        warmed up); its subset and preview route are added when missing. For a managed
+        version the controller made the Deployment (``rollout_local.demo.workloads``)."""
+        self.cluster.add_version(version, deployment=False)
         seed = len(self.services) + 1
         service = DemoService(name=SERVICE, version=version, behaviour=behaviour, seed=seed)
         self._exit.enter_context(service)
         self.services[version] = service
         self.mesh.set_backend(qualified_host(), version, service.address)
         _wait(lambda: _answers(service.url), timeout=10, what=f"{version} answering")
-        self.cluster.mark_available(version)
-        self._warm_up(version)
+        if warm_up:
+            self._warm_up(version)
         return service
+
+    def stop_version(self, version: str) -> None:
+        """Stop ``version``'s service: its Deployment was scaled to zero."""
+        service = self.services.pop(version, None)
+        if service is not None:
+            service.stop()
 
     def _warm_up(self, version: str, *, requests: int = 5) -> None:
         """A few requests through Envoy's preview route, then wait for Prometheus's series."""

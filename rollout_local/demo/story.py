@@ -9,7 +9,9 @@ policies), ``manual-gate`` (a ``pause: {}`` step: the rollout waits, the demo pr
 it the way ``rollout promote`` does, and it completes), and the routing ones measured by
 ``routing_probe``: ``ab`` (a header route, then weights with sticky sessions) and
 ``mirror`` (mirroring first, then weights), and ``bluegreen`` (a preview by header,
-then 0 -> 100% at once, kept for a rollback window); ``gateway-api``: on an HTTPRoute.
+then 0 -> 100% at once, kept for a rollback window); ``gateway-api``: on an HTTPRoute;
+``managed``: the controller makes v2 and v3 from a template, v1 is scaled to zero after
+the keep window, v3 after its rollback (``rollout_local.demo.workloads``).
 
 ``run_demo`` runs one scenario on a fresh ``DemoStack`` and returns a ``DemoResult``, whose
 ``summary()`` is the machine-readable JSON and which ``rollout_local.demo.report`` renders.
@@ -24,7 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 from rollout.errors import RolloutError
-from rollout_local.demo import gateway_world
+from rollout_local.demo import gateway_world, summary, workloads
 from rollout_local.demo.cluster import NAMESPACE, SERVICE
 from rollout_local.demo.monitor import (
     PAUSED,
@@ -72,6 +74,8 @@ class Scenario:
     extra_seconds: float = 0.0
     """More time for a decision than ``DemoOptions.decision_timeout``: more steps."""
     gateway_api: bool = False
+    managed: bool = False
+    """The controller makes and scales the versions' Deployments (``demo.workloads``)."""
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -126,6 +130,16 @@ SCENARIOS: dict[str, Scenario] = {
             gateway_api=True,
         ),
         Scenario(
+            "managed",
+            "managed versions: v2 made and promoted, v1 then scaled to 0; v3 (5% errors) "
+            "made, rolled back and scaled to 0",
+            (
+                Push("v2", HEALTHY, "healthy, made by the controller", PROMOTED),
+                Push("v3", FAILING, "5% errors, made by the controller", ROLLED_BACK),
+            ),
+            managed=True,
+        ),
+        Scenario(
             "manual-gate",
             "v2 pauses at 30% until promoted by a person, then completes",
             (Push("v2", HEALTHY, "healthy, manual gate", PROMOTED),),
@@ -166,6 +180,8 @@ class DemoResult:
     routing: dict[str, list[RoutingStep]] = dataclasses.field(default_factory=dict)
     """Per version, what the routing probe measured at each step (``ab``, ``mirror``)."""
     http_route: list[gateway_world.HTTPRouteState] | None = None
+    replicas: dict[str, list[list[float]]] = dataclasses.field(default_factory=dict)
+    """Per version, its Deployment's replicas as ``[seconds, replicas]`` points (managed)."""
 
     @property
     def seconds_total(self) -> float:
@@ -182,10 +198,8 @@ class DemoResult:
             "rate": self.options.rate,
             "seconds_total": round(self.seconds_total, 1),
             "as_expected": self.as_expected,
-            "versions": [
-                _version_summary(record, self.expected, self.routing.get(record.version))
-                for record in self.versions
-            ],
+            "versions": summary.versions(self.versions, self.expected, self.routing, self.replicas),
+            **({"replicas": self.replicas} if self.replicas else {}),
             "final": self.final,
             "alerts": self.alerts,
             **gateway_world.summary(self.http_route, self.versions, self.started_at),
@@ -195,35 +209,6 @@ class DemoResult:
                 for name, pid in self.processes.items()
             },
         }
-
-
-def _version_summary(
-    record: VersionRecord, expected: dict[str, str], routing: list[RoutingStep] | None
-) -> dict[str, Any]:
-    took = record.seconds_to_decision
-    extra = {"routing_steps": [step.summary() for step in routing]} if routing else {}
-    return extra | {
-        "version": record.version,
-        "behaviour": record.description,
-        "outcome": record.outcome,
-        "expected": expected.get(record.version),
-        "seconds_to_decision": round(took, 1) if took is not None else None,
-        "reason": record.reason,
-        "commit": record.commit,
-        "steps": [
-            {
-                "weight": step.weight,
-                "measured_share": (
-                    round(step.measured_share, 1) if step.measured_share is not None else None
-                ),
-                "canary_requests": step.canary_requests,
-                "requests": step.total_requests,
-                "seconds": round((step.ended_at or step.started_at) - step.started_at, 1),
-            }
-            for step in record.steps
-        ],
-        "verdicts": len(record.verdicts),
-    }
 
 
 def run_demo(options: DemoOptions, *, echo: Callable[[str], None]) -> DemoResult:
@@ -236,7 +221,8 @@ def run_demo(options: DemoOptions, *, echo: Callable[[str], None]) -> DemoResult
     spec = DemoSpec.for_rate(
         options.rate, manual_gate_after=scenario.manual_gate_after, routing=scenario.routing
     )
-    spec = dataclasses.replace(spec, gateway_api=scenario.gateway_api)
+    managed = workloads.managed_block() if scenario.managed else None
+    spec = dataclasses.replace(spec, gateway_api=scenario.gateway_api, managed=managed)
     result = DemoResult(
         scenario=scenario,
         options=options,
@@ -245,9 +231,12 @@ def run_demo(options: DemoOptions, *, echo: Callable[[str], None]) -> DemoResult
         expected={push.version: push.expected for push in scenario.pushes},
     )
     echo(f"rollout demo: {scenario.title} ({options.rate:.0f} req/s)")
-    with DemoStack(
-        spec=spec, rate=options.rate, echo=echo, first_version="v1", first_behaviour=HEALTHY
-    ) as stack:
+    with (
+        DemoStack(
+            spec=spec, rate=options.rate, echo=echo, first_version="v1", first_behaviour=HEALTHY
+        ) as stack,
+        workloads.managed_versions(stack, scenario.managed, result.started_at) as made,
+    ):
         routes = gateway_world.start_watch(stack.cluster.api, enabled=spec.gateway_api)
         stack.started_at = result.started_at
         result.processes = stack.child_pids()
@@ -276,12 +265,15 @@ def run_demo(options: DemoOptions, *, echo: Callable[[str], None]) -> DemoResult
                         push,
                         dataclasses.replace(options, decision_timeout=timeout),
                         deployed,
+                        made,
                     )
                 finally:
                     for probe in probes:
                         result.routing[push.version] = probe.stop()
                 if monitor.versions[-1].outcome != push.expected:
                     break
+            if made is not None:
+                made.wait_retired()
             time.sleep(SETTLE_SECONDS)  # traffic after the last decision, for the timeline
             if options.keep:
                 _stay_up(stack)
@@ -291,6 +283,7 @@ def run_demo(options: DemoOptions, *, echo: Callable[[str], None]) -> DemoResult
             result.versions = list(monitor.versions)
             result.timeline = list(monitor.timeline)
             result.alerts = [format_alert(request) for request in stack.receiver.received]
+            result.replicas = made.timeline() if made is not None else {}
         result.final = _final_state(stack)
         stack.note("stopping the stack")
     result.finished_at = time.time()
@@ -304,9 +297,13 @@ def _roll_out(
     push: Push,
     options: DemoOptions,
     deployed: Callable[[], None] | None = None,
+    made: workloads.DemoWorkloads | None = None,
 ) -> None:
-    stack.note(f"=== deploying {push.version} ({push.description})")
-    stack.deploy(push.version, push.behaviour)
+    if made is None:
+        stack.note(f"=== deploying {push.version} ({push.description})")
+        stack.deploy(push.version, push.behaviour)
+    else:
+        made.expect(push.version, push.behaviour)  # the controller makes its Deployment
     if deployed is not None:
         deployed()
     commit = stack.push(push.version)
