@@ -8,7 +8,9 @@ One tick, in order:
 0. no state (first sight, or a Rollout recreated or whose status was lost): adopt what
    the live routes say (:mod:`rollout.adoption`), never the spec's version;
 1. the spec was deleted: revert to stable or leave as is, per ``spec.onDelete``;
-2. a person's command (promote, promote fully, abort, retry) is applied and recorded;
+2. a person's command (promote, promote fully, abort, retry) is applied and recorded (an
+   abort after a promotion, inside the old stable's keep window, puts it back: it waits
+   until the old stable's replicas are ready);
 3. a new version while a rollout is under way: all traffic back to stable, start over;
 4. no rollout under way and the desired version is not stable: start one, unless that
    version already failed with this very spec (then wait for a spec change or a retry);
@@ -97,6 +99,11 @@ def _apply_command(tick: Tick) -> bool:
             Phase.ROLLED_BACK, "Aborted", f"aborted by {command.by}", remember=True
         )
         result = "aborted"
+        decided = True
+    elif command.action == "abort" and tick.keep_window_open():
+        if not tick.restore_kept(command.by):
+            return True  # held until the old stable is ready again: the command waits
+        result = f"aborted: traffic back on {tick.state.stable_version}"
         decided = True
     elif state.phase.active and command.action in ("promote", "promote-full"):
         if state.phase is Phase.WAITING:

@@ -176,7 +176,7 @@ class Reconciler:
         )
         decision = decide(rollout, state, observations, deleted=desired.deleted)
         for _ in range(3):  # a gate that holds is decided again; a gate before it may hold
-            hold = workload_calls.scaling_hold(adapters.workloads, rollout, decision)
+            hold = workload_calls.gate_hold(adapters.workloads, rollout, state, decision)
             hold = hold or hook_calls.first_hold(adapters.hooks, rollout, state, decision)
             if hold is None:
                 break

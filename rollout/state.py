@@ -152,6 +152,9 @@ class RolloutState(StatusModel):
     retiring: dict[str, float] = Field(default_factory=dict)
     """Managed versions no longer wanted, and when each is scaled to zero: the old stable
     after its keep window, a rolled-back canary after its delay."""
+    kept_stable: str | None = None
+    """The managed stable the last promotion replaced: while its keep window runs, an abort
+    puts the traffic back on it (until the next rollout starts)."""
 
     def to_status(self) -> dict[str, Any]:
         """The JSON written to the status subresource.

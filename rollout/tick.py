@@ -52,7 +52,9 @@ class HookHold:
     what people read ("the confirm-step hook said no (...)", "the canary is scaling up").
 
     ``failed`` says a hook's receiver gave no answer (a timeout, unreachable, 5xx after the
-    retries): that is alerted on, once per step; a plain no is not a failure."""
+    retries): that is alerted on, once per step; a plain no is not a failure. A
+    ``rollback`` hold is no hook's: it keeps an abort inside a keep window waiting until
+    the old stable has its replicas ready again."""
 
     kind: HookKind
     reason: str
@@ -190,6 +192,7 @@ class Tick:
             inconclusive_streak=0,
             last_verdict=None,
             retiring={v: at for v, at in self.state.retiring.items() if v != version},
+            kept_stable=None,
         )
         self.set_phase(Phase.WAITING, f"waiting for {rollout.deployment_for(version)} to be ready")
         self.event("RolloutStarted", f"rolling out {version} (stable {self.state.stable_version})")
@@ -237,9 +240,48 @@ class Tick:
         managed = self.rollout.spec.workload.managed
         self.retire(previous, seconds(managed.keep_stable) if managed else 0.0)
         self.update(
-            stable_version=version, canary_version=None, canary_traffic_since=None, failed=None
+            stable_version=version,
+            canary_version=None,
+            canary_traffic_since=None,
+            failed=None,
+            kept_stable=previous if managed else None,
         )
         self.event("Promoted", f"{version} is now stable")
+
+    def keep_window_open(self) -> bool:
+        """A promotion replaced a managed stable whose keep window is still running."""
+        kept = self.state.kept_stable
+        return kept is not None and self.state.retiring.get(kept, 0.0) > self.obs.now
+
+    def restore_kept(self, by: str) -> bool:
+        """An abort after a promotion, inside the old stable's keep window: all traffic
+        back on it at once, the promoted version failed (not rolled out again until the
+        spec changes or a retry) and retired. The coordinator first gives the old stable
+        its replicas back and holds (a ``rollback`` hold) until they are ready: False then,
+        and the command waits."""
+        kept, current = self.state.kept_stable, self.state.stable_version
+        assert kept is not None and current is not None
+        held = self.obs.held
+        if held is not None and held.kind is HookKind.ROLLBACK:
+            self.update(message=f"abort by {by}: {held.reason}")
+            return False
+        message = f"aborted by {by} inside {kept}'s keep window: traffic back on {kept}"
+        self.notify(AlertEvent.ROLLED_BACK, message)
+        self.tell_hooks(HookKind.ROLLBACK, 100)
+        self.route(kept, None, 0)
+        managed = self.rollout.spec.workload.managed
+        self.update(
+            stable_version=kept,
+            kept_stable=None,
+            retiring={v: at for v, at in self.state.retiring.items() if v != kept},
+            failed=FailedRevision(
+                version=current, spec_hash=self.obs.spec_hash, reason=message, at=self.obs.now
+            ),
+        )
+        self.retire(current, seconds(managed.scale_down_delay) if managed else 0.0)
+        self.set_phase(Phase.ROLLED_BACK, message)
+        self.event("Aborted", message, warning=True)
+        return True
 
     def done(self) -> Decision:
         """The decision: the state (its sent-alert list bounded) and the effects."""

@@ -6,7 +6,9 @@ For a rollout with ``spec.workload.managed`` (:mod:`rollout.spec.managed`) the c
   (:func:`ensure_canary`);
 - before a decided raise of the canary weight, scales the canary up to the replicas the
   new weight needs and holds the raise until that many are ready (:func:`scaling_hold`:
-  a hold the tick is decided again with, as a hook's no is);
+  a hold the tick is decided again with, as a hook's no is); before an abort inside a
+  keep window moves the traffic back, gives the old stable its replicas back and holds
+  until they are ready (:func:`restore_hold`);
 - after the state is saved, first keeps the autoscaler's target on the stable version
   (:func:`follow_stable`), then sizes every version it knows (:func:`apply_scaling`): the
   stable version at ``replicas`` (unless the autoscaler owns it), the canary at its share
@@ -31,7 +33,9 @@ __all__ = [
     "apply_scaling",
     "ensure_canary",
     "follow_stable",
+    "gate_hold",
     "planned_replicas",
+    "restore_hold",
     "scaling_hold",
 ]
 
@@ -76,6 +80,44 @@ def scaling_hold(workloads: Workloads, rollout: Rollout, decision: Decision) -> 
         HookKind.CONFIRM_STEP,
         f"scaling the canary up for {point.weight}%: {current.ready}/{needed} replicas of "
         f"{name} ready",
+    )
+
+
+def restore_hold(
+    workloads: Workloads, rollout: Rollout, before: RolloutState, decision: Decision
+) -> HookHold | None:
+    """For an abort that puts the kept old stable back (:meth:`rollout.tick.Tick.restore_kept`):
+    give it the stable's replicas again (the spec's, or what the autoscaler gave the
+    current stable) and hold the traffic's move until they are ready."""
+    managed = rollout.spec.workload.managed
+    restored, current = decision.state.stable_version, before.stable_version
+    if managed is None or restored is None or restored != before.kept_stable:
+        return None
+    namespace, name = rollout.namespace, rollout.deployment_for(restored)
+    found = workloads.replicas(namespace, name)
+    if found is None:
+        return HookHold(HookKind.ROLLBACK, f"its deployment {name} is missing")
+    needed = managed.replicas
+    if managed.autoscaler is not None and current is not None:
+        serving = workloads.replicas(namespace, rollout.deployment_for(current))
+        needed = serving.wanted if serving is not None else needed
+    if found.wanted < needed:
+        workloads.scale(namespace, name, needed)
+    if found.ready >= needed:
+        return None
+    return HookHold(
+        HookKind.ROLLBACK,
+        f"scaling {name} back up before traffic moves to it: {found.ready}/{needed} ready",
+    )
+
+
+def gate_hold(
+    workloads: Workloads, rollout: Rollout, before: RolloutState, decision: Decision
+) -> HookHold | None:
+    """What holds ``decision`` for the workloads' sake: a canary scaling up, or an old
+    stable scaling back up for an abort; None when nothing does."""
+    return scaling_hold(workloads, rollout, decision) or restore_hold(
+        workloads, rollout, before, decision
     )
 
 

@@ -258,7 +258,9 @@ PUBLIC_NAMES: dict[str, list[str]] = {
         "apply_scaling",
         "ensure_canary",
         "follow_stable",
+        "gate_hold",
         "planned_replicas",
+        "restore_hold",
         "scaling_hold",
     ],
     "rollout.version_ports": [

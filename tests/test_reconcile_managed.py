@@ -9,7 +9,9 @@ promoted version gets the stable's replicas and the old stable is scaled to zero
 after its keep window; a rolled-back canary is scaled to zero at once. With an autoscaler
 (an HPA the in-memory port keeps the target of, checked after every write): its target
 moves to the promoted version before the old stable is scaled to zero, with the replicas
-it gave the old one, and the replicas it sets are never overwritten.
+it gave the old one, and the replicas it sets are never overwritten. An abort inside the
+keep window waits until the old stable has its replicas ready again, then puts all traffic
+back on it; after the window it is ignored.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from rollout.errors import Conflict
 from rollout.ports import Desired
 from rollout.reconcile import Reconciled, Reconciler
 from rollout.spec.rollout import Rollout
-from rollout.state import Phase
+from rollout.state import Command, Phase
 from rollout.version_ports import Replicas
 from tests.memory_ports import FAIL, memory_world
 from tests.rollouts import make_rollout
@@ -196,3 +198,57 @@ def test_an_autoscaler_that_cannot_be_moved_keeps_its_target_from_being_scaled_t
     assert workloads.hpa_target == "checkout-v1"
     assert wanted(workloads, "v1") == 4
     assert workloads.hpa_broken == []
+
+
+def abort(made: dict[str, Any], by: str = "alice") -> None:
+    made["ports"].store.command = Command(id=f"abort-{by}", action="abort", by=by)
+
+
+def until_promoted(reconciler: Reconciler) -> Reconciled:
+    """Tick v2 until the tick that promotes it (10 s a tick)."""
+    for _ in range(30):
+        outcome = tick(reconciler, "v2")
+        if outcome.state.stable_version == "v2":
+            return outcome
+    raise AssertionError("v2 was never promoted")
+
+
+def test_an_abort_inside_the_keep_window_restores_the_old_stable_before_traffic_moves() -> None:
+    made, workloads = world()
+    made["ports"].analyzer.verdict = PROMOTABLE
+    reconciler: Reconciler = made["reconciler"]
+    tick(reconciler, "v1")
+    promoted = until_promoted(reconciler)
+    workloads.deployments["checkout-v1"] = Replicas(1, 1)  # lost replicas meanwhile
+    workloads.ready_up_to = 1
+    abort(made)
+    held = tick(reconciler, "v2")  # 10 s into the 30 s window
+    assert "abort by alice: scaling checkout-v1 back up before traffic moves to it: 1/4 ready" in (
+        held.state.message
+    )
+    assert made["ports"].router.split == {"v2": 100}  # traffic waits for v1's replicas
+    assert wanted(workloads, "v1") == 4
+    assert held.state.commands == promoted.state.commands  # the command waits, unrecorded
+    workloads.make_ready()
+    restored = tick(reconciler, "v2")
+    assert made["ports"].router.split == {"v1": 100}
+    assert (restored.state.phase, restored.state.stable_version) == (Phase.ROLLED_BACK, "v1")
+    assert restored.state.failed is not None and restored.state.failed.version == "v2"
+    assert restored.state.commands[-1].result == "aborted: traffic back on v1"
+    assert (wanted(workloads, "v1"), wanted(workloads, "v2")) == (4, 0)
+    later = tick(reconciler, "v2", 3)  # the spec still says v2: not rolled out again
+    assert (later.state.stable_version, made["ports"].router.split) == ("v1", {"v1": 100})
+
+
+def test_an_abort_after_the_keep_window_is_ignored() -> None:
+    made, workloads = world()
+    made["ports"].analyzer.verdict = PROMOTABLE
+    reconciler: Reconciler = made["reconciler"]
+    tick(reconciler, "v1")
+    until_promoted(reconciler)
+    tick(reconciler, "v2", 4)  # 40 s: past the 30 s window, v1 at 0
+    abort(made)
+    after = tick(reconciler, "v2")
+    assert after.state.stable_version == "v2" and made["ports"].router.split == {"v2": 100}
+    assert after.state.commands[-1].result == "ignored: no rollout under way"
+    assert wanted(workloads, "v1") == 0

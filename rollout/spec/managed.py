@@ -11,7 +11,8 @@ one made by hand. Every scale goes through the ``scale`` subresource:
   ``minReplicas``, and a weight is raised only once the canary has the ready replicas the
   new weight needs;
 - the stable version gets ``replicas``;
-- after a promotion the old stable is kept for ``keepStable``, then scaled to zero;
+- after a promotion the old stable is kept for ``keepStable`` (an abort within it puts
+  the traffic back on it), then scaled to zero;
 - a rolled-back (or superseded) canary is scaled to zero after ``scaleDownDelay``;
 - with an ``autoscaler`` (a HorizontalPodAutoscaler), its ``scaleTargetRef`` is kept on
   the stable version's Deployment, the stable's replicas are the HPA's, and the canary's
@@ -51,7 +52,11 @@ class Managed(SpecModel):
     replicas: int = Field(2, ge=1, le=1000, description="Replicas of the stable version.")
     min_replicas: int = Field(1, ge=1, le=1000, description="The canary never has fewer.")
     keep_stable: Duration = Field(
-        "10m", description="How long the old stable keeps its replicas after a promotion."
+        "10m",
+        description=(
+            "How long the old stable keeps its replicas after a promotion; an abort within "
+            "it puts the traffic back on it."
+        ),
     )
     scale_down_delay: Duration = Field(
         0, description="How long a rolled-back canary keeps its replicas (for debugging)."

@@ -86,7 +86,8 @@ def _workload_lines(rollout: Rollout, weights: list[int]) -> tuple[str, ...]:
         f"{managed.template} with the image {managed.image}",
         sizing,
         f"  after a promotion the old stable keeps its replicas for "
-        f"{format_duration(seconds(managed.keep_stable))}, then is scaled to 0; a rolled-back "
+        f"{format_duration(seconds(managed.keep_stable))} (an abort within it puts the "
+        f"traffic back on it), then is scaled to 0; a rolled-back "
         f"canary is scaled to 0 after {format_duration(seconds(managed.scale_down_delay))}",
     )
 

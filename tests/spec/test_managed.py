@@ -71,7 +71,8 @@ def test_the_plan_shows_how_versions_are_made_and_sized() -> None:
         "the image shop/checkout:{version}",
         "  stable: 4 replicas; canary replicas by weight (10%: 1, 50%: 2, 100%: 4), at least 1; "
         "a raise waits until they are ready",
-        "  after a promotion the old stable keeps its replicas for 30m, then is scaled to 0; "
+        "  after a promotion the old stable keeps its replicas for 30m (an abort within it puts "
+        "the traffic back on it), then is scaled to 0; "
         "a rolled-back canary is scaled to 0 after 0s",
     ]
 
