@@ -210,5 +210,9 @@ def promote(
     _command("promote-full" if full else "promote", name, namespace, kubeconfig, context, by)
 
 
-abort = _people_command("abort", "Abort NAME: all traffic back to stable at once.")
+abort = _people_command(
+    "abort",
+    "Abort NAME: all traffic back to stable at once (after a promotion of managed versions, "
+    "back on the old stable while its keep window runs).",
+)
 retry = _people_command("retry", "Retry NAME's failed version without a change in Git.")
