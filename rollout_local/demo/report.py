@@ -246,6 +246,7 @@ and per-version <code>upstream_rq_total</code>), not what the controller wrote.<
 <p>{_final_route(result)}, Envoy
 <code>{_esc(final.get("envoy"))}</code>, phase {_esc(final.get("phase"))}, stable
 {_esc(final.get("stable_version"))}.</p>
+{_replicas_section(result)}
 <h2>Alerts received ({len(result.alerts)})</h2><ul>{alerts}</ul>
 <h2>The rollout spec pushed to Git</h2><pre>{_esc(result.spec_text)}</pre>
 </body></html>
@@ -258,6 +259,22 @@ def _final_route(result: DemoResult) -> str:
     if result.http_route:
         return f"HTTPRoute <code>{_esc(result.http_route[-1].summary())}</code>"
     return f"VirtualService <code>{_esc(result.final.get('virtual_service'))}</code>"
+
+
+def _replicas_section(result: DemoResult) -> str:
+    """Each managed version's replicas over time (``--scenario managed``); else nothing."""
+    if not result.replicas:
+        return ""
+    rows = "".join(
+        f"<tr><td>{_esc(version)}</td><td>"
+        + ", ".join(f"{n:.0f} at {t:.1f} s" for t, n in points)
+        + "</td></tr>"
+        for version, points in result.replicas.items()
+    )
+    return (
+        "<h2>Replicas</h2><p>Each version's Deployment, as the controller scaled it (seconds "
+        f"from the start):</p><table><tr><th>version</th><th>replicas</th></tr>{rows}</table>"
+    )
 
 
 def write_report(result: DemoResult, path: Path) -> Path:

@@ -2,7 +2,8 @@
 
 Inputs: a ``DemoResult`` as a run leaves it (a timeline of Envoy readings, one promoted and
 one rolled-back version with steps and verdicts, alerts). Outputs: HTML with the chart's
-lines and decision markers, the tables, escaped text, and nothing fetched from anywhere.
+lines and decision markers, the tables (with each managed version's replicas over time
+when there are any), escaped text, and nothing fetched from anywhere.
 """
 
 from __future__ import annotations
@@ -115,3 +116,12 @@ def test_a_gateway_api_report_shows_the_httproute_the_rollout_left(tmp_path: Pat
     )
     assert "VirtualService <code>" not in page
     assert "VirtualService <code>{&#x27;v1&#x27;: 100}</code>" in render_report(result())
+
+
+def test_a_managed_report_shows_each_version_s_replicas_over_time(tmp_path: Path) -> None:
+    managed = dataclasses.replace(
+        result(), replicas={"v1": [[15.4, 2], [80.4, 0]], "v3": [[65.5, 1], [78.1, 0]]}
+    )
+    page = write_report(managed, tmp_path / "report.html").read_text()
+    assert "<tr><td>v1</td><td>2 at 15.4 s, 0 at 80.4 s</td></tr>" in page
+    assert "<h2>Replicas</h2>" not in render_report(result())
