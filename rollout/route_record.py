@@ -1,9 +1,9 @@
-"""The rollout's record on its VirtualService: the part of the state that must outlive it.
+"""The rollout's record on its route objects: the part of the state that must outlive it.
 
 The Rollout's status is the full state, but the Rollout can go while its traffic stays:
 Argo CD's prune-and-recreate, ``kubectl replace --force``, a restore from a backup taken
 before the rollout, a CRD reinstall, an API server that lost its state. So the router
-writes this small record as an annotation on each managed VirtualService, in the same
+writes this small record as an annotation on each managed VirtualService and HTTPRoute, in the same
 JSON patch that moves the weights (guarded by its ``test`` ops): the record and the
 weights it describes change together or not at all.
 

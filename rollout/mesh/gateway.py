@@ -11,8 +11,9 @@ Istio router does (:mod:`rollout.mesh.guarded_patch` serves both).
 HTTPRoute backends are Services, so the router also points the stable and the canary
 Service at their versions by the ``version`` label of their selectors
 (:mod:`rollout.mesh.gateway_services`, which says in which order and why), and reads the
-weights back by the versions those selectors pick: drift and adoption see an HTTPRoute
-as they see a VirtualService.
+weights back by the versions those selectors pick, with the rollout's record annotation
+written in the same patch as the weights: drift and adoption see an HTTPRoute as they see
+a VirtualService.
 
 While the controller leads, HTTPRoutes and Services are read from list+watch caches,
 started on the first rollout that routes by HTTPRoute (a cluster without the Gateway API
@@ -30,13 +31,14 @@ from typing import Any
 
 from kubernetes import client as k8s_client
 
+from rollout import route_record
 from rollout.effects import SetWeights
 from rollout.errors import ClusterError, NotFound, TrafficConfigError
 from rollout.kubeapi import errors
 from rollout.kubeapi.client import REQUEST_TIMEOUT, as_json, json_object
 from rollout.kubeapi.object_cache import ObjectCache
 from rollout.mesh import gateway_services, guarded_patch
-from rollout.mesh.gateway_routes import GatewayTarget, plan_http_route
+from rollout.mesh.gateway_routes import GatewayTarget, plan_http_route, sends_to_canary
 from rollout.ports import RouteWeights
 from rollout.spec.rollout import Rollout
 from rollout.spec.routing import Routing
@@ -142,6 +144,7 @@ class GatewayRouter:
         canary: str | None,
         weight: int,
         routing: Routing | None,
+        record: str | None = None,
     ) -> GatewayTarget:
         return GatewayTarget(
             stable_service=ref.stable_service,
@@ -150,6 +153,7 @@ class GatewayRouter:
             canary_weight=weight,
             owner=f"{rollout.namespace}.{rollout.name}",
             routing=routing,
+            record=(_record_key(rollout), record) if record is not None else None,
         )
 
     # -- checking ------------------------------------------------------------------------
@@ -195,7 +199,12 @@ class GatewayRouter:
         for ref in rollout.spec.traffic.http_routes:
             namespace = ref.namespace or rollout.namespace
             target = self._target(
-                rollout, ref, weights.canary_version, weights.canary_weight, weights.routing
+                rollout,
+                ref,
+                weights.canary_version,
+                weights.canary_weight,
+                weights.routing,
+                weights.record,
             )
             try:
                 route = self._read(namespace, ref.name)
@@ -231,7 +240,9 @@ class GatewayRouter:
         if canary is None:
             return
         service = self._get("services", namespace, ref.canary_service)
-        if gateway_services.selected_version(service) != canary:
+        if gateway_services.selected_version(service) == canary:
+            return
+        if sends_to_canary(route, target):
             drained = GatewayTarget(
                 stable_service=target.stable_service,
                 canary_service=target.canary_service,
@@ -240,7 +251,7 @@ class GatewayRouter:
                 owner=target.owner,
             )
             self._apply(namespace, ref.name, drained, route)
-            self._select(namespace, ref.canary_service, canary)
+        self._select(namespace, ref.canary_service, canary)
 
     def _select(self, namespace: str, name: str, version: str) -> None:
         def send(operations: list[JsonObject]) -> None:
@@ -305,8 +316,16 @@ class GatewayRouter:
             route = self._read(namespace, ref.name)
             target = self._target(rollout, ref, None, 0, None)
             subset_of = functools.partial(self._subset_of, rollout, namespace)
+            annotations = (route.get("metadata") or {}).get("annotations") or {}
+            record = annotations.get(_record_key(rollout))
             for index, split in gateway_services.rule_splits(route, target, subset_of):
-                found.append(RouteWeights(f"HTTPRoute {namespace}/{ref.name} rule {index}", split))
+                found.append(
+                    RouteWeights(
+                        f"HTTPRoute {namespace}/{ref.name} rule {index}",
+                        split,
+                        record=record if isinstance(record, str) else None,
+                    )
+                )
         return tuple(found)
 
     def _subset_of(self, rollout: Rollout, namespace: str, service_name: str) -> str:
@@ -317,3 +336,7 @@ class GatewayRouter:
             return ""
         version = gateway_services.selected_version(service)
         return rollout.subset_for(version) if version else ""
+
+
+def _record_key(rollout: Rollout) -> str:
+    return route_record.annotation_key(rollout.namespace, rollout.name)

@@ -24,8 +24,10 @@ What is ours is known by its name (the header rule) or by naming the canary Serv
 backendRef, its mirror filter), so it is removed when no longer asked for, and the user's
 other rules, matches and filters are never touched. Every replace and remove is guarded
 by a ``test`` op on the old value, and the patch starts with a ``test`` on
-``/metadata/resourceVersion``; the header rule's op comes last, so the rule indices the
-other ops use are those of the object as read. No I/O.
+``/metadata/resourceVersion``; the header rule's op comes after every other op on a rule,
+so the rule indices those use are those of the object as read. The rollout's record
+annotation (:mod:`rollout.route_record`) is written in the same patch, as on a
+VirtualService. No I/O.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ import dataclasses
 import re
 from typing import Any
 
-from rollout.mesh.istio_routes import set_guarded
+from rollout.mesh.istio_routes import record_operations, set_guarded
 from rollout.spec.routing import Routing, StringMatch
 
 __all__ = [
@@ -44,6 +46,7 @@ __all__ = [
     "header_rule_name",
     "is_service_ref",
     "plan_http_route",
+    "sends_to_canary",
     "weighted_rules",
 ]
 
@@ -66,6 +69,9 @@ class GatewayTarget:
     owner: str
     """``namespace.name`` of the rollout: names the header rule."""
     routing: Routing | None = None
+    record: tuple[str, str] | None = None
+    """The rollout's record annotation (key, value) to write with the weights
+    (:mod:`rollout.route_record`); None leaves it."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -223,6 +229,18 @@ def _header_rule(first: JsonObject, target: GatewayTarget) -> JsonObject | None:
     }
 
 
+def sends_to_canary(route: JsonObject, target: GatewayTarget) -> bool:
+    """Whether any rule of ``route`` sends to, or mirrors onto, the canary Service."""
+    for rule in (route.get("spec") or {}).get("rules") or []:
+        if not isinstance(rule, dict):
+            continue
+        if _index_of(rule.get("backendRefs") or [], target.canary_service) is not None:
+            return True
+        if any(_is_our_mirror(entry, target) for entry in rule.get("filters") or []):
+            return True
+    return False
+
+
 def _other_backends(rule: JsonObject, target: GatewayTarget) -> list[str]:
     names = {target.stable_service, target.canary_service}
     return [
@@ -272,6 +290,7 @@ def plan_http_route(route: JsonObject, target: GatewayTarget) -> HTTPRoutePlan:
         )
     elif existing is None and wanted is not None:
         ops.append({"op": "add", "path": f"/spec/rules/{weighted[0]}", "value": wanted})
+    ops += record_operations(route, target.record)
     if not ops:
         return HTTPRoutePlan([], [])
     version = (route.get("metadata") or {}).get("resourceVersion")

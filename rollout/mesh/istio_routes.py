@@ -39,6 +39,7 @@ __all__ = [
     "has_host",
     "managed_routes",
     "plan_weights",
+    "record_operations",
     "route_entries",
     "route_problems",
     "route_weights",
@@ -311,7 +312,7 @@ def plan_weights(
         if route_ops and managed.name:
             changes.append({"op": "test", "path": f"{route_path}/name", "value": managed.name})
         changes.extend(route_ops)
-    changes.extend(_record_operations(virtual_service, target.record))
+    changes.extend(record_operations(virtual_service, target.record))
     if not changes:
         return VirtualServicePlan([], [])
     version = (virtual_service.get("metadata") or {}).get("resourceVersion")
@@ -319,10 +320,11 @@ def plan_weights(
     return VirtualServicePlan([guard, *changes], [])
 
 
-def _record_operations(
+def record_operations(
     virtual_service: JsonObject, record: tuple[str, str] | None
 ) -> list[Operation]:
-    """Set the record annotation (testing the old value) when it differs."""
+    """Set the record annotation (testing the old value) when it differs; any route
+    object's (the Gateway API router writes it on HTTPRoutes too)."""
     if record is None:
         return []
     key, value = record

@@ -128,20 +128,20 @@ def test_a_writer_racing_the_patch_is_kept_and_the_retry_gives_up_at_its_deadlin
     assert after["spec"]["rules"][1]["backendRefs"] == [{"name": "checkout-primary", "port": 80}]
     assert (
         after["spec"]["rules"][1]["filters"][0]["requestHeaderModifier"]["set"][0]["value"]
-        == "edit 1"
-    )
+        == f"edit {edits[0]}"
+    ), "the other writer's last edit is kept"
     assert len(sleeps) == 0 and router.conflicts_seen == 1
 
     patient = GatewayRouter(api_client, sleep=sleeps.append)
     real_patient_read = patient._read
 
-    def edit_once(namespace: str, name: str) -> JsonObject:
+    def edit_until_a_conflict(namespace: str, name: str) -> JsonObject:
         found = real_patient_read(namespace, name)
-        if edits[0] == 1:
+        if patient.conflicts_seen == 0:
             read_then_edit(namespace, name)
         return found
 
-    patient._read = edit_once  # type: ignore[method-assign]
+    patient._read = edit_until_a_conflict  # type: ignore[method-assign]
     patient.set_weights(gateway_rollout("checkout"), SetWeights("v1", "v2", 10))
     after = routes.read("checkout")
     assert [ref["weight"] for ref in after["spec"]["rules"][1]["backendRefs"]] == [90, 10]

@@ -14,12 +14,13 @@ from typing import Any
 
 import pytest
 
+from rollout import route_record
 from rollout.adoption import LiveRoutes, adopt
 from rollout.drift import weight_drift
 from rollout.effects import SetWeights
 from rollout.mesh.gateway import GATEWAY_GROUP, GatewayRouter
 from rollout.spec.rollout import Rollout
-from rollout.state import Phase, RolloutState
+from rollout.state import FailedRevision, Phase, RolloutState
 from tests.mesh.gateway_objects import Routes, gateway_rollout
 from tests.mesh.objects import NAMESPACE
 
@@ -132,3 +133,36 @@ def test_with_caches_httproutes_and_services_are_listed_once_used_and_not_read_a
     ]
     assert ("httproutes", "get") not in ours and ("services", "get") not in ours
     assert {("httproutes", "list"), ("services", "list"), ("httproutes", "patch")} <= set(ours)
+
+
+def test_the_record_goes_in_the_weights_patch_and_adoption_keeps_the_failed_revision(
+    routes: Routes, api_client: Any, apiserver: Any
+) -> None:
+    """A Rollout deleted after its canary failed: the record on the HTTPRoute brings the
+    failed revision back, so the recreated rollout does not try that version again."""
+    router, rollout = GatewayRouter(api_client), ROLLOUT
+    key = route_record.annotation_key(rollout.namespace, rollout.name)
+    under_way = '{"rollout":"shop/checkout","stable":"v1","canary":"v2","weight":20,"step":1}'
+    apiserver.clear_requests()
+    router.set_weights(rollout, SetWeights("v1", "v2", 20, record=under_way))
+    patches = [r.resource for r in apiserver.requests if r.verb == "patch"]
+    assert patches == ["services", "httproutes"], "weights and record in one HTTPRoute patch"
+    assert routes.read("checkout")["metadata"]["annotations"][key] == under_way
+    assert [r.record for r in router.read_weights(rollout)] == [under_way]
+
+    failed = route_record.encode(
+        route_record.RouteRecord(
+            rollout="shop/checkout",
+            stable="v1",
+            failed=FailedRevision(version="v2", spec_hash="h", reason="errors", at=1.0),
+        )
+    )
+    router.set_weights(rollout, SetWeights("v1", None, 0, record=failed))
+    live = LiveRoutes(
+        splits=tuple(dict(r.weights) for r in router.read_weights(rollout)),
+        records=tuple(r.record for r in router.read_weights(rollout) if r.record),
+    )
+    found = adopt(rollout, live, RolloutState(), now=0.0, spec_hash="h", commit=None)
+    assert found.state is not None and found.reason == "Adopted", found.message
+    assert found.state.stable_version == "v1" and found.state.phase is Phase.ROLLED_BACK
+    assert found.state.failed is not None and found.state.failed.version == "v2"
