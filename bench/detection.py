@@ -39,7 +39,16 @@ import numpy as np
 
 from bench.controllers import PROMOTED, ROLLED_BACK, Argo, Flagger, FlaggerMatched, Ours
 from bench.sprt import monte_carlo_sample_size
-from bench.traffic import ERRORS, REQUESTS, Latency, Noise, PrometheusView, Service, Version
+from bench.traffic import (
+    CANARY_PODS,
+    ERRORS,
+    REQUESTS,
+    Latency,
+    Noise,
+    PrometheusView,
+    Service,
+    Version,
+)
 from rollout.analysis.sequential import wald_expected_sample_size
 
 BASE_LATENCY = Latency(median_ms=40.0, p99_ms=100.0)
@@ -64,6 +73,8 @@ class Scenario:
         if not self.bad:
             return None
         p0, p1 = self.stable.error_probability, self.canary.error_probability
+        if self.canary.first_pod_errors is not None:
+            p1 = (p1 * (CANARY_PODS - 1) + self.canary.first_pod_errors) / CANARY_PODS
         if p1 <= p0:
             p0, p1 = self.stable.latency.slow_probability(), self.canary.latency.slow_probability()
         return p0, p1
@@ -136,6 +147,13 @@ SCENARIOS = (
         100.0,
         _version(0.001, P99_200),
         _version(0.001, P99_200.scaled(1.5)),
+        bad=True,
+    ),
+    Scenario(
+        "bad-one-pod",
+        100.0,
+        _version(0.001),
+        dataclasses.replace(_version(0.001), first_pod_errors=0.05),
         bad=True,
     ),
     Scenario(

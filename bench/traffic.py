@@ -18,6 +18,8 @@ test was derived in; ``Noise`` adds what real traffic does:
 - **skew**: per-pod error-rate multipliers (log-normal, mean 1), fixed for the run;
 - **a late stable series**: one stable pod's samples reach Prometheus ``late_seconds`` late.
 
+A version can also have one pod worse than the others (``Version.first_pod_errors``).
+
 Time advances in whole seconds, a block at a time between controller ticks (the weight is
 constant inside a block), with numpy drawing every second and pod of a minute at once while
 the weight stays put.
@@ -84,6 +86,8 @@ class Latency:
 class Version:
     error_probability: float
     latency: Latency
+    first_pod_errors: float | None = None
+    """The error probability of the version's first pod, when it differs (a bad node)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,6 +171,8 @@ class Service:
             probability = error_probabilities(
                 rng, noise, version.error_probability, self.pods[name], horizon
             )
+            if version.first_pod_errors is not None:
+                probability[:, 0] = version.first_pod_errors
             probability[incident] = np.maximum(probability[incident], noise.incident_errors)
             self.error_probability[name] = probability
         self.buckets = {name: v.latency.bucket_probabilities() for name, v in self.versions.items()}

@@ -34,3 +34,12 @@ def test_drawing_ahead_leaves_the_counters_of_one_weight_as_drawn_second_by_seco
         step.advance(10, 1)
     assert np.array_equal(ahead.cumulative["canary"][:61], step.cumulative["canary"][:61])
     assert ahead.now == step.now == 60
+
+
+def test_a_version_can_have_one_pod_worse_than_the_others() -> None:
+    bad_node = Version(error_probability=0.001, latency=VERSION.latency, first_pod_errors=0.05)
+    service = Service(
+        np.random.default_rng(3), rate=100.0, stable=VERSION, canary=bad_node, horizon=60
+    )
+    assert np.all(service.error_probability["canary"][:, 0] == 0.05)
+    assert np.all(service.error_probability["canary"][:, 1:] == 0.001)
