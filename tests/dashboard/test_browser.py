@@ -25,7 +25,15 @@ from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
 
 from rollout.controller import Controller
 from tests.dashboard.dashboard_process import running_dashboard
-from tests.e2e.world import SpecRepo, TrafficSimulator, git, phase_of, push_hook, wait_for
+from tests.e2e.world import (
+    SpecRepo,
+    TrafficSimulator,
+    git,
+    phase_of,
+    push_hook,
+    rollout_status,
+    wait_for,
+)
 
 # a whole canary through a gate on a shared machine: more than the suite's default 300 s
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -110,6 +118,18 @@ def push_gated(repo: SpecRepo, version: str) -> str:
     return git(repo.work, "rev-parse", "HEAD")
 
 
+def explained(app: kubernetes.client.ApiClient, traffic: TrafficSimulator) -> str:
+    """What the Rollout says and what the simulated traffic sent, for a failure message."""
+    status = rollout_status(app)
+    verdict = status.get("lastVerdict") or {}
+    return (
+        f"phase {status.get('phase')!r}, weight {status.get('canaryWeight')}, "
+        f"message {status.get('message')!r}, last verdict {verdict.get('reason')!r} "
+        f"with evidence {verdict.get('evidence')!r:.2000}; requests sent per version "
+        f"{traffic.sent}"
+    )
+
+
 def shoot(page: Page, name: str) -> None:
     page.screenshot(path=str(artifacts() / f"{name}.png"), full_page=True)
 
@@ -154,7 +174,10 @@ def test_watch_a_canary_move_and_promote_it_at_the_gate(
         page.click("button.action-promote")
         expect(page.locator("#done")).to_contain_text("promote requested by")
         expect(page.locator(".timeline")).to_contain_text("(dashboard)")
-        expect(page.locator("#weight")).to_have_text("50", timeout=180_000)
+        try:
+            expect(page.locator("#weight")).to_have_text("50", timeout=180_000)
+        except AssertionError as error:
+            raise AssertionError(f"{error}\nthe rollout: {explained(app, traffic)}") from None
         shoot(page, "04-rollout-promoted-past-the-gate")
         wait_for(lambda: phase_of(app)[:2] == ("Succeeded", "v2"), timeout=180, what="v2 promoted")
         expect(page.locator("#phase")).to_have_text("Succeeded", timeout=30_000)
