@@ -68,7 +68,8 @@ class BatchedQueries:
 
     No lock is held while a query is in flight: one caller per group asks, the others of
     the group wait for its answer (a caller already covered by the current answer does not
-    wait at all), and a newcomer is added to a fresh answer by a query of the newcomers
+    wait at all: past half its ``max_age`` the answer is renewed in the background while it
+    still serves), and a newcomer is added to a fresh answer by a query of the newcomers
     only, evaluated at the answer's own time, so a burst of new rollouts never re-reads
     every rollout's series.
     """
@@ -120,7 +121,11 @@ class BatchedQueries:
                     if answer.error is not None:
                         raise answer.error
                     if member in answer.series:
-                        return answer.series[member]
+                        found = answer.series[member]
+                        ahead = self._ahead_due(group, answer, when)
+                        if ahead is not None:
+                            self._start_ahead(group, ahead, when, timeout)
+                        return found
                     # a newcomer this pass: one widening per min_interval serves all
                     wait = answer.asked + self.min_interval - self._monotonic()
                 else:
@@ -148,6 +153,30 @@ class BatchedQueries:
             if answered.error is not None:
                 raise answered.error
             return answered.series.get(member, ())
+
+    def _ahead_due(self, group: _Group, answer: _Answer, when: float) -> threading.Event | None:
+        """Half way through an answer's life, a new one is asked for in the background while
+        the current one still serves (callers never wait for a query the current answer
+        covers); the flight to mark, or None. Called under the guard."""
+        if group.asking is not None or when - answer.at < self.max_age / 2:
+            return None
+        if self._monotonic() - answer.asked < self.min_interval:
+            return None
+        group.asking = threading.Event()
+        return group.asking
+
+    def _start_ahead(
+        self, group: _Group, flight: threading.Event, when: float, timeout: float
+    ) -> None:
+        def refresh() -> None:
+            try:
+                self._refresh(group, None, when, timeout)
+            finally:
+                with self._guard:
+                    group.asking = None
+                flight.set()
+
+        threading.Thread(target=refresh, name="batch-refresh", daemon=True).start()
 
     def _refresh(
         self, group: _Group, fresh: _Answer | None, when: float, timeout: float
