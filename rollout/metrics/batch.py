@@ -144,9 +144,7 @@ class BatchedQueries:
             try:
                 answered = self._refresh(group, answer if fresh else None, when, timeout)
             finally:
-                with self._guard:
-                    group.asking = None
-                flight.set()
+                self._landed(group, flight)
             if answered is None:
                 return None
             self._widen_others(group, when, timeout)
@@ -172,11 +170,15 @@ class BatchedQueries:
             try:
                 self._refresh(group, None, when, timeout)
             finally:
-                with self._guard:
-                    group.asking = None
-                flight.set()
+                self._landed(group, flight)
 
         threading.Thread(target=refresh, name="batch-refresh", daemon=True).start()
+
+    def _landed(self, group: _Group, flight: threading.Event) -> None:
+        """The group's query is over: the next may go, and its waiters look again."""
+        with self._guard:
+            group.asking = None
+        flight.set()
 
     def _refresh(
         self, group: _Group, fresh: _Answer | None, when: float, timeout: float
@@ -217,9 +219,7 @@ class BatchedQueries:
             try:
                 self._refresh(group, answer, when, timeout)
             finally:
-                with self._guard:
-                    group.asking = None
-                flight.set()
+                self._landed(group, flight)
 
     def join(self, template: str, context: Mapping[str, object]) -> None:
         """Say ``context`` will ask for ``template`` soon: the next batch includes it."""
