@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import enum
 import math
-from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 __all__ = [
@@ -71,20 +70,8 @@ class Condition(StatusModel):
     reason: str
     message: str = ""
     last_transition_time: float = 0.0
+    """Unix seconds; the Kubernetes adapter writes it as RFC 3339 (rollout.kube.status_times)."""
     observed_generation: int | None = None
-
-    @field_validator("last_transition_time", mode="before")
-    @classmethod
-    def _parse_time(cls, value: object) -> object:
-        """RFC 3339, as written (metav1.Time); plain seconds from older records still read."""
-        if isinstance(value, str):
-            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-        return value
-
-    @field_serializer("last_transition_time")
-    def _write_time(self, value: float) -> str:
-        """Whole seconds in UTC, ``2026-11-30T05:00:00Z``, as Kubernetes conditions carry."""
-        return datetime.fromtimestamp(math.floor(value), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class FailedRevision(StatusModel):

@@ -11,6 +11,7 @@ import datetime
 from typing import Any
 
 from rollout.kube.rollout_resource import PENDING_PHASE, RECONCILE_FAILED_PHASE, shown_phase
+from rollout.kube.status_times import status_from_wire
 from rollout.state import (
     PROGRESSING,
     READY,
@@ -53,7 +54,7 @@ class RolloutView:
             namespace=metadata.get("namespace", "default"),
             name=metadata.get("name", "?"),
             desired_version=str(body.get("spec", {}).get("version", "?")),
-            state=RolloutState.from_status(body.get("status")),
+            state=RolloutState.from_status(status_from_wire(body.get("status"))),
             observed=bool((body.get("status") or {}).get("phase")),
         )
 

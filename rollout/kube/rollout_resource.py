@@ -22,6 +22,7 @@ from typing import Any, Literal, get_args
 from pydantic import ValidationError
 
 from rollout import API_GROUP, GROUP_VERSION
+from rollout.kube.status_times import status_from_wire
 from rollout.ports import PENDING_PHASE, RECONCILE_FAILED_PHASE, Stored, shown_phase
 from rollout.state import Command, Phase, RolloutState
 
@@ -70,7 +71,7 @@ def stored_from_object(obj: JsonObject) -> Stored:
     namespace = str(metadata.get("namespace") or "default")
     name = str(metadata.get("name") or "")
     try:
-        state = RolloutState.from_status(obj.get("status") or None)
+        state = RolloutState.from_status(status_from_wire(obj.get("status") or None))
     except ValidationError as error:
         log.warning("rollout %s/%s: status unreadable, starting afresh: %s", namespace, name, error)
         state = RolloutState()

@@ -32,6 +32,7 @@ from rollout.errors import ApiNotServed, Conflict, NotFound, RolloutError
 from rollout.kube import rollout_resource as resource
 from rollout.kube.rollout_cache import RolloutCache
 from rollout.kube.rollout_resource import CommandAction
+from rollout.kube.status_times import status_to_wire
 from rollout.kubeapi import errors
 from rollout.kubeapi.client import REQUEST_TIMEOUT, json_object
 from rollout.ports import Stored
@@ -157,7 +158,7 @@ class KubeStateStore:
         resource changed since (re-read and decide again). Without one it is unconditional.
         """
         action = f"saving the state of rollout {namespace}/{name}"
-        status = state.to_status()
+        status = status_to_wire(state.to_status())
         try:
             with errors.translated(action):
                 if resource_version is not None:
