@@ -29,7 +29,12 @@ from rollout.metrics import errors
 from rollout.metrics.batch_query import BatchForm, Member, batch_form
 from rollout.ports import DEFAULT_QUERY_TIMEOUT, MetricsProvider, Series
 
-__all__ = ["BatchedQueries", "VectorProvider"]
+__all__ = ["RENEW_AT", "BatchedQueries", "VectorProvider"]
+
+RENEW_AT = 0.75
+"""An answer is renewed in the background once this share of its ``max_age`` has passed:
+late enough that a pass asks few more queries, early enough that the renewal is usually
+back before the answer expires."""
 
 
 @runtime_checkable
@@ -68,8 +73,8 @@ class BatchedQueries:
 
     No lock is held while a query is in flight: one caller per group asks, the others of
     the group wait for its answer (a caller already covered by the current answer does not
-    wait at all: past half its ``max_age`` the answer is renewed in the background while it
-    still serves), and a newcomer is added to a fresh answer by a query of the newcomers
+    wait at all: past ``RENEW_AT`` of its ``max_age`` the answer is renewed in the background
+    while it still serves), and a newcomer is added to a fresh answer by a query of the newcomers
     only, evaluated at the answer's own time, so a burst of new rollouts never re-reads
     every rollout's series.
     """
@@ -153,10 +158,10 @@ class BatchedQueries:
             return answered.series.get(member, ())
 
     def _ahead_due(self, group: _Group, answer: _Answer, when: float) -> threading.Event | None:
-        """Half way through an answer's life, a new one is asked for in the background while
+        """Late in an answer's life (``RENEW_AT``), a new one is asked for in the background while
         the current one still serves (callers never wait for a query the current answer
         covers); the flight to mark, or None. Called under the guard."""
-        if group.asking is not None or when - answer.at < self.max_age / 2:
+        if group.asking is not None or when - answer.at < self.max_age * RENEW_AT:
             return None
         if self._monotonic() - answer.asked < self.min_interval:
             return None
