@@ -8,32 +8,37 @@ snippet; ``examples/argocd/application.yaml`` with the real jq evaluating its
 each example rollout through steps, promotion and a rollback. Outputs under test: the
 health status and message, the snippet's key and script, and that every path our patches
 change is ignored while the routes we do not manage are not, including the target of the
-HorizontalPodAutoscaler a managed rollout names.
+HorizontalPodAutoscaler a managed rollout names. The HTTPRoute and its Services are proven
+in ``test_argocd_gateway.py``; both use ``argocd_ignore``.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-import jq
 import jsonpatch
 import pytest
 import yaml
 
 from rollout.kube.workloads import retarget_patch
 from rollout.mesh import istio_extras, istio_routes
-from rollout.reconcile import routing_of
 from rollout.spec.rollout import Rollout
 from rollout.state import Condition, Phase, RolloutState, with_failed_reconcile
+from tests.integrations import argocd_ignore
+from tests.integrations.argocd_ignore import (
+    APPLICATION,
+    REPO_ROOT,
+    assert_changes_ignored,
+    covered,
+    example_objects,
+    ignored_pointers,
+    normalized,
+    rollout_specs,
+)
 from tests.integrations.lua_health import run_health
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 HEALTH_LUA = REPO_ROOT / "integrations" / "argocd" / "health.lua"
 ARGOCD_CM = REPO_ROOT / "integrations" / "argocd" / "argocd-cm.yaml"
-APPLICATION = REPO_ROOT / "examples" / "argocd" / "application.yaml"
-EXAMPLE_APP = REPO_ROOT / "examples" / "app"
-EXAMPLE_ROLLOUTS = REPO_ROOT / "examples" / "rollouts"
 
 EXPECTED_HEALTH = {
     Phase.WAITING: "Progressing",
@@ -184,96 +189,28 @@ def test_argocd_cm_installs_the_script_under_the_crd_key(script: str) -> None:
 # -- ignoreDifferences --------------------------------------------------------------------
 
 
-def yaml_documents(directory: Path) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    for path in sorted(directory.rglob("*.yaml")):
-        found.extend(doc for doc in yaml.safe_load_all(path.read_text()) if doc)
-    return found
-
-
 def virtual_services() -> dict[str, dict[str, Any]]:
-    """The example VirtualServices as the API server returns them (with a resourceVersion,
-    which our patches test)."""
-    found = {}
-    for doc in yaml_documents(EXAMPLE_APP):
-        if doc.get("kind") == "VirtualService":
-            doc["metadata"]["resourceVersion"] = "1"
-            found[doc["metadata"]["name"]] = doc
-    return found
+    return example_objects("VirtualService")
 
 
 def ignore_expressions(name: str) -> list[str]:
-    application = yaml.safe_load(APPLICATION.read_text())
-    expressions: list[str] = []
-    for entry in application["spec"]["ignoreDifferences"]:
-        if (entry["group"], entry["kind"]) != ("networking.istio.io", "VirtualService"):
-            continue
-        if entry.get("name", name) == name and entry.get("namespace", "shop") == "shop":
-            expressions.extend(entry["jqPathExpressions"])
-    return expressions
-
-
-def ignored_pointers(obj: dict[str, Any], expressions: list[str]) -> set[str]:
-    """JSON pointers of everything the expressions select in ``obj``, as Argo CD's
-    normalizer removes them (jq ``path(EXPR)``)."""
-    pointers: set[str] = set()
-    for expression in expressions:
-        for path in jq.compile(f"[path({expression})]").input_value(obj).first():
-            pointers.add("".join(f"/{part}" for part in path))
-    return pointers
-
-
-def covered(pointer: str, ignored: set[str]) -> bool:
-    return any(pointer == path or pointer.startswith(path + "/") for path in ignored)
-
-
-def rollout_specs() -> list[Rollout]:
-    return [
-        Rollout.model_validate(doc)
-        for doc in yaml_documents(EXAMPLE_ROLLOUTS)
-        if doc.get("kind") == "Rollout"
-    ]
+    return argocd_ignore.ignore_expressions("networking.istio.io", "VirtualService", name)
 
 
 def lifecycle(rollout: Rollout, namespace: str) -> list[istio_routes.Target]:
-    """Every routing a rollout goes through: v1 -> v2 by the spec's steps (weights and the
-    managed routes the steps call for) and a promotion, then v2 -> v3 at its first weight
-    and a rollback."""
-
-    def target(stable: str, canary: str | None, step: int) -> istio_routes.Target:
-        weight = rollout.planned_weights()[step - 1] if canary else 0
-        state = RolloutState(
-            stable_version=stable, canary_version=canary, canary_weight=weight, step_index=step
-        )
-        return istio_routes.Target(
+    """The Istio targets of every routing the rollout goes through."""
+    return [
+        istio_routes.Target(
             host=rollout.spec.traffic.host,
             namespace=namespace,
-            stable_subset=rollout.subset_for(stable),
-            canary_subset=rollout.subset_for(canary) if canary else None,
-            canary_weight=weight,
+            stable_subset=rollout.subset_for(moment.stable),
+            canary_subset=rollout.subset_for(moment.canary) if moment.canary else None,
+            canary_weight=moment.weight,
             owner=f"{rollout.namespace}.{rollout.name}",
-            routing=routing_of(rollout, state),
+            routing=moment.routing,
         )
-
-    planned = rollout.planned_weights()
-    steps = [step for step in range(1, len(planned) + 1) if planned[step - 1] < 100]
-    first_weight = next(step for step in steps if planned[step - 1] > 0)
-    return [
-        *(target("v1", "v2", step) for step in steps),
-        target("v2", None, 0),
-        target("v2", "v3", first_weight),
-        target("v2", None, 0),
+        for moment in argocd_ignore.lifecycle(rollout)
     ]
-
-
-def mutating_pointers(operations: list[dict[str, Any]]) -> list[str]:
-    pointers = []
-    for operation in operations:
-        if operation["op"] == "test":
-            continue
-        path = operation["path"]
-        pointers.append(path.removesuffix("/-"))  # an append changes the array itself
-    return pointers
 
 
 def test_every_path_our_patches_change_is_ignored() -> None:
@@ -287,20 +224,9 @@ def test_every_path_our_patches_change_is_ignored() -> None:
             for target in lifecycle(rollout, rollout.namespace):
                 plan = istio_extras.plan_routes(live, ref.routes, target)
                 assert plan.problems == []
-                before = ignored_pointers(live, expressions)
-                patched = jsonpatch.apply_patch(live, plan.operations)
-                after = ignored_pointers(patched, expressions)
-                for pointer in mutating_pointers(plan.operations):
-                    assert covered(pointer, before | after), (ref.name, pointer)
-                    checked += 1
-                live = patched
+                live, count = assert_changes_ignored(live, plan.operations, expressions)
+                checked += count
     assert checked > 20
-
-
-def normalized(obj: dict[str, Any], expressions: list[str]) -> Any:
-    """``obj`` without the ignored paths, as Argo CD compares desired and live."""
-    program = "delpaths([" + ", ".join(f"path({e})" for e in expressions) + "])"
-    return jq.compile(program).input_value(obj).first()
 
 
 def walk(rollout: Rollout, ref_name: str, routes: list[str]) -> list[dict[str, Any]]:

@@ -2,10 +2,11 @@
 
 Inputs: ``examples/`` (rollout specs, custom policies, the app's manifests), the real
 ``kubectl kustomize`` and ``kubectl apply``, the local API server, ``rollout validate``
-and the real Istio router. Outputs under test: every spec and policy is valid with the
-custom policies of each kind used; the app builds and applies; and for every rollout the
-router finds its VirtualServices, named routes and DestinationRule subsets, and a
-Deployment per version, with no problem.
+and the real Istio and Gateway API routers. Outputs under test: every spec and policy is
+valid with the custom policies of each kind used; the app builds and applies; and for
+every rollout the router finds its VirtualServices, named routes and DestinationRule
+subsets (or its HTTPRoute and the two Services), and a Deployment per version, with no
+problem.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import kubernetes
 import yaml
 
 from rollout.kube.readiness import deployment_readiness
+from rollout.mesh.combined import CombinedRouter
+from rollout.mesh.gateway import GatewayRouter
 from rollout.mesh.istio import IstioRouter
 from rollout.source import files as spec_files
 from rollout.spec import catalog
@@ -34,7 +37,12 @@ def load_examples() -> catalog.Catalog:
 
 def test_specs_and_a_custom_policy_of_each_kind() -> None:
     loaded = load_examples()
-    assert set(loaded.rollouts) == {"shop/checkout", "shop/payments", "shop/recommendations"}
+    assert set(loaded.rollouts) == {
+        "shop/catalog",
+        "shop/checkout",
+        "shop/payments",
+        "shop/recommendations",
+    }
     custom = {name: policy for name, (policy, origin) in loaded.policies.items() if origin}
     assert {policy.spec.type for policy in custom.values()} == {"ratio", "latency", "value"}
     used = {
@@ -55,7 +63,7 @@ def test_the_app_builds_applies_and_matches_every_spec(
     applied = kubectl("apply", "-f", "-", stdin=built)
     documents = [doc for doc in yaml.safe_load_all(built) if doc]
     assert applied.stdout.count(" created") == len(documents)
-    router = IstioRouter(api_client)
+    router = CombinedRouter(IstioRouter(api_client), GatewayRouter(api_client))
     for key, entry in load_examples().rollouts.items():
         rollout = entry.rollout
         assert router.check(rollout, "v1", "v2") == [], key

@@ -1,4 +1,4 @@
-"""The Flux integration: Rollout health by CEL, the push relay and the VirtualService policy.
+"""The Flux integration: Rollout health by CEL, the push relay and the managed-route policy.
 
 Inputs: ``examples/flux/`` (sources, Kustomizations, notification Provider/Alert/Receiver),
 Rollouts whose status the real state model writes in every phase, the real ``kubectl
@@ -6,8 +6,8 @@ kustomize``, and the controller's real HTTP server with a hook secret. Outputs u
 the health Flux derives from our ``healthCheckExprs`` (evaluated as kustomize-controller
 does); a Flux ``generic-hmac`` notification, signed as notification-controller signs it,
 reaching ``/hooks/flux`` through the Service the Provider names and triggering a sync of
-the branch and commit it carries; and the Flux patch marking exactly the VirtualServices
-the controller manages ``ssa: IfNotPresent``.
+the branch and commit it carries; and the Flux patch marking exactly the VirtualServices,
+HTTPRoutes (with their two Services) and HPAs the controller manages ``ssa: IfNotPresent``.
 """
 
 from __future__ import annotations
@@ -220,7 +220,7 @@ def test_the_receiver_and_alert_watch_the_spec_repository() -> None:
     assert alert["spec"]["eventSources"] == [{"kind": "GitRepository", "name": "rollout-specs"}]
 
 
-def test_the_flux_patch_hands_exactly_the_managed_virtual_services_over(tmp_path: Path) -> None:
+def test_the_flux_patch_hands_exactly_the_managed_routes_over(tmp_path: Path) -> None:
     shop = find(documents("kustomizations.yaml"), "Kustomization", "shop")
     app = REPO_ROOT / shop["spec"]["path"]
     overlay = tmp_path / "overlay"
@@ -236,8 +236,9 @@ def test_the_flux_patch_hands_exactly_the_managed_virtual_services_over(tmp_path
         )
     )
     built = [d for d in yaml.safe_load_all(kustomize(overlay)) if d]
+    labels = {"HorizontalPodAutoscaler": "HPA ", "HTTPRoute": "HTTPRoute ", "Service": "Service "}
     handed_over = {
-        ("HPA " if d["kind"] == "HorizontalPodAutoscaler" else "") + d["metadata"]["name"]
+        labels.get(d["kind"], "") + d["metadata"]["name"]
         for d in built
         if (d["metadata"].get("annotations") or {}).get("kustomize.toolkit.fluxcd.io/ssa")
         == "IfNotPresent"
@@ -249,7 +250,11 @@ def test_the_flux_patch_hands_exactly_the_managed_virtual_services_over(tmp_path
         )
     ):
         if spec and spec.get("kind") == "Rollout":
-            managed.update(ref["name"] for ref in spec["spec"]["traffic"]["virtualServices"])
+            traffic = spec["spec"]["traffic"]
+            managed.update(ref["name"] for ref in traffic.get("virtualServices", []))
+            for ref in traffic.get("httpRoutes", []):
+                managed.add(f"HTTPRoute {ref['name']}")
+                managed.update(f"Service {ref[key]}" for key in ("stableService", "canaryService"))
             sized_by = (spec["spec"].get("workload", {}).get("managed") or {}).get("autoscaler")
             managed.update([f"HPA {sized_by}"] if sized_by else [])
     assert handed_over == managed
