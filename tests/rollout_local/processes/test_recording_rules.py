@@ -76,11 +76,11 @@ def envoy_time_bucket(proxy: EnvoyProxy, version: str, le: str) -> int:
     return envoy_time_buckets(proxy, version)[float(le)]
 
 
-def p99_bucket(proxy: EnvoyProxy, version: str) -> tuple[float, float]:
-    """The bucket ``(lower, upper]`` that holds the 99th percentile by Envoy's histogram:
-    where ``histogram_quantile(0.99, ...)`` over the recorded series must land."""
+def quantile_bucket(proxy: EnvoyProxy, version: str, quantile: float) -> tuple[float, float]:
+    """The bucket ``(lower, upper]`` that holds ``quantile`` of ``version``'s request times
+    by Envoy's own histogram."""
     buckets = sorted(envoy_time_buckets(proxy, version).items())
-    rank = 0.99 * buckets[-1][1]
+    rank = quantile * buckets[-1][1]
     lower = 0.0
     for edge, count in buckets:
         if count >= rank:
@@ -229,13 +229,16 @@ def test_the_shipped_policies_answer_unchanged(
     stable_errors = answers("istio-error-ratio", "checkout-v1")
     assert stable_errors["total"] > 0
     assert stable_errors.get("errors", 0.0) == 0.0
-    # each p99 lands in the bucket Envoy's own histogram puts it in: (100, 250] for the
-    # 120 ms canary and under 100 ms for the stable, unless the machine stalled >1% of them
+    # each p99 lands where Envoy's own histogram puts it: (100, 250] for the 120 ms canary
+    # and under 1 ms for the stable, unless the machine stalled answers. The band runs from
+    # the 98th to the 99.5th percentile's bucket, because the policy reads rate() over a
+    # window, whose extrapolation shifts the buckets' shares slightly against Envoy's totals.
     for version in ("v1", "v2"):
-        lower, upper = p99_bucket(proxy, version)
+        lower = quantile_bucket(proxy, version, 0.98)[0]
+        upper = quantile_bucket(proxy, version, 0.995)[1]
         p99 = answers("istio-latency-p99", f"checkout-{version}")["quantile"]
-        assert lower < p99 <= upper, (version, p99, lower, upper)
-    assert p99_bucket(proxy, "v2")[0] >= 100  # the slow canary does read slow
+        assert lower <= p99 <= upper, (version, p99, lower, upper)
+    assert quantile_bucket(proxy, "v2", 0.98)[0] >= 100  # the slow canary does read slow
     over_250 = envoy_time_bucket(proxy, "v2", "+Inf") - envoy_time_bucket(proxy, "v2", "250")
     slow = answers("istio-slow-request-ratio", "checkout-v2")
     assert slow["total"] > 0
