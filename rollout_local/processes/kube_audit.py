@@ -74,6 +74,10 @@ class AuditLog:
         self._base_url = base_url
         self._context = context
         self._start = 0
+        self._since = ""
+        """When the last clear's marker was received: an event logged after the mark for a
+        request received before it (the log may write a finished request's event a moment
+        after its response) still belongs before the clear."""
 
     def _flush(self, timeout: float = 10.0) -> bytes:
         """Send a marker request; return the log from the mark up to and including its event."""
@@ -105,9 +109,17 @@ class AuditLog:
             if audit_id in seen or _MARKER in str(event.get("requestURI", "")):
                 continue
             seen.add(audit_id)
+            if str(event.get("requestReceivedTimestamp", "")) < self._since:
+                continue  # received before the last clear, logged after its mark
             found.append(_record(event))
         return found
 
     def clear(self) -> None:
         """Forget every request so far: later reads start after them."""
-        self._start += len(self._flush())
+        data = self._flush()
+        self._start += len(data)
+        for line in data.decode("utf-8", errors="replace").splitlines():
+            if _MARKER in line:
+                event: dict[str, Any] = json.loads(line)
+                # MicroTime: fixed width, UTC, so later times compare greater as text
+                self._since = str(event.get("requestReceivedTimestamp", ""))
