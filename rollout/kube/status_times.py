@@ -10,6 +10,7 @@ still read.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,7 +35,7 @@ def status_from_wire(status: dict[str, Any] | None) -> dict[str, Any] | None:
     return {**status, "conditions": [_with_time(c, _seconds) for c in status["conditions"]]}
 
 
-def _with_time(condition: Any, convert: Any) -> Any:
+def _with_time(condition: Any, convert: Callable[[Any], Any]) -> Any:
     if not isinstance(condition, dict) or TIME_FIELD not in condition:
         return condition
     return {**condition, TIME_FIELD: convert(condition[TIME_FIELD])}
