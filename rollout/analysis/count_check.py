@@ -238,7 +238,7 @@ def judge_counts(
         tested=tested,
         acceptance=acceptance if allowed is not None else None,
     )
-    if not settled:
+    if not settled and not rejected:
         summary += "; leaning worse than stable: waits for more requests"
     if rejected:
         outcome, message = Outcome.FAIL, f"canary worse: {summary}"
