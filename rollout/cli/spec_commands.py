@@ -54,6 +54,8 @@ def validate(paths: tuple[str, ...], output: str) -> None:
             f"{len(loaded.rollouts)} rollout(s) valid, {repo_policies} policy file(s) checked, "
             f"{len(loaded.problems)} problem(s) in {loaded.files} file(s)"
         )
+        if loaded.foreign:
+            summary += f"; {loaded.foreign} document(s) of other APIs skipped"
         click.echo(summary, err=True)
     sys.exit(0 if loaded.ok else 1)
 

@@ -10,6 +10,7 @@ and one ``Problem`` per thing wrong. A broken document never hides a valid one.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -24,6 +25,8 @@ from rollout.spec.rollout import Rollout
 from rollout.spec.yamldocs import Document, YamlSyntaxError, load_documents
 
 KINDS = ("Rollout", "Policy")
+NEAR_MISS_RATIO = 0.75
+"""How alike an API group must be to ours to be taken for a typo of it."""
 STATUS_FILE_SUFFIX = ".status.yaml"
 """Write-back status files sit next to specs; they are records for people, never specs."""
 EMPTY_FILE = "empty file: no YAML document in it (a spec file holds a Rollout or a Policy)"
@@ -68,6 +71,8 @@ class Catalog:
     policy_documents: dict[str, Document] = dataclasses.field(default_factory=dict)
     problems: list[Problem] = dataclasses.field(default_factory=list)
     ignored: int = 0
+    foreign: int = 0
+    """Documents of other APIs (an Argo Rollouts ``Rollout``, a Deployment): not ours, skipped."""
     files: int = 0
     invalid_rollouts: dict[str, Origin] = dataclasses.field(default_factory=dict)
     """Rollouts whose document is broken, by key where the key could be read."""
@@ -93,6 +98,12 @@ def _problem(document: Document, field_path: tuple[str | int, ...], message: str
     )
 
 
+def _near_miss(group: str) -> bool:
+    """Whether ``group`` reads as a typo of ours (``rollout.dev``, ``canary.rollout.io``)
+    rather than another project's (``argoproj.io``, ``rollouts.kruise.io``)."""
+    return difflib.SequenceMatcher(None, group, API_GROUP).ratio() >= NEAR_MISS_RATIO
+
+
 def _classify(document: Document) -> str | Problem | None:
     """The document's kind, a Problem, or None for a document that is not ours."""
     body = document.body
@@ -100,8 +111,16 @@ def _classify(document: Document) -> str | Problem | None:
         return _problem(document, (), f"expected a mapping, got {type(body).__name__}")
     api_version = body.get("apiVersion")
     kind = body.get("kind")
-    ours = isinstance(api_version, str) and api_version.split("/")[0] == API_GROUP
-    if api_version is not None and not ours:
+    group = api_version.split("/")[0] if isinstance(api_version, str) else None
+    if group is not None and group != API_GROUP:
+        if kind in KINDS and _near_miss(group):
+            # one of our kinds in a near miss of our group is a typo, not another API's
+            # object: skipping it would leave the rollout silently unmanaged
+            return _problem(
+                document,
+                ("apiVersion",),
+                f"unknown API group {group!r} (did you mean {GROUP_VERSION!r}?)",
+            )
         return None
     if kind is None:
         return _problem(document, (), f"missing kind: expected one of {', '.join(KINDS)}")
@@ -172,6 +191,7 @@ def load_texts(
         kind = _classify(document)
         if kind is None:
             catalog.ignored += 1
+            catalog.foreign += 1
             continue
         if isinstance(kind, Problem):
             catalog.problems.append(kind)

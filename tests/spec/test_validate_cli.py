@@ -187,3 +187,27 @@ def test_plan_looks_through_the_git_repository_around_the_file(
     result = run("plan", str(spec))
     assert result.returncode == 0, result.stderr
     assert "rollout shop/payments" in result.stdout
+
+
+@pytest.mark.parametrize("api_version", ["rollout.dev/v1", "canary.rolout.dev/v1alpha1"])
+def test_our_kind_in_a_near_miss_of_our_api_group_is_an_error(
+    tmp_path: Path, api_version: str
+) -> None:
+    (tmp_path / "checkout.yaml").write_text(
+        f"apiVersion: {api_version}\nkind: Rollout\nmetadata:\n  name: checkout\n"
+    )
+    result = run("validate", str(tmp_path))
+    assert result.returncode == 1
+    assert "checkout.yaml:1: apiVersion: unknown API group" in result.stdout
+    assert "did you mean 'canary.rollout.dev/v1alpha1'" in result.stdout
+
+
+def test_documents_of_other_apis_are_skipped_and_counted(tmp_path: Path) -> None:
+    (tmp_path / "argo.yaml").write_text(
+        "apiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata:\n  name: checkout\n"
+        "---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: checkout\n"
+    )
+    result = run("validate", str(tmp_path))
+    assert result.returncode == 0, result.stdout
+    assert result.stdout == ""
+    assert "2 document(s) of other APIs skipped" in result.stderr
