@@ -233,6 +233,21 @@ def _step_text(step: Any) -> str:
     return "; ".join(parts)
 
 
+def _alert_text(key: str) -> str:
+    """An alert's record in words: ``[target:]event/version/revision[/step]`` (as
+    ``Notification.dedupe_key`` and ``alert_key`` write it) becomes ``alert sent: promoted,
+    v2 (spec 02fb8881)``; a key of another shape is shown as it is."""
+    target, _, rest = key.rpartition(":") if ":" in key.split("/")[0] else ("", "", key)
+    parts = rest.split("/")
+    if len(parts) not in (3, 4) or "@" not in parts[2]:
+        return f"alert sent: {key}"
+    event, version, revision = parts[:3]
+    spec = revision.partition("@")[2][:8]
+    step = f", step {parts[3]}" if len(parts) == 4 else ""
+    to = f" to {target}" if target else ""
+    return f"alert sent{to}: {event}, {version}{step} (spec {spec})"
+
+
 def _timeline(item: Stored, events: Sequence[Mapping[str, Any]]) -> list[TimelineEntry]:
     state = item.state
     entries = [
@@ -259,7 +274,7 @@ def _timeline(item: Stored, events: Sequence[Mapping[str, Any]]) -> list[Timelin
             )
         )
     for alert in state.alerts_sent:
-        entries.append(TimelineEntry(at=0.0, kind="alert", text=f"alert sent: {alert}"))
+        entries.append(TimelineEntry(at=0.0, kind="alert", text=_alert_text(alert)))
     commit = item.commit or state.commit
     if commit:
         where = f" ({item.source_path})" if item.source_path else ""

@@ -10,7 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from rollout.dashboard import views
+from rollout.events import Notification
+from rollout.notify.dispatch import alert_key
 from rollout.ports import Stored
+from rollout.spec.alerts import AlertEvent
 from rollout.state import Command, Phase, RolloutState, VerdictRecord
 
 STEPS = [{"setWeight": 20}, {"analyze": {"duration": "30s"}}, {"pause": {}}]
@@ -106,3 +109,32 @@ def test_secrets_in_a_spec_are_redacted_and_the_rest_kept() -> None:
     assert alert["signingKey"] == {"secretRef": {"name": "keys", "key": "hmac"}}
     assert alert["headers"] == {"Authorization": views.REDACTED}
     assert shown["version"] == "v2"
+
+
+def test_alerts_sent_read_as_event_version_and_spec() -> None:
+    def sent(event: AlertEvent, step: int | None) -> Notification:
+        return Notification(
+            event=event,
+            rollout="checkout",
+            namespace="shop",
+            from_version="v1",
+            to_version="v2",
+            summary="",
+            step=step,
+            revision="v2@02fb888195f1",
+        )
+
+    keys = [
+        sent(AlertEvent.PROMOTED, None).dedupe_key,
+        alert_key("slack", sent(AlertEvent.STEP_ADVANCED, 3)),
+        "a key of some other shape",
+    ]
+    texts = [
+        t.text
+        for t in views.detail(
+            stored("shop", "checkout", RolloutState(alerts_sent=keys)), ()
+        ).timeline
+    ]
+    assert "alert sent: promoted, v2 (spec 02fb8881)" in texts
+    assert "alert sent to slack: stepAdvanced, v2, step 3 (spec 02fb8881)" in texts
+    assert "alert sent: a key of some other shape" in texts
