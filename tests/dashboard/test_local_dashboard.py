@@ -72,9 +72,14 @@ def test_filters_and_the_rollout_page(dashboard: Dashboard) -> None:
     with signed_in(dashboard) as client:
         only_ops = client.get("/", params={"namespace": "ops"}).text
         assert "ops/api" in only_ops and "shop/checkout" not in only_ops
+        listed = client.get("/").text
+        # the version the spec in Git asks for, beside the versions running
+        assert '<td data-label="In Git">v2</td>' in listed
+        assert '<td data-label="In Git">v7</td>' in listed
         searched = client.get("/", params={"q": "v2"}).text
         assert "shop/checkout" in searched and "ops/api" not in searched
         page = client.get("/rollouts/shop/checkout").text
+        assert '<span id="desired">v2</span>' in page
         for shown in ("Progressing", "istio-error-ratio", "alice@laptop", "setWeight 50"):
             assert shown in page
         assert "SECRET-PART" not in page and "(redacted)" in page
