@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from rollout.source.git import GitSource
 from tests.source.git_servers import GitDaemon, Remote, SmartHttpServer
+from tests.source.git_sources import NO_CREDENTIALS, MakeSource
 
 
 @pytest.fixture
@@ -36,3 +39,20 @@ def http_remote(remote: Remote) -> Iterator[SmartHttpServer]:
         server.server.shutdown()
         server.server.server_close()
         server.thread.join(timeout=10)
+
+
+@pytest.fixture
+def make_source(tmp_path: Path) -> Iterator[MakeSource]:
+    sources: list[GitSource] = []
+
+    def make(url: str, **options: Any) -> GitSource:
+        options.setdefault("cache_dir", tmp_path / "cache")
+        options.setdefault("credentials", NO_CREDENTIALS)
+        options.setdefault("network_timeout", 20.0)
+        source = GitSource(url, **options)
+        sources.append(source)
+        return source
+
+    yield make
+    for source in sources:
+        source.close()

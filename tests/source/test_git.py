@@ -14,52 +14,14 @@ import logging
 import shutil
 import socket
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from rollout.errors import SourceError
 from rollout.source.git import GitCredentials, GitSource
 from tests.source.git_servers import GitDaemon, Remote, SmartHttpServer, run_git
-
-NO_CREDENTIALS = GitCredentials()
-TWO_DOCUMENTS = "kind: Rollout\nmetadata: {name: a}\n---\n# second\nkind: Rollout\n"
-
-MakeSource = Callable[..., GitSource]
-
-
-@pytest.fixture
-def make_source(tmp_path: Path) -> Iterator[MakeSource]:
-    sources: list[GitSource] = []
-
-    def make(url: str, **options: Any) -> GitSource:
-        options.setdefault("cache_dir", tmp_path / "cache")
-        options.setdefault("credentials", NO_CREDENTIALS)
-        options.setdefault("network_timeout", 20.0)
-        source = GitSource(url, **options)
-        sources.append(source)
-        return source
-
-    yield make
-    for source in sources:
-        source.close()
-
-
-def seed(remote: Remote) -> str:
-    sha = remote.commit(
-        "Add checkout and cart specs\n\nThe body is not part of the summary.",
-        {
-            "specs/checkout.yaml": "kind: Rollout\nmetadata:\n  name: checkout\n",
-            "specs/team/cart.yml": TWO_DOCUMENTS,
-            "specs/README.md": "# not a spec\n",
-            "specs-old/legacy.yaml": "kind: Rollout\n",
-            "specs.yaml": "kind: Rollout\n",
-        },
-    )
-    remote.push()
-    return sha
+from tests.source.git_sources import TWO_DOCUMENTS, MakeSource, seed
 
 
 def test_first_sync_reads_every_yaml_file_under_the_path_at_one_commit(
@@ -400,105 +362,3 @@ def test_an_unreachable_ssh_remote_fails_cleanly_with_the_key_configured(
         "cannot fetch branch 'main' of ssh://127.0.0.1:1/repo.git:"
         " ssh: connect to host 127.0.0.1 port 1: Connection refused;"
     )
-
-
-def test_spec_named_files_that_cannot_be_read_as_text_are_skipped_with_a_reason(
-    remote: Remote, make_source: MakeSource
-) -> None:
-    seed(remote)
-    (remote.work / "specs" / "binary.yaml").write_bytes(b"\xff\xfe\x00kind")
-    (remote.work / "specs" / "nul.yaml").write_bytes(b"kind: Rollout\n\x00\x00\n")
-    (remote.work / "specs" / "link.yaml").symlink_to("checkout.yaml")
-    remote.commit("Odd files", {"specs/big.yaml": "x: " + "y" * 2000 + "\n"})
-    remote.push()
-    source = make_source(remote.file_url, path="specs", max_file_bytes=1000)
-
-    snapshot = source.sync()
-    assert sorted(snapshot.files) == ["specs/checkout.yaml", "specs/team/cart.yml"]
-    assert dict(snapshot.unreadable) == {
-        "specs/big.yaml": "2004 bytes, over the limit of 1000",
-        "specs/binary.yaml": "binary, not UTF-8 text",
-        "specs/link.yaml": "a symbolic link: links are never followed",
-        "specs/nul.yaml": "binary, not UTF-8 text",
-    }
-    assert source.skipped_files == snapshot.unreadable
-
-
-def test_a_link_out_of_the_repository_is_never_read_nor_echoed(
-    remote: Remote, make_source: MakeSource, tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    secret = tmp_path / "outside" / "token"
-    secret.parent.mkdir()
-    secret.write_text("kind: Rollout\nmarker: SECRET-MARKER-7f3a\n")
-    seed(remote)
-    (remote.work / "specs" / "token.yaml").symlink_to(secret)
-    (remote.work / "specs" / "sa.yaml").symlink_to(
-        "/var/run/secrets/kubernetes.io/serviceaccount/token"
-    )
-    (remote.work / "specs" / "up.yaml").symlink_to("../../outside/token")
-    remote.commit("Links out")
-    remote.push()
-    source = make_source(remote.file_url, path="specs")
-
-    with caplog.at_level(logging.DEBUG):
-        snapshot = source.sync()
-
-    assert {name: snapshot.unreadable[name] for name in snapshot.unreadable} == {
-        name: "a symbolic link: links are never followed"
-        for name in ("specs/sa.yaml", "specs/token.yaml", "specs/up.yaml")
-    }
-    seen = [*snapshot.files.values(), *snapshot.unreadable.values(), caplog.text]
-    assert not any("SECRET-MARKER" in text for text in seen)
-
-
-def test_submodules_and_control_characters_in_names_are_reported_not_read(
-    remote: Remote, make_source: MakeSource
-) -> None:
-    sha = seed(remote)
-    remote.write("specs/evil\nname\x1b[2J.yaml", "kind: Rollout\n")
-    run_git("add", "--all", cwd=remote.work)
-    run_git("update-index", "--add", "--cacheinfo", f"160000,{sha},specs/vendor", cwd=remote.work)
-    run_git("commit", "--quiet", "-m", "Vendor specs", cwd=remote.work)
-    remote.push()
-    source = make_source(remote.file_url, path="specs")
-
-    snapshot = source.sync()
-
-    assert dict(snapshot.unreadable) == {
-        "specs/vendor": "a submodule: its files are not read",
-        "specs/evil\\u000aname\\u001b[2J.yaml": "a file name with control characters",
-    }
-    assert sorted(snapshot.files) == ["specs/checkout.yaml", "specs/team/cart.yml"]
-
-
-def test_a_force_push_that_drops_a_hostile_commit_is_taken(
-    remote: Remote, make_source: MakeSource
-) -> None:
-    good = seed(remote)
-    source = make_source(remote.file_url, path="specs")
-    remote.commit("Loop", {"specs/loop.yaml": "a: &a [*a]\n"})
-    remote.push()
-    assert "specs/loop.yaml" in source.sync().files
-
-    run_git("reset", "--quiet", "--hard", good, cwd=remote.work)
-    remote.push(force=True)
-
-    snapshot = source.sync()
-    assert snapshot.sha == good
-    assert "specs/loop.yaml" not in snapshot.files
-
-
-@pytest.mark.parametrize(
-    ("options", "message"),
-    [
-        ({"branch": "-upload-pack=evil"}, "invalid branch name"),
-        ({"branch": "a..b"}, "invalid branch name"),
-        ({"path": "../outside"}, "must be relative"),
-        ({"path": "/etc"}, "must be relative"),
-    ],
-)
-def test_bad_configuration_is_refused_up_front(
-    make_source: MakeSource, options: dict[str, str], message: str
-) -> None:
-    with pytest.raises(SourceError, match=message):
-        make_source("file:///nowhere.git", **options)
