@@ -11,7 +11,14 @@ import pytest
 from tests.kube_clients import CustomObjects, custom_objects
 from tests.kube_servers import create_namespaces
 from tests.mesh.gateway_objects import Routes
-from tests.mesh.objects import GATEWAY_NAMESPACE, ISTIO_GROUP, NAMESPACE, Create
+from tests.mesh.objects import (
+    GATEWAY_NAMESPACE,
+    ISTIO_GROUP,
+    NAMESPACE,
+    Create,
+    destination_rule,
+    mesh_virtual_service,
+)
 
 
 @pytest.fixture
@@ -39,3 +46,10 @@ def create(objects: CustomObjects) -> Create:
 def routes(objects: CustomObjects, api_client: kubernetes.client.ApiClient) -> Routes:
     """Two HTTPRoutes ("checkout", "plain") and the two Services they send to."""
     return Routes(objects, api_client)
+
+
+@pytest.fixture
+def mesh(create: Create) -> dict[str, Any]:
+    """A DestinationRule with v1 and v2 and the mesh VirtualService ``checkout``."""
+    create(destination_rule("v1", "v2"))
+    return create(mesh_virtual_service())

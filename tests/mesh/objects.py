@@ -12,7 +12,9 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
+from kubelite import LocalApiServer
 from rollout.spec.rollout import Rollout
+from tests.kube_clients import CustomObjects
 
 NAMESPACE = "shop"
 GATEWAY_NAMESPACE = "edge"
@@ -221,3 +223,18 @@ def service(name: str, version: str | None, *, namespace: str = NAMESPACE) -> Js
         "metadata": {"name": name, "namespace": namespace, "labels": {"app": "checkout"}},
         "spec": {"selector": selector, "ports": [{"port": 80, "targetPort": 8080}]},
     }
+
+
+def read_vs(
+    objects: CustomObjects, name: str = "checkout", namespace: str = NAMESPACE
+) -> dict[str, Any]:
+    """The VirtualService ``name`` as the API server holds it now."""
+    found: dict[str, Any] = objects.get_namespaced_custom_object(
+        ISTIO_GROUP, "v1", namespace, "virtualservices", name
+    )
+    return found
+
+
+def patch_requests(apiserver: LocalApiServer) -> list[Any]:
+    """The PATCH requests the local API server received, oldest first."""
+    return [r for r in apiserver.requests if r.verb == "patch"]
