@@ -9,7 +9,7 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from kubelite import crd_manifest
-from tests.kube_clients import CustomObjects
+from tests.kube_clients import CustomObjects, Kubectl
 
 __all__ = [
     "GROUP",
@@ -70,3 +70,9 @@ def create_vs(custom: CustomObjects, body: dict[str, Any], version: str = "v1") 
         GROUP, version, NAMESPACE, PLURAL, body
     )
     return created
+
+
+def get_json(kubectl: Kubectl, *args: str) -> dict[str, Any]:
+    """``kubectl get ARGS -o json``, parsed."""
+    document: dict[str, Any] = json.loads(kubectl("get", *args, "-o", "json").stdout)
+    return document
