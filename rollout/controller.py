@@ -272,6 +272,7 @@ class Controller:
             self.router.stop_caches()
             self.readiness.stop_cache()
             self.workloads.stop_cache()
+            self.work.stopped_leading()
             self.server.mark_ready()
 
     def _alive(self) -> bool:

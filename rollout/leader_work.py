@@ -117,6 +117,10 @@ class LeaderWork:
         self._metrics.set_rollout_phases(phases)
         return True
 
+    def stopped_leading(self) -> None:
+        """This replica no longer syncs: what its last sync saw is no longer current."""
+        self._conditions.forget(*Conditions.SYNC_CONDITIONS)
+
     def _owned_specs(self, specs: SpecSet) -> SpecSet:
         """The specs of this replica's rollouts only, for the mirror to write."""
         rollouts = specs.catalog.rollouts

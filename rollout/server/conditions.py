@@ -74,6 +74,17 @@ class Conditions:
             log.log(logging.INFO if ok else logging.WARNING, "controller condition %s", condition)
         return True
 
+    def forget(self, *types: str) -> None:
+        """Drop conditions nobody keeps current any more (a replica that stopped leading no
+        longer syncs, so what its last sync saw would hold ``/readyz`` at 503 for good)."""
+        with self._lock:
+            dropped = [self._conditions.pop(type) for type in types if type in self._conditions]
+        for condition in dropped:
+            if self._metrics is not None:
+                self._metrics.forget_condition(condition.type)
+            if not condition.ok:
+                log.info("controller condition %s no longer tracked: not leading", condition.type)
+
     def get(self, type: str) -> Condition | None:
         with self._lock:
             return self._conditions.get(type)
@@ -95,6 +106,9 @@ class Conditions:
         return True, "\n".join(["ok", *warnings])
 
     # -- the conditions the controller sets ---------------------------------------------
+
+    SYNC_CONDITIONS = ("RolloutAPIAvailable", "SpecFilesValid")
+    """Set by the leader's sync only: a follower forgets them (``forget``)."""
 
     def spec_files(self, paths_with_problems: Iterable[str]) -> None:
         """The spec files of the latest sync that have a problem, as a metric and a readiness

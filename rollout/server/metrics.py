@@ -233,6 +233,10 @@ class ControllerMetrics:
         """Record whether one of the controller's own conditions holds."""
         self._conditions.labels(condition=condition).set(1 if holds else 0)
 
+    def forget_condition(self, condition: str) -> None:
+        """Drop a condition's gauge: this replica no longer knows whether it holds."""
+        self._conditions.remove(condition)
+
     def set_leader(self, leading: bool) -> None:
         """Record whether this replica currently leads."""
         self._leader.set(1 if leading else 0)

@@ -98,3 +98,24 @@ def test_readyz_answers_with_the_conditions(metrics: ControllerMetrics) -> None:
         )
         conditions.rollout_api(NotFound("listing rollouts in all namespaces (HTTP 404)"))
         assert readyz(server)[0] == 503
+
+
+def test_a_replica_that_stops_leading_forgets_what_its_last_sync_saw(
+    metrics: ControllerMetrics,
+) -> None:
+    conditions = Conditions(metrics)
+    with ControllerServer(metrics=metrics, conditions=conditions) as server:
+        server.mark_ready()
+        conditions.spec_files(["specs/loop.yaml"])
+        conditions.rollout_api(ClusterError("connection refused"))
+        assert readyz(server)[0] == 503
+        assert gauge(metrics, "rollout_controller_condition", condition="RolloutAPIAvailable") == 0
+
+        conditions.forget(*Conditions.SYNC_CONDITIONS)  # as a leader stepping down does
+
+        # a follower that cannot know whether the API answers is ready to take over, as
+        # every follower is; the leader's next sync sets both again
+        assert readyz(server) == (200, b"ok\n")
+        assert conditions.failing() == []
+        for condition in Conditions.SYNC_CONDITIONS:
+            assert gauge(metrics, "rollout_controller_condition", condition=condition) is None
