@@ -26,8 +26,9 @@ from typing import Protocol, runtime_checkable
 
 from rollout.errors import MetricsError
 from rollout.metrics import errors
-from rollout.metrics.batch_query import BatchForm, Member, batch_form
+from rollout.metrics.batch_query import BATCH_KEYS, BatchForm, Member, RawSeries, batch_form
 from rollout.ports import DEFAULT_QUERY_TIMEOUT, MetricsProvider, Series
+from rollout.spec.policy import placeholders
 
 __all__ = ["RENEW_AT", "BatchedQueries", "VectorProvider"]
 
@@ -35,6 +36,12 @@ RENEW_AT = 0.75
 """An answer is renewed in the background once this share of its ``max_age`` has passed:
 late enough that a pass asks few more queries, early enough that the renewal is usually
 back before the answer expires."""
+
+_UNKNOWN = object()
+
+SWEEP_EVERY = 5.0
+"""Seconds between two looks for members that stopped asking (each look is one pass over
+every member of the group)."""
 
 
 @runtime_checkable
@@ -53,8 +60,12 @@ class _Answer:
     """The evaluation time asked of Prometheus."""
     asked: float
     """When (monotonic) the query was answered."""
-    series: dict[Member, tuple[Series, ...]]
+    series: dict[Member, RawSeries]
+    """Each member's share of the answer; its series are built when it asks
+    (``BatchForm.series_of``): an answer serves only the members whose tick falls in its
+    life, and the others' shares are never built."""
     error: MetricsError | None = None
+    built: dict[Member, tuple[Series, ...]] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
@@ -66,6 +77,10 @@ class _Group:
     asking: threading.Event | None = None
     """Set while one caller's query for this group is in flight (the others wait on it)."""
     unbatchable: bool = False
+    pending: set[Member] = dataclasses.field(default_factory=set)
+    """Members that joined since the current answer was asked and that it lacks."""
+    swept: float = 0.0
+    """When (monotonic) members that stopped asking were last forgotten."""
 
 
 class BatchedQueries:
@@ -97,7 +112,9 @@ class BatchedQueries:
         self._monotonic = monotonic
         self._groups: dict[tuple[str, ...], _Group] = {}
         self._unbatchable: set[tuple[str, ...]] = set()
-        self._forms: dict[tuple[str, tuple[tuple[str, str], ...]], BatchForm | None] = {}
+        self._forms: dict[tuple[str, tuple[str | None, ...]], BatchForm | None] = {}
+        self._others: dict[str, tuple[str, ...]] = {}
+        """Each template's placeholders other than the batch keys."""
         self._guard = threading.Lock()
         """Guards the groups, their members and answers; never held across a query."""
         self.queries_sent = 0
@@ -126,7 +143,7 @@ class BatchedQueries:
                     if answer.error is not None:
                         raise answer.error
                     if member in answer.series:
-                        found = answer.series[member]
+                        found = self._built(group, answer, member)
                         ahead = self._ahead_due(group, answer, when)
                         if ahead is not None:
                             self._start_ahead(group, ahead, when, timeout)
@@ -155,7 +172,19 @@ class BatchedQueries:
             self._widen_others(group, when, timeout)
             if answered.error is not None:
                 raise answered.error
-            return answered.series.get(member, ())
+            if member not in answered.series:
+                return ()
+            with self._guard:
+                return self._built(group, answered, member)
+
+    @staticmethod
+    def _built(group: _Group, answer: _Answer, member: Member) -> tuple[Series, ...]:
+        """The member's series from the answer, built on its first ask. Called under the
+        guard."""
+        found = answer.built.get(member)
+        if found is None:
+            found = answer.built[member] = group.form.series_of(answer.series[member])
+        return found
 
     def _ahead_due(self, group: _Group, answer: _Answer, when: float) -> threading.Event | None:
         """Late in an answer's life (``RENEW_AT``), a new one is asked for in the background while
@@ -197,12 +226,17 @@ class BatchedQueries:
             answer = self._ask(group, members, when, timeout)
         else:
             missing = [m for m in members if m not in fresh.series]
+            if not missing:
+                return fresh
             answer = self._ask(group, missing, fresh.at, timeout)
             if answer is not None and answer.error is None:
                 answer.series = {**fresh.series, **answer.series}
+                with self._guard:  # other callers add to it meanwhile
+                    answer.built = dict(fresh.built)
         if answer is not None:
             with self._guard:
                 group.answer = answer
+                group.pending = {m for m in group.pending if m not in answer.series}
         return answer
 
     def _widen_others(self, asked: _Group, when: float, timeout: float) -> None:
@@ -216,7 +250,7 @@ class BatchedQueries:
                     continue  # someone is asking it right now, or nobody has yet
                 if abs(when - answer.at) > self.max_age or answer.error:
                     continue
-                if all(m in answer.series for m in group.members):
+                if not group.pending:
                     continue
                 flight = group.asking = threading.Event()
                 chosen.append((group, answer, flight))
@@ -238,6 +272,8 @@ class BatchedQueries:
         with self._guard:
             group = self._groups.setdefault(form.key, _Group(form))
             group.members[member] = self._monotonic()
+            if group.answer is None or member not in group.answer.series:
+                group.pending.add(member)
         return group, member
 
     def _ask(
@@ -248,10 +284,10 @@ class BatchedQueries:
             self.queries_sent += 1
             if isinstance(self.provider, VectorProvider):
                 vector = self.provider.query_vector(query, at=at, timeout=timeout)
-                split = group.form.split_vector(vector, members)
             else:
                 series = self.provider.query_series(query, at=at, timeout=timeout)
-                split = group.form.split(series, members)
+                vector = [(dict(item.labels), item.value) for item in series]
+            split = group.form.group_vector(vector, members)
         except errors.BadQuery:
             with self._guard:
                 group.unbatchable = True
@@ -263,20 +299,32 @@ class BatchedQueries:
         return _Answer(at=at, asked=self._monotonic(), series=split)
 
     def _form(self, template: str, context: Mapping[str, object]) -> BatchForm | None:
-        signature = (template, tuple(sorted((k, str(v)) for k, v in context.items())))
-        with self._guard:
-            if signature in self._forms:
-                form = self._forms[signature]
-            else:
-                form = batch_form(template, context)
-                if len(self._forms) > 200_000:
-                    self._forms.clear()
-                self._forms[signature] = form
-            if form is None or form.key in self._unbatchable:
-                return None
-            return form
+        used = self._others.get(template)
+        if used is None:
+            used = self._others[template] = tuple(
+                sorted({name for name in placeholders(template) if name not in BATCH_KEYS})
+            )
+        # the form depends on the template and its other placeholders' values only
+        values = tuple(str(context[name]) if name in context else None for name in used)
+        signature = (template, values)
+        # no lock: one dict read or write at a time is atomic, and two callers that build
+        # the same form at once build equal ones
+        form = self._forms.get(signature, _UNKNOWN)
+        if form is _UNKNOWN:
+            form = batch_form(template, context)
+            if len(self._forms) > 200_000:
+                self._forms.clear()
+            self._forms[signature] = form
+        if not isinstance(form, BatchForm) or form.key in self._unbatchable:
+            return None
+        return form
 
     def _forget_quiet(self, group: _Group) -> None:
-        cutoff = self._monotonic() - self.forget_after
+        now = self._monotonic()
+        if now - group.swept < min(self.forget_after / 10, SWEEP_EVERY):
+            return
+        group.swept = now
+        cutoff = now - self.forget_after
         for member in [m for m, seen in group.members.items() if seen < cutoff]:
             del group.members[member]
+            group.pending.discard(member)

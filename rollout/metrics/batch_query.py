@@ -22,6 +22,7 @@ per rollout as before. Pure: no I/O.
 from __future__ import annotations
 
 import dataclasses
+import operator
 import re
 from collections.abc import Iterable, Mapping
 
@@ -29,7 +30,7 @@ from rollout.errors import TemplateError
 from rollout.ports import Series
 from rollout.spec.policy import placeholders, render
 
-__all__ = ["BATCH_KEYS", "BatchForm", "Member", "batch_form"]
+__all__ = ["BATCH_KEYS", "BatchForm", "Member", "RawSeries", "batch_form"]
 
 BATCH_KEYS = ("namespace", "workload")
 """Placeholders whose values differ between the members of one batch."""
@@ -90,24 +91,58 @@ class BatchForm:
     def split_vector(
         self, vector: Iterable[tuple[Mapping[str, str], float]], members: Iterable[Member]
     ) -> dict[Member, tuple[Series, ...]]:
-        """``split`` of an answer whose labels are still mappings: one pass over a vector
-        that names every member of the batch (thousands of series at a thousand rollouts),
-        building each kept series once."""
-        names = [label for _, label in self.labels]
-        added = self.added
-        own: dict[Member, list[Series]] = {member: [] for member in members}
-        unlabelled: list[Series] = []
-        for labels, value in vector:
+        """``split`` of an answer whose labels are still mappings."""
+        grouped = self.group_vector(vector, members)
+        return {member: self.series_of(raw) for member, raw in grouped.items()}
+
+    def group_vector(
+        self, vector: Iterable[tuple[Mapping[str, str], float]], members: Iterable[Member]
+    ) -> dict[Member, RawSeries]:
+        """Each member's share of an answer, still as Prometheus sent it: one cheap pass over
+        a vector that names every member of the batch (thousands of series at a thousand
+        rollouts); ``series_of`` builds a member's series when it asks for them, so the
+        members an answer never serves cost nothing more."""
+        pick = operator.itemgetter(*[label for _, label in self.labels])
+        single = len(self.labels) == 1
+        own: dict[Member, list[tuple[Mapping[str, str], float]]] = {m: [] for m in members}
+        unlabelled: list[tuple[Mapping[str, str], float]] = []
+        for item in vector:
             try:
-                member = tuple([labels[name] for name in names])
+                found = pick(item[0])
             except KeyError:
-                unlabelled.append(Series(labels=tuple(sorted(labels.items())), value=value))
+                unlabelled.append(item)
                 continue
-            found = own.get(member)
-            if found is not None:
-                kept = sorted([pair for pair in labels.items() if pair[0] not in added])
-                found.append(Series(labels=tuple(kept), value=value))
-        return {member: tuple(found or unlabelled) for member, found in own.items()}
+            kept = own.get((found,) if single else found)
+            if kept is not None:
+                kept.append(item)
+        return {member: RawSeries(found, unlabelled) for member, found in own.items()}
+
+    def series_of(self, raw: RawSeries) -> tuple[Series, ...]:
+        """A member's series from its share of the answer, the added labels dropped (the
+        answer's unlabelled series, the ``vector(0)`` fallback, when it has none)."""
+        if not raw.own:
+            return tuple(
+                Series(labels=tuple(sorted(labels.items())), value=value)
+                for labels, value in raw.unlabelled
+            )
+        added = self.added
+        return tuple(
+            Series(
+                labels=tuple(sorted([pair for pair in labels.items() if pair[0] not in added])),
+                value=value,
+            )
+            for labels, value in raw.own
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class RawSeries:
+    """A member's share of a batch answer before its series are built."""
+
+    own: list[tuple[Mapping[str, str], float]]
+    """The series naming the member."""
+    unlabelled: list[tuple[Mapping[str, str], float]]
+    """The answer's series naming no member (shared by every member of the answer)."""
 
 
 def batch_form(template: str, context: Mapping[str, object]) -> BatchForm | None:
