@@ -9,6 +9,9 @@ ask about. A workload the answer does not cover yet (a rollout that just started
 for the next widened query, sent at most every ``min_interval`` seconds for everyone who
 joined meanwhile, so a burst of new rollouts (a push to all of them) costs a few queries,
 not one each; ``join`` lets a rollout enrol all its queries before it asks the first.
+A new answer asks only for the workloads whose rollouts may tick during its life (each
+rollout's next tick is its last one plus the gap before it): a rollout served moments
+ago is not read again for an answer it will never use.
 
 A batch that Prometheus refuses as a bad query marks its template as unbatchable (it is
 then queried per rollout, as before); an unreachable Prometheus is remembered for the
@@ -38,6 +41,10 @@ late enough that a pass asks few more queries, early enough that the renewal is 
 back before the answer expires."""
 
 _UNKNOWN = object()
+
+TICK_MARGIN = 0.2
+"""A renewal leaves out a member whose next tick is due after the new answer's life by more
+than this share of ``max_age`` (a tick may start a little earlier than its gap says)."""
 
 SWEEP_EVERY = 5.0
 """Seconds between two looks for members that stopped asking (each look is one pass over
@@ -81,6 +88,8 @@ class _Group:
     """Members that joined since the current answer was asked and that it lacks."""
     swept: float = 0.0
     """When (monotonic) members that stopped asking were last forgotten."""
+    ticked: dict[Member, tuple[float, float | None]] = dataclasses.field(default_factory=dict)
+    """Each member's last tick (the time it asked about) and the gap before it, once seen."""
 
 
 class BatchedQueries:
@@ -133,6 +142,8 @@ class BatchedQueries:
         if group is None:
             return None
         when = self._clock() if at is None else at
+        with self._guard:
+            self._note_tick(group, member, when)
         while True:
             with self._guard:
                 if group.unbatchable:
@@ -164,7 +175,9 @@ class BatchedQueries:
                 continue
             assert flight is not None
             try:
-                answered = self._refresh(group, answer if fresh else None, when, timeout)
+                answered = self._refresh(
+                    group, answer if fresh else None, when, timeout, asking=member
+                )
             finally:
                 self._landed(group, flight)
             if answered is None:
@@ -215,19 +228,35 @@ class BatchedQueries:
         flight.set()
 
     def _refresh(
-        self, group: _Group, fresh: _Answer | None, when: float, timeout: float
+        self,
+        group: _Group,
+        fresh: _Answer | None,
+        when: float,
+        timeout: float,
+        *,
+        asking: Member | None = None,
     ) -> _Answer | None:
-        """Ask for the group (only its members ``fresh`` lacks, when given) and keep the
-        answer; None when the template turned out unbatchable."""
+        """Ask for the group and keep the answer; None when the template turned out
+        unbatchable. Without ``fresh``, a new answer for ``when``: for the members that may
+        ask during its life (``_may_ask``) and ``asking``; with it, for the members that
+        joined since and ``asking``, merged into it."""
         with self._guard:
             self._forget_quiet(group)
-            members = list(group.members)
+            if fresh is None:
+                members = [
+                    m
+                    for m in group.members
+                    if m == asking or m in group.pending or self._may_ask(group, m, when)
+                ]
+            else:
+                wanted = {*group.pending, asking} if asking is not None else group.pending
+                members = [m for m in wanted if m in group.members and m not in fresh.series]
+        if not members:
+            return group.answer  # nobody to ask for: the current answer stays
         if fresh is None:
             answer = self._ask(group, members, when, timeout)
         else:
-            missing = [m for m in members if m not in fresh.series]
-            if not missing:
-                return fresh
+            missing = members
             answer = self._ask(group, missing, fresh.at, timeout)
             if answer is not None and answer.error is None:
                 answer.series = {**fresh.series, **answer.series}
@@ -319,6 +348,23 @@ class BatchedQueries:
             return None
         return form
 
+    def _note_tick(self, group: _Group, member: Member, when: float) -> None:
+        """Remember the tick ``member`` asks for, and the gap since its previous one (the
+        queries of one tick come within moments of each other). Called under the guard."""
+        last = group.ticked.get(member)
+        if last is None:
+            group.ticked[member] = (when, None)
+        elif when - last[0] > self.max_age:
+            group.ticked[member] = (when, when - last[0])
+
+    def _may_ask(self, group: _Group, member: Member, at: float) -> bool:
+        """Whether ``member`` may ask during the life of an answer evaluated at ``at``: any
+        member but one whose next tick, one gap after its last, comes after that life, with
+        a margin for ticks that start late. A member left out that asks after all is added
+        as a newcomer. Called under the guard."""
+        last, gap = group.ticked.get(member, (0.0, None))
+        return gap is None or last + gap <= at + self.max_age * (1 + TICK_MARGIN)
+
     def _forget_quiet(self, group: _Group) -> None:
         now = self._monotonic()
         if now - group.swept < min(self.forget_after / 10, SWEEP_EVERY):
@@ -328,3 +374,4 @@ class BatchedQueries:
         for member in [m for m, seen in group.members.items() if seen < cutoff]:
             del group.members[member]
             group.pending.discard(member)
+            group.ticked.pop(member, None)

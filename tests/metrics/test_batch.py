@@ -209,6 +209,31 @@ def test_an_answer_late_in_its_life_is_renewed_while_it_still_serves(
     assert len(counting.asked) == 2, "one renewal at a time, and +1.7 is young for it"
 
 
+@pytest.mark.usefixtures("scraped")
+def test_a_new_answer_leaves_out_rollouts_whose_next_tick_comes_after_its_life(
+    provider: PrometheusProvider,
+) -> None:
+    counting = Counting(provider)
+    batch = BatchedQueries(counting, max_age=2.0, min_interval=0.0)
+    policy = POLICIES[0]
+    template = policy.templates["total"]
+    every_5s, every_10s = contexts(policy)[0], contexts(policy)[1]
+    start = time.time() - 30
+    ticks = [(0, every_5s), (1, every_10s), (5, every_5s), (10, every_5s), (11, every_10s)]
+    for offset, context in ticks:
+        batch.query_series(template, context, at=start + offset)
+    counting.asked.clear()
+    batch.query_series(template, every_5s, at=start + 15)
+    # the other rollout ticked at +11 and ticks every 10 s: not due in this answer's life
+    assert len(counting.asked) == 1
+    assert str(every_5s["workload"]) in counting.asked[0]
+    assert str(every_10s["workload"]) not in counting.asked[0]
+    early = batch.query_series(template, every_10s, at=start + 16)  # ...but it came early
+    assert len(counting.asked) == 2 and str(every_10s["workload"]) in counting.asked[1]
+    own = provider.query_series(policy.queries_for(every_10s)["total"], at=start + 15)
+    assert early is not None and values(early) == pytest.approx(values(own))
+
+
 def test_an_unreachable_prometheus_is_asked_once_per_pass() -> None:
     down = PrometheusProvider(PrometheusSettings(url="http://127.0.0.1:9"))
     counting = Counting(down)
