@@ -71,6 +71,19 @@ def _newer_or_same(candidate: JsonObject, current: JsonObject | None) -> bool:
     return True
 
 
+def _untyped(list_call: Callable[..., Any]) -> Callable[..., Any]:
+    """``list_call`` with nothing that names its return type. The client's watch builds
+    each event's object as that type (for custom objects by encoding the decoded JSON
+    again and decoding it once more; for Deployments as client models), which the cache
+    never reads: it keeps ``raw_object``, the decoded JSON, and that is all an untyped
+    watch builds."""
+
+    def listing(*args: Any, **kwargs: Any) -> Any:
+        return list_call(*args, **kwargs)
+
+    return listing
+
+
 class Informer:
     """Objects of one kind, kept current by list and watch in a background thread.
 
@@ -205,7 +218,7 @@ class Informer:
         self._watch = watch
         try:
             for event in watch.stream(
-                self._list_call,
+                _untyped(self._list_call),
                 resource_version=version,
                 allow_watch_bookmarks=True,
                 timeout_seconds=self._watch_timeout,

@@ -88,6 +88,29 @@ def test_the_watch_keeps_the_cache_current_and_reports_changes(
     assert [item["metadata"]["name"] for item in informer.items("default")] == ["second"]
 
 
+def test_watch_events_reach_the_cache_as_the_servers_json_without_client_models(
+    informer: Informer,
+    changes: Changes,
+    core: kubernetes.client.CoreV1Api,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    built: list[object] = []
+    deserialize = kubernetes.client.ApiClient.deserialize
+
+    def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if threading.current_thread() is not threading.main_thread():  # not the patches'
+            built.append(args[1] if len(args) > 1 else kwargs.get("response_type"))
+        return deserialize(self, *args, **kwargs)
+
+    monkeypatch.setattr(kubernetes.client.ApiClient, "deserialize", counted)
+    for value in ("2", "3", "4"):
+        core.patch_namespaced_config_map("first", "default", {"data": {"v": value}})
+    wait_until(lambda: ("first", "3", "4") in changes.seen)
+    assert built == []  # no V1ConfigMap built (nor JSON encoded again) per event
+    found = informer.get("default", "first")
+    assert found is not None and found["data"] == {"v": "4"}
+
+
 def test_a_watch_that_ends_is_resumed_without_listing_again(
     informer: Informer,
     changes: Changes,
