@@ -137,7 +137,8 @@ class BatchedQueries:
         timeout: float = DEFAULT_QUERY_TIMEOUT,
     ) -> tuple[Series, ...] | None:
         """The series of ``template`` rendered with ``context``, from a batch; None when it
-        must be queried on its own (the template has no batch form)."""
+        must be queried on its own (the template has no batch form, or ``at`` is older
+        than the current answer's life: a tick whose worker waited)."""
         group, member = self._join(template, context)
         if group is None:
             return None
@@ -149,6 +150,11 @@ class BatchedQueries:
                 if group.unbatchable:
                     return None
                 answer = group.answer
+                if answer is not None and when < answer.at - self.max_age:
+                    # a tick that started long before the current answer (its worker
+                    # waited): asked on its own, never by a batch that would set the
+                    # group's answer back in time for the ticks after it
+                    return None
                 fresh = answer is not None and abs(when - answer.at) <= self.max_age
                 if answer is not None and fresh:
                     if answer.error is not None:
@@ -264,8 +270,10 @@ class BatchedQueries:
                     answer.built = dict(fresh.built)
         if answer is not None:
             with self._guard:
-                group.answer = answer
-                group.pending = {m for m in group.pending if m not in answer.series}
+                current = group.answer
+                if current is None or answer.at >= current.at:  # never set back in time
+                    group.answer = answer
+                    group.pending = {m for m in group.pending if m not in answer.series}
         return answer
 
     def _widen_others(self, asked: _Group, when: float, timeout: float) -> None:

@@ -234,6 +234,25 @@ def test_a_new_answer_leaves_out_rollouts_whose_next_tick_comes_after_its_life(
     assert early is not None and values(early) == pytest.approx(values(own))
 
 
+@pytest.mark.usefixtures("scraped")
+def test_a_tick_older_than_the_answers_life_is_asked_on_its_own(
+    provider: PrometheusProvider,
+) -> None:
+    counting = Counting(provider)
+    batch = BatchedQueries(counting, max_age=2.0)
+    policy = POLICIES[0]
+    template = policy.templates["total"]
+    context = contexts(policy)[0]
+    at = time.time() - 10
+    current = batch.query_series(template, context, at=at)
+    assert current is not None and len(counting.asked) == 1
+    # a worker that read its clock 5 s before and waited: not a new batch at its time,
+    # which would take the answer back for every later tick
+    assert batch.query_series(template, context, at=at - 5) is None
+    assert len(counting.asked) == 1
+    assert batch.query_series(template, context, at=at + 1) == current
+
+
 def test_an_unreachable_prometheus_is_asked_once_per_pass() -> None:
     down = PrometheusProvider(PrometheusSettings(url="http://127.0.0.1:9"))
     counting = Counting(down)
