@@ -278,7 +278,7 @@ class BatchedQueries:
 
     def _widen_others(self, asked: _Group, when: float, timeout: float) -> None:
         """Newcomers joined every template at once: widen the other batches of this pass
-        now too, so their next questions are answered without waiting."""
+        now too, all at once, so their next questions are answered without waiting."""
         with self._guard:
             chosen: list[tuple[_Group, _Answer, threading.Event]] = []
             for group in self._groups.values():
@@ -291,11 +291,23 @@ class BatchedQueries:
                     continue
                 flight = group.asking = threading.Event()
                 chosen.append((group, answer, flight))
-        for group, answer, flight in chosen:
+
+        def widen(group: _Group, answer: _Answer, flight: threading.Event) -> None:
             try:
                 self._refresh(group, answer, when, timeout)
             finally:
                 self._landed(group, flight)
+
+        helpers = [
+            threading.Thread(target=widen, args=chosen_one, name="batch-widen", daemon=True)
+            for chosen_one in chosen[1:]
+        ]
+        for helper in helpers:
+            helper.start()
+        if chosen:
+            widen(*chosen[0])
+        for helper in helpers:
+            helper.join()
 
     def join(self, template: str, context: Mapping[str, object]) -> None:
         """Say ``context`` will ask for ``template`` soon: the next batch includes it."""
