@@ -29,6 +29,8 @@ from tests.metrics.stack import wait_for_scrape
 pytestmark = pytest.mark.slow
 
 POLICIES = [resolve(policy, {}) for policy in shipped_policies()]
+TOTAL = POLICIES[0].templates["total"]
+"""The first shipped policy's request count: the template the single-template tests ask."""
 WORKLOADS = ("batch-a-v1", "batch-a-v2", "batch-b-v1", "batch-b-v2", "batch-c-v1")
 
 
@@ -85,6 +87,14 @@ def scraped(exporter: IstioExporter, provider: PrometheusProvider) -> Iterator[N
 
 def values(series: tuple[Series, ...]) -> dict[str, float]:
     return {item.key: item.value for item in series}
+
+
+def counted_batch(
+    provider: PrometheusProvider, *, max_age: float, min_interval: float = 0.2
+) -> tuple[Counting, BatchedQueries]:
+    """A batch over the real provider, and the queries it sends."""
+    counting = Counting(provider)
+    return counting, BatchedQueries(counting, max_age=max_age, min_interval=min_interval)
 
 
 def contexts(policy: RenderedPolicy) -> list[dict[str, object]]:
@@ -191,10 +201,8 @@ def test_a_burst_of_new_rollouts_shares_a_few_queries(provider: PrometheusProvid
 def test_an_answer_late_in_its_life_is_renewed_while_it_still_serves(
     provider: PrometheusProvider,
 ) -> None:
-    counting = Counting(provider)
-    batch = BatchedQueries(counting, max_age=2.0, min_interval=0.0)
-    policy = POLICIES[0]
-    template = policy.templates["total"]
+    counting, batch = counted_batch(provider, max_age=2.0, min_interval=0.0)
+    policy, template = POLICIES[0], TOTAL
     context = contexts(policy)[0]
     at = time.time() - 5
     first = batch.query_series(template, context, at=at)
@@ -213,10 +221,8 @@ def test_an_answer_late_in_its_life_is_renewed_while_it_still_serves(
 def test_a_new_answer_leaves_out_rollouts_whose_next_tick_comes_after_its_life(
     provider: PrometheusProvider,
 ) -> None:
-    counting = Counting(provider)
-    batch = BatchedQueries(counting, max_age=2.0, min_interval=0.0)
-    policy = POLICIES[0]
-    template = policy.templates["total"]
+    counting, batch = counted_batch(provider, max_age=2.0, min_interval=0.0)
+    policy, template = POLICIES[0], TOTAL
     every_5s, every_10s = contexts(policy)[0], contexts(policy)[1]
     start = time.time() - 30
     ticks = [(0, every_5s), (1, every_10s), (5, every_5s), (10, every_5s), (11, every_10s)]
@@ -238,10 +244,8 @@ def test_a_new_answer_leaves_out_rollouts_whose_next_tick_comes_after_its_life(
 def test_a_tick_older_than_the_answers_life_is_asked_on_its_own(
     provider: PrometheusProvider,
 ) -> None:
-    counting = Counting(provider)
-    batch = BatchedQueries(counting, max_age=2.0)
-    policy = POLICIES[0]
-    template = policy.templates["total"]
+    counting, batch = counted_batch(provider, max_age=2.0)
+    policy, template = POLICIES[0], TOTAL
     context = contexts(policy)[0]
     at = time.time() - 10
     current = batch.query_series(template, context, at=at)
