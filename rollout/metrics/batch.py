@@ -21,7 +21,6 @@ evidence keeps its own rendered query: only the numbers come from the batch.
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -29,7 +28,8 @@ from typing import Protocol, runtime_checkable
 
 from rollout.errors import MetricsError
 from rollout.metrics import errors
-from rollout.metrics.batch_query import BATCH_KEYS, BatchForm, Member, RawSeries, batch_form
+from rollout.metrics.batch_group import Answer, Group
+from rollout.metrics.batch_query import BATCH_KEYS, BatchForm, Member, batch_form
 from rollout.ports import DEFAULT_QUERY_TIMEOUT, MetricsProvider, Series
 from rollout.spec.policy import placeholders
 
@@ -42,14 +42,6 @@ back before the answer expires."""
 
 _UNKNOWN = object()
 
-TICK_MARGIN = 0.2
-"""A renewal leaves out a member whose next tick is due after the new answer's life by more
-than this share of ``max_age`` (a tick may start a little earlier than its gap says)."""
-
-SWEEP_EVERY = 5.0
-"""Seconds between two looks for members that stopped asking (each look is one pass over
-every member of the group)."""
-
 
 @runtime_checkable
 class VectorProvider(Protocol):
@@ -59,37 +51,6 @@ class VectorProvider(Protocol):
     def query_vector(
         self, promql: str, *, at: float | None = None, timeout: float = DEFAULT_QUERY_TIMEOUT
     ) -> list[tuple[dict[str, str], float]]: ...
-
-
-@dataclasses.dataclass
-class _Answer:
-    at: float
-    """The evaluation time asked of Prometheus."""
-    asked: float
-    """When (monotonic) the query was answered."""
-    series: dict[Member, RawSeries]
-    """Each member's share of the answer; its series are built when it asks
-    (``BatchForm.series_of``): an answer serves only the members whose tick falls in its
-    life, and the others' shares are never built."""
-    error: MetricsError | None = None
-    built: dict[Member, tuple[Series, ...]] = dataclasses.field(default_factory=dict)
-
-
-@dataclasses.dataclass
-class _Group:
-    form: BatchForm
-    members: dict[Member, float] = dataclasses.field(default_factory=dict)
-    """Each member and when (monotonic) it last asked."""
-    answer: _Answer | None = None
-    asking: threading.Event | None = None
-    """Set while one caller's query for this group is in flight (the others wait on it)."""
-    unbatchable: bool = False
-    pending: set[Member] = dataclasses.field(default_factory=set)
-    """Members that joined since the current answer was asked and that it lacks."""
-    swept: float = 0.0
-    """When (monotonic) members that stopped asking were last forgotten."""
-    ticked: dict[Member, tuple[float, float | None]] = dataclasses.field(default_factory=dict)
-    """Each member's last tick (the time it asked about) and the gap before it, once seen."""
 
 
 class BatchedQueries:
@@ -119,7 +80,7 @@ class BatchedQueries:
         self.forget_after = forget_after
         self._clock = clock
         self._monotonic = monotonic
-        self._groups: dict[tuple[str, ...], _Group] = {}
+        self._groups: dict[tuple[str, ...], Group] = {}
         self._unbatchable: set[tuple[str, ...]] = set()
         self._forms: dict[tuple[str, tuple[str | None, ...]], BatchForm | None] = {}
         self._others: dict[str, tuple[str, ...]] = {}
@@ -144,7 +105,7 @@ class BatchedQueries:
             return None
         when = self._clock() if at is None else at
         with self._guard:
-            self._note_tick(group, member, when)
+            group.note_tick(member, when, self.max_age)
         while True:
             with self._guard:
                 if group.unbatchable:
@@ -152,15 +113,20 @@ class BatchedQueries:
                 answer = group.answer
                 if answer is not None and when < answer.at - self.max_age:
                     # a tick that started long before the current answer (its worker
-                    # waited): asked on its own, never by a batch that would set the
-                    # group's answer back in time for the ticks after it
-                    return None
+                    # waited): served by the answer before, else asked on its own, never
+                    # by a batch that would set the group's answer back for later ticks
+                    older = group.previous
+                    if older is None or abs(when - older.at) > self.max_age:
+                        return None
+                    if older.error is not None or member not in older.series:
+                        return None
+                    return group.built(older, member)
                 fresh = answer is not None and abs(when - answer.at) <= self.max_age
                 if answer is not None and fresh:
                     if answer.error is not None:
                         raise answer.error
                     if member in answer.series:
-                        found = self._built(group, answer, member)
+                        found = group.built(answer, member)
                         ahead = self._ahead_due(group, answer, when)
                         if ahead is not None:
                             self._start_ahead(group, ahead, when, timeout)
@@ -194,18 +160,9 @@ class BatchedQueries:
             if member not in answered.series:
                 return ()
             with self._guard:
-                return self._built(group, answered, member)
+                return group.built(answered, member)
 
-    @staticmethod
-    def _built(group: _Group, answer: _Answer, member: Member) -> tuple[Series, ...]:
-        """The member's series from the answer, built on its first ask. Called under the
-        guard."""
-        found = answer.built.get(member)
-        if found is None:
-            found = answer.built[member] = group.form.series_of(answer.series[member])
-        return found
-
-    def _ahead_due(self, group: _Group, answer: _Answer, when: float) -> threading.Event | None:
+    def _ahead_due(self, group: Group, answer: Answer, when: float) -> threading.Event | None:
         """Late in an answer's life (``RENEW_AT``), a new one is asked for in the background while
         the current one still serves (callers never wait for a query the current answer
         covers); the flight to mark, or None. Called under the guard."""
@@ -217,7 +174,7 @@ class BatchedQueries:
         return group.asking
 
     def _start_ahead(
-        self, group: _Group, flight: threading.Event, when: float, timeout: float
+        self, group: Group, flight: threading.Event, when: float, timeout: float
     ) -> None:
         def refresh() -> None:
             try:
@@ -227,7 +184,7 @@ class BatchedQueries:
 
         threading.Thread(target=refresh, name="batch-refresh", daemon=True).start()
 
-    def _landed(self, group: _Group, flight: threading.Event) -> None:
+    def _landed(self, group: Group, flight: threading.Event) -> None:
         """The group's query is over: the next may go, and its waiters look again."""
         with self._guard:
             group.asking = None
@@ -235,24 +192,24 @@ class BatchedQueries:
 
     def _refresh(
         self,
-        group: _Group,
-        fresh: _Answer | None,
+        group: Group,
+        fresh: Answer | None,
         when: float,
         timeout: float,
         *,
         asking: Member | None = None,
-    ) -> _Answer | None:
+    ) -> Answer | None:
         """Ask for the group and keep the answer; None when the template turned out
         unbatchable. Without ``fresh``, a new answer for ``when``: for the members that may
-        ask during its life (``_may_ask``) and ``asking``; with it, for the members that
+        ask during its life (``Group.may_ask``) and ``asking``; with it, for the members that
         joined since and ``asking``, merged into it."""
         with self._guard:
-            self._forget_quiet(group)
+            group.forget_quiet(self._monotonic(), self.forget_after)
             if fresh is None:
                 members = [
                     m
                     for m in group.members
-                    if m == asking or m in group.pending or self._may_ask(group, m, when)
+                    if m == asking or m in group.pending or group.may_ask(m, when, self.max_age)
                 ]
             else:
                 wanted = {*group.pending, asking} if asking is not None else group.pending
@@ -272,15 +229,17 @@ class BatchedQueries:
             with self._guard:
                 current = group.answer
                 if current is None or answer.at >= current.at:  # never set back in time
+                    if current is not None and answer.at > current.at:
+                        group.previous = current
                     group.answer = answer
                     group.pending = {m for m in group.pending if m not in answer.series}
         return answer
 
-    def _widen_others(self, asked: _Group, when: float, timeout: float) -> None:
+    def _widen_others(self, asked: Group, when: float, timeout: float) -> None:
         """Newcomers joined every template at once: widen the other batches of this pass
         now too, all at once, so their next questions are answered without waiting."""
         with self._guard:
-            chosen: list[tuple[_Group, _Answer, threading.Event]] = []
+            chosen: list[tuple[Group, Answer, threading.Event]] = []
             for group in self._groups.values():
                 answer = group.answer
                 if group is asked or group.asking is not None or answer is None:
@@ -292,7 +251,7 @@ class BatchedQueries:
                 flight = group.asking = threading.Event()
                 chosen.append((group, answer, flight))
 
-        def widen(group: _Group, answer: _Answer, flight: threading.Event) -> None:
+        def widen(group: Group, answer: Answer, flight: threading.Event) -> None:
             try:
                 self._refresh(group, answer, when, timeout)
             finally:
@@ -313,21 +272,19 @@ class BatchedQueries:
         """Say ``context`` will ask for ``template`` soon: the next batch includes it."""
         self._join(template, context)
 
-    def _join(self, template: str, context: Mapping[str, object]) -> tuple[_Group | None, Member]:
+    def _join(self, template: str, context: Mapping[str, object]) -> tuple[Group | None, Member]:
         form = self._form(template, context)
         if form is None:
             return None, ()
         member = form.member(context)
         with self._guard:
-            group = self._groups.setdefault(form.key, _Group(form))
+            group = self._groups.setdefault(form.key, Group(form))
             group.members[member] = self._monotonic()
             if group.answer is None or member not in group.answer.series:
                 group.pending.add(member)
         return group, member
 
-    def _ask(
-        self, group: _Group, members: list[Member], at: float, timeout: float
-    ) -> _Answer | None:
+    def _ask(self, group: Group, members: list[Member], at: float, timeout: float) -> Answer | None:
         try:
             query = group.form.query(members)
             self.queries_sent += 1
@@ -344,8 +301,8 @@ class BatchedQueries:
                 self._groups.pop(group.form.key, None)
             return None
         except MetricsError as error:
-            return _Answer(at=at, asked=self._monotonic(), series={}, error=error)
-        return _Answer(at=at, asked=self._monotonic(), series=split)
+            return Answer(at=at, asked=self._monotonic(), series={}, error=error)
+        return Answer(at=at, asked=self._monotonic(), series=split)
 
     def _form(self, template: str, context: Mapping[str, object]) -> BatchForm | None:
         used = self._others.get(template)
@@ -367,31 +324,3 @@ class BatchedQueries:
         if not isinstance(form, BatchForm) or form.key in self._unbatchable:
             return None
         return form
-
-    def _note_tick(self, group: _Group, member: Member, when: float) -> None:
-        """Remember the tick ``member`` asks for, and the gap since its previous one (the
-        queries of one tick come within moments of each other). Called under the guard."""
-        last = group.ticked.get(member)
-        if last is None:
-            group.ticked[member] = (when, None)
-        elif when - last[0] > self.max_age:
-            group.ticked[member] = (when, when - last[0])
-
-    def _may_ask(self, group: _Group, member: Member, at: float) -> bool:
-        """Whether ``member`` may ask during the life of an answer evaluated at ``at``: any
-        member but one whose next tick, one gap after its last, comes after that life, with
-        a margin for ticks that start late. A member left out that asks after all is added
-        as a newcomer. Called under the guard."""
-        last, gap = group.ticked.get(member, (0.0, None))
-        return gap is None or last + gap <= at + self.max_age * (1 + TICK_MARGIN)
-
-    def _forget_quiet(self, group: _Group) -> None:
-        now = self._monotonic()
-        if now - group.swept < min(self.forget_after / 10, SWEEP_EVERY):
-            return
-        group.swept = now
-        cutoff = now - self.forget_after
-        for member in [m for m, seen in group.members.items() if seen < cutoff]:
-            del group.members[member]
-            group.pending.discard(member)
-            group.ticked.pop(member, None)

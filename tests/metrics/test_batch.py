@@ -241,7 +241,7 @@ def test_a_new_answer_leaves_out_rollouts_whose_next_tick_comes_after_its_life(
 
 
 @pytest.mark.usefixtures("scraped")
-def test_a_tick_older_than_the_answers_life_is_asked_on_its_own(
+def test_a_tick_older_than_the_answers_life_is_served_by_the_one_before_or_on_its_own(
     provider: PrometheusProvider,
 ) -> None:
     counting, batch = counted_batch(provider, max_age=2.0)
@@ -255,6 +255,11 @@ def test_a_tick_older_than_the_answers_life_is_asked_on_its_own(
     assert batch.query_series(template, context, at=at - 5) is None
     assert len(counting.asked) == 1
     assert batch.query_series(template, context, at=at + 1) == current
+    later = batch.query_series(template, context, at=at + 3)  # expired: a new answer
+    assert len(counting.asked) == 2
+    assert batch.query_series(template, context, at=at + 0.5) == current  # the one before
+    assert batch.query_series(template, context, at=at + 3.5) == later
+    assert len(counting.asked) == 2
 
 
 def test_an_unreachable_prometheus_is_asked_once_per_pass() -> None:

@@ -1,0 +1,103 @@
+"""The rollouts sharing one batch query, and the answers it got: who asks, when they tick,
+and what each answer holds for them.
+
+``rollout.metrics.batch`` decides when to ask Prometheus; this module keeps the records it
+decides from. A group is one template's batch form; its members are the workloads that
+asked. Each member's ticks are noted so that a new answer asks only for the members that
+may tick during its life, and members that stopped asking are forgotten. An answer keeps
+each member's share of Prometheus' reply as it came (``RawSeries``) and builds a member's
+series on its first ask. Every method is called with the batch's guard held; none does
+I/O.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+
+from rollout.errors import MetricsError
+from rollout.metrics.batch_query import BatchForm, Member, RawSeries
+from rollout.ports import Series
+
+__all__ = ["SWEEP_EVERY", "TICK_MARGIN", "Answer", "Group"]
+
+TICK_MARGIN = 0.2
+"""A renewal leaves out a member whose next tick is due after the new answer's life by more
+than this share of ``max_age`` (a tick may start a little earlier than its gap says)."""
+
+SWEEP_EVERY = 5.0
+"""Seconds between two looks for members that stopped asking (each look is one pass over
+every member of the group)."""
+
+
+@dataclasses.dataclass
+class Answer:
+    """One batch query's reply, split per member."""
+
+    at: float
+    """The evaluation time asked of Prometheus."""
+    asked: float
+    """When (monotonic) the query was answered."""
+    series: dict[Member, RawSeries]
+    """Each member's share of the answer; its series are built when it asks
+    (``BatchForm.series_of``): an answer serves only the members whose tick falls in its
+    life, and the others' shares are never built."""
+    error: MetricsError | None = None
+    built: dict[Member, tuple[Series, ...]] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class Group:
+    """The members of one batch form, its current answer and the query in flight."""
+
+    form: BatchForm
+    members: dict[Member, float] = dataclasses.field(default_factory=dict)
+    """Each member and when (monotonic) it last asked."""
+    answer: Answer | None = None
+    previous: Answer | None = None
+    """The answer before ``answer``: it still serves ticks that started before it."""
+    asking: threading.Event | None = None
+    """Set while one caller's query for this group is in flight (the others wait on it)."""
+    unbatchable: bool = False
+    pending: set[Member] = dataclasses.field(default_factory=set)
+    """Members that joined since the current answer was asked and that it lacks."""
+    swept: float = 0.0
+    """When (monotonic) members that stopped asking were last forgotten."""
+    ticked: dict[Member, tuple[float, float | None]] = dataclasses.field(default_factory=dict)
+    """Each member's last tick (the time it asked about) and the gap before it, once seen."""
+
+    def built(self, answer: Answer, member: Member) -> tuple[Series, ...]:
+        """The member's series from ``answer``, built on its first ask."""
+        found = answer.built.get(member)
+        if found is None:
+            found = answer.built[member] = self.form.series_of(answer.series[member])
+        return found
+
+    def note_tick(self, member: Member, when: float, max_age: float) -> None:
+        """Remember the tick ``member`` asks for, and the gap since its previous one (the
+        queries of one tick come within ``max_age`` of each other)."""
+        last = self.ticked.get(member)
+        if last is None:
+            self.ticked[member] = (when, None)
+        elif when - last[0] > max_age:
+            self.ticked[member] = (when, when - last[0])
+
+    def may_ask(self, member: Member, at: float, max_age: float) -> bool:
+        """Whether ``member`` may ask during the life of an answer evaluated at ``at``: any
+        member but one whose next tick, one gap after its last, comes after that life, with
+        a margin for ticks that start early. A member left out that asks after all is
+        added as a newcomer."""
+        last, gap = self.ticked.get(member, (0.0, None))
+        return gap is None or last + gap <= at + max_age * (1 + TICK_MARGIN)
+
+    def forget_quiet(self, now: float, forget_after: float) -> None:
+        """Forget the members that have not asked for ``forget_after`` seconds (looked for
+        every few seconds, not at every query)."""
+        if now - self.swept < min(forget_after / 10, SWEEP_EVERY):
+            return
+        self.swept = now
+        cutoff = now - forget_after
+        for member in [m for m, seen in self.members.items() if seen < cutoff]:
+            del self.members[member]
+            self.pending.discard(member)
+            self.ticked.pop(member, None)
