@@ -110,6 +110,20 @@ def _readings(
     return readings
 
 
+def _history(
+    policy: RenderedPolicy, view: PrometheusView, now: float, *, source: bool
+) -> dict[str, dict[str, tuple[tuple[float, float], ...]]]:
+    """Stable's look-back for the policy's counters, as the analyzer reads it at the start."""
+    fields = {
+        "errors": ERRORS if source else ATTEMPT_ERRORS,
+        "total": REQUESTS if source else ATTEMPTS,
+        "slow": SLOW,
+    }
+    return {
+        field: view.history(fields[field], now) for field in policy.templates if field in fields
+    }
+
+
 class Ours:
     """The project's analysis and decision core, driven tick by tick."""
 
@@ -133,11 +147,14 @@ class Ours:
 
     def tick(self, now: float, view: PrometheusView) -> None:
         self.next_tick = now + self.interval
+        first = self.analysis is None
         observations = {
             policy.name: PolicyObservation(
                 policy.name,
                 canary=_readings(policy, view, "canary", now, source=source),
                 stable=_readings(policy, view, "stable", now, source=source),
+                # the look-back is asked on the baseline tick only, as the analyzer does
+                history=_history(policy, view, now, source=source) if first else {},
             )
             for policy, source in zip(self.policies, self.source, strict=True)
         }

@@ -1,6 +1,7 @@
 """How fast a bad canary is stopped, and how rarely a good one is: ours against Flagger and Argo.
 
-    python -m bench.detection [--seeds N] [--json PATH] [--scenarios a,b] [--jobs N]
+    python -m bench.detection [--seeds N] [--seed-offset N] [--json PATH] [--scenarios a,b]
+        [--policies a,b] [--noise field=value ...] [--jobs N]
 
 A simulation in virtual time (``bench/traffic.py``: per-pod traffic, 15 s scrapes per pod,
 sample times, and the noise of real traffic: shared incidents, retries, per-pod gamma
@@ -38,133 +39,11 @@ from typing import Any, Protocol
 import numpy as np
 
 from bench.controllers import PROMOTED, ROLLED_BACK, Argo, Flagger, FlaggerMatched, Ours
+from bench.scenarios import HORIZON_SECONDS, SCENARIOS, Scenario, with_noise, with_pods
 from bench.sprt import monte_carlo_sample_size
-from bench.traffic import (
-    CANARY_PODS,
-    ERRORS,
-    REQUESTS,
-    Latency,
-    Noise,
-    PrometheusView,
-    Service,
-    Version,
-)
-from rollout.analysis.sequential import wald_expected_sample_size
+from bench.traffic import ERRORS, REQUESTS, PrometheusView, Service
 
-BASE_LATENCY = Latency(median_ms=40.0, p99_ms=100.0)
-HORIZON_SECONDS = 40 * 60
-"""A run that has neither promoted nor rolled back by then is counted as undecided."""
-LOW_TRAFFIC_HORIZON_SECONDS = 3 * 60 * 60
-"""At 1 req/s a canary at 10% sees 360 requests an hour: low-traffic runs get three hours."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Scenario:
-    name: str
-    rate: float
-    stable: Version
-    canary: Version
-    bad: bool
-    noise: Noise = dataclasses.field(default_factory=Noise)
-    horizon: int = HORIZON_SECONDS
-
-    def hypotheses(self) -> tuple[float, float] | None:
-        """``(p0, p1)``: stable's and the canary's bad-request rates, for a bad canary."""
-        if not self.bad:
-            return None
-        p0, p1 = self.stable.error_probability, self.canary.error_probability
-        if self.canary.first_pod_errors is not None:
-            p1 = (p1 * (CANARY_PODS - 1) + self.canary.first_pod_errors) / CANARY_PODS
-        if p1 <= p0:
-            p0, p1 = self.stable.latency.slow_probability(), self.canary.latency.slow_probability()
-        return p0, p1
-
-    def floor(self) -> float | None:
-        """Wald's expected canary sample for this scenario's bad requests, or None."""
-        rates = self.hypotheses()
-        return None if rates is None else wald_expected_sample_size(*rates, alpha=0.01, beta=0.05)
-
-
-def _version(errors: float, latency: Latency = BASE_LATENCY) -> Version:
-    return Version(error_probability=errors, latency=latency)
-
-
-INCIDENTS = Noise(incident_every=600, incident_seconds=10, incident_errors=0.2)
-"""A dependency failing for 10 s at 20% errors every 10 minutes, for both versions."""
-POD_BURSTS = Noise(pod_burst_every=900, pod_burst_seconds=20, pod_burst_errors=0.1)
-"""Each pod bursts to 10% errors for 20 s on average, once per 15 minutes on average."""
-BURSTY = dataclasses.replace(INCIDENTS, pod_burst_every=900, overdispersion_shape=1.0)
-HEAVY_TAIL = Latency(median_ms=6.0, p99_ms=200.0, tail_shape=1.5)
-"""Lomax latency with a true p99 of 200 ms: 2/3 of the 300 ms SLO, with a heavy tail."""
-P99_200 = Latency(median_ms=40.0, p99_ms=200.0)
-
-SCENARIOS = (
-    Scenario("bad-5pct", 100.0, _version(0.001), _version(0.05), bad=True),
-    Scenario("bad-1pct", 100.0, _version(0.001), _version(0.01), bad=True),
-    Scenario("latency", 100.0, _version(0.001), _version(0.001, BASE_LATENCY.scaled(4)), bad=True),
-    Scenario("healthy-0.1pct", 100.0, _version(0.001), _version(0.001), bad=False),
-    Scenario("healthy-0.8pct", 100.0, _version(0.008), _version(0.008), bad=False),
-    Scenario(
-        "low-traffic",
-        1.0,
-        _version(0.001),
-        _version(0.001),
-        bad=False,
-        horizon=LOW_TRAFFIC_HORIZON_SECONDS,
-    ),
-    Scenario("healthy-bursts", 100.0, _version(0.001), _version(0.001), False, INCIDENTS),
-    Scenario(
-        "healthy-retries", 100.0, _version(0.002), _version(0.002), False, Noise(retries=True)
-    ),
-    Scenario(
-        "healthy-overdispersed",
-        100.0,
-        _version(0.001),
-        _version(0.001),
-        False,
-        Noise(overdispersion_shape=0.25),
-    ),
-    Scenario("healthy-pod-bursts", 100.0, _version(0.001), _version(0.001), False, POD_BURSTS),
-    Scenario(
-        "healthy-misaligned",
-        100.0,
-        _version(0.001),
-        _version(0.001),
-        False,
-        Noise(incident_every=900, incident_seconds=15, incident_errors=0.4, late_seconds=40),
-    ),
-    Scenario(
-        "healthy-heavy-tail",
-        100.0,
-        _version(0.001, HEAVY_TAIL),
-        _version(0.001, HEAVY_TAIL),
-        bad=False,
-    ),
-    Scenario("healthy-skew", 100.0, _version(0.002), _version(0.002), False, Noise(skew_sigma=0.8)),
-    Scenario("bad-5pct-bursty", 100.0, _version(0.001), _version(0.05), True, BURSTY),
-    Scenario(
-        "latency-200-300",
-        100.0,
-        _version(0.001, P99_200),
-        _version(0.001, P99_200.scaled(1.5)),
-        bad=True,
-    ),
-    Scenario(
-        "bad-one-pod",
-        100.0,
-        _version(0.001),
-        dataclasses.replace(_version(0.001), first_pod_errors=0.05),
-        bad=True,
-    ),
-    Scenario(
-        "low-traffic-bad",
-        1.0,
-        _version(0.001),
-        _version(0.02),
-        bad=True,
-        horizon=LOW_TRAFFIC_HORIZON_SECONDS,
-    ),
-)
+__all__ = ["SCENARIOS", "Scenario", "main", "run_all", "simulate", "summarise", "table"]
 
 
 class Controller(Protocol):
@@ -205,6 +84,7 @@ def simulate(scenario: Scenario, controller: Controller, seed: int) -> Run:
         canary=scenario.canary,
         noise=scenario.noise,
         horizon=scenario.horizon,
+        pods=scenario.pods,
     )
     view = PrometheusView(rng, service)
     now = 0
@@ -286,19 +166,23 @@ def run_all(
     seeds: int,
     *,
     jobs: int = 1,
+    offset: int = 0,
+    policies: Sequence[str] = tuple(CONTROLLERS),
     progress: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Every scenario, controller and seed; seeds are split over ``jobs`` processes.
+    """Every scenario, controller and seed (``offset`` to ``offset + seeds``); seeds are
+    split over ``jobs`` processes.
 
     Each run depends only on its seed, so the figures do not depend on ``jobs``.
     """
-    groups = [(scenario, policy) for scenario in scenarios for policy in CONTROLLERS]
+    groups = [(scenario, policy) for scenario in scenarios for policy in policies]
     # long runs (low traffic) in small blocks, so the workers finish together
     block = {s.name: 1 if s.horizon > HORIZON_SECONDS else 10 for s in scenarios}
+    last = offset + seeds
     tasks = [
-        (scenario, policy, first, min(first + block[scenario.name], seeds))
+        (scenario, policy, first, min(first + block[scenario.name], last))
         for scenario, policy in groups
-        for first in range(0, seeds, block[scenario.name])
+        for first in range(offset, last, block[scenario.name])
     ]
     started = time.perf_counter()
     runs: dict[tuple[str, str], list[Run]] = {(s.name, p): [] for s, p in groups}
@@ -323,7 +207,13 @@ def run_all(
             if rates is None
             else monte_carlo_sample_size(*rates, alpha=0.01, beta=0.05, seed=len(floors_mc))
         )
-    return {"seeds": seeds, "results": results, "floors": floors, "floors_mc": floors_mc}
+    return {
+        "seeds": seeds,
+        "seed_offset": offset,
+        "results": results,
+        "floors": floors,
+        "floors_mc": floors_mc,
+    }
 
 
 class _InProcess(contextlib.AbstractContextManager["_InProcess"]):
@@ -378,7 +268,24 @@ def table(report: dict[str, Any]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.detection", description=__doc__)
     parser.add_argument("--seeds", type=int, default=200, help="seeds per scenario (200)")
+    parser.add_argument(
+        "--seed-offset", type=int, default=0, help="first seed (0): another range of worlds"
+    )
     parser.add_argument("--json", type=Path, help="write the results as JSON here")
+    parser.add_argument(
+        "--policies", default=",".join(CONTROLLERS), help="comma-separated controllers (all)"
+    )
+    parser.add_argument(
+        "--noise",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override a noise field of every scenario run (bench/traffic.py Noise), "
+        "e.g. pod_burst_every=3600; repeatable",
+    )
+    parser.add_argument(
+        "--pods", metavar="STABLE,CANARY", help="pods of each version (6,2 unless given)"
+    )
     parser.add_argument(
         "--scenarios",
         default=",".join(s.name for s in SCENARIOS),
@@ -396,12 +303,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = [name for name in wanted if name not in known]
     if unknown:
         parser.error(f"unknown scenario {unknown[0]!r}; known: {', '.join(known)}")
+    policies = [name.strip() for name in args.policies.split(",") if name.strip()]
+    if not policies or any(name not in CONTROLLERS for name in policies):
+        parser.error(f"--policies: give some of {', '.join(CONTROLLERS)}")
+    try:
+        pods = tuple(int(n) for n in args.pods.split(",")) if args.pods else None
+        if pods is not None and (len(pods) != 2 or min(pods) < 1):
+            raise ValueError("--pods: give STABLE,CANARY, each at least 1")
+        scenarios = [
+            with_pods(with_noise(known[name], args.noise), (pods[0], pods[1]) if pods else None)
+            for name in wanted
+        ]
+    except ValueError as error:
+        parser.error(str(error))
     print(
-        f"detection benchmark: {args.seeds} seeds per scenario, 15 s scrape interval, "
-        f"{args.jobs} processes"
+        f"detection benchmark: {args.seeds} seeds per scenario from seed {args.seed_offset}, "
+        f"15 s scrape interval, {args.jobs} processes"
     )
     started = time.perf_counter()
-    report = run_all([known[name] for name in wanted], args.seeds, jobs=args.jobs)
+    report = run_all(
+        scenarios, args.seeds, jobs=args.jobs, offset=args.seed_offset, policies=policies
+    )
     print()
     print(table(report))
     print(f"\n{time.perf_counter() - started:.0f}s in all")

@@ -18,6 +18,12 @@ test was derived in; ``Noise`` adds what real traffic does:
 - **skew**: per-pod error-rate multipliers (log-normal, mean 1), fixed for the run;
 - **a late stable series**: one stable pod's samples reach Prometheus ``late_seconds`` late.
 
+Stable also has a past: ``HISTORY_SECONDS`` of traffic before the rollout, all on stable,
+from the same noise (pods, skew, burst chain and incidents continue into the rollout),
+read as the look-back range query reads it (each pod's counter at its last scrape before
+every minute step). ``Noise.quiet_history`` draws that past without the noise: the last
+hour happened to be quiet and the noise comes during the rollout.
+
 A version can also have one pod worse than the others (``Version.first_pod_errors``).
 
 Time advances in whole seconds, a block at a time between controller ticks (the weight is
@@ -43,6 +49,8 @@ VERSIONS = ("stable", "canary")
 _Z99 = 2.3263478740408408
 _SLOW_INDEX = BUCKETS_MS.index(SLOW_BUCKET_MS)
 DRAW_SECONDS = 60
+HISTORY_SECONDS = 3600  # stable's traffic before the rollout, read by the look-back
+HISTORY_STEP = 60
 """Seconds of traffic drawn at once while the weight stays put."""
 
 # per-pod counter fields: caller-seen requests and errors (reporter="source"), every attempt
@@ -104,6 +112,7 @@ class Noise:
     pod_burst_errors: float = 0.1
     skew_sigma: float = 0.0
     late_seconds: int = 0
+    quiet_history: bool = False  # stable's hour before the rollout without this noise
 
 
 def error_probabilities(
@@ -157,6 +166,7 @@ class Service:
         canary: Version,
         noise: Noise = Noise(),
         horizon: int,
+        pods: tuple[int, int] = (STABLE_PODS, CANARY_PODS),
     ) -> None:
         self.rng = rng
         self.rate = rate
@@ -164,17 +174,22 @@ class Service:
         self.horizon = horizon
         self.now = 0
         self.versions = {"stable": stable, "canary": canary}
-        self.pods = {"stable": STABLE_PODS, "canary": CANARY_PODS}
-        incident = incident_mask(rng, noise, horizon)
+        self.pods = {"stable": pods[0], "canary": pods[1]}
+        past = HISTORY_SECONDS
+        incident = incident_mask(rng, noise, past + horizon)
         self.error_probability = {}
         for name, version in self.versions.items():
             probability = error_probabilities(
-                rng, noise, version.error_probability, self.pods[name], horizon
+                rng, noise, version.error_probability, self.pods[name], past + horizon
             )
             if version.first_pod_errors is not None:
                 probability[:, 0] = version.first_pod_errors
             probability[incident] = np.maximum(probability[incident], noise.incident_errors)
-            self.error_probability[name] = probability
+            if noise.quiet_history:
+                probability[:past] = version.error_probability
+            self.error_probability[name] = probability[past:]
+            if name == "stable":
+                self.past = self._past(probability[:past], version, self.pods[name])
         self.buckets = {name: v.latency.bucket_probabilities() for name, v in self.versions.items()}
         self.cumulative = {
             name: np.zeros((horizon + 1, pods, FIELDS)) for name, pods in self.pods.items()
@@ -182,6 +197,24 @@ class Service:
         self.histogram = {name: np.zeros((horizon + 1, len(BUCKETS_MS) + 1)) for name in VERSIONS}
         self.drawn = 0
         self.drawn_weight = -1.0
+
+    def _past(self, probability: np.ndarray, version: Version, pods: int) -> np.ndarray:
+        """Stable's cumulative counters per second before the rollout, shape
+        ``(HISTORY_SECONDS + 1, pods, FIELDS)``: all traffic on stable."""
+        seconds = probability.shape[0]
+        requests = self.rng.poisson(self.rate / pods, size=(seconds, pods))
+        errors = self.rng.binomial(requests, probability)
+        attempt_errors = errors
+        if self.noise.retries:
+            attempt_errors = errors + errors + self.rng.binomial(errors, 0.5)
+        per_second = np.zeros((seconds + 1, pods, FIELDS))
+        per_second[1:, :, REQUESTS] = requests
+        per_second[1:, :, ERRORS] = errors
+        per_second[1:, :, ATTEMPTS] = requests + (attempt_errors - errors)
+        per_second[1:, :, ATTEMPT_ERRORS] = attempt_errors
+        per_second[1:, :, SLOW] = self.rng.binomial(requests, version.latency.slow_probability())
+        past: np.ndarray = np.cumsum(per_second, axis=0)
+        return past
 
     def advance(self, canary_weight: float, seconds: int) -> None:
         """``seconds`` of traffic at ``canary_weight`` percent on the canary.
@@ -280,6 +313,25 @@ class PrometheusView:
                 times.append(min(sample, newest) if visible >= 0 else -1)
             self._times[version] = times
         return self._times[version]
+
+    def history(self, field: int, now: float) -> dict[str, tuple[tuple[float, float], ...]]:
+        """Stable's look-back at ``now`` (the rollout's start, 0): each pod's counter at its
+        last scrape before every ``HISTORY_STEP`` of the hour, as a range query returns."""
+        past = self.service.past
+        steps = range(-HISTORY_SECONDS, int(now) + 1, HISTORY_STEP)
+        answer = {}
+        for pod, (phase, lag) in enumerate(
+            zip(self.phase["stable"], self.lag["stable"], strict=True)
+        ):
+            points = []
+            for step in steps:
+                visible = step - lag - phase
+                sample = phase + (visible // SCRAPE_SECONDS) * SCRAPE_SECONDS
+                index = min(sample, 0) + HISTORY_SECONDS
+                if index >= 0:
+                    points.append((float(step), float(past[index, pod, field])))
+            answer[f"pod=stable-{pod}"] = tuple(points)
+        return answer
 
     def series(self, version: str, field: int, now: float) -> dict[str, tuple[float, float]]:
         """``{pod: (value, sample time)}`` of one counter field, as an instant query returns."""

@@ -27,7 +27,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from rollout.analysis import dispersion, pods, sequential
+from rollout.analysis import dispersion, history, pods, sequential
 from rollout.analysis.alignment import Interval, Timeline
 from rollout.analysis.observations import CANARY, STABLE, PolicyObservation, Reading
 from rollout.analysis.running import COUNTED_KEYS, PolicyProgress
@@ -143,6 +143,15 @@ def judge_counts(
     timeline, interval = previous.timeline.advance(readings)
     counted = {key: previous.count(key) for key in COUNTED_KEYS}
     spread = previous.spread
+    allowed = allowed_rate(policy)
+    looked_back = previous.history
+    if baseline and compare and observation is not None and observation.history:
+        looked_back, everyday = history.summarise(
+            observation.history.get(bad_field, {}),
+            observation.history.get(total_field, {}),
+            allowed=allowed,
+        )
+        spread = spread.add(everyday)
     pooled = (
         pods.Rejection(previous.comparison, previous.absolute)
         if previous.comparison and previous.absolute
@@ -150,7 +159,7 @@ def judge_counts(
     )
     pod_statistics = previous.pods
     acceptance = previous.acceptance
-    allowed = allowed_rate(policy)
+    held = previous.held
     if interval is not None:
         for key, value in _as_counts(interval).items():
             counted[key] += value
@@ -166,7 +175,7 @@ def judge_counts(
         setting = pods.Setting(
             stable=interval.stable,
             seconds=interval.seconds,
-            noise=noise,
+            noise=max(noise, looked_back.tempering),
             rate=rate,
             allowed=allowed,
             compare=compare,
@@ -174,6 +183,14 @@ def judge_counts(
         )
         before, pooled = pooled, pods.rejection_step(pooled, interval.canary, setting)
         pod_statistics = pods.leave_one_out(pod_statistics, before, interval.canary_cells, setting)
+        if held is not None:
+            held = held.step(
+                interval.canary,
+                setting,
+                start=(timeline.cut or 0.0) - interval.seconds,
+                correlation=dispersion.CORRELATION_SECONDS,
+                log_threshold=log_threshold,
+            )
         if allowed is not None and not incident and interval.canary[1] > 0:
             own = dispersion.rate_dispersion(
                 variance=noise, rate=rate, total=interval.canary[1], seconds=interval.seconds
@@ -185,16 +202,30 @@ def judge_counts(
     tested = compare or allowed is not None
     log_evidence = pooled.log_evidence(compare=compare, allowed=allowed, mass=COMPARISON_MASS)
     peak = max(previous.peak_log_evidence, log_evidence)
-    rejected = previous.rejected or (
-        log_evidence >= log_threshold
-        and pods.corroborated(
-            pod_statistics,
-            log_threshold=log_threshold,
-            compare=compare,
-            allowed=allowed,
-            mass=COMPARISON_MASS,
+    over = log_evidence >= log_threshold
+    since_hold = (
+        held.statistics.log_evidence(compare=compare, allowed=allowed, mass=COMPARISON_MASS)
+        if held is not None
+        else -math.inf
+    )
+    rejected = (
+        previous.rejected
+        or since_hold >= log_threshold
+        or (
+            over
+            and pods.corroborated(
+                pod_statistics,
+                log_threshold=log_threshold,
+                share=pods.QUIET_CORROBORATION if looked_back.quiet else pods.CORROBORATION,
+                compare=compare,
+                allowed=allowed,
+                mass=COMPARISON_MASS,
+            )
         )
     )
+    if over and held is None and not rejected:
+        # held on one pod's evidence: what comes a minute from now is judged afresh (pods.py)
+        held = pods.Hold(since=timeline.cut or 0.0)
     grey_entered = _grey_entered(previous, log_evidence, log_threshold, counted["canary_total"])
     settled = grey_entered < 0 or counted["canary_total"] >= grey_entered + max(
         grey_entered, GREY_SETTLE_BAD / allowed if allowed else 0.0
@@ -211,6 +242,8 @@ def judge_counts(
         rejected=rejected,
         grey_entered=grey_entered,
         pods=pod_statistics,
+        history=looked_back,
+        held=held,
     )
     canary_seen = f"{CANARY}.total" in timeline.tracks
     canary_total = counted["canary_total"] if canary_seen else None

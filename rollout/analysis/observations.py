@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 __all__ = [
     "CANARY",
@@ -106,11 +106,16 @@ class PolicyObservation:
 
     ``canary`` and ``stable`` map a template field (``errors``, ``total``, ``slow``,
     ``quantile``, ``query``) to its reading; ``stable`` is empty when stable is not queried.
+    ``history`` is stable's look-back, given on the baseline tick only: per counter field,
+    per series key, ``(time, value)`` at each step (``rollout.analysis.history``).
     """
 
     policy: str
     canary: Mapping[str, Reading]
     stable: Mapping[str, Reading] = dataclasses.field(default_factory=dict)
+    history: Mapping[str, Mapping[str, Sequence[tuple[float, float]]]] = dataclasses.field(
+        default_factory=dict
+    )
 
     def reading(self, version: str, field: str) -> Reading | None:
         source = self.canary if version == CANARY else self.stable

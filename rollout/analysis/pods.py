@@ -32,8 +32,11 @@ from rollout.analysis import dispersion, sequential
 
 __all__ = [
     "CORROBORATION",
+    "HOLD_WINDOWS",
     "INTERVAL_CAP",
     "MAX_PODS",
+    "QUIET_CORROBORATION",
+    "Hold",
     "Rejection",
     "Setting",
     "corroborated",
@@ -46,6 +49,10 @@ CORROBORATION = 0.25
 level: the data lean the same way without any one pod. A healthy pod's own evidence
 reaches it with probability at most ``exp(-0.25 log(K/alpha))`` (about 1 in 4 at the
 default level), and in practice far less, as its evidence drifts down."""
+
+QUIET_CORROBORATION = 0.0
+"""The check across pods where stable's look-back showed its pods alike (``history.py``):
+every leave-one-out evidence at least 1, the data without any one pod still leaning worse."""
 
 INTERVAL_CAP = math.log(30.0)
 """The most one interval can add to a rejection log likelihood ratio: a clump of bad
@@ -103,6 +110,64 @@ class Setting:
     allowed: float | None
     compare: bool
     incident: bool
+
+
+HOLD_WINDOWS = 3
+"""A hold's fresh evidence must come from at least this many windows of the noise's
+correlation time (``dispersion.CORRELATION_SECONDS``): each adds at most this share of the
+rejection level, so one burst, however long within a window, cannot convict alone."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Hold:
+    """The rejection tests started afresh when the pooled evidence first reached the level
+    while one pod carried it: from ``since`` plus one correlation time (a burst that caused
+    the hold is over by then; a bad pod keeps failing), each window of that length adding
+    at most ``1 / HOLD_WINDOWS`` of the log level. The hold begins at a stopping time of the
+    pooled e-process, so the fresh one convicts only where the pooled one already reached
+    the level: under the model it adds no false alarm to the pooled test's ``alpha``."""
+
+    since: float
+    window: int = -1
+    base: Rejection = dataclasses.field(default_factory=lambda: Rejection.fresh())
+    statistics: Rejection = dataclasses.field(default_factory=lambda: Rejection.fresh())
+
+    def step(
+        self,
+        canary: tuple[float, float],
+        setting: Setting,
+        *,
+        start: float,
+        correlation: float,
+        log_threshold: float,
+    ) -> Hold:
+        """One aligned interval beginning at ``start``."""
+        window = int((start - self.since) // correlation) - 1
+        if window < 0:
+            return self
+        base = self.statistics if window != self.window else self.base
+        moved = rejection_step(self.statistics, canary, setting)
+        cap = log_threshold / HOLD_WINDOWS
+        capped = Rejection(
+            tuple(min(x, b + cap) for x, b in zip(moved.comparison, base.comparison, strict=True)),
+            tuple(min(x, b + cap) for x, b in zip(moved.absolute, base.absolute, strict=True)),
+        )
+        return Hold(self.since, window, base, capped)
+
+    def as_list(self) -> list[float]:
+        return [self.since, float(self.window), *self.base.as_list(), *self.statistics.as_list()]
+
+    @classmethod
+    def from_list(cls, values: Sequence[float] | None) -> Hold | None:
+        if not values or len(values) < 2:
+            return None
+        size = (len(values) - 2) // 2
+        return cls(
+            float(values[0]),
+            int(values[1]),
+            Rejection.from_list(values[2 : 2 + size]),
+            Rejection.from_list(values[2 + size :]),
+        )
 
 
 def rejection_step(previous: Rejection, canary: tuple[float, float], setting: Setting) -> Rejection:
@@ -178,11 +243,13 @@ def corroborated(
     compare: bool,
     allowed: float | None,
     mass: float,
+    share: float = CORROBORATION,
 ) -> bool:
-    """Whether no single pod carries the evidence (always, with fewer than two pods)."""
+    """Whether no single pod carries the evidence (always, with fewer than two pods): every
+    leave-one-out evidence at ``share`` of the log rejection level (at 0: at least 1)."""
     if len(pods) < 2:
         return True
-    level = CORROBORATION * log_threshold
+    level = share * log_threshold
     return all(
         statistics.log_evidence(compare=compare, allowed=allowed, mass=mass) >= level
         for statistics in pods.values()

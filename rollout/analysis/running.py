@@ -15,7 +15,8 @@ from typing import Any
 
 from rollout.analysis.alignment import Timeline
 from rollout.analysis.dispersion import Spread
-from rollout.analysis.pods import Rejection
+from rollout.analysis.history import History
+from rollout.analysis.pods import Hold, Rejection
 
 __all__ = ["COUNTED_KEYS", "SCHEMA", "AnalysisState", "PolicyProgress"]
 
@@ -35,7 +36,10 @@ class PolicyProgress:
     likelihood ratios of the two rejection tests, one per grid point; ``acceptance`` the
     log likelihood ratio of "within the SLO" against "twice over it"; ``grey_entered``
     the canary requests counted when the rejection evidence entered its grey zone (-1:
-    not in it); ``pods`` each canary pod's leave-one-out rejection statistics (``pods.py``).
+    not in it); ``pods`` each canary pod's leave-one-out rejection statistics (``pods.py``);
+    ``history`` what stable's look-back showed of its pods' noise (``history.py``);
+    ``held`` the rejection tests started afresh once the pooled evidence reached the level
+    without the check across pods (``pods.Hold``), None before.
     """
 
     timeline: Timeline = dataclasses.field(default_factory=Timeline)
@@ -48,6 +52,8 @@ class PolicyProgress:
     rejected: bool = False
     grey_entered: float = -1.0
     pods: Mapping[str, Rejection] = dataclasses.field(default_factory=dict)
+    history: History = dataclasses.field(default_factory=History)
+    held: Hold | None = None
 
     def count(self, key: str) -> float:
         return float(self.counted.get(key, 0.0))
@@ -67,6 +73,8 @@ class PolicyProgress:
                 key: [_finite(x) for x in statistics.as_list()]
                 for key, statistics in self.pods.items()
             },
+            "history": self.history.as_list(),
+            "held": None if self.held is None else [_finite(x) for x in self.held.as_list()],
         }
 
     @classmethod
@@ -86,6 +94,8 @@ class PolicyProgress:
                 str(key): Rejection.from_list([float(x) for x in values])
                 for key, values in dict(data.get("pods", {})).items()
             },
+            history=History.from_list(data.get("history")),
+            held=Hold.from_list([float(x) for x in data.get("held") or ()]),
         )
 
 
@@ -106,6 +116,12 @@ class AnalysisState:
             "ticks": self.ticks,
             "policies": {name: progress.as_dict() for name, progress in self.policies.items()},
         }
+
+    @staticmethod
+    def fresh_in(data: Mapping[str, Any] | None) -> bool:
+        """Whether stored state reads back as fresh (the next tick is the baseline), without
+        reading the rest of it."""
+        return not data or data.get("schema") != SCHEMA or not int(data.get("ticks", 0))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> AnalysisState:

@@ -4,7 +4,9 @@ Joins the I/O half (``rollout.metrics.observe``: render each policy for the cana
 stable version, ask the provider) and the pure half (``rollout.analysis.judge``: counts,
 sequential tests, thresholds) for one rollout, carrying the analysis state between ticks in
 the Rollout's status. Given a ``BatchedQueries``, the rollouts of one pass share one query
-per policy template.
+per policy template. On a rollout's first tick (no stored analysis yet) stable's counters
+over the look-back are read too (``rollout.metrics.look_back``): the analysis prices its
+check across pods by the noise stable's pods showed before the rollout.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ from __future__ import annotations
 from typing import Any
 
 from rollout.analysis.judge import judge
+from rollout.analysis.running import AnalysisState
 from rollout.analysis.verdicts import Verdict
 from rollout.metrics.batch import BatchedQueries
+from rollout.metrics.look_back import LookBack
 from rollout.metrics.observe import observe, template_context
 from rollout.ports import DEFAULT_QUERY_TIMEOUT, Desired, MetricsProvider
 from rollout.state import RolloutState
@@ -29,10 +33,12 @@ class MetricsAnalyzer:
         *,
         timeout: float = DEFAULT_QUERY_TIMEOUT,
         batch: BatchedQueries | None = None,
+        look_back: LookBack | None = None,
     ) -> None:
         self.provider = provider
         self.timeout = timeout
         self.batch = batch
+        self.look_back = look_back or LookBack()
 
     def analyze(
         self, desired: Desired, state: RolloutState, now: float
@@ -43,6 +49,7 @@ class MetricsAnalyzer:
         canary = state.canary_version or rollout.spec.version
         stable = state.stable_version
         settings = rollout.spec.analysis
+        fresh = AnalysisState.fresh_in(state.analysis)
         observations = observe(
             desired.policies,
             self.provider,
@@ -55,6 +62,7 @@ class MetricsAnalyzer:
             at=now,
             timeout=self.timeout,
             batch=self.batch,
+            look_back=self.look_back if fresh else None,
         )
         verdict, analysis_state = judge(desired.policies, observations, settings, state.analysis)
         return verdict, analysis_state.as_dict()

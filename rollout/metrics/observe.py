@@ -16,6 +16,7 @@ and ``histogram_quantile()``, at least four scrape intervals; 1m by default) and
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Mapping, Sequence
 
 from rollout.analysis.observations import (
@@ -28,6 +29,7 @@ from rollout.analysis.observations import (
 from rollout.errors import MetricsError, TemplateError
 from rollout.metrics import errors
 from rollout.metrics.batch import BatchedQueries
+from rollout.metrics.look_back import LookBack, stable_history
 from rollout.ports import DEFAULT_QUERY_TIMEOUT, MetricsProvider
 from rollout.spec.base import seconds
 from rollout.spec.policy import RenderedPolicy
@@ -76,6 +78,7 @@ def observe(
     at: float | None = None,
     timeout: float = DEFAULT_QUERY_TIMEOUT,
     batch: BatchedQueries | None = None,
+    look_back: LookBack | None = None,
 ) -> dict[str, PolicyObservation]:
     """Query every policy for the canary (and stable, when its context is given).
 
@@ -83,9 +86,22 @@ def observe(
     is found unreachable, the remaining queries of the tick are not sent: they would each
     wait for the same timeout. With ``batch``, answers come from one query per template
     for every rollout of the pass where the template allows it; each reading still names
-    its own rendered query.
+    its own rendered query. With ``look_back`` (the baseline tick), each count policy's
+    observation also carries stable's counters over it (``rollout.metrics.look_back``).
     """
     session = _Session(provider, at=at, timeout=timeout, batch=batch)
+    histories = (
+        stable_history(
+            policies,
+            provider,
+            stable=stable,
+            at=at if at is not None else time.time(),
+            look_back=look_back,
+            timeout=timeout,
+        )
+        if look_back is not None and stable is not None
+        else {}
+    )
     if batch is not None:
         _join(batch, policies, [canary] if stable is None else [canary, stable])
     observed: dict[str, PolicyObservation] = {}
@@ -93,7 +109,10 @@ def observe(
         canary_readings = _stamped(session.read_all(policy, canary))
         stable_readings = _stamped(session.read_all(policy, stable)) if stable is not None else {}
         observed[policy.name] = PolicyObservation(
-            policy=policy.name, canary=canary_readings, stable=stable_readings
+            policy=policy.name,
+            canary=canary_readings,
+            stable=stable_readings,
+            history=histories.get(policy.name, {}),
         )
     return observed
 

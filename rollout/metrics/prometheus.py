@@ -1,10 +1,11 @@
 """The Prometheus metrics provider (``rollout.ports.MetricsProvider``), on prometheus-api-client.
 
-The only module that imports ``prometheus_api_client``. It runs instant queries with a
-timeout, supports bearer-token or basic authentication and TLS options (a CA bundle, or
-skipping verification), and translates every third-party exception into the errors of
-``rollout.metrics.errors``: the caller never sees a ``requests`` or client exception, and a
-refused query carries Prometheus' own error text.
+The only module that imports ``prometheus_api_client``. It runs instant queries (and the
+range queries of the analysis' look-back) with a timeout, supports bearer-token or basic
+authentication and TLS options (a CA bundle, or skipping verification), and translates
+every third-party exception into the errors of ``rollout.metrics.errors``: the caller never
+sees a ``requests`` or client exception, and a refused query carries Prometheus' own error
+text.
 
 Settings come from arguments or from the environment:
 
@@ -21,11 +22,12 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import datetime
 import json
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -106,7 +108,8 @@ class PrometheusSettings:
 
 
 class PrometheusProvider:
-    """``MetricsProvider`` for Prometheus' HTTP API (instant queries)."""
+    """``MetricsProvider`` for Prometheus' HTTP API (instant queries, and range queries for
+    the analysis' look-back)."""
 
     def __init__(self, settings: PrometheusSettings | None = None) -> None:
         self.settings = settings or PrometheusSettings.from_env()
@@ -170,8 +173,43 @@ class PrometheusProvider:
         params: dict[str, str] = {"timeout": f"{max(round(timeout * 1000), 1)}ms"}
         if at is not None:
             params["time"] = f"{at:.3f}"
+        result = self._ask(
+            lambda: self._client.custom_query(promql, params=params, timeout=timeout),
+            promql,
+            timeout,
+        )
+        return _parse_result(result, promql)
+
+    def query_range(
+        self,
+        promql: str,
+        *,
+        start: float,
+        end: float,
+        step: float,
+        timeout: float = DEFAULT_QUERY_TIMEOUT,
+    ) -> list[tuple[dict[str, str], tuple[tuple[float, float], ...]]]:
+        """A range query (``/api/v1/query_range``): every series with its ``(time, value)``
+        at each ``step`` from ``start`` to ``end`` (Unix seconds) where it had a sample."""
+        params = {"timeout": f"{max(round(timeout * 1000), 1)}ms"}
+        result = self._ask(
+            lambda: self._client.custom_query_range(
+                promql,
+                start_time=datetime.datetime.fromtimestamp(start, tz=datetime.UTC),
+                end_time=datetime.datetime.fromtimestamp(end, tz=datetime.UTC),
+                step=f"{step:g}",
+                params=params,
+                timeout=timeout,
+            ),
+            promql,
+            timeout,
+        )
+        return _parse_matrix(result, promql)
+
+    def _ask(self, call: Callable[[], Any], promql: str, timeout: float) -> Any:
+        """One request to the API, every third-party exception translated at this edge."""
         try:
-            result = self._client.custom_query(promql, params=params, timeout=timeout)
+            return call()
         except PrometheusApiClientException as error:
             raise _from_status(str(error), promql) from None
         except requests.exceptions.Timeout:
@@ -192,7 +230,6 @@ class PrometheusProvider:
             ) from None
         except Exception as error:  # the edge: nothing third-party gets through
             raise MetricsError(f"query failed: {type(error).__name__}: {_short(error)}") from None
-        return _parse_result(result, promql)
 
     def is_online(self) -> bool:
         try:
@@ -282,6 +319,25 @@ def _parse_result(result: Any, promql: str) -> list[tuple[dict[str, str], float]
         if not all(type(value) is str for value in metric.values()):
             metric = {str(k): str(v) for k, v in metric.items()}
         series.append((metric, _number(item["value"][1], promql)))
+    return series
+
+
+def _parse_matrix(
+    result: Any, promql: str
+) -> list[tuple[dict[str, str], tuple[tuple[float, float], ...]]]:
+    """A range query's matrix as (labels, ((time, value), ...)) pairs."""
+    if not isinstance(result, list):
+        raise errors.BadQuery(f"unexpected result shape {type(result).__name__}", query=promql)
+    series = []
+    for item in result:
+        if not isinstance(item, dict) or not isinstance(item.get("values"), list):
+            raise errors.BadQuery("unexpected range result item", query=promql)
+        metric = {str(k): str(v) for k, v in (item.get("metric") or {}).items()}
+        try:
+            points = tuple((float(time), _number(value, promql)) for time, value in item["values"])
+        except (TypeError, ValueError):
+            raise errors.BadQuery("unexpected range result point", query=promql) from None
+        series.append((metric, points))
     return series
 
 

@@ -99,4 +99,3 @@ def test_the_evidence_reads_as_a_plain_number_with_what_it_means() -> None:
     # a conviction does not also say it waits for more requests
     assert counters.message.startswith("canary worse: ")
     assert "waits for more requests" not in counters.message
-

@@ -64,16 +64,20 @@ def test_a_canary_with_one_pod_is_judged_on_the_pooled_evidence() -> None:
     assert pods.corroborated(lone, log_threshold=LEVEL, compare=True, allowed=0.01, mass=0.8)
 
 
-def test_a_pod_seen_late_starts_from_the_pooled_statistics() -> None:
-    setting = pods.Setting(
+def _setting(seconds: float) -> pods.Setting:
+    return pods.Setting(
         stable=(1.0, 1000.0),
-        seconds=15.0,
+        seconds=seconds,
         noise=0.25,
         rate=0.001,
         allowed=0.01,
         compare=True,
         incident=False,
     )
+
+
+def test_a_pod_seen_late_starts_from_the_pooled_statistics() -> None:
+    setting = _setting(15.0)
     pooled = pods.rejection_step(pods.Rejection.fresh(), (5.0, 100.0), setting)
     first = pods.leave_one_out({}, pods.Rejection.fresh(), [("a", 5.0, 100.0)], setting)
     assert first["a"] == pods.Rejection.fresh()  # without a, no canary requests: unchanged
@@ -86,3 +90,35 @@ def test_the_statistics_round_trip_through_plain_lists() -> None:
     statistics = pods.Rejection(tuple(float(i) for i in range(8)), (1.0, 2.0, 3.0, 4.0, 5.0))
     assert pods.Rejection.from_list(statistics.as_list()) == statistics
     assert pods.Rejection.from_list([1.0, 2.0]) == pods.Rejection.fresh()
+
+
+def test_a_canary_bad_on_one_pod_is_rolled_back_once_its_hold_gathers_evidence_afresh() -> None:
+    counters = PodCounters()
+    counters.serve()
+    _quiet(counters, 5)
+    outcomes = []
+    for _ in range(200):  # pod a at 10% errors for good (one tick is one second here)
+        outcomes.append(counters.serve(canary_a=(5, 50), canary_b=(0, 50), stable_a=(1, 1000)))
+        if outcomes[-1] is Outcome.FAIL:
+            break
+    held = counters.progress.held
+    assert held is not None
+    assert outcomes[-1] is Outcome.FAIL
+    # held first, on one pod's evidence; convicted only on evidence from three windows of
+    # the correlation time after the first one (each adds at most a third of the level)
+    first_held = held.since
+    assert len(outcomes) >= first_held + 60 + 2 * 60 - 6
+    assert outcomes.count(Outcome.FAIL) == 1
+
+
+def test_a_hold_adds_at_most_a_third_of_the_level_per_window() -> None:
+    setting = _setting(5.0)
+    hold = pods.Hold(since=0.0)
+    assert hold.step((20.0, 50.0), setting, start=30.0, correlation=60.0, log_threshold=LEVEL) == (
+        hold
+    )
+    for start in range(60, 120, 5):  # one window, a pod at 40% errors all along
+        hold = hold.step((20.0, 50.0), setting, start=start, correlation=60.0, log_threshold=LEVEL)
+    evidence = hold.statistics.log_evidence(compare=True, allowed=0.01, mass=0.8)
+    assert LEVEL / 3 - 1.0 < evidence <= LEVEL / 3 + 1e-9
+    assert pods.Hold.from_list(hold.as_list()) == hold

@@ -30,6 +30,8 @@ def _format_le(bound: float) -> str:
 @dataclasses.dataclass
 class _Workload:
     namespace: str
+    name: str = ""
+    pod: str | None = None
     requests_by_code: dict[str, int] = dataclasses.field(default_factory=lambda: defaultdict(int))
     bucket_counts: list[int] = dataclasses.field(default_factory=lambda: [0] * len(BUCKETS_MS))
     count: int = 0
@@ -82,10 +84,15 @@ class IstioExporter:
         requests: int,
         code: str = "200",
         duration_ms: float = 20.0,
+        pod: str | None = None,
     ) -> None:
-        """Count ``requests`` answered with ``code``, each taking ``duration_ms``."""
+        """Count ``requests`` answered with ``code``, each taking ``duration_ms``; with
+        ``pod``, on that pod's series of the workload (a ``pod`` label, as a scrape adds)."""
+        key = workload if pod is None else f"{workload}/{pod}"
         with self._lock:
-            state = self._workloads.setdefault(workload, _Workload(namespace=namespace))
+            state = self._workloads.setdefault(
+                key, _Workload(namespace=namespace, name=workload, pod=pod)
+            )
             state.requests_by_code[code] += requests
             first_bucket = bisect.bisect_left(BUCKETS_MS, duration_ms)
             for index in range(first_bucket, len(BUCKETS_MS)):
@@ -96,8 +103,8 @@ class IstioExporter:
     def reset(self, workload: str) -> None:
         """Forget a workload's counters, as a restarted pod does (a counter reset)."""
         with self._lock:
-            namespace = self._workloads[workload].namespace
-            self._workloads[workload] = _Workload(namespace=namespace)
+            old = self._workloads[workload]
+            self._workloads[workload] = _Workload(old.namespace, old.name, old.pod)
 
     def hide(self, workload: str) -> None:
         """Stop exposing a workload's series: it goes stale in Prometheus."""
@@ -114,9 +121,12 @@ class IstioExporter:
                 if name in self._hidden:
                     continue
                 labels = (
-                    f'reporter="source",destination_workload="{name}",'
+                    f'reporter="source",destination_workload="{state.name or name}",'
                     f'destination_workload_namespace="{state.namespace}"'
                 )
+                if state.pod is not None:
+                    labels += f',pod="{state.pod}"'
+
                 for code, total in sorted(state.requests_by_code.items()):
                     lines.append(f'istio_requests_total{{{labels},response_code="{code}"}} {total}')
                 for bound, cumulative in zip(BUCKETS_MS, state.bucket_counts, strict=True):

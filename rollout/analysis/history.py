@@ -1,0 +1,181 @@
+"""Stable's noise before the rollout: do its pods differ from one another, and how much?
+
+The check across pods (``pods.py``) guards against noise that lives in one pod: a pod
+bursting to 10% errors for half a minute, a pod on a bad node, a pod whose callers retry.
+It costs a bad canary requests (every pod must show evidence of its own), so it should be
+paid where the service shows that noise, and stable's pods show it before the rollout
+starts. On the baseline tick the analysis is given stable's per-pod counters over the
+look-back (an hour in one-minute steps, one range query per counter): ``summarise`` turns
+them into pod-minutes and measures how far each pod-minute's bad requests stray from what
+the *other* pods of the same minute predict::
+
+    mu = n * (X - x) / (N - n)           (x of n in the pod-minute; X of N in the minute)
+    v  = max(0, sum((x - mu)^2 - mu (1 + n / (N - n)))) / (sum(mu^2) + PRIOR)
+
+``v`` is the relative variance of one pod's rate against its neighbours' in the same
+minute: under independent requests it is 0 (the correction term is the Poisson variance
+of ``x - mu``); bursts on single pods, pods with their own rates and per-pod gamma noise
+raise it; noise shared by every pod (an incident, a slow dependency all pods call, traffic
+swings) does not, because the other pods of that minute see it too. Its standard error
+under independent requests is ``sqrt(sum(mu + 2 mu^2)) / sum(mu^2)``.
+
+- **Quiet** (``History.quiet``): ``v`` is at most ``QUIET_VARIANCE`` and its standard
+  error at most half of that. The history could have shown pod-level noise and did not
+  (one burst of 30 bad requests in an hour of six pods at 0.1% lifts ``v`` to about 3);
+  the check
+  across pods then asks only that no pod's removal leaves the data leaning the other way.
+  A history too thin to tell (low traffic, one pod, a new service) is not quiet.
+- **Tempering** (``History.tempering``): the rejection tests are tempered by ``v`` (up to
+  ``TEMPERING_CEILING``) when it is larger than stable's live measure, so a burst on a
+  canary pod weighs what such bursts weigh in stable's own hour.
+
+Pure arithmetic; the history is read once and kept as three numbers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+from collections.abc import Mapping, Sequence
+
+__all__ = [
+    "QUIET_VARIANCE",
+    "TEMPERING_CEILING",
+    "History",
+    "Samples",
+    "pod_minutes",
+    "summarise",
+]
+
+Samples = Mapping[str, Sequence[tuple[float, float]]]
+"""Per series (pod) key, ``(time, cumulative counter)`` at the look-back's steps."""
+
+QUIET_VARIANCE = 0.25
+"""A history whose pods differ by at most this relative variance, measured to within half
+of it, is quiet: rates that differ by half their size between pods, or less. Independent
+requests measure above it about once in 300 histories."""
+
+TEMPERING_CEILING = 16.0
+"""The most relative variance the rejection tests are tempered by: a pod-minute's rate
+swinging by four times its mean. Beyond it stable's hour shows spikes (bursts) rather than
+swings, and tempering every interval by their full variance would let a canary bad on
+every pod serve hundreds of bad requests before it is convicted; what one spike adds is
+bounded by the cap per interval, the check across pods and the hold (``pods.py``)."""
+
+PRIOR = 1.0
+"""Pseudo ``sum(mu^2)``, as in ``dispersion.py``."""
+
+BREACH_SIGMAS = 3.0
+
+
+@dataclasses.dataclass(frozen=True)
+class History:
+    """What stable's look-back showed: pod-level relative variance, its standard error,
+    and how many pod-minutes it rests on (0: no history)."""
+
+    pod_variance: float = 0.0
+    error: float = math.inf
+    pod_minutes: int = 0
+
+    @property
+    def quiet(self) -> bool:
+        return (
+            self.pod_minutes > 0
+            and self.pod_variance <= QUIET_VARIANCE
+            and self.error <= QUIET_VARIANCE / 2
+        )
+
+    @property
+    def tempering(self) -> float:
+        return min(self.pod_variance, TEMPERING_CEILING) if self.pod_minutes > 0 else 0.0
+
+    def as_list(self) -> list[float]:
+        return [self.pod_variance, min(self.error, 1e12), float(self.pod_minutes)]
+
+    @classmethod
+    def from_list(cls, values: Sequence[float] | None) -> History:
+        if not values or len(values) != 3:
+            return cls()
+        return cls(float(values[0]), float(values[1]), int(values[2]))
+
+
+def _increases(samples: Sequence[tuple[float, float]]) -> dict[float, float]:
+    """Each step's increase of one counter series (a drop is a reset, as ``increase()``)."""
+    ordered = sorted(samples)
+    return {
+        time: (value - before if value >= before else value)
+        for (_, before), (time, value) in itertools.pairwise(ordered)
+        if value == value
+    }
+
+
+def pod_minutes(bad: Samples, total: Samples) -> dict[float, list[tuple[float, float]]]:
+    """Per step, each pod's ``(bad, total)`` increase over it, for pods that served requests."""
+    steps: dict[float, list[tuple[float, float]]] = {}
+    for key, samples in total.items():
+        served = _increases(samples)
+        failed = _increases(bad.get(key, ()))
+        for time, requests in served.items():
+            if requests > 0:
+                steps.setdefault(time, []).append(
+                    (max(0.0, min(failed.get(time, 0.0), requests)), requests)
+                )
+    return steps
+
+
+def summarise(
+    bad: Samples, total: Samples, *, allowed: float | None
+) -> tuple[History, list[tuple[float, float]]]:
+    """The history's pod-level noise, and its pod-minutes for stable's running spread
+    (minutes in which stable as a whole broke ``allowed`` clearly, incidents, left out)."""
+    excess = square = poisson = 0.0
+    used = 0
+    everyday: list[tuple[float, float]] = []
+    for cells in pod_minutes(bad, total).values():
+        failed = sum(cell[0] for cell in cells)
+        served = sum(cell[1] for cell in cells)
+        if allowed is not None and failed > _breach_level(served, allowed):
+            continue  # an incident stable as a whole suffered: set apart, as in the live spread
+        everyday += cells
+        if len(cells) < 2:
+            continue
+        for x, n, mu, others in _against_neighbours(cells, failed, served):
+            excess += (x - mu) ** 2 - mu * (1.0 + n / others)
+            square += mu * mu
+            poisson += mu + 2 * mu * mu
+            used += 1
+    if used == 0:
+        return History(), everyday
+    variance = max(0.0, excess) / (square + PRIOR)
+    error = math.sqrt(poisson) / (square + PRIOR) if poisson > 0 else math.inf
+    return History(variance, error, used), everyday
+
+
+def _against_neighbours(
+    cells: Sequence[tuple[float, float]], failed: float, served: float
+) -> list[tuple[float, float, float, float]]:
+    """Each pod-minute ``(x, n, mu, others' requests)``, ``mu`` from the other pods of the
+    minute that are not outliers themselves: one bursting pod would otherwise raise every
+    other pod's expectation and hide itself in the spread it causes."""
+    outliers = set()
+    for index, (x, n) in enumerate(cells):
+        others = served - n
+        mu = n * (failed - x) / others if others > 0 else 0.0
+        if x > mu + BREACH_SIGMAS * math.sqrt(mu) + 2.0:
+            outliers.add(index)
+    kept_bad = sum(x for index, (x, _) in enumerate(cells) if index not in outliers)
+    kept = sum(n for index, (_, n) in enumerate(cells) if index not in outliers)
+    measured = []
+    for index, (x, n) in enumerate(cells):
+        own = index not in outliers
+        others = kept - (n if own else 0.0)
+        if others > 0:
+            mu = n * (kept_bad - (x if own else 0.0)) / others
+            measured.append((x, n, mu, others))
+    return measured
+
+
+def _breach_level(served: float, allowed: float) -> float:
+    expected = served * allowed
+    return expected + BREACH_SIGMAS * math.sqrt(expected) + 1.0

@@ -1,0 +1,90 @@
+"""Stable's look-back: its per-pod counters over the hour before a rollout, read once.
+
+The analysis prices its check across pods by the noise stable's pods showed before the
+rollout (``rollout.analysis.history``): bursts on single pods, pods with rates of their
+own. On the baseline tick the analyzer asks, per count policy, the policy's own counter
+queries for the stable version (bad and total requests, one series per pod) as range
+queries over the look-back (``LookBack``: an hour in one-minute steps by default): two
+range queries per count policy, once per rollout, not per tick, so they are not batched.
+
+A provider without range queries (``RangeProvider``), a failed or refused query, or a
+template that does not render gives no history for that policy: the analysis then keeps
+its check across pods as strict as without a look-back. Nothing here raises.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Protocol, runtime_checkable
+
+from rollout.analysis.observations import COUNT_FIELDS
+from rollout.errors import MetricsError, TemplateError
+from rollout.ports import DEFAULT_QUERY_TIMEOUT, MetricsProvider, Series
+from rollout.spec.policy import RenderedPolicy
+
+__all__ = ["History", "LookBack", "RangeProvider", "stable_history"]
+
+History = dict[str, dict[str, tuple[tuple[float, float], ...]]]
+"""Per counter field, per series key, ``(time, value)`` at each step."""
+
+
+@dataclasses.dataclass(frozen=True)
+class LookBack:
+    """How far back stable's counters are read, and at which step."""
+
+    seconds: float = 3600.0
+    step: float = 60.0
+
+
+@runtime_checkable
+class RangeProvider(Protocol):
+    """A provider that also answers range queries (``PrometheusProvider``)."""
+
+    def query_range(
+        self,
+        promql: str,
+        *,
+        start: float,
+        end: float,
+        step: float,
+        timeout: float = DEFAULT_QUERY_TIMEOUT,
+    ) -> list[tuple[dict[str, str], tuple[tuple[float, float], ...]]]: ...
+
+
+def stable_history(
+    policies: Sequence[RenderedPolicy],
+    provider: MetricsProvider,
+    *,
+    stable: Mapping[str, object],
+    at: float,
+    look_back: LookBack,
+    timeout: float = DEFAULT_QUERY_TIMEOUT,
+) -> dict[str, History]:
+    """Per count policy, stable's counters over the look-back ending at ``at``."""
+    if not isinstance(provider, RangeProvider):
+        return {}
+    histories: dict[str, History] = {}
+    for policy in policies:
+        fields = [field for field in policy.templates if field in COUNT_FIELDS]
+        if "total" not in fields or len(fields) < 2:
+            continue
+        try:
+            queries = policy.queries_for(stable)
+            history = {
+                field: _read(provider, queries[field], at=at, look_back=look_back, timeout=timeout)
+                for field in fields
+            }
+        except (MetricsError, TemplateError):
+            continue
+        histories[policy.name] = history
+    return histories
+
+
+def _read(
+    provider: RangeProvider, query: str, *, at: float, look_back: LookBack, timeout: float
+) -> dict[str, tuple[tuple[float, float], ...]]:
+    matrix = provider.query_range(
+        query, start=at - look_back.seconds, end=at, step=look_back.step, timeout=timeout
+    )
+    return {Series(tuple(sorted(labels.items())), 0.0).key: points for labels, points in matrix}

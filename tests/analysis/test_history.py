@@ -1,0 +1,95 @@
+"""Stable's look-back: how far its pods' minutes stray from one another's.
+
+Inputs are simulated cumulative counters per pod at one-minute steps (independent
+requests, a bursting pod, a shared incident, a thin history, a counter reset); outputs
+are the pod-level relative variance, its standard error, whether the history is quiet,
+and the everyday pod-minutes that seed stable's spread.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rollout.analysis import history
+
+PODS = 6
+MINUTES = 60
+
+
+def _counters(
+    rng: np.random.Generator, *, rate: float = 0.001, requests: float = 1000.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-minute ``(bad, total)`` increases, shape ``(MINUTES, PODS)``."""
+    total = rng.poisson(requests, size=(MINUTES, PODS)).astype(float)
+    bad = rng.binomial(total.astype(int), rate).astype(float)
+    return bad, total
+
+
+def _samples(increases: np.ndarray) -> dict[str, list[tuple[float, float]]]:
+    cumulative = np.vstack([np.zeros(PODS), np.cumsum(increases, axis=0)])
+    return {
+        f"pod=stable-{pod}": [(60.0 * step, float(v)) for step, v in enumerate(cumulative[:, pod])]
+        for pod in range(PODS)
+    }
+
+
+def _summary(bad: np.ndarray, total: np.ndarray) -> history.History:
+    return history.summarise(_samples(bad), _samples(total), allowed=0.01)[0]
+
+
+def test_independent_requests_make_a_quiet_history() -> None:
+    quiet = 0
+    for seed in range(50):
+        summary = _summary(*_counters(np.random.default_rng(seed)))
+        assert summary.pod_minutes == PODS * MINUTES
+        quiet += summary.quiet
+    assert quiet >= 48
+
+
+def test_one_burst_on_one_pod_is_enough_to_be_seen() -> None:
+    bad, total = _counters(np.random.default_rng(1))
+    bad[20, 3] += 30  # twenty seconds at 10% errors on one pod
+    summary = _summary(bad, total)
+    assert not summary.quiet
+    assert summary.pod_variance > 1.0
+    assert summary.tempering == summary.pod_variance
+
+
+def test_noise_every_pod_shares_is_not_pod_noise() -> None:
+    bad, total = _counters(np.random.default_rng(2))
+    bad[10] += 8  # a dependency failing for a few seconds, on every pod alike
+    summary = _summary(bad, total)
+    assert summary.quiet, summary
+
+
+def test_an_incident_stable_suffered_as_a_whole_is_set_apart() -> None:
+    bad, total = _counters(np.random.default_rng(3))
+    bad[30] += 200
+    summary, everyday = history.summarise(_samples(bad), _samples(total), allowed=0.01)
+    assert summary.pod_minutes == PODS * (MINUTES - 1)
+    assert len(everyday) == PODS * (MINUTES - 1)
+
+
+def test_a_thin_history_is_not_quiet() -> None:
+    summary = _summary(*_counters(np.random.default_rng(4), requests=10.0))
+    assert summary.pod_minutes > 0
+    assert not summary.quiet
+    assert not history.History().quiet
+    assert history.History().tempering == 0.0
+
+
+def test_a_counter_reset_counts_what_came_after_it() -> None:
+    samples = [(0.0, 100.0), (60.0, 150.0), (120.0, 20.0), (180.0, 70.0)]
+    bad = {"pod=a": [(t, 0.0) for t, _ in samples], "pod=b": [(t, 0.0) for t, _ in samples]}
+    steps = history.pod_minutes(bad, {"pod=a": samples, "pod=b": samples})
+    assert [cells[0] for _, cells in sorted(steps.items())] == [
+        (0.0, 50.0),
+        (0.0, 20.0),
+        (0.0, 50.0),
+    ]
+
+
+def test_the_summary_round_trips_through_a_plain_list() -> None:
+    summary = history.History(2.5, 0.1, 300)
+    assert history.History.from_list(summary.as_list()) == summary
+    assert history.History.from_list([1.0]) == history.History()
