@@ -29,6 +29,10 @@ from rollout.workqueue import Backoff, WorkQueue
 log = logging.getLogger("rollout.scheduler")
 
 SYNC_JOB = "git-sync"
+DEFAULT_WORKERS = 32
+"""Rollouts run at once. A run mostly waits (for the API server's answer to its status
+write, for a batch query): at 1,000 rollouts in progress 8 workers left the process idle
+half the time while ticks fell behind; threads that wait cost no CPU."""
 
 
 @dataclasses.dataclass
@@ -49,7 +53,7 @@ class Scheduler:
         run_rollout: Callable[[str], None],
         sync: Callable[[], None],
         poll_interval: float,
-        workers: int = 8,
+        workers: int = DEFAULT_WORKERS,
         on_tick_lag: Callable[[float], None] | None = None,
     ) -> None:
         self._run_rollout = run_rollout

@@ -17,6 +17,7 @@ from typing import Literal
 from rollout.mesh.factory import RouterName
 from rollout.metrics.prometheus import PrometheusSettings
 from rollout.ports import EventSink, SpecMirror, SpecSource, StateStore
+from rollout.scheduler import DEFAULT_WORKERS
 from rollout.server.metrics import ControllerMetrics
 from rollout.source import gitwrite, rollback_commit
 from rollout.source.git import GitSource
@@ -53,7 +54,7 @@ class ControllerSettings:
     lease_name: str = "rollout-controller"
     identity: str = dataclasses.field(default_factory=default_identity)
     policy_paths: tuple[str, ...] = ()
-    workers: int = 8
+    workers: int = DEFAULT_WORKERS
     resync_interval: float = 600.0
     """Seconds between runs of a rollout with nothing under way (a change wakes it at once)."""
     namespace: str | None = None

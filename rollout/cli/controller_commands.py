@@ -20,6 +20,7 @@ from rollout.controller import Controller
 from rollout.errors import RolloutError
 from rollout.mesh.factory import ROUTERS
 from rollout.metrics.prometheus import PrometheusSettings
+from rollout.scheduler import DEFAULT_WORKERS
 from rollout.settings import ControllerSettings, default_identity
 from rollout.shards import ordinal_of
 
@@ -144,7 +145,7 @@ Every flag above can also be set by the ROLLOUT_* variable shown beside it.
     "--workers",
     envvar="ROLLOUT_WORKERS",
     type=click.IntRange(min=1),
-    default=8,
+    default=DEFAULT_WORKERS,
     show_default=True,
     help="Rollouts run at once (a run mostly waits on the API server and Prometheus).",
 )

@@ -30,10 +30,10 @@ __all__ = [
 
 REQUEST_TIMEOUT: tuple[float, float] = (5.0, 30.0)
 """(connect, read) seconds for every ordinary API call; watches set their own."""
-POOL_SIZE = 32
-"""Connections kept open to the API server: the workers, the sync's mirror writers and the
-caches' watches at once (the client's default, five per core, overflowed: every request
-past it opened a new connection and threw it away)."""
+POOL_SIZE = 64
+"""Connections kept open to the API server: the workers (32 by default), the sync's mirror
+writers and the caches' watches at once (the client's default, five per core, overflowed:
+every request past it opened a new connection and threw it away)."""
 
 _SERVICE_HOST_ENV = "KUBERNETES_SERVICE_HOST"
 _SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
