@@ -33,14 +33,16 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from bench.traffic import (
     ATTEMPT_ERRORS,
     ATTEMPTS,
+    BUCKETS_MS,
     ERRORS,
     REQUESTS,
     SLOW,
     PrometheusView,
-    histogram_quantile,
 )
 
 # judge and decide are re-exported: a test checks the benchmark runs the real decision code
@@ -55,6 +57,26 @@ from rollout.spec.base import seconds
 from rollout.spec.policy import DUMMY_CONTEXT, RenderedPolicy, resolve
 from rollout.spec.rollout import Rollout
 from rollout.state import Phase, RolloutState
+
+
+def histogram_quantile(quantile: float, buckets: np.ndarray) -> float:
+    """Prometheus' ``histogram_quantile`` on per-bucket counts (the last bucket is +Inf)."""
+    cumulative = np.cumsum(buckets)
+    total = float(cumulative[-1])
+    if total <= 0:
+        return math.nan
+    rank = quantile * total
+    index = int(np.searchsorted(cumulative, rank, side="left"))
+    if index >= len(BUCKETS_MS):
+        return BUCKETS_MS[-1]
+    upper = BUCKETS_MS[index]
+    lower = 0.0 if index == 0 else BUCKETS_MS[index - 1]
+    below = 0.0 if index == 0 else float(cumulative[index - 1])
+    inside = float(cumulative[index]) - below
+    if inside <= 0:
+        return upper
+    return lower + (upper - lower) * (rank - below) / inside
+
 
 ROLLED_BACK = "rolledBack"
 PROMOTED = "promoted"

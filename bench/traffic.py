@@ -189,7 +189,7 @@ class Service:
                 probability[:past] = version.error_probability
             self.error_probability[name] = probability[past:]
             if name == "stable":
-                self.past = self._past(probability[:past], version, self.pods[name])
+                self._past_probability = probability[:past]
         self.buckets = {name: v.latency.bucket_probabilities() for name, v in self.versions.items()}
         self.cumulative = {
             name: np.zeros((horizon + 1, pods, FIELDS)) for name, pods in self.pods.items()
@@ -197,22 +197,34 @@ class Service:
         self.histogram = {name: np.zeros((horizon + 1, len(BUCKETS_MS) + 1)) for name in VERSIONS}
         self.drawn = 0
         self.drawn_weight = -1.0
+        # stable's hour is drawn from a stream of its own, when first read: only the
+        # analysis that reads it pays for it, and every controller sees the same rollout
+        self._past_rng = np.random.default_rng(int(rng.integers(2**63)))
+        self._past: np.ndarray | None = None
 
-    def _past(self, probability: np.ndarray, version: Version, pods: int) -> np.ndarray:
+    @property
+    def past(self) -> np.ndarray:
         """Stable's cumulative counters per second before the rollout, shape
         ``(HISTORY_SECONDS + 1, pods, FIELDS)``: all traffic on stable."""
-        seconds = probability.shape[0]
-        requests = self.rng.poisson(self.rate / pods, size=(seconds, pods))
-        errors = self.rng.binomial(requests, probability)
+        if self._past is None:
+            self._past = self._draw_past()
+        return self._past
+
+    def _draw_past(self) -> np.ndarray:
+        probability, version = self._past_probability, self.versions["stable"]
+        seconds, pods = probability.shape
+        rng = self._past_rng
+        requests = rng.poisson(self.rate / pods, size=(seconds, pods))
+        errors = rng.binomial(requests, probability)
         attempt_errors = errors
         if self.noise.retries:
-            attempt_errors = errors + errors + self.rng.binomial(errors, 0.5)
+            attempt_errors = errors + errors + rng.binomial(errors, 0.5)
         per_second = np.zeros((seconds + 1, pods, FIELDS))
         per_second[1:, :, REQUESTS] = requests
         per_second[1:, :, ERRORS] = errors
         per_second[1:, :, ATTEMPTS] = requests + (attempt_errors - errors)
         per_second[1:, :, ATTEMPT_ERRORS] = attempt_errors
-        per_second[1:, :, SLOW] = self.rng.binomial(requests, version.latency.slow_probability())
+        per_second[1:, :, SLOW] = rng.binomial(requests, version.latency.slow_probability())
         past: np.ndarray = np.cumsum(per_second, axis=0)
         return past
 
@@ -379,22 +391,3 @@ class PrometheusView:
         histogram = self.service.histogram[version]
         buckets = histogram[int(last.max())] - histogram[int(first[pods].min())]
         return Counters(total, errors, buckets)
-
-
-def histogram_quantile(quantile: float, buckets: np.ndarray) -> float:
-    """Prometheus' ``histogram_quantile`` on per-bucket counts (the last bucket is +Inf)."""
-    cumulative = np.cumsum(buckets)
-    total = float(cumulative[-1])
-    if total <= 0:
-        return math.nan
-    rank = quantile * total
-    index = int(np.searchsorted(cumulative, rank, side="left"))
-    if index >= len(BUCKETS_MS):
-        return BUCKETS_MS[-1]
-    upper = BUCKETS_MS[index]
-    lower = 0.0 if index == 0 else BUCKETS_MS[index - 1]
-    below = 0.0 if index == 0 else float(cumulative[index - 1])
-    inside = float(cumulative[index]) - below
-    if inside <= 0:
-        return upper
-    return lower + (upper - lower) * (rank - below) / inside
