@@ -19,10 +19,12 @@ raise it; noise shared by every pod (an incident, a slow dependency all pods cal
 swings) does not, because the other pods of that minute see it too. Its standard error
 under independent requests is ``sqrt(sum(mu + 2 mu^2)) / sum(mu^2)``.
 
-- **Quiet** (``History.quiet``): ``v`` is at most ``QUIET_VARIANCE`` and its standard
-  error at most half of that. The history could have shown pod-level noise and did not
-  (one burst of 30 bad requests in an hour of six pods at 0.1% lifts ``v`` to about 3);
-  the check
+- **Quiet** (``History.quiet``): ``v`` is at most ``QUIET_VARIANCE``, its standard
+  error at most half of that, and stable as a whole suffered no incident in the hour (an
+  incident a few seconds long lands in different intervals for pods scraped at different
+  moments, and the alignment's residual then looks like one pod's evidence). The history
+  could have shown pod-level noise and did not (one burst of 30 bad requests in an hour of
+  six pods at 0.1% lifts ``v`` to about 3); the check
   across pods then asks only that no pod's removal leaves the data leaning the other way.
   A history too thin to tell (low traffic, one pod, a new service) is not quiet.
 - **Tempering** (``History.tempering``): the rejection tests are tempered by ``v`` (up to
@@ -71,17 +73,20 @@ BREACH_SIGMAS = 3.0
 
 @dataclasses.dataclass(frozen=True)
 class History:
-    """What stable's look-back showed: pod-level relative variance, its standard error,
-    and how many pod-minutes it rests on (0: no history)."""
+    """What stable's look-back showed: pod-level relative variance, its standard error, how
+    many pod-minutes it rests on (0: no history), and the minutes of incidents stable as a
+    whole suffered."""
 
     pod_variance: float = 0.0
     error: float = math.inf
     pod_minutes: int = 0
+    incidents: int = 0
 
     @property
     def quiet(self) -> bool:
         return (
             self.pod_minutes > 0
+            and self.incidents == 0
             and self.pod_variance <= QUIET_VARIANCE
             and self.error <= QUIET_VARIANCE / 2
         )
@@ -91,13 +96,19 @@ class History:
         return min(self.pod_variance, TEMPERING_CEILING) if self.pod_minutes > 0 else 0.0
 
     def as_list(self) -> list[float]:
-        return [self.pod_variance, min(self.error, 1e12), float(self.pod_minutes)]
+        return [
+            self.pod_variance,
+            min(self.error, 1e12),
+            float(self.pod_minutes),
+            float(self.incidents),
+        ]
 
     @classmethod
     def from_list(cls, values: Sequence[float] | None) -> History:
-        if not values or len(values) != 3:
+        if not values or len(values) not in (3, 4):
             return cls()
-        return cls(float(values[0]), float(values[1]), int(values[2]))
+        incidents = int(values[3]) if len(values) == 4 else 0
+        return cls(float(values[0]), float(values[1]), int(values[2]), incidents)
 
 
 def _increases(samples: Sequence[tuple[float, float]]) -> dict[float, float]:
@@ -130,13 +141,14 @@ def summarise(
     """The history's pod-level noise, and its pod-minutes for stable's running spread
     (minutes in which stable as a whole broke ``allowed`` clearly, incidents, left out)."""
     excess = square = poisson = 0.0
-    used = 0
+    used = incidents = 0
     everyday: list[tuple[float, float]] = []
     for cells in pod_minutes(bad, total).values():
         failed = sum(cell[0] for cell in cells)
         served = sum(cell[1] for cell in cells)
         if allowed is not None and failed > _breach_level(served, allowed):
-            continue  # an incident stable as a whole suffered: set apart, as in the live spread
+            incidents += 1  # stable as a whole suffered it: set apart, as in the live spread
+            continue
         everyday += cells
         if len(cells) < 2:
             continue
@@ -146,10 +158,10 @@ def summarise(
             poisson += mu + 2 * mu * mu
             used += 1
     if used == 0:
-        return History(), everyday
+        return History(incidents=incidents), everyday
     variance = max(0.0, excess) / (square + PRIOR)
     error = math.sqrt(poisson) / (square + PRIOR) if poisson > 0 else math.inf
-    return History(variance, error, used), everyday
+    return History(variance, error, used, incidents), everyday
 
 
 def _against_neighbours(

@@ -68,6 +68,8 @@ def test_an_incident_stable_suffered_as_a_whole_is_set_apart() -> None:
     summary, everyday = history.summarise(_samples(bad), _samples(total), allowed=0.01)
     assert summary.pod_minutes == PODS * (MINUTES - 1)
     assert len(everyday) == PODS * (MINUTES - 1)
+    assert summary.incidents == 1
+    assert not summary.quiet
 
 
 def test_a_thin_history_is_not_quiet() -> None:
@@ -90,6 +92,7 @@ def test_a_counter_reset_counts_what_came_after_it() -> None:
 
 
 def test_the_summary_round_trips_through_a_plain_list() -> None:
-    summary = history.History(2.5, 0.1, 300)
+    summary = history.History(2.5, 0.1, 300, 2)
     assert history.History.from_list(summary.as_list()) == summary
+    assert history.History.from_list([0.1, 0.05, 300]) == history.History(0.1, 0.05, 300)
     assert history.History.from_list([1.0]) == history.History()
