@@ -35,10 +35,10 @@ import math
 
 import numpy as np
 
+from bench.prometheus_reads import BUCKETS_MS
 from bench.traffic import (
     ATTEMPT_ERRORS,
     ATTEMPTS,
-    BUCKETS_MS,
     ERRORS,
     REQUESTS,
     SLOW,

@@ -38,8 +38,16 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from bench.callers import CallerView
 from bench.controllers import PROMOTED, ROLLED_BACK, Argo, Flagger, FlaggerMatched, Ours
-from bench.scenarios import HORIZON_SECONDS, SCENARIOS, Scenario, with_noise, with_pods
+from bench.scenarios import (
+    HORIZON_SECONDS,
+    SCENARIOS,
+    Scenario,
+    with_callers,
+    with_noise,
+    with_pods,
+)
 from bench.sprt import monte_carlo_sample_size
 from bench.traffic import ERRORS, REQUESTS, PrometheusView, Service
 
@@ -86,7 +94,11 @@ def simulate(scenario: Scenario, controller: Controller, seed: int) -> Run:
         horizon=scenario.horizon,
         pods=scenario.pods,
     )
-    view = PrometheusView(rng, service)
+    view = (
+        CallerView(rng, service, scenario.callers)
+        if scenario.callers
+        else PrometheusView(rng, service)
+    )
     now = 0
     top = 0.0
     while True:
@@ -287,6 +299,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--pods", metavar="STABLE,CANARY", help="pods of each version (6,2 unless given)"
     )
     parser.add_argument(
+        "--callers",
+        type=int,
+        metavar="N",
+        help="calling pods reporting the caller-seen series (4 unless given; 0: those series "
+        "per destination pod, as no Istio reporter gives them)",
+    )
+    parser.add_argument(
         "--scenarios",
         default=",".join(s.name for s in SCENARIOS),
         help="comma-separated scenario names (all by default)",
@@ -310,8 +329,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         pods = tuple(int(n) for n in args.pods.split(",")) if args.pods else None
         if pods is not None and (len(pods) != 2 or min(pods) < 1):
             raise ValueError("--pods: give STABLE,CANARY, each at least 1")
+        if args.callers is not None and args.callers < 0:
+            raise ValueError("--callers: give 0 or more")
         scenarios = [
-            with_pods(with_noise(known[name], args.noise), (pods[0], pods[1]) if pods else None)
+            with_callers(
+                with_pods(
+                    with_noise(known[name], args.noise), (pods[0], pods[1]) if pods else None
+                ),
+                args.callers,
+            )
             for name in wanted
         ]
     except ValueError as error:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
+from bench.callers import CALLERS
 from bench.traffic import CANARY_PODS, STABLE_PODS, Latency, Noise, Version
 from rollout.analysis.sequential import wald_expected_sample_size
 
@@ -32,6 +33,9 @@ class Scenario:
     horizon: int = HORIZON_SECONDS
     pods: tuple[int, int] = (STABLE_PODS, CANARY_PODS)
     """Stable's and the canary's pods."""
+    callers: int = CALLERS
+    """Calling pods whose sidecars report the caller-seen series (``bench/callers.py``);
+    0 answers those series per destination pod instead, which Istio does not give."""
 
     def hypotheses(self) -> tuple[float, float] | None:
         """``(p0, p1)``: stable's and the canary's bad-request rates, for a bad canary."""
@@ -147,6 +151,15 @@ def with_pods(scenario: Scenario, pods: tuple[int, int] | None) -> Scenario:
         return scenario
     name = f"{scenario.name}[pods={pods[0]},{pods[1]}]"
     return dataclasses.replace(scenario, name=name, pods=pods)
+
+
+def with_callers(scenario: Scenario, callers: int | None) -> Scenario:
+    """The scenario with another number of calling pods (0: caller-seen series per
+    destination pod), renamed after it."""
+    if callers is None or callers == scenario.callers:
+        return scenario
+    view = f"callers={callers}" if callers else "series per destination pod"
+    return dataclasses.replace(scenario, name=f"{scenario.name}[{view}]", callers=callers)
 
 
 def with_noise(scenario: Scenario, overrides: Sequence[str]) -> Scenario:

@@ -40,17 +40,20 @@ import math
 
 import numpy as np
 
-BUCKETS_MS = (1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0)
+from bench.prometheus_reads import (
+    BUCKETS_MS,
+    HISTORY_SECONDS,
+    SCRAPE_SECONDS,
+    look_back,
+)
+
 SLOW_BUCKET_MS = 250.0
-SCRAPE_SECONDS = 15
 STABLE_PODS = 6
 CANARY_PODS = 2
 VERSIONS = ("stable", "canary")
 _Z99 = 2.3263478740408408
 _SLOW_INDEX = BUCKETS_MS.index(SLOW_BUCKET_MS)
 DRAW_SECONDS = 60
-HISTORY_SECONDS = 3600  # stable's traffic before the rollout, read by the look-back
-HISTORY_STEP = 60
 """Seconds of traffic drawn at once while the weight stays put."""
 
 # per-pod counter fields: caller-seen requests and errors (reporter="source"), every attempt
@@ -329,21 +332,13 @@ class PrometheusView:
     def history(self, field: int, now: float) -> dict[str, tuple[tuple[float, float], ...]]:
         """Stable's look-back at ``now`` (the rollout's start, 0): each pod's counter at its
         last scrape before every ``HISTORY_STEP`` of the hour, as a range query returns."""
-        past = self.service.past
-        steps = range(-HISTORY_SECONDS, int(now) + 1, HISTORY_STEP)
-        answer = {}
-        for pod, (phase, lag) in enumerate(
-            zip(self.phase["stable"], self.lag["stable"], strict=True)
-        ):
-            points = []
-            for step in steps:
-                visible = step - lag - phase
-                sample = phase + (visible // SCRAPE_SECONDS) * SCRAPE_SECONDS
-                index = min(sample, 0) + HISTORY_SECONDS
-                if index >= 0:
-                    points.append((float(step), float(past[index, pod, field])))
-            answer[f"pod=stable-{pod}"] = tuple(points)
-        return answer
+        past = self.service.past[:, :, field]
+        return {
+            f"pod=stable-{pod}": look_back(past[:, pod], phase, lag, now)
+            for pod, (phase, lag) in enumerate(
+                zip(self.phase["stable"], self.lag["stable"], strict=True)
+            )
+        }
 
     def series(self, version: str, field: int, now: float) -> dict[str, tuple[float, float]]:
         """``{pod: (value, sample time)}`` of one counter field, as an instant query returns."""

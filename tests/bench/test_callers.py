@@ -6,7 +6,15 @@ from __future__ import annotations
 import numpy as np
 
 from bench.callers import CallerView
-from bench.traffic import ERRORS, REQUESTS, Latency, PrometheusView, Service, Version
+from bench.traffic import (
+    ATTEMPT_ERRORS,
+    ERRORS,
+    REQUESTS,
+    Latency,
+    PrometheusView,
+    Service,
+    Version,
+)
 
 LATENCY = Latency(median_ms=40.0, p99_ms=100.0)
 HEALTHY = Version(error_probability=0.001, latency=LATENCY)
@@ -51,3 +59,17 @@ def test_the_callers_windows_add_up_to_the_versions_traffic() -> None:
     assert pods is not None and callers is not None
     # both cover about the last minute of the same counters, cut at different scrapes
     assert abs(callers.total - pods.total) < 0.3 * pods.total
+
+
+def test_attempts_stay_per_destination_pod_and_the_look_back_is_per_caller() -> None:
+    _, by_caller = _views(callers=3)
+    attempts = by_caller.series("canary", ATTEMPT_ERRORS, 119)
+    assert sorted(attempts) == ["pod=canary-0", "pod=canary-1"]
+    history = by_caller.history(ERRORS, 0)
+    assert sorted(history) == ["pod=caller-0", "pod=caller-1", "pod=caller-2"]
+    # an hour in one-minute steps (the first before a late phase has no sample), each
+    # caller holding a third of stable's errors
+    points = history["pod=caller-0"]
+    assert len(points) in (60, 61) and points[-1][0] == 0.0
+    total = by_caller.service.past[-1, :, ERRORS].sum()
+    assert points[-1][1] <= total / 3 + 1e-9
