@@ -11,12 +11,14 @@ destination pod, as a ``reporter="destination"`` policy reads them:
 
 - ``callers`` calling pods, each scraped every 15 s at its own phase, both versions in the
   same scrape (so a late caller is late for canary and stable alike);
-- each caller sees an equal share of every destination pod's requests (the proportional
-  split), so a burst on one canary pod shows in every caller's series, as it does in a
-  mesh whose callers balance over the canary's pods.
+- each request comes from a caller drawn at random (binomial thinning of every pod's
+  requests, errors and slow requests, second by second), so a burst on one canary pod shows
+  in every caller's series, as it does in a mesh whose callers balance over the canary's
+  pods, and each caller's counts keep the noise of independent requests.
 
-What it leaves out: the per-caller randomness of which pod serves which request (it
-matters only at a handful of requests per caller), and callers whose traffic differs.
+What it leaves out: callers whose traffic differs (one caller sending most requests, or
+calling one pod more than another). A request's slowness is split apart from its status,
+so a caller's slow and failed requests are not the same requests.
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ from bench.traffic import (
     ATTEMPT_ERRORS,
     ATTEMPTS,
     ERRORS,
+    FIELDS,
     REQUESTS,
+    SLOW,
     Counters,
     PrometheusView,
     Service,
@@ -49,11 +53,46 @@ class CallerView(PrometheusView):
     def __init__(self, rng: np.random.Generator, service: Service, callers: int = CALLERS) -> None:
         super().__init__(rng, service)
         self.callers = callers
+        # a generator of its own: the per-pod traffic draws the same numbers either way
+        self._split_rng = np.random.default_rng(rng.integers(2**63))
         self.caller_phase: list[int] = rng.integers(0, SCRAPE_SECONDS, size=callers).tolist()
         self.caller_lag = [0] * callers
         # the late series of the misaligned world: a caller late for both versions alike
         self.caller_lag[0] = service.noise.late_seconds
         self._caller_answers: dict[tuple[str, int, int, int], dict[str, tuple[float, float]]] = {}
+        # per caller, cumulative: (seconds + 1, callers, FIELDS), filled up to ``_split_to``
+        self._by_caller = {
+            name: np.zeros((service.horizon + 1, callers, FIELDS)) for name in service.pods
+        }
+        self._split_to = dict.fromkeys(service.pods, 0)
+        past = service.past
+        self._past = np.zeros((past.shape[0], callers, FIELDS))
+        self._past[1:] = np.cumsum(self._split(np.diff(past, axis=0)), axis=0)
+
+    def _split(self, increments: np.ndarray) -> np.ndarray:
+        """Per-pod increments ``(seconds, pods, FIELDS)`` dealt to random callers and summed
+        over pods: ``(seconds, callers, FIELDS)``."""
+        counts = np.rint(increments).astype(np.int64)
+        share = np.full(self.callers, 1.0 / self.callers)
+        out = np.zeros((counts.shape[0], self.callers, FIELDS))
+        errors = self._split_rng.multinomial(counts[..., ERRORS], share)
+        fine = self._split_rng.multinomial(counts[..., REQUESTS] - counts[..., ERRORS], share)
+        out[..., ERRORS] = errors.sum(axis=1)
+        out[..., REQUESTS] = (errors + fine).sum(axis=1)
+        slow = self._split_rng.multinomial(counts[..., SLOW], share).sum(axis=1)
+        out[..., SLOW] = np.minimum(slow, out[..., REQUESTS])
+        return out
+
+    def _caller_counters(self, version: str) -> np.ndarray:
+        """Each caller's cumulative counters, split up to the service's present."""
+        done, now = self._split_to[version], self.service.now
+        if now > done:
+            cumulative = self.service.cumulative[version]
+            split = self._split(np.diff(cumulative[done : now + 1], axis=0))
+            by_caller = self._by_caller[version]
+            by_caller[done + 1 : now + 1] = by_caller[done] + np.cumsum(split, axis=0)
+            self._split_to[version] = now
+        return self._by_caller[version]
 
     def caller_times(self, now: float) -> list[int]:
         """Each caller's last visible sample time at ``now`` (-1 before its first scrape)."""
@@ -73,12 +112,12 @@ class CallerView(PrometheusView):
         if answer is None:
             if len(self._caller_answers) > 64:
                 self._caller_answers.clear()
-            shared = self.service.cumulative[version][:, :, field].sum(axis=1) / self.callers
-            answer = {
-                f"pod=caller-{caller}": (float(shared[time]), float(time))
-                for caller, time in enumerate(self.caller_times(now))
-                if time >= 0 and shared[time] > 0
-            }
+            counters = self._caller_counters(version)
+            answer = {}
+            for caller, time in enumerate(self.caller_times(now)):
+                if time >= 0 and counters[time, caller, REQUESTS] > 0:
+                    value = float(counters[time, caller, field])
+                    answer[f"pod=caller-{caller}"] = (value, float(time))
             self._caller_answers[key] = answer
         return answer
 
@@ -94,9 +133,9 @@ class CallerView(PrometheusView):
         usable = (last >= 0) & (first < last)
         if not usable.any():
             return None
-        shared = self.service.cumulative[version].sum(axis=1) / self.callers
+        counters = self._caller_counters(version)
         callers = np.nonzero(usable)[0]
-        increase = shared[last[callers]] - shared[first[callers]]
+        increase = counters[last[callers], callers] - counters[first[callers], callers]
         histogram = self.service.histogram[version]
         buckets = histogram[int(last.max())] - histogram[int(first[callers].min())]
         return Counters(
@@ -104,13 +143,12 @@ class CallerView(PrometheusView):
         )
 
     def history(self, field: int, now: float) -> dict[str, tuple[tuple[float, float], ...]]:
-        """Stable's look-back per caller: its share of stable's counters at its last scrape
-        before every ``HISTORY_STEP`` of the hour."""
+        """Stable's look-back per caller: its counters at its last scrape before every
+        minute of the hour."""
         if field in DESTINATION_FIELDS:
             return super().history(field, now)
-        shared = self.service.past[:, :, field].sum(axis=1) / self.callers
         return {
-            f"pod=caller-{caller}": look_back(shared, phase, lag, now)
+            f"pod=caller-{caller}": look_back(self._past[:, caller, field], phase, lag, now)
             for caller, (phase, lag) in enumerate(
                 zip(self.caller_phase, self.caller_lag, strict=True)
             )
