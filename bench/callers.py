@@ -65,9 +65,7 @@ class CallerView(PrometheusView):
             name: np.zeros((service.horizon + 1, callers, FIELDS)) for name in service.pods
         }
         self._split_to = dict.fromkeys(service.pods, 0)
-        past = service.past
-        self._past = np.zeros((past.shape[0], callers, FIELDS))
-        self._past[1:] = np.cumsum(self._split(np.diff(past, axis=0)), axis=0)
+        self._past: np.ndarray | None = None  # split when the look-back is first read
 
     def _split(self, increments: np.ndarray) -> np.ndarray:
         """Per-pod increments ``(seconds, pods, FIELDS)`` dealt to random callers and summed
@@ -147,8 +145,13 @@ class CallerView(PrometheusView):
         minute of the hour."""
         if field in DESTINATION_FIELDS:
             return super().history(field, now)
+        if self._past is None:
+            past = self.service.past
+            self._past = np.zeros((past.shape[0], self.callers, FIELDS))
+            self._past[1:] = np.cumsum(self._split(np.diff(past, axis=0)), axis=0)
+        split = self._past
         return {
-            f"pod=caller-{caller}": look_back(self._past[:, caller, field], phase, lag, now)
+            f"pod=caller-{caller}": look_back(split[:, caller, field], phase, lag, now)
             for caller, (phase, lag) in enumerate(
                 zip(self.caller_phase, self.caller_lag, strict=True)
             )
