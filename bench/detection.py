@@ -1,11 +1,12 @@
 """How fast a bad canary is stopped, and how rarely a good one is: ours against Flagger and Argo.
 
     python -m bench.detection [--seeds N] [--seed-offset N] [--json PATH] [--scenarios a,b]
-        [--policies a,b] [--noise field=value ...] [--jobs N]
+        [--policies a,b] [--noise field=value ...] [--pods S,C] [--callers N] [--jobs N]
 
 A simulation in virtual time (``bench/traffic.py``: per-pod traffic, 15 s scrapes per pod,
 sample times, and the noise of real traffic: shared incidents, retries, per-pod gamma
-noise, pod bursts, late series, heavy-tailed latency, per-pod skew) drives four
+noise, pod bursts, late series, heavy-tailed latency, per-pod skew; ``bench/callers.py``:
+the caller-seen series per calling pod, as ``reporter="source"`` gives them) drives four
 controllers (``bench/controllers.py``) on the same seeds: ``ours`` is the project's real
 analysis and decision core with the spec's defaults; ``flagger`` and ``argo`` are the
 rules of their tutorials, ``flagger-matched`` Flagger's rule on our schedule; all have the
