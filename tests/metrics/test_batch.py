@@ -22,8 +22,8 @@ from rollout.metrics.prometheus import PrometheusProvider, PrometheusSettings
 from rollout.ports import DEFAULT_QUERY_TIMEOUT, Series
 from rollout.source.files import shipped_policies
 from rollout.spec.policy import RenderedPolicy, resolve
-from rollout.spec.rollout import Rollout
 from tests.metrics.exporter import IstioExporter
+from tests.metrics.shop_rollouts import shop_rollout
 from tests.metrics.stack import wait_for_scrape
 
 pytestmark = pytest.mark.slow
@@ -53,22 +53,6 @@ class Counting:
 
     def is_online(self) -> bool:
         return self.provider.is_online()
-
-
-def rollout(name: str) -> Rollout:
-    return Rollout.model_validate(
-        {
-            "metadata": {"name": name, "namespace": "shop"},
-            "spec": {
-                "version": "v2",
-                "traffic": {
-                    "host": f"{name}.shop.svc.cluster.local",
-                    "virtualServices": [{"name": name}],
-                    "destinationRule": name,
-                },
-            },
-        }
-    )
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +85,7 @@ def contexts(policy: RenderedPolicy) -> list[dict[str, object]]:
     found: list[dict[str, object]] = []
     for workload in WORKLOADS:
         name, version = workload.rsplit("-", 1)
-        found.append({**policy.params, **template_context(rollout(name), version)})
+        found.append({**policy.params, **template_context(shop_rollout(name), version)})
     return found
 
 
@@ -137,8 +121,8 @@ def test_a_pass_sends_one_query_per_template_however_many_rollouts(
             found[name] = observe(
                 POLICIES,
                 counting,
-                canary=template_context(rollout(name), "v2"),
-                stable=template_context(rollout(name), "v1"),
+                canary=template_context(shop_rollout(name), "v2"),
+                stable=template_context(shop_rollout(name), "v1"),
                 at=at,
                 batch=batch,
             )
@@ -156,8 +140,8 @@ def test_a_pass_sends_one_query_per_template_however_many_rollouts(
         name: observe(
             POLICIES,
             provider,
-            canary=template_context(rollout(name), "v2"),
-            stable=template_context(rollout(name), "v1"),
+            canary=template_context(shop_rollout(name), "v2"),
+            stable=template_context(shop_rollout(name), "v1"),
             at=settled,
         )
         for name in names
@@ -184,7 +168,7 @@ def test_a_burst_of_new_rollouts_shares_a_few_queries(provider: PrometheusProvid
     answers: dict[str, tuple[Series, ...] | None] = {}
 
     def ask(name: str) -> None:
-        context = {**policy.params, **template_context(rollout(name), "v2")}
+        context = {**policy.params, **template_context(shop_rollout(name), "v2")}
         start.wait()
         answers[name] = batch.query_series(template, context, at=at)
 

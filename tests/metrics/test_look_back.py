@@ -21,9 +21,9 @@ from rollout.metrics.prometheus import PrometheusProvider
 from rollout.ports import DEFAULT_QUERY_TIMEOUT, Desired, Series
 from rollout.source.files import shipped_policies
 from rollout.spec.policy import resolve
-from rollout.spec.rollout import Rollout
 from rollout.state import RolloutState
 from tests.metrics.exporter import IstioExporter
+from tests.metrics.shop_rollouts import shop_rollout
 from tests.metrics.stack import wait_for_scrape
 
 pytestmark = pytest.mark.slow
@@ -61,22 +61,6 @@ class CountingProvider:
         return self.provider.is_online()
 
 
-def rollout(name: str) -> Rollout:
-    return Rollout.model_validate(
-        {
-            "metadata": {"name": name, "namespace": "shop"},
-            "spec": {
-                "version": "v2",
-                "traffic": {
-                    "host": f"{name}.shop.svc.cluster.local",
-                    "virtualServices": [{"name": name}],
-                    "destinationRule": name,
-                },
-            },
-        }
-    )
-
-
 @pytest.fixture(scope="module")
 def recorded(exporter: IstioExporter, provider: PrometheusProvider) -> None:
     """Both services' stable pods, a second at a time: 1,000 requests and 3 errors per pod
@@ -98,7 +82,7 @@ def recorded(exporter: IstioExporter, provider: PrometheusProvider) -> None:
 
 def _first_tick(provider: CountingProvider, name: str) -> tuple[MetricsAnalyzer, dict[str, Any]]:
     analyzer = MetricsAnalyzer(provider, look_back=LOOK_BACK, timeout=5.0)
-    desired = Desired(rollout(name), policies=POLICIES)
+    desired = Desired(shop_rollout(name), policies=POLICIES)
     state = RolloutState(stable_version="v1", spec_hash="h1")
     _, analysis = analyzer.analyze(desired, state, time.time())
     assert analysis is not None
@@ -137,7 +121,7 @@ def test_the_first_tick_reads_stable_pods_that_agree_as_quiet(
     assert errors.history.quiet, errors.history
     # stable's spread starts from the history: its requests are counted there
     assert errors.spread.sums[1] >= 1000.0 * 3 * (SECONDS // 2)
-    desired = Desired(rollout("agreeing"), policies=POLICIES)
+    desired = Desired(shop_rollout("agreeing"), policies=POLICIES)
     state = RolloutState(stable_version="v1", spec_hash="h1", analysis=analysis)
     _, later = analyzer.analyze(desired, state, time.time())
     assert counting.ranges == 4, "the look-back is read on the first tick only"
