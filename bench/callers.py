@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.prometheus_reads import SCRAPE_SECONDS, look_back
+from bench.prometheus_reads import SCRAPE_SECONDS, last_samples, look_back, window_span
 from bench.traffic import (
     ATTEMPT_ERRORS,
     ATTEMPTS,
@@ -94,13 +94,7 @@ class CallerView(PrometheusView):
 
     def caller_times(self, now: float) -> list[int]:
         """Each caller's last visible sample time at ``now`` (-1 before its first scrape)."""
-        newest = self.service.now
-        times = []
-        for phase, lag in zip(self.caller_phase, self.caller_lag, strict=True):
-            visible = int(now) - lag - phase
-            sample = phase + (visible // SCRAPE_SECONDS) * SCRAPE_SECONDS
-            times.append(min(sample, newest) if visible >= 0 else -1)
-        return times
+        return last_samples(self.caller_phase, self.caller_lag, now, self.service.now)
 
     def series(self, version: str, field: int, now: float) -> dict[str, tuple[float, float]]:
         if field in DESTINATION_FIELDS:
@@ -126,9 +120,7 @@ class CallerView(PrometheusView):
         if destination:
             return super().window(version, now, seconds, destination=True)
         last = np.array(self.caller_times(now))
-        first = last - ((last - int(now - seconds)) // SCRAPE_SECONDS) * SCRAPE_SECONDS
-        first = np.maximum(first, np.array(self.caller_phase))
-        usable = (last >= 0) & (first < last)
+        first, usable = window_span(last, self.caller_phase, now, seconds)
         if not usable.any():
             return None
         counters = self._caller_counters(version)

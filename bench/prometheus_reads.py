@@ -8,9 +8,20 @@ answer through it, on the same scrape interval and buckets.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
-__all__ = ["BUCKETS_MS", "HISTORY_SECONDS", "HISTORY_STEP", "SCRAPE_SECONDS", "look_back"]
+__all__ = [
+    "BUCKETS_MS",
+    "HISTORY_SECONDS",
+    "HISTORY_STEP",
+    "SCRAPE_SECONDS",
+    "last_samples",
+    "look_back",
+    "scrape_before",
+    "window_span",
+]
 
 BUCKETS_MS = (1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0)
 """Istio's request-duration buckets."""
@@ -21,6 +32,33 @@ HISTORY_STEP = 60
 """The look-back range query's step."""
 
 
+def scrape_before(at: int, phase: int, lag: int) -> int:
+    """The last scrape of a series scraped every ``SCRAPE_SECONDS`` from ``phase`` whose
+    samples reach Prometheus ``lag`` seconds late, as seen at ``at`` (before ``phase`` when
+    none is visible yet)."""
+    return phase + ((at - lag - phase) // SCRAPE_SECONDS) * SCRAPE_SECONDS
+
+
+def last_samples(phases: Sequence[int], lags: Sequence[int], now: float, newest: int) -> list[int]:
+    """Each series' last visible sample time at ``now``, no later than ``newest`` (the
+    simulation's present); -1 before its first scrape."""
+    times = []
+    for phase, lag in zip(phases, lags, strict=True):
+        sample = scrape_before(int(now), phase, lag)
+        times.append(min(sample, newest) if sample >= phase else -1)
+    return times
+
+
+def window_span(
+    last: np.ndarray, phases: Sequence[int], now: float, seconds: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each series' first sample inside the trailing window of ``seconds`` ending at its
+    ``last`` sample, and whether it has two samples there to take an increase from."""
+    first = last - ((last - int(now - seconds)) // SCRAPE_SECONDS) * SCRAPE_SECONDS
+    first = np.maximum(first, np.array(phases))
+    return first, (last >= 0) & (first < last)
+
+
 def look_back(
     past: np.ndarray, phase: int, lag: int, now: float
 ) -> tuple[tuple[float, float], ...]:
@@ -28,9 +66,7 @@ def look_back(
     second of the hour before the rollout) at its last scrape before every step."""
     points = []
     for step in range(-HISTORY_SECONDS, int(now) + 1, HISTORY_STEP):
-        visible = step - lag - phase
-        sample = phase + (visible // SCRAPE_SECONDS) * SCRAPE_SECONDS
-        index = min(sample, 0) + HISTORY_SECONDS
+        index = min(scrape_before(step, phase, lag), 0) + HISTORY_SECONDS
         if index >= 0:
             points.append((float(step), float(past[index])))
     return tuple(points)

@@ -44,7 +44,9 @@ from bench.prometheus_reads import (
     BUCKETS_MS,
     HISTORY_SECONDS,
     SCRAPE_SECONDS,
+    last_samples,
     look_back,
+    window_span,
 )
 
 SLOW_BUCKET_MS = 250.0
@@ -320,13 +322,9 @@ class PrometheusView:
         if key != self._times_key.get(version):
             # plain integers: a handful of pods, asked every tick
             self._times_key[version] = key
-            newest = self.service.now
-            times = []
-            for phase, lag in zip(self.phase[version], self.lag[version], strict=True):
-                visible = int(now) - lag - phase
-                sample = phase + (visible // SCRAPE_SECONDS) * SCRAPE_SECONDS
-                times.append(min(sample, newest) if visible >= 0 else -1)
-            self._times[version] = times
+            self._times[version] = last_samples(
+                self.phase[version], self.lag[version], now, self.service.now
+            )
         return self._times[version]
 
     def history(self, field: int, now: float) -> dict[str, tuple[tuple[float, float], ...]]:
@@ -372,9 +370,7 @@ class PrometheusView:
     ) -> Counters | None:
         """Increase over the trailing window (first to last sample of each pod inside it)."""
         last = self.sample_times(version, now)
-        first = last - ((last - int(now - seconds)) // SCRAPE_SECONDS) * SCRAPE_SECONDS
-        first = np.maximum(first, np.array(self.phase[version]))
-        usable = (last >= 0) & (first < last)
+        first, usable = window_span(last, self.phase[version], now, seconds)
         if not usable.any():
             return None
         cumulative = self.service.cumulative[version]
