@@ -24,27 +24,12 @@ from rollout.spec.rollout import Rollout
 from rollout.state import Phase, RolloutState
 from rollout_local.processes.prometheus_server import PrometheusServer
 from tests.metrics.exporter import IstioExporter
+from tests.metrics.shop_rollouts import shop_rollout
 from tests.metrics.stack import wait_for_scrape, wait_until
 
 pytestmark = pytest.mark.slow
 
 POLICIES = [resolve(policy, {}) for policy in shipped_policies()]
-
-
-def _rollout(name: str) -> Rollout:
-    return Rollout.model_validate(
-        {
-            "metadata": {"name": name, "namespace": "shop"},
-            "spec": {
-                "version": "v2",
-                "traffic": {
-                    "host": f"{name}.shop.svc.cluster.local",
-                    "virtualServices": [{"name": name}],
-                    "destinationRule": name,
-                },
-            },
-        }
-    )
 
 
 class Analysis:
@@ -116,7 +101,7 @@ def test_a_healthy_canary_passes_and_becomes_promotable(
     exporter: IstioExporter, provider: PrometheusProvider
 ) -> None:
     _serve(exporter, provider, "healthy", canary=0, start_canary_series=True)
-    analysis = Analysis(_rollout("healthy"), provider)
+    analysis = Analysis(shop_rollout("healthy"), provider)
     assert analysis.tick().outcome is Outcome.PASS
     for _ in range(3):
         _serve(exporter, provider, "healthy", canary=200)
@@ -130,7 +115,7 @@ def test_an_erroring_canary_fails_on_its_error_counts(
     exporter: IstioExporter, provider: PrometheusProvider
 ) -> None:
     _serve(exporter, provider, "erroring", canary=0, start_canary_series=True)
-    analysis = Analysis(_rollout("erroring"), provider)
+    analysis = Analysis(shop_rollout("erroring"), provider)
     analysis.tick()
     # one interval cannot convict alone, however bad (a burst looks the same): three do
     for _ in range(3):
@@ -146,7 +131,7 @@ def test_a_slow_canary_fails_on_slow_requests_and_its_p99(
     exporter: IstioExporter, provider: PrometheusProvider
 ) -> None:
     _serve(exporter, provider, "slow", canary=0, start_canary_series=True)
-    analysis = Analysis(_rollout("slow"), provider)
+    analysis = Analysis(shop_rollout("slow"), provider)
     analysis.tick()
     for _ in range(3):
         _serve(exporter, provider, "slow", canary=150, canary_ms=400.0)
@@ -161,7 +146,7 @@ def test_a_silent_canary_is_inconclusive_and_never_promotable(
     exporter: IstioExporter, provider: PrometheusProvider
 ) -> None:
     _serve(exporter, provider, "silent", canary=0)
-    analysis = Analysis(_rollout("silent"), provider)
+    analysis = Analysis(shop_rollout("silent"), provider)
     assert analysis.tick().outcome is Outcome.PASS
     for _ in range(2):
         _serve(exporter, provider, "silent", canary=0)
@@ -176,7 +161,7 @@ def test_prometheus_stopped_mid_analysis_is_inconclusive(exporter: IstioExporter
         own.wait_for_targets()
         provider = PrometheusProvider(PrometheusSettings(url=own.url))
         _serve(exporter, provider, "stopped", canary=0, start_canary_series=True)
-        analysis = Analysis(_rollout("stopped"), provider)
+        analysis = Analysis(shop_rollout("stopped"), provider)
         analysis.tick()
         _serve(exporter, provider, "stopped", canary=50)
         assert analysis.tick().outcome is Outcome.PASS
@@ -192,24 +177,14 @@ class Rollout2:
     """A whole rollout, judged on real Prometheus data and walked by the decision core."""
 
     def __init__(self, name: str, provider: PrometheusProvider) -> None:
-        self.rollout = Rollout.model_validate(
-            {
-                "metadata": {"name": name, "namespace": "shop"},
-                "spec": {
-                    "version": "v2",
-                    "traffic": {
-                        "host": f"{name}.shop.svc.cluster.local",
-                        "virtualServices": [{"name": name}],
-                        "destinationRule": name,
-                    },
-                    "steps": [
-                        {"setWeight": 20},
-                        {"analyze": {"duration": "20s"}},
-                        {"setWeight": 50},
-                        {"analyze": {"duration": "20s"}},
-                    ],
-                },
-            }
+        self.rollout = shop_rollout(
+            name,
+            steps=[
+                {"setWeight": 20},
+                {"analyze": {"duration": "20s"}},
+                {"setWeight": 50},
+                {"analyze": {"duration": "20s"}},
+            ],
         )
         self.analysis = Analysis(self.rollout, provider)
         self.state = RolloutState(stable_version="v1", spec_hash="h1")

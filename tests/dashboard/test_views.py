@@ -7,6 +7,7 @@ pending command, the chart point's numbers, and a spec with its secrets redacted
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from rollout.dashboard import views
@@ -15,6 +16,7 @@ from rollout.notify.dispatch import alert_key
 from rollout.ports import Stored
 from rollout.spec.alerts import AlertEvent
 from rollout.state import Command, Phase, RolloutState, VerdictRecord
+from tests.notify.samples import make_notification
 
 STEPS = [{"setWeight": 20}, {"analyze": {"duration": "30s"}}, {"pause": {}}]
 
@@ -113,16 +115,8 @@ def test_secrets_in_a_spec_are_redacted_and_the_rest_kept() -> None:
 
 def test_alerts_sent_read_as_event_version_and_spec() -> None:
     def sent(event: AlertEvent, step: int | None) -> Notification:
-        return Notification(
-            event=event,
-            rollout="checkout",
-            namespace="shop",
-            from_version="v1",
-            to_version="v2",
-            summary="",
-            step=step,
-            revision="v2@02fb888195f1",
-        )
+        notification = make_notification(event=event, revision="v2@02fb888195f1")
+        return dataclasses.replace(notification, step=step)
 
     keys = [
         sent(AlertEvent.PROMOTED, None).dedupe_key,

@@ -3,13 +3,16 @@ against the real Prometheus (the batch and the look-back tests name a few servic
 
 from __future__ import annotations
 
+from typing import Any
+
 from rollout.spec.rollout import Rollout
 
 __all__ = ["shop_rollout"]
 
 
-def shop_rollout(name: str) -> Rollout:
-    """Service ``name`` of ``shop`` at v2, with the default steps and policies."""
+def shop_rollout(name: str, **spec: Any) -> Rollout:
+    """Service ``name`` of ``shop`` at v2, with the default steps and policies unless
+    ``spec`` overrides fields of the spec."""
     return Rollout.model_validate(
         {
             "metadata": {"name": name, "namespace": "shop"},
@@ -20,6 +23,7 @@ def shop_rollout(name: str) -> Rollout:
                     "virtualServices": [{"name": name}],
                     "destinationRule": name,
                 },
+                **spec,
             },
         }
     )
