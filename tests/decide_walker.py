@@ -97,3 +97,10 @@ class Walker:
 
     def alerts(self) -> list[str]:
         return [a.notification["event"] for a in self.state.outbox]
+
+
+def started(walker: Walker) -> Walker:
+    """The walker with v1 adopted as stable and v2 pushed, before v2's first tick."""
+    walker.tick()
+    walker.push("v2")
+    return walker
