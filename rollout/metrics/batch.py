@@ -206,10 +206,13 @@ class BatchedQueries:
         with self._guard:
             group.forget_quiet(self._monotonic(), self.forget_after)
             if fresh is None:
+                margin = group.tick_margin(self.max_age)
                 members = [
                     m
                     for m in group.members
-                    if m == asking or m in group.pending or group.may_ask(m, when, self.max_age)
+                    if m == asking
+                    or m in group.pending
+                    or group.may_ask(m, when, self.max_age, margin)
                 ]
             else:
                 wanted = {*group.pending, asking} if asking is not None else group.pending

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import pytest
 
@@ -79,6 +79,22 @@ def counted_batch(
     """A batch over the real provider, and the queries it sends."""
     counting = Counting(provider)
     return counting, BatchedQueries(counting, max_age=max_age, min_interval=min_interval)
+
+
+def asked_after(
+    batch: BatchedQueries,
+    counting: Counting,
+    ticks: Sequence[tuple[float, dict[str, object]]],
+    then: tuple[float, dict[str, object]],
+    *,
+    start: float,
+) -> list[str]:
+    """The queries ``then`` sends, after ``ticks`` (each at ``start`` plus its offset)."""
+    for offset, context in ticks:
+        batch.query_series(TOTAL, context, at=start + offset)
+    counting.asked.clear()
+    batch.query_series(TOTAL, then[1], at=start + then[0])
+    return list(counting.asked)
 
 
 def contexts(policy: RenderedPolicy) -> list[dict[str, object]]:
@@ -210,18 +226,30 @@ def test_a_new_answer_leaves_out_rollouts_whose_next_tick_comes_after_its_life(
     every_5s, every_10s = contexts(policy)[0], contexts(policy)[1]
     start = time.time() - 30
     ticks = [(0, every_5s), (1, every_10s), (5, every_5s), (10, every_5s), (11, every_10s)]
-    for offset, context in ticks:
-        batch.query_series(template, context, at=start + offset)
-    counting.asked.clear()
-    batch.query_series(template, every_5s, at=start + 15)
+    asked = asked_after(batch, counting, ticks, (15, every_5s), start=start)
     # the other rollout ticked at +11 and ticks every 10 s: not due in this answer's life
-    assert len(counting.asked) == 1
-    assert str(every_5s["workload"]) in counting.asked[0]
-    assert str(every_10s["workload"]) not in counting.asked[0]
+    assert len(asked) == 1
+    assert str(every_5s["workload"]) in asked[0]
+    assert str(every_10s["workload"]) not in asked[0]
     early = batch.query_series(template, every_10s, at=start + 16)  # ...but it came early
     assert len(counting.asked) == 2 and str(every_10s["workload"]) in counting.asked[1]
     own = provider.query_series(policy.queries_for(every_10s)["total"], at=start + 15)
     assert early is not None and values(early) == pytest.approx(values(own))
+
+
+@pytest.mark.usefixtures("scraped")
+def test_a_new_answer_widens_its_margin_by_how_early_ticks_came(
+    provider: PrometheusProvider,
+) -> None:
+    counting, batch = counted_batch(provider, max_age=2.0, min_interval=0.0)
+    steady, early = contexts(POLICIES[0])[0], contexts(POLICIES[0])[1]
+    # the second rollout's third tick comes 3 s before its gap says (its worker was free
+    # early, as when the workers run behind their ticks)
+    ticks = [(0, steady), (0, early), (10, steady), (10, early), (17, early)]
+    asked = asked_after(batch, counting, ticks, (20, steady), start=time.time() - 40)
+    # its next tick is due at +24, after this answer's life and the fixed margin (+22.4),
+    # but within how early ticks came lately: it is named now, not added as a newcomer
+    assert len(asked) == 1 and str(early["workload"]) in asked[0]
 
 
 @pytest.mark.usefixtures("scraped")
