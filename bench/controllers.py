@@ -48,6 +48,7 @@ from bench.traffic import (
 # judge and decide are re-exported: a test checks the benchmark runs the real decision code
 from rollout.analysis.judge import judge as judge
 from rollout.analysis.observations import PolicyObservation, Reading
+from rollout.analysis.pod_series import pod_count_fields
 from rollout.analysis.running import AnalysisState
 from rollout.analysis.verdicts import Verdict
 from rollout.decide import Observations
@@ -104,26 +105,45 @@ def default_rollout() -> Rollout:
 def _reporter_is_source(policy: RenderedPolicy) -> bool:
     """Whether the policy counts what the caller saw (``reporter="source"``)."""
     queries = policy.queries_for(DUMMY_CONTEXT)
-    return any('reporter="source"' in query for query in queries.values())
+    return any(
+        'reporter="source"' in query
+        for field, query in queries.items()
+        if field not in POD_FIELDS and field != "pod_sampled"
+    )
+
+
+POD_FIELDS = {"pod_errors": ATTEMPT_ERRORS, "pod_total": ATTEMPTS, "pod_slow": SLOW}
+"""The per-destination-pod queries (``reporter="destination"``): every attempt, per pod."""
+
+
+def _fields(source: bool) -> dict[str, int]:
+    """The policy's own counter queries: what its reporter counts, per series."""
+    return {
+        "errors": ERRORS if source else ATTEMPT_ERRORS,
+        "total": REQUESTS if source else ATTEMPTS,
+        "slow": SLOW,
+    }
 
 
 def _readings(
     policy: RenderedPolicy, view: PrometheusView, version: str, now: float, *, source: bool
 ) -> dict[str, Reading]:
-    """What the policy's queries would return: counters per pod with sample times."""
-    fields = {
-        "errors": ERRORS if source else ATTEMPT_ERRORS,
-        "total": REQUESTS if source else ATTEMPTS,
-        "slow": SLOW,
-    }
+    """What the policy's queries would return: counters per series with sample times (per
+    caller or per pod, as the view answers the policy's own queries; per destination pod
+    for its ``pod*`` queries)."""
+    fields = _fields(source)
     readings: dict[str, Reading] = {}
     for field in policy.templates:
         if field == "quantile":
             window = view.window(version, now, QUANTILE_WINDOW, destination=not source)
             value = math.nan if window is None else histogram_quantile(0.99, window.buckets)
             readings[field] = Reading.of(field, value)
-        elif field in fields:
-            series = view.series(version, fields[field], now)
+        elif field in fields or field in POD_FIELDS:
+            series = (
+                view.series(version, fields[field], now)
+                if field in fields
+                else view.pod_series(version, POD_FIELDS[field], now)
+            )
             readings[field] = Reading(
                 query=field,
                 series={key: value for key, (value, _) in series.items()},
@@ -135,12 +155,12 @@ def _readings(
 def _history(
     policy: RenderedPolicy, view: PrometheusView, now: float, *, source: bool
 ) -> dict[str, dict[str, tuple[tuple[float, float], ...]]]:
-    """Stable's look-back for the policy's counters, as the analyzer reads it at the start."""
-    fields = {
-        "errors": ERRORS if source else ATTEMPT_ERRORS,
-        "total": REQUESTS if source else ATTEMPTS,
-        "slow": SLOW,
-    }
+    """Stable's look-back for the policy's counters, as the analyzer reads it at the start:
+    its per-destination-pod queries where it has them (``rollout.metrics.look_back``)."""
+    located = pod_count_fields(policy)
+    if located is not None:
+        return {field: view.pod_history(POD_FIELDS[field], now) for field in located}
+    fields = _fields(source)
     return {
         field: view.history(fields[field], now) for field in policy.templates if field in fields
     }

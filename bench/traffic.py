@@ -338,6 +338,14 @@ class PrometheusView:
             )
         }
 
+    def pod_series(self, version: str, field: int, now: float) -> dict[str, tuple[float, float]]:
+        """``series`` per destination pod, whatever a subclass answers ``series`` with."""
+        return PrometheusView.series(self, version, field, now)
+
+    def pod_history(self, field: int, now: float) -> dict[str, tuple[tuple[float, float], ...]]:
+        """``history`` per destination (stable) pod, whatever a subclass answers."""
+        return PrometheusView.history(self, field, now)
+
     def series(self, version: str, field: int, now: float) -> dict[str, tuple[float, float]]:
         """``{pod: (value, sample time)}`` of one counter field, as an instant query returns."""
         key = (version, field, int(now), self.service.now)

@@ -24,12 +24,11 @@ acceptance statistic says whether the evidence shows the canary within its SLO
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from typing import Any
 
-from rollout.analysis import dispersion, history, pods, sequential
+from rollout.analysis import dispersion, history, pod_series, pods, sequential
 from rollout.analysis.alignment import Interval, Timeline
-from rollout.analysis.observations import CANARY, STABLE, PolicyObservation, Reading
+from rollout.analysis.observations import CANARY, STABLE, PolicyObservation
 from rollout.analysis.running import COUNTED_KEYS, PolicyProgress
 from rollout.analysis.verdicts import Evidence, Outcome
 from rollout.spec.policy import RenderedPolicy
@@ -107,8 +106,24 @@ def stable_breached(interval: Interval, *, allowed: float, noise: float) -> bool
     return bad > expected + BREACH_SIGMAS * spread + 1.0
 
 
-def _usable(reading: Reading | None) -> Reading | None:
-    return reading if reading is not None and reading.problem is None else None
+def _setting(
+    interval: Interval,
+    spread: dispersion.Spread,
+    tempering: float,
+    allowed: float | None,
+    compare: bool,
+    incident: bool,
+) -> pods.Setting:
+    """What one interval's rejection tests need besides the canary's counts."""
+    return pods.Setting(
+        stable=interval.stable,
+        seconds=interval.seconds,
+        noise=max(spread.relative_variance, tempering),
+        rate=spread.rate,
+        allowed=allowed,
+        compare=compare,
+        incident=incident,
+    )
 
 
 def judge_counts(
@@ -122,23 +137,11 @@ def judge_counts(
     tick: int,
     no_data_fails: bool,
 ) -> CountResult:
-    bad_field, total_field = fields
+    bad_field = fields[0]
     versions = (CANARY, STABLE) if compare else (CANARY,)
-    problems: dict[str, str] = {}
-    readings: dict[str, tuple[Mapping[str, float], Mapping[str, float]]] = {}
-    for version in versions:
-        bad = observation.reading(version, bad_field) if observation else None
-        total = observation.reading(version, total_field) if observation else None
-        if _usable(total) is None:
-            detail = total.detail if total is not None else "not observed this tick"
-            problems[version] = f"{total_field}: {detail}"
-            continue
-        if _usable(bad) is None and bad is not None:
-            problems[version] = f"{bad_field}: {bad.detail}"
-            continue
-        for kind, reading in (("bad", bad), ("total", total)):
-            if reading is not None:
-                readings[f"{version}.{kind}"] = (reading.series, _stamps(reading, tick))
+    readings, problems = pod_series.counter_readings(observation, versions, fields, tick)
+    # where the bad requests were served: per destination pod if the policy says (pod_series)
+    located = pod_series.pod_count_fields(policy)
     baseline = previous.timeline.cut is None
     timeline, interval = previous.timeline.advance(readings)
     counted = {key: previous.count(key) for key in COUNTED_KEYS}
@@ -146,9 +149,10 @@ def judge_counts(
     allowed = allowed_rate(policy)
     looked_back = previous.history
     if baseline and compare and observation is not None and observation.history:
+        bad_seen, total_seen = located or fields
         looked_back, everyday = history.summarise(
-            observation.history.get(bad_field, {}),
-            observation.history.get(total_field, {}),
+            observation.history.get(bad_seen, {}),
+            observation.history.get(total_seen, {}),
             allowed=allowed,
         )
         spread = spread.add(everyday)
@@ -157,7 +161,16 @@ def judge_counts(
         if previous.comparison and previous.absolute
         else pods.Rejection.fresh()
     )
-    pod_statistics = previous.pods
+    pooled_before = pooled
+    pod_timeline, where = previous.pod_timeline, None
+    if located is not None:
+        # the per-pod series' own intervals, cut on their own sample times
+        located_readings, _ = pod_series.counter_readings(observation, versions, located, tick)
+        pod_timeline, where = pod_timeline.advance(located_readings)
+    by_destination = pod_series.seen(pod_timeline)
+    # the first per-pod canary series replace the pooled series' pods in the check
+    switched = by_destination and not pod_series.seen(previous.pod_timeline)
+    pod_statistics = {} if switched else previous.pods
     acceptance = previous.acceptance
     held = previous.held
     if interval is not None:
@@ -172,17 +185,12 @@ def judge_counts(
             # an incident is set apart, not counted as everyday noise
             spread = spread.add(interval.stable_cells)
         noise, rate = spread.relative_variance, spread.rate
-        setting = pods.Setting(
-            stable=interval.stable,
-            seconds=interval.seconds,
-            noise=max(noise, looked_back.tempering),
-            rate=rate,
-            allowed=allowed,
-            compare=compare,
-            incident=incident,
-        )
-        before, pooled = pooled, pods.rejection_step(pooled, interval.canary, setting)
-        pod_statistics = pods.leave_one_out(pod_statistics, before, interval.canary_cells, setting)
+        setting = _setting(interval, spread, looked_back.tempering, allowed, compare, incident)
+        pooled = pods.rejection_step(pooled, interval.canary, setting)
+        if not by_destination:
+            pod_statistics = pods.leave_one_out(
+                pod_statistics, pooled_before, interval.canary_cells, setting
+            )
         if held is not None:
             held = held.step(
                 interval.canary,
@@ -198,6 +206,19 @@ def judge_counts(
             acceptance += sequential.acceptance_step(
                 interval.canary[0], interval.canary[1], allowed=allowed, dispersion=own
             )
+
+    if by_destination and where is not None:
+        incident = (
+            compare
+            and allowed is not None
+            and stable_breached(where, allowed=allowed, noise=spread.relative_variance)
+        )
+        pod_statistics = pods.leave_one_out(
+            pod_statistics,
+            pooled_before,
+            where.canary_cells,
+            _setting(where, spread, looked_back.tempering, allowed, compare, incident),
+        )
 
     tested = compare or allowed is not None
     log_evidence = pooled.log_evidence(compare=compare, allowed=allowed, mass=COMPARISON_MASS)
@@ -244,6 +265,7 @@ def judge_counts(
         pods=pod_statistics,
         history=looked_back,
         held=held,
+        pod_timeline=pod_timeline,
     )
     canary_seen = f"{CANARY}.total" in timeline.tracks
     canary_total = counted["canary_total"] if canary_seen else None
@@ -321,13 +343,6 @@ def _pending(timeline: Timeline) -> bool:
     """Whether the canary's counters show requests not yet in a closed interval."""
     tracks = timeline.tracks.get(f"{CANARY}.total", {})
     return any(track.last[1] > track.at_cut for track in tracks.values())
-
-
-def _stamps(reading: Reading, tick: int) -> Mapping[str, float]:
-    """The sample time of every series; the tick number where Prometheus gave none."""
-    if reading.stamps and all(key in reading.stamps for key in reading.series):
-        return reading.stamps
-    return dict.fromkeys(reading.series, float(tick))
 
 
 def _plain_number(value: float) -> str:

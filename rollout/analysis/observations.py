@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 __all__ = [
     "CANARY",
     "COUNT_FIELDS",
+    "POD_COUNT_FIELDS",
+    "POD_SAMPLED_FIELD",
     "SAMPLED_FIELD",
     "STABLE",
     "PolicyObservation",
@@ -31,6 +33,12 @@ COUNT_FIELDS = frozenset({"errors", "slow", "total"})
 
 SAMPLED_FIELD = "sampled"
 """The template field giving each counter series' last sample time (``Reading.stamps``)."""
+
+POD_COUNT_FIELDS = frozenset({"pod_errors", "pod_slow", "pod_total"})
+"""The same counters with one series per destination pod (``rollout.analysis.pod_series``)."""
+
+POD_SAMPLED_FIELD = "pod_sampled"
+"""The sample times of the per-destination-pod counters."""
 
 
 class ReadingProblem(enum.StrEnum):

@@ -39,7 +39,9 @@ class PolicyProgress:
     not in it); ``pods`` each canary pod's leave-one-out rejection statistics (``pods.py``);
     ``history`` what stable's look-back showed of its pods' noise (``history.py``);
     ``held`` the rejection tests started afresh once the pooled evidence reached the level
-    without the check across pods (``pods.Hold``), None before.
+    without the check across pods (``pods.Hold``), None before; ``pod_timeline`` the
+    per-destination-pod series of a policy that has them, on intervals of their own
+    (``pod_series.py``), read by the check across pods.
     """
 
     timeline: Timeline = dataclasses.field(default_factory=Timeline)
@@ -54,6 +56,7 @@ class PolicyProgress:
     pods: Mapping[str, Rejection] = dataclasses.field(default_factory=dict)
     history: History = dataclasses.field(default_factory=History)
     held: Hold | None = None
+    pod_timeline: Timeline = dataclasses.field(default_factory=Timeline)
 
     def count(self, key: str) -> float:
         return float(self.counted.get(key, 0.0))
@@ -75,6 +78,7 @@ class PolicyProgress:
             },
             "history": self.history.as_list(),
             "held": None if self.held is None else [_finite(x) for x in self.held.as_list()],
+            "podTimeline": self.pod_timeline.as_dict(),
         }
 
     @classmethod
@@ -96,6 +100,7 @@ class PolicyProgress:
             },
             history=History.from_list(data.get("history")),
             held=Hold.from_list([float(x) for x in data.get("held") or ()]),
+            pod_timeline=Timeline.from_dict(dict(data.get("podTimeline", {}))),
         )
 
 

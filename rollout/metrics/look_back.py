@@ -6,6 +6,8 @@ own. On the baseline tick the analyzer asks, per count policy, the policy's own 
 queries for the stable version (bad and total requests, one series per pod) as range
 queries over the look-back (``LookBack``: an hour in one-minute steps by default): two
 range queries per count policy, once per rollout, not per tick, so they are not batched.
+A policy with per-destination-pod queries (``podErrors``/``podSlow`` and ``podTotal``) is
+read through those: stable's own pods, not its callers (``rollout.analysis.pod_series``).
 
 A provider without range queries (``RangeProvider``), a failed or refused query, or a
 template that does not render gives no history for that policy: the analysis then keeps
@@ -19,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
 from rollout.analysis.observations import COUNT_FIELDS
+from rollout.analysis.pod_series import pod_count_fields
 from rollout.errors import MetricsError, TemplateError
 from rollout.ports import DEFAULT_QUERY_TIMEOUT, MetricsProvider, Series
 from rollout.spec.policy import RenderedPolicy
@@ -66,8 +69,13 @@ def stable_history(
         return {}
     histories: dict[str, History] = {}
     for policy in policies:
-        fields = [field for field in policy.templates if field in COUNT_FIELDS]
-        if "total" not in fields or len(fields) < 2:
+        located = pod_count_fields(policy)
+        fields = (
+            list(located)
+            if located is not None
+            else [field for field in policy.templates if field in COUNT_FIELDS]
+        )
+        if len(fields) < 2 or not any(field.endswith("total") for field in fields):
             continue
         try:
             queries = policy.queries_for(stable)

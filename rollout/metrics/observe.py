@@ -21,6 +21,8 @@ from collections.abc import Mapping, Sequence
 
 from rollout.analysis.observations import (
     COUNT_FIELDS,
+    POD_COUNT_FIELDS,
+    POD_SAMPLED_FIELD,
     SAMPLED_FIELD,
     PolicyObservation,
     Reading,
@@ -117,19 +119,29 @@ def observe(
     return observed
 
 
+_MAY_BE_EMPTY = COUNT_FIELDS | POD_COUNT_FIELDS | {SAMPLED_FIELD, POD_SAMPLED_FIELD}
+"""Fields whose empty answer is a reading (no series yet), not a failure."""
+
+_STAMPED = ((SAMPLED_FIELD, COUNT_FIELDS), (POD_SAMPLED_FIELD, POD_COUNT_FIELDS))
+"""Each sample-time field, and the counter fields it gives the sample times of."""
+
+
 def _stamped(readings: dict[str, Reading]) -> dict[str, Reading]:
-    """Counter readings with the sample times a policy's ``sampled`` query returned."""
-    sampled = readings.pop(SAMPLED_FIELD, None)
-    if sampled is None or not sampled.ok:
-        return readings
-    return {
-        field: (
-            dataclasses.replace(reading, stamps=dict(sampled.series))
-            if field in COUNT_FIELDS and reading.ok
-            else reading
-        )
-        for field, reading in readings.items()
-    }
+    """Counter readings with the sample times a policy's ``sampled`` (and ``podSampled``)
+    query returned."""
+    for sampled_field, counters in _STAMPED:
+        sampled = readings.pop(sampled_field, None)
+        if sampled is None or not sampled.ok:
+            continue
+        readings = {
+            field: (
+                dataclasses.replace(reading, stamps=dict(sampled.series))
+                if field in counters and reading.ok
+                else reading
+            )
+            for field, reading in readings.items()
+        }
+    return readings
 
 
 def _join(
@@ -204,7 +216,7 @@ class _Session:
             reading = Reading.failed(query, problem, str(error))
         else:
             reading = Reading(query=query, series={s.key: s.value for s in series})
-            if field not in COUNT_FIELDS and field != SAMPLED_FIELD and not series:
+            if field not in _MAY_BE_EMPTY and not series:
                 reading = Reading.failed(
                     query, ReadingProblem.NO_DATA, "no data: the query returned an empty result"
                 )

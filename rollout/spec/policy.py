@@ -13,6 +13,12 @@ neither built in (``namespace``, ``service``, ``workload``, ``version``, ``subse
 ``interval``) nor a declared parameter is an error at validation time, not at 3 a.m.
 Thresholds may be numbers or a single placeholder naming a parameter, so a rollout can
 override them with ``params``.
+
+A count policy may also say where its requests were served: ``podErrors`` (or ``podSlow``)
+and ``podTotal``, with ``podSampled``, the same counts with one series per *destination*
+pod of the version. Counts read from the callers (Istio's ``reporter="source"``) have one
+series per calling pod, each mixing every pod of the version; the check across the
+canary's pods and stable's look-back read these instead (``rollout.analysis.pod_series``).
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from rollout.spec.base import ObjectMeta, SpecModel
 from rollout.spec.problems import did_you_mean
 
 __all__ = [
+    "POD_FIELDS",
     "Policy",
     "PolicySpec",
     "RenderedPolicy",
@@ -64,6 +71,12 @@ _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _MALFORMED = re.compile(r"\{\{(?!\s*[A-Za-z_][A-Za-z0-9_]*\s*\}\})")
 
 Threshold = float | str
+
+POD_FIELDS = {
+    "ratio": ("pod_errors", "pod_total", "pod_sampled"),
+    "latency": ("pod_slow", "pod_total", "pod_sampled"),
+}
+"""Per policy type: the per-destination-pod bad, total and sample-time templates."""
 
 
 def placeholders(template: str) -> list[str]:
@@ -106,8 +119,23 @@ class PolicySpec(SpecModel):
             "(max by (pod) (timestamp(...))), so canary and stable are cut on the same times."
         ),
     )
+    pod_errors: str | None = Field(
+        None,
+        description=(
+            "Counts only: the bad requests again, one series per destination pod of the "
+            'version (reporter="destination"), read only by the check across pods and '
+            "the look-back; podSlow in a latency policy."
+        ),
+    )
+    pod_total: str | None = Field(
+        None, description="Counts only: all requests, one series per destination pod."
+    )
+    pod_sampled: str | None = Field(
+        None, description="Counts only: the sample time of each podTotal series."
+    )
     # latency
     slow: str | None = None
+    pod_slow: str | None = None
     max_slow_ratio: Threshold | None = None
     quantile: str | None = None
     max_ms: Threshold | None = None
@@ -126,8 +154,16 @@ class PolicySpec(SpecModel):
             "value": ("query",),
         }
         allowed: dict[str, set[str]] = {
-            "ratio": {"errors", "total", "max", "sampled"},
-            "latency": {"slow", "total", "max_slow_ratio", "quantile", "max_ms", "sampled"},
+            "ratio": {"errors", "total", "max", "sampled", *POD_FIELDS["ratio"]},
+            "latency": {
+                "slow",
+                "total",
+                "max_slow_ratio",
+                "quantile",
+                "max_ms",
+                "sampled",
+                *POD_FIELDS["latency"],
+            },
             "value": {"query", "min", "max"},
         }
         for name in needed[self.type]:
@@ -137,8 +173,12 @@ class PolicySpec(SpecModel):
             "errors",
             "total",
             "sampled",
+            "pod_errors",
+            "pod_total",
+            "pod_sampled",
             "max",
             "slow",
+            "pod_slow",
             "max_slow_ratio",
             "quantile",
             "max_ms",
@@ -157,11 +197,43 @@ class PolicySpec(SpecModel):
                 raise ValueError("a latency quantile needs maxMs")
         if self.type == "value" and self.min is None and self.max is None:
             raise ValueError("a value policy needs min, max or both")
+        self._pod_fields_complete()
         return self
+
+    def _pod_fields_complete(self) -> None:
+        """Per-pod counts come as a pair beside the policy's own counts, or not at all."""
+        if self.type == "value":
+            return
+        bad, total, sampled = POD_FIELDS[self.type]
+        given = [name for name in (bad, total) if getattr(self, name) is not None]
+        if not given and getattr(self, sampled) is None:
+            return
+        if len(given) < 2:
+            raise ValueError(
+                f"per-pod counts need both {_camel(bad)} and {_camel(total)}"
+                f" ({_camel(sampled)} optional)"
+            )
+        own = "errors" if self.type == "ratio" else "slow"
+        if getattr(self, own) is None or self.total is None:
+            raise ValueError(
+                f"{_camel(bad)} and {_camel(total)} locate the requests that {own} and total"
+                " count: give those too"
+            )
 
     def templates(self) -> dict[str, str]:
         """Every PromQL template of this policy, by field name."""
-        names = ("errors", "total", "sampled", "slow", "quantile", "query")
+        names = (
+            "errors",
+            "total",
+            "sampled",
+            "slow",
+            "pod_errors",
+            "pod_slow",
+            "pod_total",
+            "pod_sampled",
+            "quantile",
+            "query",
+        )
         return {name: value for name in names if (value := getattr(self, name)) is not None}
 
     def threshold_fields(self) -> dict[str, Threshold]:

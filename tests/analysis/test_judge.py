@@ -40,17 +40,19 @@ class Traffic:
         def readings(version: str, policy: RenderedPolicy) -> dict[str, Reading]:
             out = {}
             for field in policy.templates:
-                if field == "sampled":
+                if field in ("sampled", "pod_sampled"):
                     continue  # observe turns it into the readings' sample times
                 if field == "quantile":
                     if silent_canary and version == "c":
                         out[field] = Reading.failed("q", ReadingProblem.NO_DATA)
                     else:
                         out[field] = Reading.of("q", self.p99[version])
-                elif silent_canary and version == "c" and field == "total":
+                elif silent_canary and version == "c" and field.endswith("total"):
                     out[field] = Reading(query="t", series={})
                 else:
-                    out[field] = Reading(query=field, series={"pod=x": self.counts[version][field]})
+                    # one pod: the per-destination-pod queries read what the others do
+                    counted = self.counts[version][field.removeprefix("pod_")]
+                    out[field] = Reading(query=field, series={"pod=x": counted})
             return out
 
         return {
