@@ -6,8 +6,11 @@ gateway replica, a pod of a calling service), and each caller's counts mix every
 version it called. Istio's metrics under that reporter carry no destination pod.
 ``PrometheusView`` answers per *destination* pod, which only ``reporter="destination"``
 gives, attempts and all; ``CallerView`` answers the caller-seen fields (requests, errors,
-slow requests) per caller, as the shipped policies read them, and the attempt fields per
-destination pod, as a ``reporter="destination"`` policy reads them:
+slow requests) per caller, as the shipped policies' counts read them, and the attempt
+fields per destination pod, as a ``reporter="destination"`` policy reads them. Its
+``pod_series`` and ``pod_history`` (inherited) answer per destination pod whatever the
+field: what the shipped policies' ``podErrors``/``podSlow``/``podTotal`` queries read
+(attempts where the world retries):
 
 - ``callers`` calling pods, each scraped every 15 s at its own phase, both versions in the
   same scrape (so a late caller is late for canary and stable alike);

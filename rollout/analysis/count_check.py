@@ -149,7 +149,8 @@ def judge_counts(
     allowed = allowed_rate(policy)
     looked_back = previous.history
     if baseline and compare and observation is not None and observation.history:
-        bad_seen, total_seen = located or fields
+        history_of_pods = located is not None and located[1] in observation.history
+        bad_seen, total_seen = located if located and history_of_pods else fields
         looked_back, everyday = history.summarise(
             observation.history.get(bad_seen, {}),
             observation.history.get(total_seen, {}),

@@ -7,7 +7,8 @@ queries for the stable version (bad and total requests, one series per pod) as r
 queries over the look-back (``LookBack``: an hour in one-minute steps by default): two
 range queries per count policy, once per rollout, not per tick, so they are not batched.
 A policy with per-destination-pod queries (``podErrors``/``podSlow`` and ``podTotal``) is
-read through those: stable's own pods, not its callers (``rollout.analysis.pod_series``).
+read through those: stable's own pods, not its callers (``rollout.analysis.pod_series``);
+where they return no series, through its own counters, as before.
 
 A provider without range queries (``RangeProvider``), a failed or refused query, or a
 template that does not render gives no history for that policy: the analysis then keeps
@@ -69,23 +70,26 @@ def stable_history(
         return {}
     histories: dict[str, History] = {}
     for policy in policies:
+        own = [field for field in policy.templates if field in COUNT_FIELDS]
         located = pod_count_fields(policy)
-        fields = (
-            list(located)
-            if located is not None
-            else [field for field in policy.templates if field in COUNT_FIELDS]
-        )
-        if len(fields) < 2 or not any(field.endswith("total") for field in fields):
-            continue
-        try:
-            queries = policy.queries_for(stable)
-            history = {
-                field: _read(provider, queries[field], at=at, look_back=look_back, timeout=timeout)
-                for field in fields
-            }
-        except (MetricsError, TemplateError):
-            continue
-        histories[policy.name] = history
+        # stable's own pods where the policy names them; its own counters if they say nothing
+        choices = [list(located), own] if located is not None else [own]
+        for fields in choices:
+            if len(fields) < 2 or not any(field.endswith("total") for field in fields):
+                continue
+            try:
+                queries = policy.queries_for(stable)
+                history = {
+                    field: _read(
+                        provider, queries[field], at=at, look_back=look_back, timeout=timeout
+                    )
+                    for field in fields
+                }
+            except (MetricsError, TemplateError):
+                break
+            if any(history[field] for field in fields if field.endswith("total")):
+                histories[policy.name] = history
+                break
     return histories
 
 

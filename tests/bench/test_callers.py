@@ -10,6 +10,7 @@ from bench.traffic import (
     ATTEMPT_ERRORS,
     ERRORS,
     REQUESTS,
+    SLOW,
     Latency,
     PrometheusView,
     Service,
@@ -75,3 +76,15 @@ def test_attempts_stay_per_destination_pod_and_the_look_back_is_per_caller() -> 
     last = [history[caller][-1][1] for caller in sorted(history)]
     assert sum(last) <= total + 1e-9
     assert all(value > 0.2 * total for value in last)
+
+
+def test_the_per_pod_queries_read_every_field_per_destination_pod() -> None:
+    by_pod, by_caller = _views(callers=3)
+    # what the policies' podErrors/podSlow/podTotal read: the canary's own pods, even for
+    # the caller-seen fields, the same numbers the per-pod view gives
+    for field in (ERRORS, REQUESTS, SLOW):
+        seen = by_caller.pod_series("canary", field, 119)
+        assert sorted(seen) == ["pod=canary-0", "pod=canary-1"]
+        assert seen == by_pod.series("canary", field, 119)
+    assert sorted(by_caller.pod_history(ERRORS, 0)) == [f"pod=stable-{n}" for n in range(6)]
+    assert sorted(by_caller.series("canary", ERRORS, 119)) == [f"pod=caller-{n}" for n in range(3)]

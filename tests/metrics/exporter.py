@@ -3,8 +3,9 @@
 Real Prometheus scrapes it like it would scrape an Envoy sidecar, so the shipped policies
 run unchanged against it. The test decides exactly how many requests each workload served,
 with which response codes and durations, and can simulate a pod restart (counter reset) or
-a workload that stops reporting. Exposed series, all with ``reporter="source"`` (the
-callers' view, as the shipped policies read it):
+a workload that stops reporting. Exposed series, with ``reporter="source"`` (the
+callers' view, as the shipped policies' counts read it) unless a record says
+``reporter="destination"`` (the version's own sidecars, as their ``pod*`` queries read it):
 
 - ``istio_requests_total{destination_workload, destination_workload_namespace, response_code}``
 - ``istio_request_duration_milliseconds_bucket{..., le}`` with ``_count`` and ``_sum``
@@ -32,6 +33,7 @@ class _Workload:
     namespace: str
     name: str = ""
     pod: str | None = None
+    reporter: str = "source"
     requests_by_code: dict[str, int] = dataclasses.field(default_factory=lambda: defaultdict(int))
     bucket_counts: list[int] = dataclasses.field(default_factory=lambda: [0] * len(BUCKETS_MS))
     count: int = 0
@@ -85,13 +87,18 @@ class IstioExporter:
         code: str = "200",
         duration_ms: float = 20.0,
         pod: str | None = None,
+        reporter: str = "source",
     ) -> None:
         """Count ``requests`` answered with ``code``, each taking ``duration_ms``; with
-        ``pod``, on that pod's series of the workload (a ``pod`` label, as a scrape adds)."""
+        ``pod``, on that pod's series of the workload (a ``pod`` label, as a scrape adds:
+        a calling pod under the source reporter, the workload's own under the destination
+        reporter)."""
         key = workload if pod is None else f"{workload}/{pod}"
+        if reporter != "source":
+            key += f"@{reporter}"
         with self._lock:
             state = self._workloads.setdefault(
-                key, _Workload(namespace=namespace, name=workload, pod=pod)
+                key, _Workload(namespace=namespace, name=workload, pod=pod, reporter=reporter)
             )
             state.requests_by_code[code] += requests
             first_bucket = bisect.bisect_left(BUCKETS_MS, duration_ms)
@@ -104,7 +111,7 @@ class IstioExporter:
         """Forget a workload's counters, as a restarted pod does (a counter reset)."""
         with self._lock:
             old = self._workloads[workload]
-            self._workloads[workload] = _Workload(old.namespace, old.name, old.pod)
+            self._workloads[workload] = _Workload(old.namespace, old.name, old.pod, old.reporter)
 
     def hide(self, workload: str) -> None:
         """Stop exposing a workload's series: it goes stale in Prometheus."""
@@ -121,7 +128,7 @@ class IstioExporter:
                 if name in self._hidden:
                     continue
                 labels = (
-                    f'reporter="source",destination_workload="{state.name or name}",'
+                    f'reporter="{state.reporter}",destination_workload="{state.name or name}",'
                     f'destination_workload_namespace="{state.namespace}"'
                 )
                 if state.pod is not None:

@@ -2,7 +2,8 @@
 
 Inputs: the test exporter's counters for three stable pods, recorded second by second and
 scraped every second by a real Prometheus (one service whose pods agree, one whose third
-pod bursts for three seconds); outputs: the range query's samples per pod, the history the
+pod bursts for three seconds, each seen per pod and per caller; one seen per caller only);
+outputs: the range query's samples per pod, the history the
 analyzer's first tick stores (pod-minutes read, quiet or not), and that later ticks ask no
 range query.
 """
@@ -20,7 +21,7 @@ from rollout.metrics.look_back import LookBack
 from rollout.metrics.prometheus import PrometheusProvider
 from rollout.ports import DEFAULT_QUERY_TIMEOUT, Desired, Series
 from rollout.source.files import shipped_policies
-from rollout.spec.policy import resolve
+from rollout.spec.policy import RenderedPolicy, resolve
 from rollout.state import RolloutState
 from tests.metrics.exporter import IstioExporter
 from tests.metrics.shop_rollouts import shop_rollout
@@ -29,6 +30,8 @@ from tests.metrics.stack import wait_for_scrape
 pytestmark = pytest.mark.slow
 
 PODS = ("a", "b", "c")
+CALLERS = ("x", "y", "z")
+SERVICES = ("agreeing", "bursting", "callers-only")
 SECONDS = 14
 LOOK_BACK = LookBack(seconds=SECONDS + 4, step=1.0)
 POLICIES = tuple(resolve(policy, {}) for policy in shipped_policies())
@@ -63,26 +66,41 @@ class CountingProvider:
 
 @pytest.fixture(scope="module")
 def recorded(exporter: IstioExporter, provider: PrometheusProvider) -> None:
-    """Both services' stable pods, a second at a time: 1,000 requests and 3 errors per pod
-    and second; the bursting service's pod c fails 30 in seconds 5 to 7."""
+    """Three services' stable pods, a second at a time: 1,000 requests and 3 errors per pod
+    and second; the bursting service's pod c fails 30 in seconds 5 to 7. Each pod's own
+    series (``reporter="destination"``) and three callers' (``reporter="source"``), each
+    caller getting a third of every pod's requests and errors; the callers-only service
+    has no destination series (its sidecars' metrics are not scraped)."""
     for second in range(SECONDS):
-        for name in ("agreeing", "bursting"):
-            for pod in PODS:
-                errors = 30 if name == "bursting" and pod == "c" and 5 <= second < 8 else 3
-                exporter.record(f"{name}-v1", pod=pod, requests=1000 - errors)
-                exporter.record(f"{name}-v1", pod=pod, requests=errors, code="503")
+        for name in SERVICES:
+            errors = {
+                pod: 30 if name == "bursting" and pod == "c" and 5 <= second < 8 else 3
+                for pod in PODS
+            }
+            if name != "callers-only":
+                for pod in PODS:
+                    _serve(exporter, f"{name}-v1", pod, errors[pod], "destination")
+            for caller in CALLERS:
+                _serve(exporter, f"{name}-v1", caller, sum(errors.values()) // 3, "source")
         time.sleep(1.0)
-    for name in ("agreeing", "bursting"):
+    for name in SERVICES:
         wait_for_scrape(
             provider,
-            f'sum(istio_requests_total{{destination_workload="{name}-v1"}})',
-            1000.0 * SECONDS * len(PODS),
+            f'sum(istio_requests_total{{reporter="source",destination_workload="{name}-v1"}})',
+            1000.0 * SECONDS * len(CALLERS),
         )
 
 
-def _first_tick(provider: CountingProvider, name: str) -> tuple[MetricsAnalyzer, dict[str, Any]]:
+def _serve(exporter: IstioExporter, workload: str, pod: str, errors: int, reporter: str) -> None:
+    exporter.record(workload, pod=pod, requests=1000 - errors, reporter=reporter)
+    exporter.record(workload, pod=pod, requests=errors, code="503", reporter=reporter)
+
+
+def _first_tick(
+    provider: CountingProvider, name: str, policies: tuple[RenderedPolicy, ...] = POLICIES
+) -> tuple[MetricsAnalyzer, dict[str, Any]]:
     analyzer = MetricsAnalyzer(provider, look_back=LOOK_BACK, timeout=5.0)
-    desired = Desired(shop_rollout(name), policies=POLICIES)
+    desired = Desired(shop_rollout(name), policies=policies)
     state = RolloutState(stable_version="v1", spec_hash="h1")
     _, analysis = analyzer.analyze(desired, state, time.time())
     assert analysis is not None
@@ -95,7 +113,8 @@ def test_the_range_query_gives_each_pods_counter_at_each_step(
     # the client sends whole seconds: end a second late, so the last scrape is in range
     now = time.time() + 1.0
     matrix = provider.query_range(
-        'sum by (pod) (istio_requests_total{destination_workload="agreeing-v1"})',
+        'sum by (pod) (istio_requests_total{reporter="destination",'
+        'destination_workload="agreeing-v1"})',
         start=now - LOOK_BACK.seconds,
         end=now,
         step=LOOK_BACK.step,
@@ -138,3 +157,31 @@ def test_a_pod_that_burst_before_the_rollout_is_seen(
     assert history.pod_minutes >= 3 * (SECONDS // 2)
     assert not history.quiet
     assert history.pod_variance > 2.0, history
+
+
+def test_the_callers_series_alone_would_hide_the_burst(
+    recorded: None, provider: PrometheusProvider
+) -> None:
+    # the same policies without their per-destination-pod queries read the callers, each of
+    # which got a third of pod c's burst: stable's "pods" then look alike
+    plain = tuple(
+        policy.model_copy(
+            update={"templates": {k: v for k, v in policy.templates.items() if "pod_" not in k}}
+        )
+        for policy in POLICIES
+    )
+    _, analysis = _first_tick(CountingProvider(provider), "bursting", plain)
+    history = AnalysisState.from_dict(analysis).policies["istio-error-ratio"].history
+    assert history.pod_minutes >= 3 * (SECONDS // 2)
+    assert history.pod_variance < 0.25, history
+
+
+def test_without_destination_series_the_look_back_reads_the_callers(
+    recorded: None, provider: PrometheusProvider
+) -> None:
+    counting = CountingProvider(provider)
+    _, analysis = _first_tick(counting, "callers-only")
+    # per policy: the per-pod queries, empty, then the policy's own counters
+    assert counting.ranges == 8
+    history = AnalysisState.from_dict(analysis).policies["istio-error-ratio"].history
+    assert history.pod_minutes >= 3 * (SECONDS // 2)

@@ -68,6 +68,14 @@ def test_resolve_refuses_unknown_override_and_non_numeric_threshold() -> None:
         ({"type": "latency", "quantile": "a"}, "needs maxMs"),
         ({"type": "value", "query": "a", "max": 1, "slow": "b"}, "does not belong"),
         ({"type": "histogram", "query": "a"}, "literal_error"),
+        ({"type": "ratio", "errors": "a", "total": "b", "podErrors": "c"}, "need both podErrors"),
+        ({"type": "ratio", "errors": "a", "total": "b", "podSampled": "c"}, "need both podErrors"),
+        ({"type": "ratio", "errors": "a", "total": "b", "podSlow": "c"}, "does not belong"),
+        (
+            {"type": "latency", "quantile": "a", "maxMs": 1, "podSlow": "b", "podTotal": "c"},
+            "locate the requests that slow and total count",
+        ),
+        ({"type": "value", "query": "a", "max": 1, "podTotal": "b"}, "does not belong"),
     ],
 )
 def test_policy_fields_must_match_type(spec: dict[str, Any], fragment: str) -> None:
@@ -94,3 +102,37 @@ def test_shipped_policies_render_with_their_defaults() -> None:
         ).values():
             assert "{{" not in query
             assert "istio_request" in query
+
+
+def test_per_pod_queries_are_templates_checked_like_the_others() -> None:
+    ratio = policy(
+        type="ratio",
+        errors="sum(e)",
+        total="sum(t)",
+        podErrors='sum by (pod) (e{w="{{ workload }}"})',
+        podTotal='sum by (pod) (t{w="{{ workload }}"})',
+        podSampled='max by (pod) (timestamp(t{w="{{ workload }}"}))',
+    )
+    resolved = resolve(ratio, {})
+    assert {"pod_errors", "pod_total", "pod_sampled"} <= set(resolved.templates)
+    assert (
+        resolved.queries_for({"workload": "api-v2"})["pod_total"] == 'sum by (pod) (t{w="api-v2"})'
+    )
+    broken = policy(
+        type="ratio", errors="sum(e)", total="sum(t)", podErrors="sum(e)", podTotal="{{ wrkload }}"
+    )
+    with pytest.raises(TemplateError, match="did you mean 'workload'") as caught:
+        resolve(broken, {})
+    assert caught.value.field == "podTotal"
+
+
+def test_the_shipped_count_policies_read_where_requests_were_served_per_destination_pod() -> None:
+    by_name = {shipped.name: shipped.spec for shipped in shipped_policies()}
+    for name, bad in (
+        ("istio-error-ratio", "pod_errors"),
+        ("istio-slow-request-ratio", "pod_slow"),
+    ):
+        templates = by_name[name].templates()
+        for field in (bad, "pod_total", "pod_sampled"):
+            assert 'reporter="destination"' in templates[field], (name, field)
+        assert 'reporter="{{ reporter }}"' in templates["total"]

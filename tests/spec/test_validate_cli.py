@@ -211,3 +211,24 @@ def test_documents_of_other_apis_are_skipped_and_counted(tmp_path: Path) -> None
     assert result.returncode == 0, result.stdout
     assert result.stdout == ""
     assert "2 document(s) of other APIs skipped" in result.stderr
+
+
+def test_a_broken_per_pod_query_is_named_with_its_line(repo_root: Path, tmp_path: Path) -> None:
+    shipped = (repo_root / "policies" / "istio-error-ratio.yaml").read_text()
+    head, tail = shipped.split("  podTotal:", 1)
+    broken = head + "  podTotal:" + tail.replace("{{ workload }}", "{{ wrkload }}", 1)
+    policy = tmp_path / "errors.yaml"
+    policy.write_text(broken.replace("name: istio-error-ratio", "name: my-errors"))
+    result = run("validate", str(policy))
+    assert result.returncode == 1
+    line = broken.splitlines().index("  podTotal: >-") + 1
+    assert result.stdout == (
+        f"{policy}:{line}: spec.podTotal: unknown placeholder {{{{ wrkload }}}}"
+        " (did you mean 'workload'?)\n"
+    )
+
+
+def test_the_shipped_policies_are_valid(repo_root: Path) -> None:
+    result = run("validate", str(repo_root / "policies"))
+    assert result.returncode == 0, result.stdout
+    assert "3 policy file(s) checked, 0 problem(s)" in result.stderr + result.stdout
