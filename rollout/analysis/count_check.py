@@ -15,7 +15,8 @@ noise (``dispersion.py``):
 Each interval adds at most ``INTERVAL_CAP`` to a rejection log ratio: one clump cannot
 convict alone, however large. The two rejection families are mixed into one e-process per
 policy (``pods.py``); the policy fails once it reaches the rejection level and no single
-canary pod carries the evidence (its leave-one-out e-processes, ``pods.py``). Between the
+canary pod carries the evidence (its leave-one-out e-processes, ``pods.py``, on the
+policy's per-destination-pod series where it has them: ``pod_series.py``). Between the
 grey zone's start and a failure the data lean worse: no step raises the weight. The
 acceptance statistic says whether the evidence shows the canary within its SLO
 (``ACCEPT_LOG_LEVEL``): steps that need evidence and promotion wait for it. Pure code.

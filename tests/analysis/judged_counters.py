@@ -15,7 +15,7 @@ from rollout.analysis.count_check import CountResult, judge_counts
 from rollout.analysis.observations import PolicyObservation, Reading
 from rollout.analysis.running import PolicyProgress
 from rollout.source.files import shipped_policies
-from rollout.spec.policy import resolve
+from rollout.spec.policy import RenderedPolicy, resolve
 
 POLICY = resolve(next(p for p in shipped_policies() if p.name == "istio-error-ratio"), {})
 LEVEL = math.log(200)
@@ -23,6 +23,8 @@ LEVEL = math.log(200)
 
 class JudgedCounters:
     """Cumulative counters per pod, and the policy's progress across the ticks judged."""
+
+    policy: RenderedPolicy = POLICY
 
     def __init__(self, *pods: str) -> None:
         self.values = {pod: [0.0, 0.0] for pod in pods}
@@ -35,10 +37,10 @@ class JudgedCounters:
             self.values[pod][0] += bad
             self.values[pod][1] += total
         observation = PolicyObservation(
-            POLICY.name, canary=self._readings("canary"), stable=self._readings("stable")
+            self.policy.name, canary=self._readings("canary"), stable=self._readings("stable")
         )
         result = judge_counts(
-            POLICY,
+            self.policy,
             observation,
             self.progress,
             fields=("errors", "total"),

@@ -13,13 +13,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from rollout.analysis import pods
-from rollout.analysis.count_check import judge_counts
-from rollout.analysis.observations import PolicyObservation, Reading
+from rollout.analysis.observations import Reading
 from rollout.analysis.pod_series import pod_count_fields
 from rollout.analysis.running import PolicyProgress
 from rollout.analysis.verdicts import Outcome
 from rollout.spec.policy import RenderedPolicy
-from tests.analysis.judged_counters import LEVEL, POLICY
+from tests.analysis.judged_counters import LEVEL, POLICY, JudgedCounters
 
 CALLERS = ("caller-x", "caller-y")
 WITHOUT_POD_QUERIES = POLICY.model_copy(
@@ -27,37 +26,18 @@ WITHOUT_POD_QUERIES = POLICY.model_copy(
 )
 
 
-class CallersAndPods:
+class CallersAndPods(JudgedCounters):
     """Two canary pods and one stable pod, seen per caller and per destination pod."""
 
     def __init__(self, policy: RenderedPolicy = POLICY, *, pod_answers: bool = True) -> None:
+        super().__init__("canary-a", "canary-b", "stable-s")
         self.policy = policy
         self.pod_answers = pod_answers
-        self.pods = {name: [0.0, 0.0] for name in ("canary-a", "canary-b", "stable-s")}
-        self.progress = PolicyProgress()
-        self.tick = 0
 
     def serve(self, a: tuple[int, int], b: tuple[int, int]) -> Outcome:
         """One tick: canary pods a and b serve ``(errors, requests)``, stable 1 in 1,000."""
-        for name, (bad, total) in (("canary-a", a), ("canary-b", b), ("stable-s", (1, 1000))):
-            self.pods[name][0] += bad
-            self.pods[name][1] += total
-        observation = PolicyObservation(
-            self.policy.name, canary=self._readings("canary"), stable=self._readings("stable")
-        )
-        result = judge_counts(
-            self.policy,
-            observation,
-            self.progress,
-            fields=("errors", "total"),
-            compare=True,
-            log_threshold=LEVEL,
-            tick=self.tick,
-            no_data_fails=False,
-        )
-        self.tick += 1
-        self.progress = result.progress
-        return result.evidence.outcome
+        served = {"canary-a": a, "canary-b": b, "stable-s": (1, 1000)}
+        return self.judge(served).evidence.outcome
 
     def quiet(self, ticks: int) -> None:
         for _ in range(ticks):
@@ -68,7 +48,7 @@ class CallersAndPods:
         return statistics.log_evidence(compare=True, allowed=0.01, mass=0.8)
 
     def _readings(self, version: str) -> dict[str, Reading]:
-        mine = {name: v for name, v in self.pods.items() if name.startswith(version)}
+        mine = {name: v for name, v in self.values.items() if name.startswith(version)}
         # every caller reaches every pod alike: each sees half of each pod's counts
         bad = sum(v[0] for v in mine.values()) / len(CALLERS)
         total = sum(v[1] for v in mine.values()) / len(CALLERS)
