@@ -100,11 +100,19 @@ PUBLIC_NAMES: dict[str, list[str]] = {
     "rollout.analysis.observations": [
         "CANARY",
         "COUNT_FIELDS",
+        "POD_COUNT_FIELDS",
+        "POD_SAMPLED_FIELD",
         "PolicyObservation",
         "Reading",
         "ReadingProblem",
         "SAMPLED_FIELD",
         "STABLE",
+    ],
+    "rollout.analysis.pod_series": [
+        "CounterReadings",
+        "counter_readings",
+        "pod_count_fields",
+        "seen",
     ],
     "rollout.analysis.running": [
         "AnalysisState",
@@ -159,6 +167,7 @@ PUBLIC_NAMES: dict[str, list[str]] = {
         "UrlSource",
     ],
     "rollout.spec.policy": [
+        "POD_FIELDS",
         "Policy",
         "PolicySpec",
         "RenderedPolicy",
