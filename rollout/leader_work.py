@@ -227,6 +227,7 @@ class LeaderWork:
         if key in jobs.rollouts():
             log.info("rollout %s is gone: forgetting it", key)
         self._desired.forget(key)
+        self._reconciler.unsaved.forget(key)
         self._metrics.forget_rollout(namespace, name)
         jobs.set_rollouts({k: v for k, v in jobs.rollouts().items() if k != key})
 

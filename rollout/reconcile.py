@@ -10,6 +10,8 @@ For one rollout and one tick, in a safe order:
    scaling up) is decided again with the hold (:mod:`rollout.hook_calls`, ``workload_calls``);
 4. apply effects: traffic first, then the state with optimistic concurrency (a conflict
    means someone else wrote: re-read and decide again), then alerts, told hooks, replicas.
+   A tick's progress alone (analysis counters, the verdict's numbers) is written at a
+   cadence, anything else at once (:mod:`rollout.status_writes`).
 
 Weights are absolute and the state is saved after traffic moved, so a crash at any point
 only repeats work: a restarted controller re-reads the state and decides again. Running it
@@ -28,7 +30,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from rollout import hook_calls, ports, route_record, version_ports, workload_calls
+from rollout import hook_calls, ports, route_record, status_writes, version_ports, workload_calls
 from rollout.adoption import LiveRoutes
 from rollout.analysis.verdicts import Verdict
 from rollout.decide import Decision, Observations, decide, mark_sent
@@ -83,8 +85,9 @@ class Reconciled:
 
 
 class Reconciler:
-    def __init__(self, ports: Ports) -> None:
+    def __init__(self, ports: Ports, *, persist_every: float = status_writes.PERSIST_EVERY) -> None:
         self.ports = ports
+        self.unsaved = status_writes.UnsavedStates(persist_every=persist_every)
 
     def reconcile(self, desired: ports.Desired) -> Reconciled:
         """One tick of one rollout; retries the whole tick on a write conflict."""
@@ -157,7 +160,7 @@ class Reconciler:
         rollout = desired.rollout
         adapters = self.ports
         stored = adapters.store.load(rollout.namespace, rollout.name)
-        state = stored.state
+        state = self.unsaved.current(stored)
         now = adapters.clock()
         ready, message = self._canary_readiness(desired, stored)
         verdict, analysis_state = self._analyze(desired, state, ready, now)
@@ -197,12 +200,15 @@ class Reconciler:
         next_state = with_standard_conditions(
             next_state, desired_version=rollout.spec.version, generation=stored.generation, now=now
         )
-        _log_transition(state, next_state, verdict)
+        status_writes.log_transition(state, next_state, verdict)
         version = stored.resource_version
-        if next_state != state:
+        if self.unsaved.must_write(stored, next_state, now):
             version = adapters.store.save_state(
                 rollout.namespace, rollout.name, next_state, version
             )
+            self.unsaved.written(rollout.key, version, next_state, now)
+        elif next_state != stored.state:
+            self.unsaved.keep(stored, next_state)
         for effect in decision.effects:
             if isinstance(effect, RecordEvent):
                 self._record(stored, effect)
@@ -374,27 +380,3 @@ def routing_of(rollout: Rollout, state: RolloutState) -> Routing:
     if state.canary_version is None:
         return Routing()
     return routing_at(rollout, state.step_index)
-
-
-def _log_transition(before: RolloutState, after: RolloutState, verdict: Verdict | None) -> None:
-    """One line per change people care about: phase, step, weight, and a non-pass verdict
-    once per outcome and reason (not once per tick and rollout)."""
-    moved = (before.phase, before.step_index, before.canary_weight) != (
-        after.phase,
-        after.step_index,
-        after.canary_weight,
-    )
-    if moved:
-        log.info(
-            "%s: step %d, canary %s at %d%%: %s",
-            after.phase.value,
-            after.step_index,
-            after.canary_version or "-",
-            after.canary_weight,
-            after.message,
-        )
-    if verdict is None or verdict.outcome.value == "pass":
-        return
-    last = before.last_verdict
-    if last is None or (last.outcome, last.reason) != (verdict.outcome.value, verdict.reason):
-        log.info("verdict %s: %s", verdict.outcome.value, verdict.reason)
