@@ -29,9 +29,8 @@ from typing import Protocol, runtime_checkable
 from rollout.errors import MetricsError
 from rollout.metrics import errors
 from rollout.metrics.batch_group import Answer, Group
-from rollout.metrics.batch_query import BATCH_KEYS, BatchForm, Member, batch_form
+from rollout.metrics.batch_query import BatchForm, Forms, Member
 from rollout.ports import DEFAULT_QUERY_TIMEOUT, MetricsProvider, Series
-from rollout.spec.policy import placeholders
 
 __all__ = ["RENEW_AT", "BatchedQueries", "VectorProvider"]
 
@@ -39,8 +38,6 @@ RENEW_AT = 0.75
 """An answer is renewed in the background once this share of its ``max_age`` has passed:
 late enough that a pass asks few more queries, early enough that the renewal is usually
 back before the answer expires."""
-
-_UNKNOWN = object()
 
 
 @runtime_checkable
@@ -82,9 +79,7 @@ class BatchedQueries:
         self._monotonic = monotonic
         self._groups: dict[tuple[str, ...], Group] = {}
         self._unbatchable: set[tuple[str, ...]] = set()
-        self._forms: dict[tuple[str, tuple[str | None, ...]], BatchForm | None] = {}
-        self._others: dict[str, tuple[str, ...]] = {}
-        """Each template's placeholders other than the batch keys."""
+        self._forms = Forms()
         self._guard = threading.Lock()
         """Guards the groups, their members and answers; never held across a query."""
         self.queries_sent = 0
@@ -100,17 +95,18 @@ class BatchedQueries:
         """The series of ``template`` rendered with ``context``, from a batch; None when it
         must be queried on its own (the template has no batch form, or ``at`` is older
         than the current answer's life: a tick whose worker waited)."""
-        group, member = self._join(template, context)
+        when = self._clock() if at is None else at
+        group, member = self._join(template, context, when=when)
         if group is None:
             return None
-        when = self._clock() if at is None else at
-        with self._guard:
-            group.note_tick(member, when, self.max_age)
         while True:
+            serve: Answer | None = None
+            ahead: threading.Event | None = None
             with self._guard:
                 if group.unbatchable:
                     return None
                 answer = group.answer
+                fresh = answer is not None and abs(when - answer.at) <= self.max_age
                 if answer is not None and when < answer.at - self.max_age:
                     # a tick that started long before the current answer (its worker
                     # waited): served by the answer before, else asked on its own, never
@@ -120,25 +116,28 @@ class BatchedQueries:
                         return None
                     if older.error is not None or member not in older.series:
                         return None
-                    return group.built(older, member)
-                fresh = answer is not None and abs(when - answer.at) <= self.max_age
-                if answer is not None and fresh:
+                    serve = older
+                elif answer is not None and fresh:
                     if answer.error is not None:
                         raise answer.error
                     if member in answer.series:
-                        found = group.built(answer, member)
+                        serve = answer
                         ahead = self._ahead_due(group, answer, when)
-                        if ahead is not None:
-                            self._start_ahead(group, ahead, when, timeout)
-                        return found
+                if serve is None:
                     # a newcomer this pass: one widening per min_interval serves all
-                    wait = answer.asked + self.min_interval - self._monotonic()
-                else:
-                    wait = 0.0
-                flight = group.asking
-                mine = wait <= 0 and flight is None
-                if mine:
-                    flight = group.asking = threading.Event()
+                    wait = (
+                        answer.asked + self.min_interval - self._monotonic()
+                        if answer is not None and fresh
+                        else 0.0
+                    )
+                    flight = group.asking
+                    mine = wait <= 0 and flight is None
+                    if mine:
+                        flight = group.asking = threading.Event()
+            if serve is not None:  # the series are built outside the guard
+                if ahead is not None:
+                    self._start_ahead(group, ahead, when, timeout)
+                return group.built(serve, member)
             if flight is not None and not mine:
                 flight.wait(timeout)  # someone else's query: its answer may cover us
                 continue
@@ -159,8 +158,7 @@ class BatchedQueries:
                 raise answered.error
             if member not in answered.series:
                 return ()
-            with self._guard:
-                return group.built(answered, member)
+            return group.built(answered, member)
 
     def _ahead_due(self, group: Group, answer: Answer, when: float) -> threading.Event | None:
         """Late in an answer's life (``RENEW_AT``), a new one is asked for in the background while
@@ -203,20 +201,20 @@ class BatchedQueries:
         unbatchable. Without ``fresh``, a new answer for ``when``: for the members that may
         ask during its life (``Group.may_ask``) and ``asking``; with it, for the members that
         joined since and ``asking``, merged into it."""
-        with self._guard:
+        with self._guard:  # copies only: the guard is held briefly, however many members
             group.forget_quiet(self._monotonic(), self.forget_after)
             if fresh is None:
                 margin = group.tick_margin(self.max_age)
-                members = [
-                    m
-                    for m in group.members
-                    if m == asking
-                    or m in group.pending
-                    or group.may_ask(m, when, self.max_age, margin)
-                ]
+                known, pending = list(group.members), set(group.pending)
             else:
                 wanted = {*group.pending, asking} if asking is not None else group.pending
                 members = [m for m in wanted if m in group.members and m not in fresh.series]
+        if fresh is None:
+            members = [
+                m
+                for m in known
+                if m == asking or m in pending or group.may_ask(m, when, self.max_age, margin)
+            ]
         if not members:
             return group.answer  # nobody to ask for: the current answer stays
         if fresh is None:
@@ -275,16 +273,24 @@ class BatchedQueries:
         """Say ``context`` will ask for ``template`` soon: the next batch includes it."""
         self._join(template, context)
 
-    def _join(self, template: str, context: Mapping[str, object]) -> tuple[Group | None, Member]:
+    def _join(
+        self, template: str, context: Mapping[str, object], *, when: float | None = None
+    ) -> tuple[Group | None, Member]:
+        """The group of ``template``'s batch form and ``context``'s member in it, enrolled
+        (and its tick at ``when`` noted); no group when the template has no batch form."""
         form = self._form(template, context)
         if form is None:
             return None, ()
         member = form.member(context)
         with self._guard:
-            group = self._groups.setdefault(form.key, Group(form))
+            group = self._groups.get(form.key)
+            if group is None:
+                group = self._groups[form.key] = Group(form)
             group.members[member] = self._monotonic()
             if group.answer is None or member not in group.answer.series:
                 group.pending.add(member)
+            if when is not None:
+                group.note_tick(member, when, self.max_age)
         return group, member
 
     def _ask(self, group: Group, members: list[Member], at: float, timeout: float) -> Answer | None:
@@ -308,22 +314,7 @@ class BatchedQueries:
         return Answer(at=at, asked=self._monotonic(), series=split)
 
     def _form(self, template: str, context: Mapping[str, object]) -> BatchForm | None:
-        used = self._others.get(template)
-        if used is None:
-            used = self._others[template] = tuple(
-                sorted({name for name in placeholders(template) if name not in BATCH_KEYS})
-            )
-        # the form depends on the template and its other placeholders' values only
-        values = tuple(str(context[name]) if name in context else None for name in used)
-        signature = (template, values)
-        # no lock: one dict read or write at a time is atomic, and two callers that build
-        # the same form at once build equal ones
-        form = self._forms.get(signature, _UNKNOWN)
-        if form is _UNKNOWN:
-            form = batch_form(template, context)
-            if len(self._forms) > 200_000:
-                self._forms.clear()
-            self._forms[signature] = form
-        if not isinstance(form, BatchForm) or form.key in self._unbatchable:
+        form = self._forms.find(template, context)
+        if form is None or form.key in self._unbatchable:
             return None
         return form

@@ -6,8 +6,10 @@ decides from. A group is one template's batch form; its members are the workload
 asked. Each member's ticks are noted so that a new answer asks only for the members that
 may tick during its life, and members that stopped asking are forgotten. An answer keeps
 each member's share of Prometheus' reply as it came (``RawSeries``) and builds a member's
-series on its first ask. Every method is called with the batch's guard held; none does
-I/O.
+series on its first ask. Every method is called with the batch's guard held but
+``built`` and ``may_ask``, which only read a dict and set one entry (each atomic in the
+interpreter), so building a member's series and choosing a renewal's members keep no
+other worker waiting; none does I/O.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ class Answer:
     """The evaluation time asked of Prometheus."""
     asked: float
     """When (monotonic) the query was answered."""
-    series: dict[Member, RawSeries]
+    series: dict[Member, RawSeries[float]]
     """Each member's share of the answer; its series are built when it asks
     (``BatchForm.series_of``): an answer serves only the members whose tick falls in its
     life, and the others' shares are never built."""

@@ -25,18 +25,22 @@ import dataclasses
 import operator
 import re
 from collections.abc import Iterable, Mapping
+from typing import Generic, TypeVar
 
 from rollout.errors import TemplateError
 from rollout.ports import Series
 from rollout.spec.policy import placeholders, render
 
-__all__ = ["BATCH_KEYS", "BatchForm", "Member", "RawSeries", "batch_form"]
+__all__ = ["BATCH_KEYS", "BatchForm", "Forms", "Member", "RawSeries", "batch_form"]
 
 BATCH_KEYS = ("namespace", "workload")
 """Placeholders whose values differ between the members of one batch."""
 
 Member = tuple[str, ...]
 """A member's values of the batch placeholders the template uses, in ``BATCH_KEYS`` order."""
+
+V = TypeVar("V")
+"""What an answer holds per series: a value (instant queries) or points (range queries)."""
 
 _MARK = "__rollout_batch_{}__"
 _MATCHER = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)\s*=\s*"__rollout_batch_(\w+?)__"')
@@ -96,16 +100,17 @@ class BatchForm:
         return {member: self.series_of(raw) for member, raw in grouped.items()}
 
     def group_vector(
-        self, vector: Iterable[tuple[Mapping[str, str], float]], members: Iterable[Member]
-    ) -> dict[Member, RawSeries]:
+        self, vector: Iterable[tuple[Mapping[str, str], V]], members: Iterable[Member]
+    ) -> dict[Member, RawSeries[V]]:
         """Each member's share of an answer, still as Prometheus sent it: one cheap pass over
         a vector that names every member of the batch (thousands of series at a thousand
         rollouts); ``series_of`` builds a member's series when it asks for them, so the
-        members an answer never serves cost nothing more."""
+        members an answer never serves cost nothing more. A range query's matrix is grouped
+        the same way, each series with its points."""
         pick = operator.itemgetter(*[label for _, label in self.labels])
         single = len(self.labels) == 1
-        own: dict[Member, list[tuple[Mapping[str, str], float]]] = {m: [] for m in members}
-        unlabelled: list[tuple[Mapping[str, str], float]] = []
+        own: dict[Member, list[tuple[Mapping[str, str], V]]] = {m: [] for m in members}
+        unlabelled: list[tuple[Mapping[str, str], V]] = []
         for item in vector:
             try:
                 found = pick(item[0])
@@ -117,32 +122,66 @@ class BatchForm:
                 kept.append(item)
         return {member: RawSeries(found, unlabelled) for member, found in own.items()}
 
-    def series_of(self, raw: RawSeries) -> tuple[Series, ...]:
+    def series_of(self, raw: RawSeries[float]) -> tuple[Series, ...]:
         """A member's series from its share of the answer, the added labels dropped (the
         answer's unlabelled series, the ``vector(0)`` fallback, when it has none)."""
+        return tuple(Series(labels=labels, value=value) for labels, value in self.kept(raw))
+
+    def kept(self, raw: RawSeries[V]) -> list[tuple[tuple[tuple[str, str], ...], V]]:
+        """A member's share as its own query would have answered: each series' labels,
+        sorted, without the labels the rewrite added (the answer's unlabelled series when
+        the member has none of its own)."""
         if not raw.own:
-            return tuple(
-                Series(labels=tuple(sorted(labels.items())), value=value)
-                for labels, value in raw.unlabelled
-            )
+            return [(tuple(sorted(labels.items())), value) for labels, value in raw.unlabelled]
         added = self.added
-        return tuple(
-            Series(
-                labels=tuple(sorted([pair for pair in labels.items() if pair[0] not in added])),
-                value=value,
-            )
+        return [
+            (tuple(sorted([pair for pair in labels.items() if pair[0] not in added])), value)
             for labels, value in raw.own
-        )
+        ]
 
 
 @dataclasses.dataclass(frozen=True)
-class RawSeries:
+class RawSeries(Generic[V]):
     """A member's share of a batch answer before its series are built."""
 
-    own: list[tuple[Mapping[str, str], float]]
+    own: list[tuple[Mapping[str, str], V]]
     """The series naming the member."""
-    unlabelled: list[tuple[Mapping[str, str], float]]
+    unlabelled: list[tuple[Mapping[str, str], V]]
     """The answer's series naming no member (shared by every member of the answer)."""
+
+
+_UNKNOWN = object()
+
+
+class Forms:
+    """Each template's batch form, found once per value of its other placeholders (the
+    batch keys aside, the form depends on nothing else)."""
+
+    MAX_KEPT = 200_000
+
+    def __init__(self) -> None:
+        self._forms: dict[tuple[str, tuple[str | None, ...]], BatchForm | None] = {}
+        self._others: dict[str, tuple[str, ...]] = {}
+        """Each template's placeholders other than the batch keys."""
+
+    def find(self, template: str, context: Mapping[str, object]) -> BatchForm | None:
+        """``batch_form(template, context)``, from memory after the first time. No lock:
+        one dict read or write at a time is atomic, and two callers that build the same
+        form at once build equal ones."""
+        used = self._others.get(template)
+        if used is None:
+            used = self._others[template] = tuple(
+                sorted({name for name in placeholders(template) if name not in BATCH_KEYS})
+            )
+        values = tuple(str(context[name]) if name in context else None for name in used)
+        signature = (template, values)
+        form = self._forms.get(signature, _UNKNOWN)
+        if form is _UNKNOWN:
+            form = batch_form(template, context)
+            if len(self._forms) > self.MAX_KEPT:
+                self._forms.clear()
+            self._forms[signature] = form
+        return form if isinstance(form, BatchForm) else None
 
 
 def batch_form(template: str, context: Mapping[str, object]) -> BatchForm | None:
