@@ -15,7 +15,10 @@ services, then:
 4. one commit moves all N specs to ``v2``; once ``git push`` has returned the push webhook
    is called, and a watch sees each VirtualService's first canary weight - from the push's
    return, ``push_to_first_weight_p99_seconds`` (making the commit and pushing it,
-   ``git_push_seconds``, is the benchmark's work, not the controller's);
+   ``git_push_seconds``, is the benchmark's work, not the controller's), and the range
+   and instant queries Prometheus answered until the last first weight
+   (``push_range_queries``: stable's look-back, read on each rollout's first tick;
+   ``push_instant_queries``);
 5. steady state (all N rollouts in progress, analysing every 5 s): API requests and
    Prometheus queries per pass, tick lag, CPU and RSS of the controller process, and
    reconciles per second with the controller's CPU per reconcile. The stand-ins share the
@@ -65,6 +68,8 @@ INTERVAL = 5.0
 PUSH_PATIENCE = 300.0
 """Seconds to wait for every rollout's first canary weight after the push."""
 HOOK_SECRET = "bench-secret"
+RANGE_HANDLER = "/api/v1/query_range"
+"""Prometheus' handler for range queries: the look-back's, asked on a rollout's first tick."""
 
 
 def _wait(condition: Any, *, timeout: float, what: str, every: float = 0.5) -> None:
@@ -215,6 +220,8 @@ def _measure_rollouts(
     commit = repo.push("v2")
     pushed = time.monotonic()
     results["git_push_seconds"] = round(pushed - began, 2)
+    ranges_before = scale_probe.prometheus_queries(prometheus.url, handler=RANGE_HANDLER)
+    instants_before = scale_probe.prometheus_queries(prometheus.url)
     _push_hook(f"{base}/hooks/git", commit)
     count = len(repo.names)
     deadline = time.monotonic() + PUSH_PATIENCE
@@ -222,6 +229,10 @@ def _measure_rollouts(
         time.sleep(0.5)
     delays = sorted(seen - pushed for seen in watch.first_seen.values())
     watch.stop()
+    ranges = scale_probe.prometheus_queries(prometheus.url, handler=RANGE_HANDLER)
+    instants = scale_probe.prometheus_queries(prometheus.url)
+    results["push_range_queries"] = round(ranges - ranges_before)
+    results["push_instant_queries"] = round(instants - instants_before)
     results["rollouts_weighted_after_push"] = len(delays)
     if len(delays) < count:  # the slowest were not seen: their delay is over the patience
         delays.extend([math.inf] * (count - len(delays)))
@@ -280,6 +291,8 @@ def main(argv: list[str] | None = None) -> None:
     extras = (
         "rollouts_weighted_after_push",
         "push_to_first_weight_p50_seconds",
+        "push_range_queries",
+        "push_instant_queries",
         "git_push_seconds",
         "apiserver_cpu_seconds_per_minute",
         "prometheus_cpu_seconds_per_minute",

@@ -147,13 +147,14 @@ def rss_mb(pid: int) -> float:
     return math.nan
 
 
-def prometheus_queries(url: str) -> float:
-    """Instant queries Prometheus has answered since it started."""
+def prometheus_queries(url: str, *, handler: str = "/api/v1/query") -> float:
+    """Queries Prometheus has answered since it started: instant queries, or those of
+    another ``handler`` (``/api/v1/query_range``: range queries, the look-back's)."""
     with urllib.request.urlopen(f"{url}/metrics", timeout=10) as answer:
         text = answer.read().decode()
     total = 0.0
     for line in text.splitlines():
-        if line.startswith("prometheus_http_requests_total{") and '"/api/v1/query"' in line:
+        if line.startswith("prometheus_http_requests_total{") and f'"{handler}"' in line:
             total += float(line.rsplit(" ", 1)[1])
     return total
 

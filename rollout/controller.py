@@ -45,6 +45,8 @@ from rollout.leader_work import LeaderWork
 from rollout.mesh.factory import new_router
 from rollout.metrics.analyzer import MetricsAnalyzer
 from rollout.metrics.batch import BatchedQueries
+from rollout.metrics.batch_range import BatchedRanges
+from rollout.metrics.look_back import LookBack
 from rollout.metrics.prometheus import PrometheusProvider
 from rollout.notify.dispatch import AlertDispatcher, AlertResult
 from rollout.notify.factory import EnvSecretResolver
@@ -86,7 +88,11 @@ class Controller:
                 store=store,
                 router=self.router,
                 readiness=self.readiness,
-                analyzer=MetricsAnalyzer(prometheus, batch=BatchedQueries(prometheus)),
+                analyzer=MetricsAnalyzer(
+                    prometheus,
+                    batch=BatchedQueries(prometheus),
+                    look_back=LookBack(ranges=BatchedRanges(prometheus)),
+                ),
                 alerts=self.dispatcher,
                 events=events,
                 clock=clock,

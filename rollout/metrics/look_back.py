@@ -5,7 +5,8 @@ rollout (``rollout.analysis.history``): bursts on single pods, pods with rates o
 own. On the baseline tick the analyzer asks, per count policy, the policy's own counter
 queries for the stable version (bad and total requests, one series per pod) as range
 queries over the look-back (``LookBack``: an hour in one-minute steps by default): two
-range queries per count policy, once per rollout, not per tick, so they are not batched.
+range queries per count policy, once per rollout, not per tick; with ``LookBack.ranges``
+the rollouts starting together share one per policy query (``rollout.metrics.batch_range``).
 A policy with per-destination-pod queries (``podErrors``/``podSlow`` and ``podTotal``) is
 read through those: stable's own pods, not its callers (``rollout.analysis.pod_series``);
 where they return no series, through its own counters, as before.
@@ -19,13 +20,16 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from rollout.analysis.observations import COUNT_FIELDS
 from rollout.analysis.pod_series import pod_count_fields
 from rollout.errors import MetricsError, TemplateError
 from rollout.ports import DEFAULT_QUERY_TIMEOUT, MetricsProvider, Series
 from rollout.spec.policy import RenderedPolicy
+
+if TYPE_CHECKING:
+    from rollout.metrics.batch_range import BatchedRanges
 
 __all__ = ["History", "LookBack", "RangeProvider", "stable_history"]
 
@@ -39,6 +43,9 @@ class LookBack:
 
     seconds: float = 3600.0
     step: float = 60.0
+    ranges: BatchedRanges | None = dataclasses.field(default=None, compare=False)
+    """The look-backs of rollouts starting together, read in one range query per policy
+    query (``rollout.metrics.batch_range``); None: one per rollout."""
 
 
 @runtime_checkable
@@ -79,9 +86,15 @@ def stable_history(
                 continue
             try:
                 queries = policy.queries_for(stable)
+                context = {**policy.params, **stable}
                 history = {
                     field: _read(
-                        provider, queries[field], at=at, look_back=look_back, timeout=timeout
+                        provider,
+                        queries[field],
+                        at=at,
+                        look_back=look_back,
+                        timeout=timeout,
+                        batched=(policy.templates[field], context),
                     )
                     for field in fields
                 }
@@ -94,8 +107,26 @@ def stable_history(
 
 
 def _read(
-    provider: RangeProvider, query: str, *, at: float, look_back: LookBack, timeout: float
+    provider: RangeProvider,
+    query: str,
+    *,
+    at: float,
+    look_back: LookBack,
+    timeout: float,
+    batched: tuple[str, Mapping[str, object]],
 ) -> dict[str, tuple[tuple[float, float], ...]]:
+    if look_back.ranges is not None:
+        template, context = batched
+        found = look_back.ranges.query_range(
+            template,
+            context,
+            start=at - look_back.seconds,
+            end=at,
+            step=look_back.step,
+            timeout=timeout,
+        )
+        if found is not None:
+            return found
     matrix = provider.query_range(
         query, start=at - look_back.seconds, end=at, step=look_back.step, timeout=timeout
     )

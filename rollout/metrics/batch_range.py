@@ -1,0 +1,198 @@
+"""Stable's look-back for the rollouts that start in the same moment: one range query per
+policy query, split per workload.
+
+On a rollout's first tick the analyzer reads stable's counters over the last hour as range
+queries (``rollout.metrics.look_back``): two per count policy. A push to a thousand
+rollouts asked four thousand of them in front of the first weights. ``BatchedRanges`` sends
+the batch form of the template (``rollout.metrics.batch_query``, as the instant batches do)
+for every workload that asks for the same look-back, and splits the matrix per workload;
+each rollout's history is what its own range query would have returned.
+
+To be the same look-back, a range's end is put on its step's grid (the hour before the
+rollout ends at most one step before its first tick, still before any canary traffic), so
+every rollout that starts within one step asks for the same range. The first caller waits
+``gather`` seconds for the others to join, then asks for everyone who joined; a workload
+that joins while that query is out is asked for in the next one, with everyone who joined
+meanwhile. Answers are kept for the last ``keep`` ranges per template, so a rollout that
+starts later in the same step asks nothing. A template without a batch form, or a batch
+Prometheus refuses, is asked per rollout as before (``query_range`` returns None). Only
+the numbers come from the batch: a failure reaches each rollout as its own would have.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+import threading
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from rollout.errors import MetricsError, TemplateError
+from rollout.metrics import errors
+from rollout.metrics.batch_query import BatchForm, Forms, Member, RawSeries
+from rollout.ports import DEFAULT_QUERY_TIMEOUT, Series
+
+if TYPE_CHECKING:  # the look-back is this module's caller
+    from rollout.metrics.look_back import RangeProvider
+
+__all__ = ["BatchedRanges"]
+
+Points = tuple[tuple[float, float], ...]
+
+_FALLBACK = re.compile(r"\bor\s+on\s*\([^()]*\)\s*vector\s*\(\s*([-+0-9.eE]+)\s*\)\s*$")
+"""A batch form ending in ``or on (<the batch labels>) vector(N)`` (a template's ``or on()
+vector(N)``, widened): its own range query has ``N`` at each step where the workload had
+no series (see ``fallback``)."""
+
+
+@dataclasses.dataclass
+class _Range:
+    """One template's batch form over one range: who asked, and what they got."""
+
+    form: BatchForm
+    answered: dict[Member, RawSeries[Points]] = dataclasses.field(default_factory=dict)
+    failed: dict[Member, MetricsError] = dataclasses.field(default_factory=dict)
+    alone: set[Member] = dataclasses.field(default_factory=set)
+    """Members whose batch could not be asked (refused, or a value no regex may hold):
+    each asks its own query."""
+    pending: set[Member] = dataclasses.field(default_factory=set)
+    asking: threading.Event | None = None
+
+
+class BatchedRanges:
+    """Answers single-workload range queries from one batch range query per template and
+    range (:class:`rollout.metrics.look_back.RangeProvider` for look-backs)."""
+
+    def __init__(self, provider: RangeProvider, *, gather: float = 0.2, keep: int = 64) -> None:
+        self.provider = provider
+        self.gather = gather
+        self.keep = keep
+        self._forms = Forms()
+        self._ranges: dict[tuple[object, ...], _Range] = {}
+        self._unbatchable: set[tuple[str, ...]] = set()
+        self._guard = threading.Lock()
+        """Guards the ranges and their members; never held across a query."""
+        self.queries_sent = 0
+
+    @staticmethod
+    def on_grid(start: float, end: float, step: float) -> tuple[float, float]:
+        """The range of the same length whose end is the last step boundary at or before
+        ``end``: the same for every rollout that starts within one step."""
+        aligned = math.floor(end / step) * step if step > 0 else end
+        return aligned - (end - start), aligned
+
+    def query_range(
+        self,
+        template: str,
+        context: Mapping[str, object],
+        *,
+        start: float,
+        end: float,
+        step: float,
+        timeout: float = DEFAULT_QUERY_TIMEOUT,
+    ) -> dict[str, Points] | None:
+        """``template`` rendered with ``context`` over ``start``..``end`` put on the grid
+        (``on_grid``), per series key; None when it must be asked on its own (no batch
+        form, or Prometheus refused the batch)."""
+        form = self._forms.find(template, context)
+        if form is None or form.key in self._unbatchable:
+            return None
+        batchable, fill = fallback(form)
+        if not batchable:
+            return None
+        member = form.member(context)
+        start, end = self.on_grid(start, end, step)
+        key = (form.key, start, end, step)
+        while True:
+            with self._guard:
+                found = self._ranges.get(key)
+                if found is None:
+                    found = self._ranges[key] = _Range(form)
+                    for stale in list(self._ranges)[: max(0, len(self._ranges) - self.keep)]:
+                        del self._ranges[stale]
+                if member in found.answered:
+                    raw = found.answered[member]
+                    break
+                if member in found.failed:
+                    raise found.failed[member]
+                if member in found.alone or form.key in self._unbatchable:
+                    return None
+                found.pending.add(member)
+                flight = found.asking
+                mine = flight is None
+                if mine:
+                    flight = found.asking = threading.Event()
+            assert flight is not None
+            if not mine:
+                flight.wait(timeout)  # someone else's query may have named us
+                continue
+            try:
+                self._ask(found, start=start, end=end, step=step, timeout=timeout)
+            finally:
+                with self._guard:
+                    found.asking = None
+                flight.set()
+        own = RawSeries(raw.own, [])  # the batch's fallback is per step of all members
+        found_series = {Series(labels, 0.0).key: points for labels, points in form.kept(own)}
+        if fill is not None:
+            covered = {round(t, 3) for _, points in raw.own for t, _ in points}
+            missing = tuple(
+                (t, fill) for t in _grid(start, end, step) if round(t, 3) not in covered
+            )
+            if missing:
+                found_series[""] = missing
+        return found_series
+
+    def _ask(self, found: _Range, *, start: float, end: float, step: float, timeout: float) -> None:
+        """Ask for everyone pending, after ``gather`` seconds."""
+        time.sleep(self.gather)  # the rollouts starting with this one join meanwhile
+        with self._guard:
+            members = sorted(found.pending)
+            found.pending.clear()
+        try:
+            query = found.form.query(members)
+            self.queries_sent += 1
+            matrix = self.provider.query_range(
+                query, start=start, end=end, step=step, timeout=timeout
+            )
+        except (errors.BadQuery, TemplateError) as refused:
+            with self._guard:
+                found.alone.update(members)
+                if isinstance(refused, errors.BadQuery):
+                    self._unbatchable.add(found.form.key)
+            return
+        except MetricsError as error:
+            with self._guard:
+                found.failed.update(dict.fromkeys(members, error))
+            return
+        split = found.form.group_vector(matrix, members)
+        with self._guard:
+            found.answered.update(split)
+
+
+def fallback(form: BatchForm) -> tuple[bool, float | None]:
+    """Whether ``form`` can be batched over a range, and the value its ``or on()
+    vector(N)`` fallback gives at each step where a workload had no series (None: none).
+
+    Over a range the batch's fallback holds only at the steps where no member had a
+    series, so each member's is rebuilt from the steps its own series miss; a ``vector``
+    anywhere but at the end of the query has no such reading, and is asked per rollout."""
+    found = _FALLBACK.search(form.text)
+    if found is None:
+        return "vector" not in form.text, None
+    if form.text.count("vector") != 1:
+        return False, None
+    try:
+        return True, float(found.group(1))
+    except ValueError:
+        return False, None
+
+
+def _grid(start: float, end: float, step: float) -> list[float]:
+    """The times a range query answers at: whole seconds from the start, as the client
+    sends them, every ``step`` up to the end."""
+    first, last = round(start), round(end)
+    count = math.floor((last - first) / step) + 1 if step > 0 else 1
+    return [first + index * step for index in range(max(0, count))]

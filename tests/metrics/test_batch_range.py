@@ -1,0 +1,107 @@
+"""Stable's look-back for rollouts that start together, against a real Prometheus: one
+range query per policy query, and each rollout's history what its own queries give.
+
+Inputs: the test exporter's counters for three services' stable pods (one with errors on
+one pod), scraped every second; rollouts whose first ticks come at once from several
+threads. Outputs: each rollout's history compared with the per-rollout look-back over the
+same range, and the range queries sent.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from rollout.metrics.batch_range import BatchedRanges
+from rollout.metrics.look_back import LookBack, stable_history
+from rollout.metrics.observe import template_context
+from rollout.metrics.prometheus import PrometheusProvider
+from rollout.source.files import shipped_policies
+from rollout.spec.policy import resolve
+from tests.metrics.exporter import IstioExporter
+from tests.metrics.shop_rollouts import shop_rollout
+from tests.metrics.stack import wait_for_scrape
+from tests.metrics.test_look_back import CountingProvider
+
+pytestmark = pytest.mark.slow
+
+POLICIES = tuple(resolve(policy, {}) for policy in shipped_policies())
+SERVICES = ("ranges-a", "ranges-b", "ranges-c")
+STEP = 1.0
+
+
+@pytest.fixture(scope="module")
+def recorded(exporter: IstioExporter, provider: PrometheusProvider) -> None:
+    for second in range(6):
+        for service in SERVICES:
+            for pod in ("p1", "p2"):
+                bad = 20 if (service, pod) == ("ranges-b", "p2") and second > 2 else 1
+                exporter.record(f"{service}-v1", pod=pod, requests=500 - bad)
+                exporter.record(f"{service}-v1", pod=pod, requests=bad, code="503")
+        time.sleep(1.0)
+    for service in SERVICES:
+        query = f'sum(istio_requests_total{{destination_workload="{service}-v1"}})'
+        wait_for_scrape(provider, query, 500.0 * 6 * 2)
+
+
+def histories(provider: CountingProvider, look_back: LookBack, at: float) -> dict[str, Any]:
+    """Each service's look-back at ``at``, all asked at once from threads of their own."""
+    found: dict[str, Any] = {}
+
+    def first_tick(service: str) -> None:
+        stable = template_context(shop_rollout(service), "v1")
+        found[service] = stable_history(
+            POLICIES,
+            provider,
+            stable=stable,
+            at=at,
+            look_back=look_back,
+        )
+
+    threads = [threading.Thread(target=first_tick, args=(s,)) for s in SERVICES]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return found
+
+
+def test_rollouts_starting_together_share_one_range_query_per_policy_query(
+    recorded: None, provider: PrometheusProvider
+) -> None:
+    at = time.time() + 1.0  # the client sends whole seconds: the last scrape is in range
+    batched = CountingProvider(provider)
+    ranges = BatchedRanges(batched, gather=0.5)
+    shared = histories(batched, LookBack(seconds=20.0, step=STEP, ranges=ranges), at)
+    # the error and slow-request policies, bad and total requests each: four for all three
+    assert batched.ranges == 4 and ranges.queries_sent == 4
+    alone = CountingProvider(provider)
+    _, end = BatchedRanges.on_grid(at - 20.0, at, STEP)
+    own = histories(alone, LookBack(seconds=20.0, step=STEP), end)
+    assert alone.ranges == 4 * len(SERVICES)
+    assert shared == own
+    errors = shared["ranges-b"]["istio-error-ratio"]["errors"]
+    # each pod, and the fallback's zero at the steps before the first scrape
+    assert {"pod=p1", "pod=p2"} <= set(errors) <= {"pod=p1", "pod=p2", ""}
+    assert max(points[-1][1] for points in errors.values()) > 20.0
+
+
+def test_a_rollout_starting_later_in_the_same_step_asks_nothing(
+    recorded: None, provider: PrometheusProvider
+) -> None:
+    counting = CountingProvider(provider)
+    look_back = LookBack(seconds=20.0, step=10.0, ranges=BatchedRanges(counting, gather=0.5))
+    at = 10.0 * (time.time() // 10.0) + 0.5
+    histories(counting, look_back, at)
+    asked = counting.ranges
+    again = histories(counting, look_back, at + 2.0)
+    assert counting.ranges == asked, "the same range, answered before"
+    assert again["ranges-a"]
+
+
+def test_the_range_ends_on_its_steps_grid() -> None:
+    assert BatchedRanges.on_grid(1000.0 - 3600.0, 1000.0, 60.0) == (960.0 - 3600.0, 960.0)
+    assert BatchedRanges.on_grid(960.0 - 3600.0, 960.0, 60.0) == (960.0 - 3600.0, 960.0)
