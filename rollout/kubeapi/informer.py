@@ -13,8 +13,9 @@ every object that was added, changed or deleted (a re-list reports the differenc
 work can follow changes instead of polling for them.
 
 A writer may put the object its write returned into the cache (``remember``), so its next
-read does not see the older copy while the watch event is on its way; an older copy never
-replaces a newer one (resourceVersions compared as etcd's integers when they are ones).
+read does not see the older copy while the watch event is on its way (the change is
+reported then, once); an older copy never replaces a newer one (resourceVersions compared
+as etcd's integers when they are ones).
 Only this module and the other Kubernetes adapters import ``kubernetes``.
 """
 
@@ -127,11 +128,18 @@ class Informer:
             return [obj for (ns, _), obj in self._objects.items() if namespace in (None, ns)]
 
     def remember(self, obj: JsonObject) -> None:
-        """Put an object a write returned into the cache, unless a newer one is there."""
+        """Put an object a write returned into the cache, unless a newer one is there, and
+        tell ``on_change`` when it replaced an older copy: its watch event then finds the
+        same copy and reports no change, so without this a change this process wrote (a
+        spec mirrored from Git, a command) would never be reported."""
         key = key_of(obj)
         with self._lock:
-            if _newer_or_same(obj, self._objects.get(key)):
-                self._objects[key] = obj
+            old = self._objects.get(key)
+            if not _newer_or_same(obj, old):
+                return
+            self._objects[key] = obj
+        if old is None or _version(old) != _version(obj):
+            self._notify(key, old, obj)
 
     # ---- lifecycle -------------------------------------------------------------------
     def start(self, *, wait: float | None = 30.0) -> Informer:

@@ -162,6 +162,20 @@ def test_an_older_copy_never_replaces_a_newer_one(informer: Informer) -> None:
     assert cached is not None and cached["metadata"]["resourceVersion"] == "999999"
 
 
+def test_a_write_remembered_is_reported_once_not_again_by_its_watch_event(
+    informer: Informer, changes: Changes, core: kubernetes.client.CoreV1Api
+) -> None:
+    written = core.replace_namespaced_config_map(
+        "first", "default", as_body(config_map("first", "2"))
+    )
+    informer.remember(core.api_client.sanitize_for_serialization(written))
+    # reported at once, by the write's copy (or by its watch event, if that came first)
+    assert ("first", "1", "2") in changes.seen
+    time.sleep(1.0)  # the watch event has come meanwhile: it reports nothing new
+    reported = [change for change in changes.seen if change[1] != change[2]]
+    assert reported.count(("first", "1", "2")) == 1
+
+
 def test_a_kind_no_longer_served_unsyncs_the_cache_and_is_logged_once(
     api_client: kubernetes.client.ApiClient,
     rollout_crd: dict[str, Any],
