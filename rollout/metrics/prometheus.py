@@ -34,6 +34,7 @@ from typing import Any
 import requests
 from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
+from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from rollout.errors import MetricsError
@@ -107,6 +108,10 @@ class PrometheusSettings:
         return cls(**values)
 
 
+POOL_SIZE = 64
+"""Connections kept open to Prometheus (as to the API server: ``kubeapi.client.POOL_SIZE``)."""
+
+
 class PrometheusProvider:
     """``MetricsProvider`` for Prometheus' HTTP API (instant queries, and range queries for
     the analysis' look-back)."""
@@ -143,6 +148,12 @@ class PrometheusProvider:
             )
         except (TypeError, ValueError) as error:
             raise MetricsError(f"bad Prometheus settings: {error}") from None
+        # the client's adapter keeps 10 connections; the workers (32 by default), the batch
+        # renewals and widenings ask at once, and every request past 10 opened a connection
+        # and threw it away
+        session.mount(
+            self.settings.url.rstrip("/"), HTTPAdapter(max_retries=retry, pool_maxsize=POOL_SIZE)
+        )
 
     @property
     def url(self) -> str:
