@@ -13,8 +13,11 @@ rollout ends at most one step before its first tick, still before any canary tra
 every rollout that starts within one step asks for the same range. The first caller waits
 ``gather`` seconds for the others to join, then asks for everyone who joined; a workload
 that joins while that query is out is asked for in the next one, with everyone who joined
-meanwhile. Answers are kept for the last ``keep`` ranges per template, so a rollout that
-starts later in the same step asks nothing. A template without a batch form, or a batch
+meanwhile. Answers are kept for the last ``keep`` ranges, so a rollout that starts later
+in the same step asks nothing. A look-back reads several counters one after the other; a
+rollout that asks one is enrolled in the ranges the others' look-backs read over the same
+range, and their queries go out with the first, so it waits for one gathering, not one per
+counter. A template without a batch form, or a batch
 Prometheus refuses, is asked per rollout as before (``query_range`` returns None). Only
 the numbers come from the batch: a failure reaches each rollout as its own would have.
 """
@@ -52,6 +55,8 @@ class _Range:
     """One template's batch form over one range: who asked, and what they got."""
 
     form: BatchForm
+    window: tuple[float, float, float]
+    """Start, end and step."""
     answered: dict[Member, RawSeries[Points]] = dataclasses.field(default_factory=dict)
     failed: dict[Member, MetricsError] = dataclasses.field(default_factory=dict)
     alone: set[Member] = dataclasses.field(default_factory=set)
@@ -109,7 +114,7 @@ class BatchedRanges:
             with self._guard:
                 found = self._ranges.get(key)
                 if found is None:
-                    found = self._ranges[key] = _Range(form)
+                    found = self._ranges[key] = _Range(form, (start, end, step))
                     for stale in list(self._ranges)[: max(0, len(self._ranges) - self.keep)]:
                         del self._ranges[stale]
                 if member in found.answered:
@@ -119,7 +124,9 @@ class BatchedRanges:
                     raise found.failed[member]
                 if member in found.alone or form.key in self._unbatchable:
                     return None
-                found.pending.add(member)
+                if member not in found.pending:
+                    found.pending.add(member)
+                    self._enrol_siblings(found, member)
                 flight = found.asking
                 mine = flight is None
                 if mine:
@@ -129,11 +136,17 @@ class BatchedRanges:
                 flight.wait(timeout)  # someone else's query may have named us
                 continue
             try:
-                self._ask(found, start=start, end=end, step=step, timeout=timeout)
+                time.sleep(self.gather)  # the rollouts starting with this one join meanwhile
+                for sibling, theirs in self._claim_siblings(found):
+                    threading.Thread(
+                        target=self._ask_claimed,
+                        args=(sibling, theirs, timeout),
+                        name="range-sibling",
+                        daemon=True,
+                    ).start()
+                self._ask(found, timeout=timeout)
             finally:
-                with self._guard:
-                    found.asking = None
-                flight.set()
+                self._landed(found, flight)
         own = RawSeries(raw.own, [])  # the batch's fallback is per step of all members
         found_series = {Series(labels, 0.0).key: points for labels, points in form.kept(own)}
         if fill is not None:
@@ -145,9 +158,47 @@ class BatchedRanges:
                 found_series[""] = missing
         return found_series
 
-    def _ask(self, found: _Range, *, start: float, end: float, step: float, timeout: float) -> None:
-        """Ask for everyone pending, after ``gather`` seconds."""
-        time.sleep(self.gather)  # the rollouts starting with this one join meanwhile
+    def _enrol_siblings(self, found: _Range, member: Member) -> None:
+        """``member`` asks ``found``'s template: it will ask the other templates of its
+        look-back over the same range too (a look-back reads every counter of a policy).
+        It is enrolled in the ranges other rollouts asked over that range, so the query
+        asked for them now names it. Called under the guard."""
+        for other in self._ranges.values():
+            if other is found or other.window != found.window:
+                continue
+            if other.form.labels != found.form.labels:
+                continue
+            if member in other.answered or member in other.failed or member in other.alone:
+                continue
+            other.pending.add(member)
+
+    def _claim_siblings(self, found: _Range) -> list[tuple[_Range, threading.Event]]:
+        """The other ranges over ``found``'s range with members waiting and no query out,
+        each marked as asked: their queries go out with ``found``'s, at once."""
+        claimed: list[tuple[_Range, threading.Event]] = []
+        with self._guard:
+            for other in self._ranges.values():
+                if other is found or other.window != found.window:
+                    continue
+                if other.asking is None and other.pending:
+                    other.asking = threading.Event()
+                    claimed.append((other, other.asking))
+        return claimed
+
+    def _ask_claimed(self, found: _Range, flight: threading.Event, timeout: float) -> None:
+        try:
+            self._ask(found, timeout=timeout)
+        finally:
+            self._landed(found, flight)
+
+    def _landed(self, found: _Range, flight: threading.Event) -> None:
+        with self._guard:
+            found.asking = None
+        flight.set()
+
+    def _ask(self, found: _Range, *, timeout: float) -> None:
+        """Ask for everyone pending."""
+        start, end, step = found.window
         with self._guard:
             members = sorted(found.pending)
             found.pending.clear()

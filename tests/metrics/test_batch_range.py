@@ -102,6 +102,44 @@ def test_a_rollout_starting_later_in_the_same_step_asks_nothing(
     assert again["ranges-a"]
 
 
+class Overlapping(CountingProvider):
+    """Counts range queries, each taking a while, and the most asked at once."""
+
+    def __init__(self, provider: PrometheusProvider) -> None:
+        super().__init__(provider)
+        self.in_flight = 0
+        self.most = 0
+        self.lock = threading.Lock()
+
+    def query_range(
+        self, promql: str, **window: float
+    ) -> list[tuple[dict[str, str], tuple[tuple[float, float], ...]]]:
+        with self.lock:
+            self.in_flight += 1
+            self.most = max(self.most, self.in_flight)
+        try:
+            time.sleep(0.3)
+            return super().query_range(promql, **window)
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+
+
+def test_a_rollout_joining_a_range_others_read_asks_its_whole_look_back_at_once(
+    recorded: None, provider: PrometheusProvider
+) -> None:
+    slow = Overlapping(provider)
+    look_back = LookBack(seconds=20.0, step=10.0, ranges=BatchedRanges(slow, gather=0.1))
+    at = 10.0 * (time.time() // 10.0) + 0.5
+    stable = template_context(shop_rollout("ranges-a"), "v1")
+    first = stable_history(POLICIES, slow, stable=stable, at=at, look_back=look_back)
+    assert slow.ranges == 4 and slow.most == 1, "the first rollout: one counter after another"
+    later = template_context(shop_rollout("ranges-c"), "v1")
+    found = stable_history(POLICIES, slow, stable=later, at=at + 1.0, look_back=look_back)
+    assert slow.ranges == 8 and slow.most == 4, "the next: its four counters at once"
+    assert set(found) == set(first)
+
+
 def test_the_range_ends_on_its_steps_grid() -> None:
     assert BatchedRanges.on_grid(1000.0 - 3600.0, 1000.0, 60.0) == (960.0 - 3600.0, 960.0)
     assert BatchedRanges.on_grid(960.0 - 3600.0, 960.0, 60.0) == (960.0 - 3600.0, 960.0)
