@@ -68,6 +68,8 @@ class LeaderWork:
         self._desired = DesiredSpecs()
         self._reported_problems: set[str] = set()
         self._triggered_fingerprint = ""
+        self._ran: dict[str, tuple[str, tuple[object, ...]]] = {}
+        """What each rollout last ran with: its spec's hash and its policies."""
 
     # ---- syncing the spec source -------------------------------------------------------
 
@@ -98,20 +100,24 @@ class LeaderWork:
         listed = self._store.list_rollouts(self._namespace)
         stored = {item.key: item for item in listed if self._owns(item.key)}
         intervals: dict[str, float] = {}
+        changed: set[str] = set()
         for key, item in stored.items():
             desired = self._resolve(item)
             if desired is not None:
                 intervals[key] = self._interval_for(desired.rollout, item.state)
+                if self._ran.get(key) != _ran_with(desired):
+                    changed.add(key)
         self._desired.keep_only(set(stored))
         jobs = self._jobs()
         before = jobs.rollouts()
         jobs.set_rollouts(intervals)
         if specs.fingerprint != self._triggered_fingerprint:
-            # new specs or policies: every rollout decides again now (spec changes also
-            # reach a rollout through the watch; policy changes only through here)
+            # new specs or policies: every rollout they change decides again now (spec
+            # changes also reach a rollout through the watch as their mirror lands; policy
+            # changes only through here); one that already ran with them is not run again
             self._triggered_fingerprint = specs.fingerprint
             for key in intervals:
-                if key in before:
+                if key in before and key in changed:
                     jobs.trigger(key)
         phases = [(i.namespace, i.name, i.shown_phase) for i in stored.values()]
         self._metrics.set_rollout_phases(phases)
@@ -188,6 +194,7 @@ class LeaderWork:
             return
         ticked_from = time.time()
         outcome = self._reconciler.reconcile(desired)
+        self._ran[item.key] = _ran_with(desired)
         state = outcome.state
         interval = self._interval_for(desired.rollout, state, ticked_from=ticked_from)
         self._jobs().retime(item.key, interval)
@@ -227,9 +234,15 @@ class LeaderWork:
         if key in jobs.rollouts():
             log.info("rollout %s is gone: forgetting it", key)
         self._desired.forget(key)
+        self._ran.pop(key, None)
         self._reconciler.unsaved.forget(key)
         self._metrics.forget_rollout(namespace, name)
         jobs.set_rollouts({k: v for k, v in jobs.rollouts().items() if k != key})
+
+
+def _ran_with(desired: Desired) -> tuple[str, tuple[object, ...]]:
+    """What a run of a rollout decided with: its spec (by hash) and its policies."""
+    return desired.spec_hash, desired.policies
 
 
 def _intent(obj: dict[str, Any]) -> tuple[object, ...]:
