@@ -14,12 +14,9 @@ every rollout that starts within one step asks for the same range. The first cal
 ``gather`` seconds for the others to join, then asks for everyone who joined; a workload
 that joins while that query is out is asked for in the next one, with everyone who joined
 meanwhile. Answers are kept for the last ``keep`` ranges, so a rollout that starts later
-in the same step asks nothing. A look-back reads several counters one after the other; a
-rollout that asks one is enrolled in the ranges the others' look-backs read over the same
-range, and their queries go out with the first, so it waits for one gathering, not one per
-counter. A template without a batch form, or a batch
-Prometheus refuses, is asked per rollout as before (``query_range`` returns None). Only
-the numbers come from the batch: a failure reaches each rollout as its own would have.
+in the same step asks nothing. A look-back first enrols every counter it may read
+(``join``), and the first query over a range sends those of the other counters over the
+same times with it, so a look-back waits for one gathering, not one per counter.
 """
 
 from __future__ import annotations
@@ -88,6 +85,47 @@ class BatchedRanges:
         aligned = math.floor(end / step) * step if step > 0 else end
         return aligned - (end - start), aligned
 
+    def join(
+        self, template: str, context: Mapping[str, object], *, window: tuple[float, float, float]
+    ) -> None:
+        """Say ``context`` will ask for ``template`` over ``window`` (start, end, step)
+        soon: the query asked for the range, or for another range over the same times,
+        names it (a look-back enrols every counter it may read, then waits for one
+        gathering, not one each)."""
+        found = self._batchable(template, context, *window)
+        if found is None:
+            return
+        form, member, grid, _ = found
+        with self._guard:
+            kept = self._range(form, grid)
+            if member not in kept.answered and member not in kept.failed:
+                kept.pending.add(member)
+
+    def _batchable(
+        self, template: str, context: Mapping[str, object], start: float, end: float, step: float
+    ) -> tuple[BatchForm, Member, tuple[float, float, float], float | None] | None:
+        """The batch form, the member, the range on the grid and the fallback's value; None
+        when the template is asked per rollout."""
+        form = self._forms.find(template, context)
+        if form is None or form.key in self._unbatchable:
+            return None
+        batchable, fill = fallback(form)
+        if not batchable:
+            return None
+        start, end = self.on_grid(start, end, step)
+        return form, form.member(context), (start, end, step), fill
+
+    def _range(self, form: BatchForm, window: tuple[float, float, float]) -> _Range:
+        """The range of ``form`` over ``window``, made when missing (the oldest beyond
+        ``keep`` forgotten). Called under the guard."""
+        key = (form.key, *window)
+        found = self._ranges.get(key)
+        if found is None:
+            found = self._ranges[key] = _Range(form, window)
+            for stale in list(self._ranges)[: max(0, len(self._ranges) - self.keep)]:
+                del self._ranges[stale]
+        return found
+
     def query_range(
         self,
         template: str,
@@ -101,22 +139,13 @@ class BatchedRanges:
         """``template`` rendered with ``context`` over ``start``..``end`` put on the grid
         (``on_grid``), per series key; None when it must be asked on its own (no batch
         form, or Prometheus refused the batch)."""
-        form = self._forms.find(template, context)
-        if form is None or form.key in self._unbatchable:
+        batchable = self._batchable(template, context, start, end, step)
+        if batchable is None:
             return None
-        batchable, fill = fallback(form)
-        if not batchable:
-            return None
-        member = form.member(context)
-        start, end = self.on_grid(start, end, step)
-        key = (form.key, start, end, step)
+        form, member, (start, end, step), fill = batchable
         while True:
             with self._guard:
-                found = self._ranges.get(key)
-                if found is None:
-                    found = self._ranges[key] = _Range(form, (start, end, step))
-                    for stale in list(self._ranges)[: max(0, len(self._ranges) - self.keep)]:
-                        del self._ranges[stale]
+                found = self._range(form, (start, end, step))
                 if member in found.answered:
                     raw = found.answered[member]
                     break

@@ -75,13 +75,15 @@ def stable_history(
     """Per count policy, stable's counters over the look-back ending at ``at``."""
     if not isinstance(provider, RangeProvider):
         return {}
+    if look_back.ranges is not None:  # every counter it may read, asked together
+        for policy in policies:
+            context = {**policy.params, **stable}
+            for field in {field for fields in _choices(policy) for field in fields}:
+                window = (at - look_back.seconds, at, look_back.step)
+                look_back.ranges.join(policy.templates[field], context, window=window)
     histories: dict[str, History] = {}
     for policy in policies:
-        own = [field for field in policy.templates if field in COUNT_FIELDS]
-        located = pod_count_fields(policy)
-        # stable's own pods where the policy names them; its own counters if they say nothing
-        choices = [list(located), own] if located is not None else [own]
-        for fields in choices:
+        for fields in _choices(policy):
             if len(fields) < 2 or not any(field.endswith("total") for field in fields):
                 continue
             try:
@@ -104,6 +106,14 @@ def stable_history(
                 histories[policy.name] = history
                 break
     return histories
+
+
+def _choices(policy: RenderedPolicy) -> list[list[str]]:
+    """The counters to read, in order: stable's own pods where the policy names them; its
+    own counters if they say nothing."""
+    own = [field for field in policy.templates if field in COUNT_FIELDS]
+    located = pod_count_fields(policy)
+    return [list(located), own] if located is not None else [own]
 
 
 def _read(
