@@ -68,8 +68,8 @@ class LeaderWork:
         self._desired = DesiredSpecs()
         self._reported_problems: set[str] = set()
         self._triggered_fingerprint = ""
-        self._ran: dict[str, tuple[str, tuple[object, ...]]] = {}
-        """What each rollout last ran with: its spec's hash and its policies."""
+        self._ran: dict[str, tuple[str, tuple[object, ...], tuple[str, ...]]] = {}
+        """What each rollout last ran with: its spec's hash, its policies, its spec problems."""
 
     # ---- syncing the spec source -------------------------------------------------------
 
@@ -240,9 +240,11 @@ class LeaderWork:
         jobs.set_rollouts({k: v for k, v in jobs.rollouts().items() if k != key})
 
 
-def _ran_with(desired: Desired) -> tuple[str, tuple[object, ...]]:
-    """What a run of a rollout decided with: its spec (by hash) and its policies."""
-    return desired.spec_hash, desired.policies
+def _ran_with(desired: Desired) -> tuple[str, tuple[object, ...], tuple[str, ...]]:
+    """What a run of a rollout decided with: its spec (by hash), its policies, and what is
+    wrong with the spec in Git (a file turned invalid keeps the last valid spec, whose hash
+    does not change, and that run is what says so on the Rollout)."""
+    return desired.spec_hash, desired.policies, desired.spec_problems
 
 
 def _intent(obj: dict[str, Any]) -> tuple[object, ...]:
