@@ -68,8 +68,9 @@ class LeaderWork:
         self._desired = DesiredSpecs()
         self._reported_problems: set[str] = set()
         self._triggered_fingerprint = ""
-        self._ran: dict[str, tuple[str, tuple[object, ...], tuple[str, ...]]] = {}
-        """What each rollout last ran with: its spec's hash, its policies, its spec problems."""
+        self._ran: dict[str, tuple[object, ...]] = {}
+        """What each rollout last ran with: its spec's hash, its policies, its spec problems,
+        whether its spec left Git."""
 
     # ---- syncing the spec source -------------------------------------------------------
 
@@ -240,11 +241,12 @@ class LeaderWork:
         jobs.set_rollouts({k: v for k, v in jobs.rollouts().items() if k != key})
 
 
-def _ran_with(desired: Desired) -> tuple[str, tuple[object, ...], tuple[str, ...]]:
-    """What a run of a rollout decided with: its spec (by hash), its policies, and what is
+def _ran_with(desired: Desired) -> tuple[object, ...]:
+    """What a run of a rollout decided with: its spec (by hash), its policies, what is
     wrong with the spec in Git (a file turned invalid keeps the last valid spec, whose hash
-    does not change, and that run is what says so on the Rollout)."""
-    return desired.spec_hash, desired.policies, desired.spec_problems
+    does not change, and that run is what says so on the Rollout), and whether the spec
+    left Git (the same spec then runs to retire the Rollout, at once, not a resync later)."""
+    return desired.spec_hash, desired.policies, desired.spec_problems, desired.deleted
 
 
 def _intent(obj: dict[str, Any]) -> tuple[object, ...]:
