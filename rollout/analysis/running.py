@@ -1,9 +1,11 @@
 """The running statistics the analysis carries from tick to tick, as JSON-ready data.
 
 The coordinator stores this in the Rollout's status (``status.analysis``) and hands it back
-at the next tick, so a restarted controller resumes the sequential tests exactly where
-they were. An empty mapping means "nothing observed yet": the next observation becomes the
-baseline. Everything here round-trips through ``json.dumps``/``json.loads``.
+at the next tick, so a restarted controller resumes the sequential tests where they were
+last written (``rollout/status_writes.py``: at most 30 s of evidence earlier; the next
+interval then spans the gap, which is still a valid step of the tests). An empty mapping
+means "nothing observed yet": the next observation becomes the baseline. Everything here
+round-trips through ``json.dumps``/``json.loads``.
 """
 
 from __future__ import annotations
