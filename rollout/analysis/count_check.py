@@ -107,6 +107,17 @@ def stable_breached(interval: Interval, *, allowed: float, noise: float) -> bool
     return bad > expected + BREACH_SIGMAS * spread + 1.0
 
 
+def _shared_incident(
+    interval: Interval, spread: dispersion.Spread, allowed: float | None, compare: bool
+) -> bool:
+    """Whether ``interval`` holds an incident stable suffers too (compared, with an SLO)."""
+    return (
+        compare
+        and allowed is not None
+        and stable_breached(interval, allowed=allowed, noise=spread.relative_variance)
+    )
+
+
 def _setting(
     interval: Interval,
     spread: dispersion.Spread,
@@ -178,11 +189,7 @@ def judge_counts(
     if interval is not None:
         for key, value in _as_counts(interval).items():
             counted[key] += value
-        incident = (
-            compare
-            and allowed is not None
-            and stable_breached(interval, allowed=allowed, noise=spread.relative_variance)
-        )
+        incident = _shared_incident(interval, spread, allowed, compare)
         if not incident:
             # an incident is set apart, not counted as everyday noise
             spread = spread.add(interval.stable_cells)
@@ -210,11 +217,7 @@ def judge_counts(
             )
 
     if by_destination and where is not None:
-        incident = (
-            compare
-            and allowed is not None
-            and stable_breached(where, allowed=allowed, noise=spread.relative_variance)
-        )
+        incident = _shared_incident(where, spread, allowed, compare)
         pod_statistics = pods.leave_one_out(
             pod_statistics,
             pooled_before,
