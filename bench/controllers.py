@@ -208,6 +208,7 @@ class Ours:
             observations,
             self.rollout.spec.analysis,
             self.analysis if self.analysis is not None else self.state.analysis,
+            canary_weight=self.state.canary_weight,
         )
         self.analysis = analysis
         decision = decide(

@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from rollout.analysis import dispersion, history, pod_series, pods, sequential
+from rollout.analysis import count_summary, dispersion, history, pod_series, pods, sequential
 from rollout.analysis.alignment import Interval, Timeline
 from rollout.analysis.observations import CANARY, STABLE, PolicyObservation
 from rollout.analysis.running import COUNTED_KEYS, PolicyProgress
@@ -50,12 +50,15 @@ COMPARISON_MASS = 0.8
 
 INTERVAL_CAP = pods.INTERVAL_CAP
 
-ACCEPT_LOG_LEVEL = math.log(1000.0)
-"""Acceptance: a canary at twice its SLO is shown within it with probability <= 0.1%."""
+ACCEPT_LOG_LEVEL = count_summary.ACCEPT_LOG_LEVEL
 
 GREY_SETTLE_BAD = 3.0
 """The grey zone lasts at least the requests in which a canary at its SLO shows this many
 bad requests: enough for a canary well over it to show itself."""
+
+UNEXPECTED_SILENCE = math.log(1000.0)
+"""Canary requests expected at its weight past which their absence is a problem: a canary
+that gets its share of the requests shows none with probability at most 0.1% here."""
 
 BREACH_SIGMAS = 3.0
 """Stable's interval count this many standard deviations over its SLO is an incident."""
@@ -148,6 +151,7 @@ def judge_counts(
     log_threshold: float,
     tick: int,
     no_data_fails: bool,
+    canary_weight: float | None = None,
 ) -> CountResult:
     bad_field = fields[0]
     versions = (CANARY, STABLE) if compare else (CANARY,)
@@ -189,6 +193,7 @@ def judge_counts(
     if interval is not None:
         for key, value in _as_counts(interval).items():
             counted[key] += value
+        counted["canary_expected"] += _expected_canary(interval, canary_weight)
         incident = _shared_incident(interval, spread, allowed, compare)
         if not incident:
             # an incident is set apart, not counted as everyday noise
@@ -288,7 +293,7 @@ def judge_counts(
         "p_value": min(1.0, math.exp(-peak)) if tested else None,
         "stable_value": stable_bad / stable_total if compare and stable_total else None,
     }
-    summary = _summary(
+    summary = count_summary.summary(
         bad_field,
         canary=(canary_bad, canary_total or 0.0),
         stable=(stable_bad, stable_total) if compare else None,
@@ -306,6 +311,14 @@ def judge_counts(
         outcome, message = Outcome.INCONCLUSIVE, f"canary {problems[CANARY]}"
     elif baseline:
         outcome, message = Outcome.PASS, "baseline recorded; counting canary requests from here"
+    elif not canary_total and not _pending(timeline) and _silence_expected(counted, canary_weight):
+        outcome, message = (
+            Outcome.PASS,
+            (
+                f"no canary requests yet, {counted['canary_expected']:.1f} expected at "
+                f"{canary_weight:g}% of this traffic; {summary}"
+            ),
+        )
     elif not canary_total and not _pending(timeline):
         outcome = Outcome.FAIL if no_data_fails else Outcome.INCONCLUSIVE
         message = "no canary requests yet" + (" (noData: fail)" if no_data_fails else "")
@@ -344,57 +357,21 @@ def _as_counts(interval: Interval) -> dict[str, float]:
     }
 
 
+def _expected_canary(interval: Interval, weight: float | None) -> float:
+    """The canary requests its weight predicts from stable's requests in ``interval``."""
+    if weight is None or not 0.0 < weight < 100.0:
+        return 0.0
+    return interval.stable[1] * weight / (100.0 - weight)
+
+
+def _silence_expected(counted: dict[str, float], weight: float | None) -> bool:
+    """Whether a canary without a request yet is simply too small a share of too little
+    traffic (known weight, fewer than ``UNEXPECTED_SILENCE`` requests predicted): nothing
+    is wrong, there is nothing to judge yet."""
+    return weight is not None and counted["canary_expected"] < UNEXPECTED_SILENCE
+
+
 def _pending(timeline: Timeline) -> bool:
     """Whether the canary's counters show requests not yet in a closed interval."""
     tracks = timeline.tracks.get(f"{CANARY}.total", {})
     return any(track.last[1] > track.at_cut for track in tracks.values())
-
-
-def _plain_number(value: float) -> str:
-    """A number for people, never in e-notation: ``3,990``, ``200``, ``0.4``; past a million
-    only its size matters."""
-    if value >= 1e6:
-        return "over 1,000,000"
-    if value >= 10:
-        return f"{value:,.0f}"
-    return f"{value:.2f}".rstrip("0").rstrip(".") or "0"
-
-
-def _summary(
-    bad_field: str,
-    *,
-    canary: tuple[float, float],
-    stable: tuple[float, float] | None,
-    allowed: float | None,
-    log_evidence: float,
-    log_threshold: float,
-    tested: bool,
-    acceptance: float | None,
-) -> str:
-    noun = "errors" if bad_field == "errors" else "slow"
-
-    def part(counts: tuple[float, float]) -> str:
-        bad, total = counts
-        ratio = f" ({bad / total:.2%})" if total else ""
-        return f"{bad:.0f} {noun} in {total:.0f} requests{ratio}"
-
-    text = f"canary {part(canary)}"
-    if stable is not None:
-        text += f" vs stable {part(stable)}"
-    if allowed is not None:
-        text += f", SLO max {allowed:.2%}"
-    if tested:
-        evidence = math.exp(min(log_evidence, 700.0)) if math.isfinite(log_evidence) else 0.0
-        # the e-value: how many times likelier these counts are if the canary is worse
-        text += (
-            f"; evidence the canary is worse {_plain_number(evidence)}"
-            f" (rollback at {_plain_number(math.exp(log_threshold))})"
-        )
-    if acceptance is not None:
-        shown = acceptance >= ACCEPT_LOG_LEVEL
-        text += "; within SLO: " + (
-            "shown"
-            if shown
-            else f"not yet shown ({min(acceptance, 700.0):.1f} of {ACCEPT_LOG_LEVEL:.1f})"
-        )
-    return text

@@ -16,8 +16,10 @@ Per policy:
 - **quantiles** and **values** are compared with their absolute bounds (``thresholds.py``).
 
 Outcomes: FAIL when any check fails; INCONCLUSIVE when none fails but one could not be
-judged (no data, NaN, Prometheus unreachable, no canary request yet since the baseline);
-PASS otherwise. ``within_slo`` says the evidence *shows* the canary within every SLO that
+judged (no data, NaN, Prometheus unreachable, no canary request yet since the baseline
+although its weight predicted several from stable's requests); PASS otherwise (a canary
+with no request yet where its weight predicts hardly any is not judged, and not shown
+within its SLOs either). ``within_slo`` says the evidence *shows* the canary within every SLO that
 has a maximum (PASS and every acceptance test passed), not merely that it was not yet shown
 worse: steps that raise the weight on evidence wait for it; ``leaning_worse`` that a
 rejection test is in its grey zone, and no step raises the weight then. ``promotable`` needs
@@ -60,8 +62,12 @@ def judge(
     observations: Mapping[str, PolicyObservation],
     settings: Analysis,
     state: AnalysisState | Mapping[str, Any] | None = None,
+    *,
+    canary_weight: float | None = None,
 ) -> tuple[Verdict, AnalysisState]:
-    """Judge one tick. ``state`` is what the previous call returned (or its ``as_dict()``)."""
+    """Judge one tick. ``state`` is what the previous call returned (or its ``as_dict()``);
+    ``canary_weight`` the canary's share of traffic now (percent), which says how many
+    canary requests stable's predict (without it, no canary request is inconclusive)."""
     current = state if isinstance(state, AnalysisState) else AnalysisState.from_dict(state)
     baseline = current.fresh
     no_data_fails = settings.no_data is NoDataMeaning.FAIL
@@ -84,6 +90,7 @@ def judge(
             log_threshold=log_threshold,
             tick=current.ticks,
             no_data_fails=no_data_fails,
+            canary_weight=canary_weight,
         )
         evidence.append(result.evidence)
         progress[policy.name] = result.progress

@@ -25,7 +25,13 @@ __all__ = ["COUNTED_KEYS", "SCHEMA", "AnalysisState", "PolicyProgress"]
 SCHEMA = 2
 """Bumped when the meaning of the stored statistics changes; older state is restarted."""
 
-COUNTED_KEYS = ("canary_bad", "canary_total", "stable_bad", "stable_total")
+COUNTED_KEYS = (
+    "canary_bad",
+    "canary_total",
+    "stable_bad",
+    "stable_total",
+    "canary_expected",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,7 +39,8 @@ class PolicyProgress:
     """One count policy's aligned counters and sequential statistics.
 
     ``timeline`` holds every counter series with its last samples (``alignment.py``);
-    ``counted`` the bad and total requests of both versions up to the last cut;
+    ``counted`` the bad and total requests of both versions up to the last cut, and the
+    canary requests its weights predicted from stable's;
     ``spread`` stable's noise (``dispersion.py``); ``comparison`` and ``absolute`` the log
     likelihood ratios of the two rejection tests, one per grid point; ``acceptance`` the
     log likelihood ratio of "within the SLO" against "twice over it"; ``grey_entered``

@@ -64,5 +64,11 @@ class MetricsAnalyzer:
             batch=self.batch,
             look_back=self.look_back if fresh else None,
         )
-        verdict, analysis_state = judge(desired.policies, observations, settings, state.analysis)
+        verdict, analysis_state = judge(
+            desired.policies,
+            observations,
+            settings,
+            state.analysis,
+            canary_weight=state.canary_weight,
+        )
         return verdict, analysis_state.as_dict()

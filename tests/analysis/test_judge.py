@@ -90,6 +90,32 @@ def test_no_canary_traffic_after_the_baseline_is_inconclusive_or_fails_on_reques
     assert verdict.outcome is Outcome.FAIL
 
 
+def test_no_canary_request_where_its_weight_predicts_hardly_any_is_not_judged() -> None:
+    # 1% of a quiet service: 300 stable requests predict three canary requests
+    counted = [p for p in POLICIES if p.name != "istio-latency-p99"]  # the default policies
+    strict = SETTINGS.model_copy(update={"no_data": NoDataMeaning.FAIL})
+    traffic = Traffic()
+
+    def tick(state: Any, settings: Analysis = SETTINGS) -> tuple[Any, AnalysisState]:
+        observed = traffic.observe(silent_canary=True)
+        return judge(counted, observed, settings, state, canary_weight=1)
+
+    _, state = tick(None)
+    traffic.serve("s", 300)
+    for settings in (SETTINGS, strict):
+        verdict, _ = tick(state, settings)
+        assert verdict.outcome is Outcome.PASS, verdict.reason
+        assert not verdict.within_slo and not verdict.promotable
+        assert "3.0 expected at 1%" in verdict.evidence[0].message
+    # stable's next 400 predict seven in all: their absence is a problem again
+    traffic.serve("s", 400)
+    verdict, _ = tick(state)
+    assert verdict.outcome is Outcome.INCONCLUSIVE
+    assert "no canary requests yet" in verdict.reason
+    verdict, _ = tick(state, strict)
+    assert verdict.outcome is Outcome.FAIL
+
+
 def test_a_healthy_canary_is_promotable_once_shown_within_its_slos() -> None:
     traffic = Traffic()
     _, state = run(traffic, None)
