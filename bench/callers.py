@@ -69,35 +69,57 @@ class CallerView(PrometheusView):
         }
         self._split_to = dict.fromkeys(service.pods, 0)
         self._past: np.ndarray | None = None  # split when the look-back is first read
+        self._times_at: tuple[int, int] | None = None
+        self._caller_times: list[int] = []
 
     def _split(self, increments: np.ndarray) -> np.ndarray:
         """Per-pod increments ``(seconds, pods, FIELDS)`` dealt to random callers and summed
         over pods: ``(seconds, callers, FIELDS)``."""
         counts = np.rint(increments).astype(np.int64)
-        share = np.full(self.callers, 1.0 / self.callers)
         out = np.zeros((counts.shape[0], self.callers, FIELDS))
-        errors = self._split_rng.multinomial(counts[..., ERRORS], share)
-        fine = self._split_rng.multinomial(counts[..., REQUESTS] - counts[..., ERRORS], share)
+        errors = self._deal(counts[..., ERRORS])
+        fine = self._deal(counts[..., REQUESTS] - counts[..., ERRORS])
         out[..., ERRORS] = errors.sum(axis=1)
         out[..., REQUESTS] = (errors + fine).sum(axis=1)
-        slow = self._split_rng.multinomial(counts[..., SLOW], share).sum(axis=1)
+        slow = self._deal(counts[..., SLOW]).sum(axis=1)
         out[..., SLOW] = np.minimum(slow, out[..., REQUESTS])
         return out
+
+    def _deal(self, counts: np.ndarray) -> np.ndarray:
+        """``counts`` ``(seconds, pods)`` dealt to the callers, ``(seconds, pods, callers)``.
+
+        Nothing to deal (low traffic, no error in the block) skips the draw: a multinomial
+        of no trials draws no random number, so the stream is the same either way.
+        """
+        if not counts.any():
+            return np.zeros((*counts.shape, self.callers), dtype=np.int64)
+        return self._split_rng.multinomial(counts, np.full(self.callers, 1.0 / self.callers))
 
     def _caller_counters(self, version: str) -> np.ndarray:
         """Each caller's cumulative counters, split up to the service's present."""
         done, now = self._split_to[version], self.service.now
         if now > done:
             cumulative = self.service.cumulative[version]
-            split = self._split(np.diff(cumulative[done : now + 1], axis=0))
             by_caller = self._by_caller[version]
-            by_caller[done + 1 : now + 1] = by_caller[done] + np.cumsum(split, axis=0)
+            increments = cumulative[done + 1 : now + 1] - cumulative[done:now]
+            if increments.any():
+                split = self._split(increments)
+                by_caller[done + 1 : now + 1] = by_caller[done] + np.cumsum(split, axis=0)
+            else:
+                by_caller[done + 1 : now + 1] = by_caller[done]
             self._split_to[version] = now
         return self._by_caller[version]
 
     def caller_times(self, now: float) -> list[int]:
-        """Each caller's last visible sample time at ``now`` (-1 before its first scrape)."""
-        return last_samples(self.caller_phase, self.caller_lag, now, self.service.now)
+        """Each caller's last visible sample time at ``now`` (-1 before its first scrape);
+        asked once per field and version each tick, computed once."""
+        key = (int(now), self.service.now)
+        if key != self._times_at:
+            self._times_at = key
+            self._caller_times = last_samples(
+                self.caller_phase, self.caller_lag, now, self.service.now
+            )
+        return self._caller_times
 
     def series(self, version: str, field: int, now: float) -> dict[str, tuple[float, float]]:
         if field in DESTINATION_FIELDS:

@@ -52,32 +52,6 @@ class SeriesTrack(NamedTuple):
     def last(self) -> tuple[float, float]:
         return self.samples[-1]
 
-    def observe(self, time: float, value: float) -> SeriesTrack:
-        samples = self.samples
-        if time <= samples[-1][0]:
-            return self
-        offset = self.offset + (self.raw if value < self.raw else 0.0)
-        if len(samples) >= MAX_SAMPLES:
-            samples = samples[1 - MAX_SAMPLES :]
-        return SeriesTrack((*samples, (time, value + offset)), self.at_cut, offset, value)
-
-    def cut_at(self, cut: float) -> tuple[float, SeriesTrack]:
-        """The increase since the last cut up to ``cut`` (interpolated between the samples
-        around it), and the track after that cut: samples from the last one at or before it."""
-        samples = self.samples
-        keep = len(samples) - 1
-        while keep > 0 and samples[keep][0] > cut:
-            keep -= 1
-        t0, value = samples[keep]
-        if cut > t0 and keep + 1 < len(samples):
-            t1, v1 = samples[keep + 1]
-            value += (v1 - value) * (cut - t0) / (t1 - t0)
-        if keep == 0 and value == self.at_cut:
-            return 0.0, self
-        return max(0.0, value - self.at_cut), SeriesTrack(
-            samples[keep:], value, self.offset, self.raw
-        )
-
     def as_list(self) -> list[float]:
         flat = [self.at_cut, self.offset, self.raw]
         for time, value in self.samples:
@@ -115,12 +89,19 @@ class Timeline:
     ) -> tuple[Timeline, Interval | None]:
         """Add one tick's ``{version.field: (series, stamps)}``; close an interval if possible.
 
-        The first call records the baseline: nothing before it is counted.
+        The first call records the baseline: nothing before it is counted. Called for every
+        policy of every rollout at every tick, so the per-series steps are written out here
+        rather than as methods of ``SeriesTrack`` (a call and a returned tuple per series
+        per tick): a new sample extends a track (a counter reset folds the value before it
+        into the offset), and a cut interpolates each track's value at the cut between
+        its samples around it and keeps the samples from the last one at or before it.
         """
         baseline = self.cut is None
         tracks: dict[str, dict[str, SeriesTrack]] = {k: dict(v) for k, v in self.tracks.items()}
         for name, (series, stamps) in readings.items():
-            known = tracks.setdefault(name, {})
+            known = tracks.get(name)
+            if known is None:
+                known = tracks[name] = {}
             for key, value in series.items():
                 if value != value or value < 0:  # NaN or negative: not a counter value
                     continue
@@ -131,28 +112,38 @@ class Timeline:
                         known[key] = SeriesTrack(((time, value),), value, 0.0, value)
                     else:
                         since = min(time, self.cut if self.cut is not None else time)
-                        samples = (
+                        first: tuple[tuple[float, float], ...] = (
                             ((since, 0.0), (time, value)) if time > since else ((time, value),)
                         )
-                        known[key] = SeriesTrack(samples, 0.0, 0.0, value)
-                else:
-                    known[key] = track.observe(time, value)
+                        known[key] = SeriesTrack(first, 0.0, 0.0, value)
+                    continue
+                samples = track.samples
+                if time <= samples[-1][0]:
+                    continue
+                raw = track.raw
+                offset = track.offset + (raw if value < raw else 0.0)
+                if len(samples) >= MAX_SAMPLES:
+                    samples = samples[1 - MAX_SAMPLES :]
+                known[key] = SeriesTrack(
+                    (*samples, (time, value + offset)), track.at_cut, offset, value
+                )
             while len(known) > MAX_SERIES:
                 known.pop(next(iter(known)))
-        newest = max((t.samples[-1][0] for k in tracks.values() for t in k.values()), default=None)
+        newest: float | None = None
+        totals: list[float] = []
+        for name, known in tracks.items():
+            times = [track.samples[-1][0] for track in known.values()]
+            if times:
+                latest = max(times)
+                newest = latest if newest is None or latest > newest else newest
+            if name.endswith(".total"):
+                totals += times
         if newest is None:
             return Timeline(tracks, self.cut), None
         if baseline:
             return Timeline(tracks, newest), None
         stale = newest - STALE_SECONDS
-        live = [
-            last
-            for name, known in tracks.items()
-            if name.endswith(".total")
-            for track in known.values()
-            if (last := track.samples[-1][0]) >= stale
-        ]
-        cut = min(live, default=newest)
+        cut = min([time for time in totals if time >= stale], default=newest)
         previous_cut = self.cut if self.cut is not None else cut
         if cut <= previous_cut:
             return Timeline(tracks, self.cut), None
@@ -160,7 +151,22 @@ class Timeline:
         for name, known in tracks.items():
             moved = increases.setdefault(name, {})
             for key, track in known.items():
-                moved[key], known[key] = track.cut_at(cut)
+                samples = track.samples
+                newest_index = len(samples) - 1
+                keep = newest_index
+                while keep > 0 and samples[keep][0] > cut:
+                    keep -= 1
+                t0, value = samples[keep]
+                if cut > t0 and keep < newest_index:
+                    t1, v1 = samples[keep + 1]
+                    value += (v1 - value) * (cut - t0) / (t1 - t0)
+                at_cut = track.at_cut
+                if keep == 0 and value == at_cut:
+                    moved[key] = 0.0
+                    continue
+                increase = value - at_cut
+                moved[key] = increase if increase > 0.0 else 0.0
+                known[key] = SeriesTrack(samples[keep:], value, track.offset, track.raw)
         interval = Interval(
             seconds=cut - previous_cut,
             canary=_counts(increases, "canary"),

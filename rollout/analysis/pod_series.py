@@ -95,6 +95,6 @@ def counter_readings(
 
 def _stamps(reading: Reading, tick: int) -> Mapping[str, float]:
     """The sample time of every series; the tick number where Prometheus gave none."""
-    if reading.stamps and all(key in reading.stamps for key in reading.series):
+    if reading.stamps and reading.stamps.keys() >= reading.series.keys():
         return reading.stamps
     return dict.fromkeys(reading.series, float(tick))
