@@ -126,14 +126,25 @@ def _fields(source: bool) -> dict[str, int]:
 
 
 def _readings(
-    policy: RenderedPolicy, view: PrometheusView, version: str, now: float, *, source: bool
+    policy: RenderedPolicy,
+    view: PrometheusView,
+    version: str,
+    now: float,
+    *,
+    source: bool,
+    asked: dict[tuple[str, str, bool], Reading],
 ) -> dict[str, Reading]:
     """What the policy's queries would return: counters per series with sample times (per
     caller or per pod, as the view answers the policy's own queries; per destination pod
-    for its ``pod*`` queries)."""
+    for its ``pod*`` queries). ``asked`` holds this tick's counter readings already made:
+    the policies share their ``total`` queries, as the batched queries share them."""
     fields = _fields(source)
     readings: dict[str, Reading] = {}
     for field in policy.templates:
+        known = asked.get((version, field, source))
+        if known is not None:
+            readings[field] = known
+            continue
         if field == "quantile":
             window = view.window(version, now, QUANTILE_WINDOW, destination=not source)
             value = math.nan if window is None else histogram_quantile(0.99, window.buckets)
@@ -144,7 +155,7 @@ def _readings(
                 if field in fields
                 else view.pod_series(version, POD_FIELDS[field], now)
             )
-            readings[field] = Reading(
+            readings[field] = asked[version, field, source] = Reading(
                 query=field,
                 series={key: value for key, (value, _) in series.items()},
                 stamps={key: stamp for key, (_, stamp) in series.items()},
@@ -190,11 +201,12 @@ class Ours:
     def tick(self, now: float, view: PrometheusView) -> None:
         self.next_tick = now + self.interval
         first = self.analysis is None
+        asked: dict[tuple[str, str, bool], Reading] = {}
         observations = {
             policy.name: PolicyObservation(
                 policy.name,
-                canary=_readings(policy, view, "canary", now, source=source),
-                stable=_readings(policy, view, "stable", now, source=source),
+                canary=_readings(policy, view, "canary", now, source=source, asked=asked),
+                stable=_readings(policy, view, "stable", now, source=source, asked=asked),
                 # the look-back is asked on the baseline tick only, as the analyzer does
                 history=_history(policy, view, now, source=source) if first else {},
             )
