@@ -117,16 +117,14 @@ class Timeline:
                         )
                         known[key] = SeriesTrack(first, 0.0, 0.0, value)
                     continue
-                samples = track.samples
+                samples, at_cut, offset, raw = track
                 if time <= samples[-1][0]:
                     continue
-                raw = track.raw
-                offset = track.offset + (raw if value < raw else 0.0)
+                if value < raw:
+                    offset += raw
                 if len(samples) >= MAX_SAMPLES:
                     samples = samples[1 - MAX_SAMPLES :]
-                known[key] = SeriesTrack(
-                    (*samples, (time, value + offset)), track.at_cut, offset, value
-                )
+                known[key] = SeriesTrack((*samples, (time, value + offset)), at_cut, offset, value)
             while len(known) > MAX_SERIES:
                 known.pop(next(iter(known)))
         newest: float | None = None
@@ -150,8 +148,7 @@ class Timeline:
         increases: dict[str, dict[str, float]] = {}
         for name, known in tracks.items():
             moved = increases.setdefault(name, {})
-            for key, track in known.items():
-                samples = track.samples
+            for key, (samples, at_cut, offset, raw) in known.items():
                 newest_index = len(samples) - 1
                 keep = newest_index
                 while keep > 0 and samples[keep][0] > cut:
@@ -160,13 +157,12 @@ class Timeline:
                 if cut > t0 and keep < newest_index:
                     t1, v1 = samples[keep + 1]
                     value += (v1 - value) * (cut - t0) / (t1 - t0)
-                at_cut = track.at_cut
                 if keep == 0 and value == at_cut:
                     moved[key] = 0.0
                     continue
                 increase = value - at_cut
                 moved[key] = increase if increase > 0.0 else 0.0
-                known[key] = SeriesTrack(samples[keep:], value, track.offset, track.raw)
+                known[key] = SeriesTrack(samples[keep:] if keep else samples, value, offset, raw)
         interval = Interval(
             seconds=cut - previous_cut,
             canary=_counts(increases, "canary"),
