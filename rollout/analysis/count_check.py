@@ -366,9 +366,15 @@ def _expected_canary(interval: Interval, weight: float | None) -> float:
 
 def _silence_expected(counted: dict[str, float], weight: float | None) -> bool:
     """Whether a canary without a request yet is simply too small a share of too little
-    traffic (known weight, fewer than ``UNEXPECTED_SILENCE`` requests predicted): nothing
-    is wrong, there is nothing to judge yet."""
-    return weight is not None and counted["canary_expected"] < UNEXPECTED_SILENCE
+    traffic (a weight between 0 and 100, fewer than ``UNEXPECTED_SILENCE`` requests
+    predicted): nothing is wrong, there is nothing to judge yet. At 0% (header routes, a
+    mirror) the weight predicts nothing about the canary's requests, and its silence is
+    inconclusive as before."""
+    return (
+        weight is not None
+        and 0.0 < weight < 100.0
+        and counted["canary_expected"] < UNEXPECTED_SILENCE
+    )
 
 
 def _pending(timeline: Timeline) -> bool:

@@ -96,9 +96,11 @@ def test_no_canary_request_where_its_weight_predicts_hardly_any_is_not_judged() 
     strict = SETTINGS.model_copy(update={"no_data": NoDataMeaning.FAIL})
     traffic = Traffic()
 
-    def tick(state: Any, settings: Analysis = SETTINGS) -> tuple[Any, AnalysisState]:
+    def tick(
+        state: Any, settings: Analysis = SETTINGS, weight: float = 1
+    ) -> tuple[Any, AnalysisState]:
         observed = traffic.observe(silent_canary=True)
-        return judge(counted, observed, settings, state, canary_weight=1)
+        return judge(counted, observed, settings, state, canary_weight=weight)
 
     _, state = tick(None)
     traffic.serve("s", 300)
@@ -107,6 +109,9 @@ def test_no_canary_request_where_its_weight_predicts_hardly_any_is_not_judged() 
         assert verdict.outcome is Outcome.PASS, verdict.reason
         assert not verdict.within_slo and not verdict.promotable
         assert "3.0 expected at 1%" in verdict.evidence[0].message
+    # at 0% (header routes, a mirror) the weight predicts nothing: silence is inconclusive
+    verdict, _ = tick(state, weight=0)
+    assert verdict.outcome is Outcome.INCONCLUSIVE
     # stable's next 400 predict seven in all: their absence is a problem again
     traffic.serve("s", 400)
     verdict, _ = tick(state)
