@@ -13,7 +13,10 @@ While the controller leads, reads come from a list+watch cache (``cache``,
 conflict reads the object again from the server, so a stale copy costs at most one retry.
 Reading an object's status into a ``RolloutState`` is a validation; the result is kept per
 Rollout and reused while its resourceVersion stays the same (an idle Rollout is read at
-every Git poll and every resync, and its status does not change between them).
+every Git poll and every resync, and its status does not change between them). The
+status is sent through the official client's ``ApiClient`` as the plain JSON it is
+(:mod:`rollout.kubeapi.json_call`), not through the generated method that validates and
+walks it again first.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from rollout.kube import rollout_resource as resource
 from rollout.kube.rollout_cache import RolloutCache
 from rollout.kube.rollout_resource import CommandAction
 from rollout.kube.status_times import status_to_wire
-from rollout.kubeapi import errors
+from rollout.kubeapi import errors, json_call
 from rollout.kubeapi.client import REQUEST_TIMEOUT, json_object
 from rollout.ports import Stored
 from rollout.state import Command, RolloutState
@@ -45,6 +48,10 @@ log = logging.getLogger("rollout.kube.store")
 JSON_PATCH = "application/json-patch+json"
 MERGE_PATCH = "application/merge-patch+json"
 
+STATUS_PATH = "/apis/{group}/{version}/namespaces/{namespace}/{plural}/{name}/status"
+"""The status subresource of one Rollout; written with ``json_call.send``: a status is
+plain JSON data, which the generated client method would validate and walk again."""
+
 JsonObject = dict[str, Any]
 
 
@@ -52,6 +59,7 @@ class KubeStateStore:
     """:class:`rollout.ports.StateStore` on ``rollouts.canary.rollout.dev`` resources."""
 
     def __init__(self, api: k8s_client.ApiClient) -> None:
+        self.api = api
         self.objects = k8s_client.CustomObjectsApi(api)
         self.cache = RolloutCache(self.objects)
         self._parsed: dict[tuple[str, str], tuple[str, Stored]] = {}
@@ -103,6 +111,16 @@ class KubeStateStore:
             with self._parsed_lock:
                 self._parsed[key] = (version, stored)
         return stored
+
+    @staticmethod
+    def _path(namespace: str, name: str) -> dict[str, str]:
+        return {
+            "group": API_GROUP,
+            "version": API_VERSION,
+            "namespace": namespace,
+            "plural": resource.PLURAL,
+            "name": name,
+        }
 
     def check_served(self) -> None:
         """Raise ``NotFound`` when the cluster does not serve Rollouts (the CRD deleted, the
@@ -172,29 +190,17 @@ class KubeStateStore:
                         },
                         "status": status,
                     }
-                    written = json_object(
-                        self.objects.replace_namespaced_custom_object_status(
-                            API_GROUP,
-                            API_VERSION,
-                            namespace,
-                            resource.PLURAL,
-                            name,
-                            body,
-                            _request_timeout=REQUEST_TIMEOUT,
-                        )
+                    written = json_call.send(
+                        self.api, "PUT", STATUS_PATH, self._path(namespace, name), body
                     )
                 else:
-                    written = json_object(
-                        self.objects.patch_namespaced_custom_object_status(
-                            API_GROUP,
-                            API_VERSION,
-                            namespace,
-                            resource.PLURAL,
-                            name,
-                            [{"op": "add", "path": "/status", "value": status}],
-                            _content_type=JSON_PATCH,
-                            _request_timeout=REQUEST_TIMEOUT,
-                        )
+                    written = json_call.send(
+                        self.api,
+                        "PATCH",
+                        STATUS_PATH,
+                        self._path(namespace, name),
+                        [{"op": "add", "path": "/status", "value": status}],
+                        content_type=JSON_PATCH,
                     )
         except Conflict as error:
             with contextlib.suppress(RolloutError):  # the server's copy for the retry

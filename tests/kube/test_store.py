@@ -27,11 +27,12 @@ from rollout.kube.rollout_resource import (
     COMMIT_ANNOTATION,
     SOURCE_PATH_ANNOTATION,
 )
+from rollout.kube.status_times import status_to_wire
 from rollout.kube.store import KubeStateStore
 from rollout.mesh.istio import IstioRouter
 from rollout.ports import MirrorResult
 from rollout.spec.rollout import Rollout
-from rollout.state import Phase, RolloutState
+from rollout.state import Condition, Phase, RolloutState, VerdictRecord
 from tests.kube_clients import custom_objects, new_api_client
 from tests.kube_servers import ApiServer, create_namespaces
 from tests.mesh.objects import destination_rule, mesh_virtual_service
@@ -155,6 +156,54 @@ def test_save_with_a_stale_resource_version_is_a_conflict(
     assert store.load(NAMESPACE, "checkout").state == second
     store.save_state(NAMESPACE, "checkout", RolloutState(), None)
     assert store.load(NAMESPACE, "checkout").state == RolloutState()
+
+
+def test_the_status_written_is_what_the_generated_client_method_writes(
+    api_client: kubernetes.client.ApiClient, store: KubeStateStore, mirror: KubeSpecMirror
+) -> None:
+    """The store sends the status as plain JSON through the client's ``ApiClient``; the
+    generated method (argument validation, the body walked and copied first) must have
+    written exactly the same status."""
+    state = RolloutState(
+        phase=Phase.PROGRESSING,
+        stable_version="v1",
+        canary_version="v2",
+        canary_weight=10,
+        step_index=1,
+        message="analysing at 10% (35s of 60s)",
+        conditions=[
+            Condition(type="Ready", status="True", reason="Progressing", last_transition_time=7.0)
+        ],
+        last_verdict=VerdictRecord(
+            outcome="pass",
+            reason="within the SLO",
+            at=1000.25,
+            evidence=[{"policy": "errors", "value": 0.001, "pods": ["a", "b"], "nan": None}],
+        ),
+        analysis={"schema": 2, "ticks": 3, "policies": {"errors": {"comparison": [0.5, -1e12]}}},
+    )
+    objects = custom_objects(api_client)
+    for name in ("lean", "generated"):
+        mirror.mirror_spec(rollout_body(name=name), commit="c1", path=f"{name}.yaml")
+    lean_version = store.load(NAMESPACE, "lean").resource_version
+    store.save_state(NAMESPACE, "lean", state, lean_version)
+    generated = store.read_object(NAMESPACE, "generated", fresh=True)
+    generated["status"] = status_to_wire(state.to_status())
+    objects.replace_namespaced_custom_object_status(
+        "canary.rollout.dev", "v1alpha1", NAMESPACE, "rollouts", "generated", generated
+    )
+
+    def status(name: str) -> Any:
+        return objects.get_namespaced_custom_object(
+            "canary.rollout.dev", "v1alpha1", NAMESPACE, "rollouts", name
+        )["status"]
+
+    assert status("lean") == status("generated") == status_to_wire(state.to_status())
+    assert store.load(NAMESPACE, "lean").state == state
+    with pytest.raises(Conflict):
+        store.save_state(NAMESPACE, "lean", state, lean_version)
+    with pytest.raises(NotFound, match="rollout shop/absent not found"):
+        store.save_state(NAMESPACE, "absent", state, "1")
 
 
 def test_a_restart_mid_rollout_reads_back_state_and_weights(
