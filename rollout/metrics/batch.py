@@ -111,18 +111,17 @@ class BatchedQueries:
                     # a tick that started long before the current answer (its worker
                     # waited): served by the answer before, else asked on its own, never
                     # by a batch that would set the group's answer back for later ticks
-                    older = group.previous
-                    if older is None or abs(when - older.at) > self.max_age:
+                    serve = self._still_serves(group.previous, member, when)
+                    if serve is None:
                         return None
-                    if older.error is not None or member not in older.series:
-                        return None
-                    serve = older
                 elif answer is not None and fresh:
                     if answer.error is not None:
                         raise answer.error
                     if member in answer.series:
                         serve = answer
                         ahead = self._ahead_due(group, answer, when)
+                    else:  # left out of the renewal: the answer before may still cover it
+                        serve = self._still_serves(group.previous, member, when)
                 if serve is None:
                     # a newcomer this pass: one widening per min_interval serves all
                     wait = (
@@ -159,6 +158,15 @@ class BatchedQueries:
             if member not in answered.series:
                 return ()
             return group.built(answered, member)
+
+    def _still_serves(self, answer: Answer | None, member: Member, when: float) -> Answer | None:
+        """``answer`` when it holds ``member`` and was evaluated within ``max_age`` of
+        ``when``: a tick the renewal left out (it came earlier than its gap said) is served
+        by the answer before, as any tick in its life, instead of waiting for a newcomer's
+        query."""
+        if answer is None or answer.error is not None or member not in answer.series:
+            return None
+        return answer if abs(when - answer.at) <= self.max_age else None
 
     def _ahead_due(self, group: Group, answer: Answer, when: float) -> threading.Event | None:
         """Late in an answer's life (``RENEW_AT``), a new one is asked for in the background while

@@ -238,6 +238,29 @@ def test_a_new_answer_leaves_out_rollouts_whose_next_tick_comes_after_its_life(
 
 
 @pytest.mark.usefixtures("scraped")
+def test_a_tick_the_new_answer_left_out_is_served_by_the_one_before_while_it_covers_it(
+    provider: PrometheusProvider,
+) -> None:
+    counting, batch = counted_batch(provider, max_age=2.0, min_interval=0.0)
+    every_5s, every_10s = contexts(POLICIES[0])[0], contexts(POLICIES[0])[1]
+    start = time.time() - 30
+    ticks = [(0, every_5s), (0, every_10s), (5, every_5s), (10, every_5s)]
+    asked = asked_after(batch, counting, ticks, (10, every_10s), start=start)
+    assert asked == []  # the answer at +10 holds both
+    before = batch.query_series(TOTAL, every_10s, at=start + 10)
+    batch.query_series(TOTAL, every_5s, at=start + 12.5)  # expired: a new answer...
+    assert len(counting.asked) == 1
+    assert str(every_10s["workload"]) not in counting.asked[0]  # ...without the other
+    # the other ticks early, at +11.5: within the new answer's life, which lacks it, and
+    # within the answer before's, which holds it: served from that one, no query
+    assert batch.query_series(TOTAL, every_10s, at=start + 11.5) == before
+    assert len(counting.asked) == 1
+    # at +14.5 only the new answer's life covers it: a newcomer, asked for
+    batch.query_series(TOTAL, every_10s, at=start + 14.5)
+    assert len(counting.asked) == 2 and str(every_10s["workload"]) in counting.asked[1]
+
+
+@pytest.mark.usefixtures("scraped")
 def test_a_new_answer_widens_its_margin_by_how_early_ticks_came(
     provider: PrometheusProvider,
 ) -> None:
