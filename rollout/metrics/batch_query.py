@@ -25,7 +25,7 @@ import dataclasses
 import operator
 import re
 from collections.abc import Iterable, Mapping
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 from rollout.errors import TemplateError
 from rollout.ports import Series
@@ -109,18 +109,26 @@ class BatchForm:
         the same way, each series with its points."""
         pick = operator.itemgetter(*[label for _, label in self.labels])
         single = len(self.labels) == 1
-        own: dict[Member, list[tuple[Mapping[str, str], V]]] = {m: [] for m in members}
         unlabelled: list[tuple[Mapping[str, str], V]] = []
+        # every member without a series of its own shares one share (filled in place with
+        # the unlabelled series below): no list and no record per member of a large batch
+        shares: dict[Member, RawSeries[V]] = dict.fromkeys(members, RawSeries([], unlabelled))
+        own: dict[Member, list[tuple[Mapping[str, str], V]]] = {}
         for item in vector:
             try:
                 found = pick(item[0])
             except KeyError:
                 unlabelled.append(item)
                 continue
-            kept = own.get((found,) if single else found)
+            member = (found,) if single else found
+            kept = own.get(member)
             if kept is not None:
                 kept.append(item)
-        return {member: RawSeries(found, unlabelled) for member, found in own.items()}
+            elif member in shares:
+                own[member] = [item]
+        for member, items in own.items():
+            shares[member] = RawSeries(items, unlabelled)
+        return shares
 
     def series_of(self, raw: RawSeries[float]) -> tuple[Series, ...]:
         """A member's series from its share of the answer, the added labels dropped (the
@@ -140,12 +148,12 @@ class BatchForm:
         ]
 
 
-@dataclasses.dataclass(frozen=True)
-class RawSeries(Generic[V]):
-    """A member's share of a batch answer before its series are built."""
+class RawSeries(NamedTuple, Generic[V]):
+    """A member's share of a batch answer before its series are built (a tuple: a batch
+    makes one per member that has series, thousands at a thousand rollouts)."""
 
     own: list[tuple[Mapping[str, str], V]]
-    """The series naming the member."""
+    """The series naming the member (shared and empty for every member without any)."""
     unlabelled: list[tuple[Mapping[str, str], V]]
     """The answer's series naming no member (shared by every member of the answer)."""
 

@@ -316,6 +316,15 @@ def _parse_result(result: Any, promql: str) -> list[tuple[dict[str, str], float]
         return [({}, _number(result[1], promql))]
     if not isinstance(result, list):
         raise errors.BadQuery(f"unexpected result shape {type(result).__name__}", query=promql)
+    try:  # Prometheus' own shape, in one pass (a batch answer holds thousands of series)
+        found = [
+            (item["metric"], value if (value := float(item["value"][1])) == value else math.nan)
+            for item in result
+        ]  # NaN as the one ``math.nan``, as ``_number`` gives it: equal to itself in a state
+        if all([type(v) is str for labels, _ in found for v in labels.values()]):
+            return found
+    except (AttributeError, KeyError, IndexError, TypeError, ValueError):
+        pass  # another shape: the careful reading below names what is wrong with it
     series: list[tuple[dict[str, str], float]] = []
     for item in result:
         if not isinstance(item, dict):

@@ -1,0 +1,85 @@
+"""What the provider makes of each shape a query's answer can take, from a server that
+answers what each test sets (Prometheus' own shapes, and some it never sends).
+
+Inputs: the ``data`` of an answer. Outputs: the series read (labels as sent, values as
+floats), or BadQuery naming what is wrong with the shape.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import math
+import threading
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+import pytest
+
+from rollout.metrics import errors
+from rollout.metrics.prometheus import PrometheusProvider, PrometheusSettings
+
+
+class _Answering(http.server.BaseHTTPRequestHandler):
+    data: ClassVar[dict[str, Any]] = {}
+
+    def do_GET(self) -> None:
+        body = json.dumps({"status": "success", "data": type(self).data}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+
+@pytest.fixture(scope="module")
+def provider() -> Iterator[PrometheusProvider]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Answering)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield PrometheusProvider(PrometheusSettings(url=f"http://127.0.0.1:{server.server_address[1]}"))
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+def answer(result_type: str, result: Any) -> None:
+    _Answering.data = {"resultType": result_type, "result": result}
+
+
+def test_a_vector_is_read_with_its_labels_as_sent(provider: PrometheusProvider) -> None:
+    answer(
+        "vector",
+        [
+            {"metric": {"pod": "a", "destination_workload": "w-v1"}, "value": [1.5, "7"]},
+            {"metric": {}, "value": [1.5, "+Inf"]},
+            {"metric": {"pod": "b"}, "value": [1.5, "NaN"]},
+        ],
+    )
+    found = provider.query_vector("q")
+    assert found[:2] == [({"pod": "a", "destination_workload": "w-v1"}, 7.0), ({}, math.inf)]
+    # NaN is the one math.nan: a state holding it stays equal to itself (no write for it)
+    assert found[2][0] == {"pod": "b"} and found[2][1] is math.nan
+
+
+def test_shapes_prometheus_never_sends_are_read_carefully_or_refused(
+    provider: PrometheusProvider,
+) -> None:
+    answer("vector", [{"value": [1, "2"]}, {"metric": {"code": 500}, "value": [1, "3"]}])
+    assert provider.query_vector("q") == [({}, 2.0), ({"code": "500"}, 3.0)]
+    answer("vector", [{"metric": None, "value": [1, "4"]}])
+    assert provider.query_vector("q") == [({}, 4.0)]
+    answer("matrix", [{"metric": {}, "values": [[1, "2"]]}])
+    with pytest.raises(errors.BadQuery, match="range vector"):
+        provider.query_vector("q")
+    answer("vector", [{"metric": {}, "value": [1, "many"]}])
+    with pytest.raises(errors.BadQuery, match="'many', not a number"):
+        provider.query_vector("q")
+    answer("vector", ["not an item"])
+    with pytest.raises(errors.BadQuery, match="unexpected result item"):
+        provider.query_vector("q")
+    answer("scalar", [1, "5"])
+    assert provider.query_vector("q") == [({}, 5.0)]
