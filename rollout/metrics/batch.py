@@ -24,7 +24,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Protocol, runtime_checkable
+from typing import Protocol, cast, runtime_checkable
 
 from rollout.errors import MetricsError
 from rollout.metrics import errors
@@ -83,6 +83,8 @@ class BatchedQueries:
         self._guard = threading.Lock()
         """Guards the groups, their members and answers; never held across a query."""
         self.queries_sent = 0
+        self._vectors = isinstance(provider, VectorProvider)
+        """Checked once: a runtime protocol check walks the class at every call."""
 
     def query_series(
         self,
@@ -305,8 +307,9 @@ class BatchedQueries:
         try:
             query = group.form.query(members)
             self.queries_sent += 1
-            if isinstance(self.provider, VectorProvider):
-                vector = self.provider.query_vector(query, at=at, timeout=timeout)
+            if self._vectors:
+                vectors = cast(VectorProvider, self.provider)
+                vector = vectors.query_vector(query, at=at, timeout=timeout)
             else:
                 series = self.provider.query_series(query, at=at, timeout=timeout)
                 vector = [(dict(item.labels), item.value) for item in series]

@@ -55,7 +55,9 @@ _VECTOR_AFTER_ON = re.compile(r"\bon\s*\([^()]*\)\s*vector\s*\(")
 _REFUSED = re.compile(
     r"\b(group_left|group_right|scalar|absent|absent_over_time|label_replace|label_join)\b"
 )
-_VALUE = re.compile(r"^[A-Za-z0-9_.:-]+$")
+_VALUE = r"[A-Za-z0-9_.:-]+"
+_VALUES = re.compile(rf"{_VALUE}(?:\|{_VALUE})*")
+"""Values of a batch placeholder, joined by "|": each one a label value safe in a regex."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,14 +78,16 @@ class BatchForm:
 
     def query(self, members: Iterable[Member]) -> str:
         """The batch query selecting every one of ``members``."""
-        chosen = sorted(set(members))
+        chosen = set(members)
         text = self.text
         for index, (name, _) in enumerate(self.labels):
+            # one check and one escape over the joined values: with no "|" but the
+            # separators, that is each value checked and escaped on its own
             values = sorted({member[index] for member in chosen})
-            if not all(_VALUE.match(value) for value in values):
+            joined = "|".join(values)
+            if values and (joined.count("|") != len(values) - 1 or not _VALUES.fullmatch(joined)):
                 raise TemplateError(f"a {name} value cannot be put in a regex matcher")
-            alternation = "|".join(value.replace(".", "\\\\.") for value in values)
-            text = text.replace(_MARK.format(name), alternation)
+            text = text.replace(_MARK.format(name), joined.replace(".", "\\\\."))
         return text
 
     def split(
