@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from rollout.errors import TemplateError
 from rollout.metrics.batch_query import batch_form
 from rollout.ports import Series
 
@@ -32,6 +33,17 @@ def test_dots_in_names_are_literal_in_the_regex() -> None:
     form = batch_form(ERRORS, CONTEXT)
     assert form is not None
     assert 'destination_workload=~"a\\\\.b"' in form.query([("shop", "a.b")])
+
+
+@pytest.mark.parametrize("value", ["a|b", "a b", "", "a\n", 'a"', "a\\.b"])
+def test_a_value_that_is_not_a_plain_name_is_never_put_in_the_regex(value: str) -> None:
+    form = batch_form(ERRORS, CONTEXT)
+    assert form is not None
+    with pytest.raises(TemplateError, match="cannot be put in a regex matcher"):
+        form.query([("shop", "a-v1"), ("shop", value)])
+    assert 'destination_workload=~"a-v1|c\\\\.d:e_f"' in form.query(
+        [("shop", "a-v1"), ("shop", "c.d:e_f")]
+    )
 
 
 def test_the_split_gives_each_member_its_own_series_without_the_added_labels() -> None:
