@@ -11,6 +11,7 @@ import http.server
 import json
 import math
 import threading
+import urllib.parse
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
@@ -22,14 +23,19 @@ from rollout.metrics.prometheus import PrometheusProvider, PrometheusSettings
 
 class _Answering(http.server.BaseHTTPRequestHandler):
     data: ClassVar[dict[str, Any]] = {}
+    asked: ClassVar[list[tuple[str, str, str]]] = []
 
     def do_GET(self) -> None:
+        form = self.rfile.read(int(self.headers.get("Content-Length") or 0))  # a POST's
+        type(self).asked.append((self.command, self.path, form.decode()))
         body = json.dumps({"status": "success", "data": type(self).data}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+    do_POST = do_GET  # instant queries come as a form body
 
     def log_message(self, format: str, *args: object) -> None:
         return
@@ -63,6 +69,20 @@ def test_a_vector_is_read_with_its_labels_as_sent(provider: PrometheusProvider) 
     assert found[:2] == [({"pod": "a", "destination_workload": "w-v1"}, 7.0), ({}, math.inf)]
     # NaN is the one math.nan: a state holding it stays equal to itself (no write for it)
     assert found[2][0] == {"pod": "b"} and found[2][1] is math.nan
+
+
+def test_the_query_goes_in_a_form_body_not_in_the_url(provider: PrometheusProvider) -> None:
+    """A batch query names every workload: tens of kilobytes, too long for a URL."""
+    answer("vector", [])
+    _Answering.asked.clear()
+    provider.query_vector('sum(x{w=~"a|b"})', at=12.5, timeout=3.0)
+    [(command, path, form)] = _Answering.asked
+    assert (command, path) == ("POST", "/api/v1/query")
+    assert urllib.parse.parse_qs(form) == {
+        "query": ['sum(x{w=~"a|b"})'],
+        "time": ["12.500"],
+        "timeout": ["3000ms"],
+    }
 
 
 def test_shapes_prometheus_never_sends_are_read_carefully_or_refused(
