@@ -14,9 +14,10 @@ every rollout that starts within one step asks for the same range. The first cal
 ``gather`` seconds for the others to join, then asks for everyone who joined; a workload
 that joins while that query is out is asked for in the next one, with everyone who joined
 meanwhile. Answers are kept for the last ``keep`` ranges, so a rollout that starts later
-in the same step asks nothing. A look-back first enrols every counter it may read
-(``join``), and the first query over a range sends those of the other counters over the
-same times with it, so a look-back waits for one gathering, not one per counter.
+in the same step asks nothing, and forgotten once no rollout will ask them again. A
+look-back first enrols every counter it may read (``join``), and the first query over a
+range sends those of the other counters over the same times with it, so a look-back waits
+for one gathering, not one per counter.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import math
 import re
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from rollout.errors import MetricsError, TemplateError
@@ -61,16 +62,40 @@ class _Range:
     each asks its own query."""
     pending: set[Member] = dataclasses.field(default_factory=set)
     asking: threading.Event | None = None
+    used: float = 0.0
+    """When (monotonic) a rollout last asked for it."""
+
+
+EXPIRE_STEPS = 3
+"""A range is forgotten once its end is this many of its steps in the past and nobody asked
+for it for ``IDLE_BEFORE_EXPIRY`` seconds: a rollout starting now asks a range ending at
+most one step before its tick, so none asks that one again (a rollout whose worker waited
+that long asks its own). Without this, the ranges of a push to a thousand rollouts (an
+hour of points for every workload and counter) stayed in memory until 64 newer ranges
+were asked: at the next pushes."""
+
+IDLE_BEFORE_EXPIRY = 60.0
 
 
 class BatchedRanges:
     """Answers single-workload range queries from one batch range query per template and
     range (:class:`rollout.metrics.look_back.RangeProvider` for look-backs)."""
 
-    def __init__(self, provider: RangeProvider, *, gather: float = 0.2, keep: int = 64) -> None:
+    def __init__(
+        self,
+        provider: RangeProvider,
+        *,
+        gather: float = 0.2,
+        keep: int = 64,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.provider = provider
         self.gather = gather
         self.keep = keep
+        self._clock = clock
+        self._monotonic = monotonic
+        self._sweeper: threading.Timer | None = None
         self._forms = Forms()
         self._ranges: dict[tuple[object, ...], _Range] = {}
         self._unbatchable: set[tuple[str, ...]] = set()
@@ -124,7 +149,34 @@ class BatchedRanges:
             found = self._ranges[key] = _Range(form, window)
             for stale in list(self._ranges)[: max(0, len(self._ranges) - self.keep)]:
                 del self._ranges[stale]
+            if self._sweeper is None:
+                self._sweep_in(self._expiry(found) - self._clock())
+        found.used = self._monotonic()
         return found
+
+    @staticmethod
+    def _expiry(kept: _Range) -> float:
+        _, end, step = kept.window
+        return end + EXPIRE_STEPS * step
+
+    def _sweep_in(self, delay: float) -> None:
+        """Look for ranges to forget in ``delay`` seconds. Called under the guard."""
+        self._sweeper = threading.Timer(max(delay, 1.0), self.forget_expired)
+        self._sweeper.daemon = True
+        self._sweeper.start()
+
+    def forget_expired(self) -> None:
+        """Forget the ranges no rollout will ask again (``EXPIRE_STEPS``), and look again
+        when the next one expires."""
+        now, idle_since = self._clock(), self._monotonic() - IDLE_BEFORE_EXPIRY
+        with self._guard:
+            self._sweeper = None
+            for key, kept in list(self._ranges.items()):
+                if self._expiry(kept) <= now and kept.used <= idle_since and kept.asking is None:
+                    del self._ranges[key]
+            if self._ranges:
+                next_expiry = min(self._expiry(kept) for kept in self._ranges.values())
+                self._sweep_in(max(next_expiry - now, IDLE_BEFORE_EXPIRY / 2))
 
     def query_range(
         self,

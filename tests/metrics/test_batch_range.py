@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from rollout.metrics import batch_range
 from rollout.metrics.batch_range import BatchedRanges
 from rollout.metrics.look_back import LookBack, stable_history
 from rollout.metrics.observe import template_context
@@ -119,6 +120,28 @@ def test_a_rollout_starting_later_in_the_same_step_asks_nothing(
     again = histories(counting, look_back, at + 2.0)
     assert counting.ranges == asked, "the same range, answered before"
     assert again == first
+
+
+def test_a_range_no_rollout_will_ask_again_is_forgotten(
+    recorded: None, provider: PrometheusProvider
+) -> None:
+    counting = CountingProvider(provider)
+    clock = {"now": time.time(), "monotonic": time.monotonic()}
+    ranges = BatchedRanges(
+        counting, gather=0.2, clock=lambda: clock["now"], monotonic=lambda: clock["monotonic"]
+    )
+    look_back = LookBack(seconds=20.0, step=10.0, ranges=ranges)
+    at = 10.0 * (time.time() // 10.0) + 0.5
+    first = histories(counting, look_back, at)
+    asked = counting.ranges
+    clock["now"] = at + 10.0 * batch_range.EXPIRE_STEPS  # every range's end 3 steps back...
+    ranges.forget_expired()
+    assert histories(counting, look_back, at) == first  # ...but asked a moment ago: kept
+    assert counting.ranges == asked
+    clock["monotonic"] += batch_range.IDLE_BEFORE_EXPIRY
+    ranges.forget_expired()  # and now idle: forgotten, a late rollout asks its own again
+    assert histories(counting, look_back, at) == first
+    assert counting.ranges == 2 * asked
 
 
 class Overlapping(CountingProvider):
