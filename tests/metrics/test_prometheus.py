@@ -7,10 +7,9 @@ errors carrying Prometheus' error text.
 
 from __future__ import annotations
 
-import http.server
 import json
-import threading
 from collections.abc import Iterator
+from typing import ClassVar
 
 import pytest
 
@@ -18,7 +17,7 @@ from rollout.metrics import errors
 from rollout.metrics.prometheus import PrometheusProvider, PrometheusSettings
 from rollout_local.processes.prometheus_server import free_port
 from tests.metrics.exporter import IstioExporter
-from tests.metrics.stack import wait_for_scrape
+from tests.metrics.stack import AnswerHandler, serving, wait_for_scrape
 
 pytestmark = pytest.mark.slow
 
@@ -83,39 +82,22 @@ def test_unreachable_says_why_in_a_few_words_without_the_query() -> None:
     assert str(raised.value) == f"Prometheus at {url} is unreachable: Connection refused"
 
 
-class _AuthChecker(http.server.BaseHTTPRequestHandler):
-    seen: list[str | None] = []
+class _AuthChecker(AnswerHandler):
+    seen: ClassVar[list[str | None]] = []
 
-    def do_GET(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))  # a POST's form
+    def answer(self) -> tuple[int, bytes]:
         header = self.headers.get("Authorization")
         type(self).seen.append(header)
         if header not in ("Bearer s3cret", "Basic dXNlcjpwdw=="):
-            self.send_response(401)
-            body = b'{"status":"error","error":"unauthorized"}'
-        else:
-            self.send_response(200)
-            result = {"resultType": "vector", "result": [{"metric": {}, "value": [0, "7"]}]}
-            body = json.dumps({"status": "success", "data": result}).encode()
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    do_POST = do_GET  # instant queries come as a form body
-
-    def log_message(self, format: str, *args: object) -> None:
-        return
+            return 401, b'{"status":"error","error":"unauthorized"}'
+        result = {"resultType": "vector", "result": [{"metric": {}, "value": [0, "7"]}]}
+        return 200, json.dumps({"status": "success", "data": result}).encode()
 
 
 @pytest.fixture
 def auth_server() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _AuthChecker)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
+    with serving(_AuthChecker) as url:
+        yield url
 
 
 def test_bearer_token_and_basic_auth_from_settings_and_environment(auth_server: str) -> None:

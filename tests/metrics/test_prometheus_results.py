@@ -7,10 +7,8 @@ floats), or BadQuery naming what is wrong with the shape.
 
 from __future__ import annotations
 
-import http.server
 import json
 import math
-import threading
 import urllib.parse
 from collections.abc import Iterator
 from typing import Any, ClassVar
@@ -19,37 +17,22 @@ import pytest
 
 from rollout.metrics import errors
 from rollout.metrics.prometheus import PrometheusProvider, PrometheusSettings
+from tests.metrics.stack import AnswerHandler, serving
 
 
-class _Answering(http.server.BaseHTTPRequestHandler):
+class _Answering(AnswerHandler):
     data: ClassVar[dict[str, Any]] = {}
     asked: ClassVar[list[tuple[str, str, str]]] = []
 
-    def do_GET(self) -> None:
-        form = self.rfile.read(int(self.headers.get("Content-Length") or 0))  # a POST's
-        type(self).asked.append((self.command, self.path, form.decode()))
-        body = json.dumps({"status": "success", "data": type(self).data}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    do_POST = do_GET  # instant queries come as a form body
-
-    def log_message(self, format: str, *args: object) -> None:
-        return
+    def answer(self) -> tuple[int, bytes]:
+        type(self).asked.append((self.command, self.path, self.form))
+        return 200, json.dumps({"status": "success", "data": type(self).data}).encode()
 
 
 @pytest.fixture(scope="module")
 def provider() -> Iterator[PrometheusProvider]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Answering)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield PrometheusProvider(PrometheusSettings(url=f"http://127.0.0.1:{server.server_address[1]}"))
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
+    with serving(_Answering) as url:
+        yield PrometheusProvider(PrometheusSettings(url=url))
 
 
 def answer(result_type: str, result: Any) -> None:
