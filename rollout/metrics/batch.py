@@ -124,6 +124,8 @@ class BatchedQueries:
                         ahead = self._ahead_due(group, answer, when)
                     else:  # left out of the renewal: the answer before may still cover it
                         serve = self._still_serves(group.previous, member, when)
+                        if serve is not None:  # served: no newcomer for the next widening
+                            group.pending.discard(member)
                 if serve is None:
                     # a newcomer this pass: one widening per min_interval serves all
                     wait = (

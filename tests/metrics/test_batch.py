@@ -255,9 +255,13 @@ def test_a_tick_the_new_answer_left_out_is_served_by_the_one_before_while_it_cov
     # within the answer before's, which holds it: served from that one, no query
     assert batch.query_series(TOTAL, every_10s, at=start + 11.5) == before
     assert len(counting.asked) == 1
+    # served, it is no newcomer: another batch's newcomer widens nothing for it
+    newcomer = contexts(POLICIES[0])[2]
+    batch.query_series(POLICIES[0].templates["errors"], newcomer, at=start + 11.5)
+    assert len(counting.asked) == 2 and str(every_10s["workload"]) not in counting.asked[1]
     # at +14.5 only the new answer's life covers it: a newcomer, asked for
     batch.query_series(TOTAL, every_10s, at=start + 14.5)
-    assert len(counting.asked) == 2 and str(every_10s["workload"]) in counting.asked[1]
+    assert len(counting.asked) == 3 and str(every_10s["workload"]) in counting.asked[2]
 
 
 @pytest.mark.usefixtures("scraped")
