@@ -81,7 +81,8 @@ class BatchedQueries:
         self._unbatchable: set[tuple[str, ...]] = set()
         self._forms = Forms()
         self._guard = threading.Lock()
-        """Guards the groups, their members and answers; never held across a query."""
+        """Guards the map of groups and the unbatchable forms (each group has its own guard,
+        ``Group.guard``); never held while a group's guard is."""
         self.queries_sent = 0
         self._vectors = isinstance(provider, VectorProvider)
         """Checked once: a runtime protocol check walks the class at every call."""
@@ -104,7 +105,7 @@ class BatchedQueries:
         while True:
             serve: Answer | None = None
             ahead: threading.Event | None = None
-            with self._guard:
+            with group.guard:
                 if group.unbatchable:
                     return None
                 answer = group.answer
@@ -196,7 +197,7 @@ class BatchedQueries:
 
     def _landed(self, group: Group, flight: threading.Event) -> None:
         """The group's query is over: the next may go, and its waiters look again."""
-        with self._guard:
+        with group.guard:
             group.asking = None
         flight.set()
 
@@ -213,7 +214,7 @@ class BatchedQueries:
         unbatchable. Without ``fresh``, a new answer for ``when``: for the members that may
         ask during its life (``Group.may_ask``) and ``asking``; with it, for the members that
         joined since and ``asking``, merged into it."""
-        with self._guard:  # copies only: the guard is held briefly, however many members
+        with group.guard:  # copies only: the guard is held briefly, however many members
             group.forget_quiet(self._monotonic(), self.forget_after)
             if fresh is None:
                 margin = group.tick_margin(self.max_age)
@@ -236,10 +237,10 @@ class BatchedQueries:
             answer = self._ask(group, missing, fresh.at, timeout)
             if answer is not None and answer.error is None:
                 answer.series = {**fresh.series, **answer.series}
-                with self._guard:  # other callers add to it meanwhile
+                with group.guard:  # other callers add to it meanwhile
                     answer.built = dict(fresh.built)
         if answer is not None:
-            with self._guard:
+            with group.guard:
                 current = group.answer
                 if current is None or answer.at >= current.at:  # never set back in time
                     if current is not None and answer.at > current.at:
@@ -252,17 +253,21 @@ class BatchedQueries:
         """Newcomers joined every template at once: widen the other batches of this pass
         now too, all at once, so their next questions are answered without waiting."""
         with self._guard:
-            chosen: list[tuple[Group, Answer, threading.Event]] = []
-            for group in self._groups.values():
+            groups = list(self._groups.values())
+        chosen: list[tuple[Group, Answer, threading.Event]] = []
+        for group in groups:
+            if group is asked:
+                continue
+            with group.guard:
                 answer = group.answer
-                if group is asked or group.asking is not None or answer is None:
+                if group.asking is not None or answer is None:
                     continue  # someone is asking it right now, or nobody has yet
                 if abs(when - answer.at) > self.max_age or answer.error:
                     continue
                 if not group.pending:
                     continue
                 flight = group.asking = threading.Event()
-                chosen.append((group, answer, flight))
+            chosen.append((group, answer, flight))
 
         def widen(group: Group, answer: Answer, flight: threading.Event) -> None:
             try:
@@ -294,10 +299,13 @@ class BatchedQueries:
         if form is None:
             return None, ()
         member = form.member(context)
-        with self._guard:
-            group = self._groups.get(form.key)
-            if group is None:
-                group = self._groups[form.key] = Group(form)
+        group = self._groups.get(form.key)  # one dict read: atomic; made under the guard
+        if group is None:
+            with self._guard:
+                group = self._groups.get(form.key)
+                if group is None:
+                    group = self._groups[form.key] = Group(form)
+        with group.guard:
             group.members[member] = self._monotonic()
             if group.answer is None or member not in group.answer.series:
                 group.pending.add(member)
@@ -317,8 +325,9 @@ class BatchedQueries:
                 vector = [(dict(item.labels), item.value) for item in series]
             split = group.form.group_vector(vector, members)
         except errors.BadQuery:
-            with self._guard:
+            with group.guard:
                 group.unbatchable = True
+            with self._guard:
                 self._unbatchable.add(group.form.key)
                 self._groups.pop(group.form.key, None)
             return None

@@ -6,7 +6,7 @@ decides from. A group is one template's batch form; its members are the workload
 asked. Each member's ticks are noted so that a new answer asks only for the members that
 may tick during its life, and members that stopped asking are forgotten. An answer keeps
 each member's share of Prometheus' reply as it came (``RawSeries``) and builds a member's
-series on its first ask. Every method is called with the batch's guard held but
+series on its first ask. Every method is called with the group's guard held but
 ``built`` and ``may_ask``, which only read a dict and set one entry (each atomic in the
 interpreter), so building a member's series and choosing a renewal's members keep no
 other worker waiting; none does I/O.
@@ -85,6 +85,12 @@ class Group:
         default_factory=lambda: collections.deque(maxlen=EARLY_SEEN)
     )
     """How much sooner than its last gap said each recent tick came (0 when on time or late)."""
+    guard: threading.Lock = dataclasses.field(
+        default_factory=threading.Lock, repr=False, compare=False
+    )
+    """Guards this group's members, answers and flight; never held across a query. One per
+    group, not one for the batch: every worker asks every group at each tick, and with one
+    lock for all of them the workers spent half their time waiting for it."""
 
     def built(self, answer: Answer, member: Member) -> tuple[Series, ...]:
         """The member's series from ``answer``, built on its first ask."""
