@@ -16,15 +16,14 @@ Settings come from arguments or from the environment:
 ``ROLLOUT_PROMETHEUS_CA_FILE``       CA bundle to verify the server's certificate
 ``ROLLOUT_PROMETHEUS_INSECURE_SKIP_VERIFY``  ``true`` to skip certificate checks
 ==================================== =============================================
-Instant queries go as a form body (POST, which Prometheus' API takes as it takes GET): a
-batch query names every workload it asks for.
+Instant and range queries go as a form body (POST, which Prometheus' API takes as it takes
+GET): a batch query names every workload it asks for.
 """
 
 from __future__ import annotations
 
 import ast
 import dataclasses
-import datetime
 import json
 import math
 import os
@@ -187,18 +186,21 @@ class PrometheusProvider:
         params: dict[str, str] = {"timeout": f"{max(round(timeout * 1000), 1)}ms"}
         if at is not None:
             params["time"] = f"{at:.3f}"
-        result = self._ask(lambda: self._posted_query(promql, params, timeout), promql, timeout)
+        form = {"query": promql, **params}
+        result = self._ask(lambda: self._posted("query", form, timeout), promql, timeout)
         return _parse_result(result, promql)
 
-    def _posted_query(self, promql: str, params: dict[str, str], timeout: float) -> Any:
-        """``PrometheusConnect.custom_query`` with the query in a form body (Prometheus' API
-        takes both): the client puts it in the URL, and a batch query naming a thousand
-        workloads is a URL of tens of kilobytes, past what proxies in front of Prometheus
-        commonly accept, and one the HTTP stack re-encodes byte by byte in Python. The
-        answer and its errors are read as the client reads them."""
+    def _posted(self, endpoint: str, form: dict[str, str], timeout: float) -> Any:
+        """``/api/v1/<endpoint>`` with its parameters in a form body (Prometheus' API takes
+        both), as ``PrometheusConnect.custom_query`` and ``custom_query_range`` ask it but
+        for where the query goes: they put it in the URL, and a batch query (instant, or a
+        look-back's range) naming a thousand workloads is a URL of tens of kilobytes, past
+        what proxies in front of Prometheus commonly accept, and one the HTTP stack
+        re-encodes byte by byte in Python. The answer and its errors are read as the client
+        reads them."""
         response = self._session.post(
-            f"{self._client.url}/api/v1/query",
-            data={"query": promql, **params},
+            f"{self._client.url}/api/v1/{endpoint}",
+            data=form,
             verify=self._session.verify,
             headers=self._headers,
             auth=self._auth,
@@ -222,19 +224,14 @@ class PrometheusProvider:
     ) -> list[tuple[dict[str, str], tuple[tuple[float, float], ...]]]:
         """A range query (``/api/v1/query_range``): every series with its ``(time, value)``
         at each ``step`` from ``start`` to ``end`` (Unix seconds) where it had a sample."""
-        params = {"timeout": f"{max(round(timeout * 1000), 1)}ms"}
-        result = self._ask(
-            lambda: self._client.custom_query_range(
-                promql,
-                start_time=datetime.datetime.fromtimestamp(start, tz=datetime.UTC),
-                end_time=datetime.datetime.fromtimestamp(end, tz=datetime.UTC),
-                step=f"{step:g}",
-                params=params,
-                timeout=timeout,
-            ),
-            promql,
-            timeout,
-        )
+        form = {  # start and end in whole seconds, as ``custom_query_range`` sends them
+            "query": promql,
+            "start": str(round(start)),
+            "end": str(round(end)),
+            "step": f"{step:g}",
+            "timeout": f"{max(round(timeout * 1000), 1)}ms",
+        }
+        result = self._ask(lambda: self._posted("query_range", form, timeout), promql, timeout)
         return _parse_matrix(result, promql)
 
     def _ask(self, call: Callable[[], Any], promql: str, timeout: float) -> Any:

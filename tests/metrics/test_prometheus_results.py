@@ -68,6 +68,23 @@ def test_the_query_goes_in_a_form_body_not_in_the_url(provider: PrometheusProvid
     }
 
 
+def test_a_range_query_goes_in_a_form_body_too(provider: PrometheusProvider) -> None:
+    """A look-back's batch range query names every workload as well."""
+    answer("matrix", [{"metric": {"pod": "a"}, "values": [[60, "1"], [120, "3"]]}])
+    _Answering.asked.clear()
+    found = provider.query_range('sum(x{w=~"a|b"})', start=60.4, end=119.6, step=60, timeout=3.0)
+    assert found == [({"pod": "a"}, ((60.0, 1.0), (120.0, 3.0)))]
+    [(command, path, form)] = _Answering.asked
+    assert (command, path) == ("POST", "/api/v1/query_range")
+    assert urllib.parse.parse_qs(form) == {
+        "query": ['sum(x{w=~"a|b"})'],
+        "start": ["60"],
+        "end": ["120"],
+        "step": ["60"],
+        "timeout": ["3000ms"],
+    }
+
+
 def test_shapes_prometheus_never_sends_are_read_carefully_or_refused(
     provider: PrometheusProvider,
 ) -> None:
