@@ -68,6 +68,7 @@ class CallerView(PrometheusView):
             name: np.zeros((service.horizon + 1, callers, FIELDS)) for name in service.pods
         }
         self._split_to = dict.fromkeys(service.pods, 0)
+        self._draws_seen = 0
         self._past: np.ndarray | None = None  # split when the look-back is first read
         self._times_at: tuple[int, int] | None = None
         self._caller_times: list[int] = []
@@ -96,18 +97,30 @@ class CallerView(PrometheusView):
         return self._split_rng.multinomial(counts, np.full(self.callers, 1.0 / self.callers))
 
     def _caller_counters(self, version: str) -> np.ndarray:
-        """Each caller's cumulative counters, split up to the service's present."""
-        done, now = self._split_to[version], self.service.now
-        if now > done:
-            cumulative = self.service.cumulative[version]
+        """Each caller's cumulative counters, split up to what the service has drawn.
+
+        The service draws its traffic ahead of its present, in blocks; splitting the whole
+        block at once costs a few numpy calls instead of a few per tick. A new draw (a
+        weight change) replaces what was drawn past its start, so the split past it is
+        made again. Nothing reads past the service's present."""
+        service = self.service
+        starts = service.draw_starts
+        if len(starts) > self._draws_seen:
+            begin = min(starts[self._draws_seen :])
+            self._draws_seen = len(starts)
+            for name, done in self._split_to.items():
+                self._split_to[name] = min(done, begin)
+        done, end = self._split_to[version], max(service.drawn, service.now)
+        if end > done:
+            cumulative = service.cumulative[version]
             by_caller = self._by_caller[version]
-            increments = cumulative[done + 1 : now + 1] - cumulative[done:now]
+            increments = cumulative[done + 1 : end + 1] - cumulative[done:end]
             if increments.any():
                 split = self._split(increments)
-                by_caller[done + 1 : now + 1] = by_caller[done] + np.cumsum(split, axis=0)
+                by_caller[done + 1 : end + 1] = by_caller[done] + np.cumsum(split, axis=0)
             else:
-                by_caller[done + 1 : now + 1] = by_caller[done]
-            self._split_to[version] = now
+                by_caller[done + 1 : end + 1] = by_caller[done]
+            self._split_to[version] = end
         return self._by_caller[version]
 
     def caller_times(self, now: float) -> list[int]:

@@ -64,9 +64,11 @@ def look_back(
 ) -> tuple[tuple[float, float], ...]:
     """One series' points of the look-back range query: ``past`` (its counter for each
     second of the hour before the rollout) at its last scrape before every step."""
-    points = []
-    for step in range(-HISTORY_SECONDS, int(now) + 1, HISTORY_STEP):
-        index = min(scrape_before(step, phase, lag), 0) + HISTORY_SECONDS
-        if index >= 0:
-            points.append((float(step), float(past[index])))
-    return tuple(points)
+    steps = np.arange(-HISTORY_SECONDS, int(now) + 1, HISTORY_STEP)
+    # scrape_before for every step at once; a step before the hour's first scrape is left out
+    index = np.minimum(phase + ((steps - lag - phase) // SCRAPE_SECONDS) * SCRAPE_SECONDS, 0)
+    index += HISTORY_SECONDS
+    kept = index >= 0
+    times: list[float] = steps[kept].astype(float).tolist()
+    values: list[float] = past[index[kept]].astype(float).tolist()
+    return tuple(zip(times, values, strict=True))

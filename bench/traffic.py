@@ -202,6 +202,8 @@ class Service:
         self.histogram = {name: np.zeros((horizon + 1, len(BUCKETS_MS) + 1)) for name in VERSIONS}
         self.drawn = 0
         self.drawn_weight = -1.0
+        self.draw_starts: list[int] = []
+        """Where each draw began: what a view derived past one of these is stale."""
         # stable's hour is drawn from a stream of its own, when first read: only the
         # analysis that reads it pays for it, and every controller sees the same rollout
         self._past_rng = np.random.default_rng(int(rng.integers(2**63)))
@@ -247,6 +249,7 @@ class Service:
         if end > self.drawn or canary_weight != self.drawn_weight:
             self.drawn = min(self.horizon, max(end, self.now + DRAW_SECONDS))
             self.drawn_weight = canary_weight
+            self.draw_starts.append(self.now)
             self._draw(canary_weight, self.now, self.drawn)
         self.now = end
 
