@@ -62,7 +62,9 @@ class CallerView(PrometheusView):
         self.caller_lag = [0] * callers
         # the late series of the misaligned world: a caller late for both versions alike
         self.caller_lag[0] = service.noise.late_seconds
-        self._caller_answers: dict[tuple[str, int, int, int], dict[str, tuple[float, float]]] = {}
+        self._caller_rows_key: dict[str, tuple[str, int, int]] = {}
+        self._caller_rows_cache: dict[str, list[tuple[str, list[float], float]]] = {}
+        self._caller_stamps: dict[str, dict[str, float]] = {}
         # per caller, cumulative: (seconds + 1, callers, FIELDS), filled up to ``_split_to``
         self._by_caller = {
             name: np.zeros((service.horizon + 1, callers, FIELDS)) for name in service.pods
@@ -134,22 +136,37 @@ class CallerView(PrometheusView):
             )
         return self._caller_times
 
+    def _caller_rows(self, version: str, now: float) -> list[tuple[str, list[float], float]]:
+        """Every caller's counters at its last sample (callers with requests), and the sample
+        times apart: read once per tick and version."""
+        key = (version, int(now), self.service.now)
+        if self._caller_rows_key.get(version) != key:
+            counters = self._caller_counters(version)
+            times = self.caller_times(now)
+            seen = [caller for caller, time in enumerate(times) if time >= 0]
+            rows = counters[[times[caller] for caller in seen], seen].tolist()
+            kept = [
+                (f"pod=caller-{caller}", row, float(times[caller]))
+                for caller, row in zip(seen, rows, strict=True)
+                if row[REQUESTS] > 0
+            ]
+            self._caller_rows_key[version] = key
+            self._caller_rows_cache[version] = kept
+            self._caller_stamps[version] = {name: time for name, _, time in kept}
+        return self._caller_rows_cache[version]
+
     def series(self, version: str, field: int, now: float) -> dict[str, tuple[float, float]]:
         if field in DESTINATION_FIELDS:
             return super().series(version, field, now)
-        key = (version, field, int(now), self.service.now)
-        answer = self._caller_answers.get(key)
-        if answer is None:
-            if len(self._caller_answers) > 64:
-                self._caller_answers.clear()
-            counters = self._caller_counters(version)
-            answer = {}
-            for caller, time in enumerate(self.caller_times(now)):
-                if time >= 0 and counters[time, caller, REQUESTS] > 0:
-                    value = float(counters[time, caller, field])
-                    answer[f"pod=caller-{caller}"] = (value, float(time))
-            self._caller_answers[key] = answer
-        return answer
+        return {name: (row[field], time) for name, row, time in self._caller_rows(version, now)}
+
+    def counters(
+        self, version: str, field: int, now: float
+    ) -> tuple[dict[str, float], dict[str, float]]:
+        if field in DESTINATION_FIELDS:
+            return super().counters(version, field, now)
+        rows = self._caller_rows(version, now)
+        return {name: row[field] for name, row, _ in rows}, self._caller_stamps[version]
 
     def window(
         self, version: str, now: float, seconds: float, *, destination: bool

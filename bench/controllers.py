@@ -150,15 +150,13 @@ def _readings(
             value = math.nan if window is None else histogram_quantile(0.99, window.buckets)
             readings[field] = Reading.of(field, value)
         elif field in fields or field in POD_FIELDS:
-            series = (
-                view.series(version, fields[field], now)
+            values, stamps = (
+                view.counters(version, fields[field], now)
                 if field in fields
-                else view.pod_series(version, POD_FIELDS[field], now)
+                else view.pod_counters(version, POD_FIELDS[field], now)
             )
             readings[field] = asked[version, field, source] = Reading(
-                query=field,
-                series={key: value for key, (value, _) in series.items()},
-                stamps={key: stamp for key, (_, stamp) in series.items()},
+                query=field, series=values, stamps=stamps
             )
     return readings
 

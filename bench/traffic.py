@@ -314,6 +314,7 @@ class PrometheusView:
         self._times: dict[str, list[int]] = {}
         self._rows_key: dict[str, tuple[str, int, int]] = {}
         self._rows_cache: dict[str, list[tuple[str, tuple[list[float], float]]]] = {}
+        self._stamps_cache: dict[str, dict[str, float]] = {}
         self._times_key: dict[str, tuple[str, int, int]] = {}
 
     def sample_times(self, version: str, now: float) -> np.ndarray:
@@ -349,6 +350,20 @@ class PrometheusView:
         """``history`` per destination (stable) pod, whatever a subclass answers."""
         return PrometheusView.history(self, field, now)
 
+    def counters(
+        self, version: str, field: int, now: float
+    ) -> tuple[dict[str, float], dict[str, float]]:
+        """``series`` as a reading holds it: the values, and the sample times (one dict per
+        version and tick, shared by every field)."""
+        rows = self._rows(version, now)
+        return {pod: row[field] for pod, (row, _) in rows}, self._stamps_cache[version]
+
+    def pod_counters(
+        self, version: str, field: int, now: float
+    ) -> tuple[dict[str, float], dict[str, float]]:
+        """``counters`` per destination pod, whatever a subclass answers ``counters`` with."""
+        return PrometheusView.counters(self, version, field, now)
+
     def series(self, version: str, field: int, now: float) -> dict[str, tuple[float, float]]:
         """``{pod: (value, sample time)}`` of one counter field, as an instant query returns."""
         key = (version, field, int(now), self.service.now)
@@ -374,6 +389,9 @@ class PrometheusView:
                 for pod, row in zip(seen, rows, strict=True)
                 if row[REQUESTS] > 0
             ]
+            self._stamps_cache[version] = {
+                pod: time for pod, (_, time) in self._rows_cache[version]
+            }
         return self._rows_cache[version]
 
     def window(
