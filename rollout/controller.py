@@ -44,7 +44,7 @@ from rollout.kubeapi.client import api_client
 from rollout.leader_work import LeaderWork
 from rollout.mesh.factory import new_router
 from rollout.metrics.analyzer import MetricsAnalyzer
-from rollout.metrics.batch import BatchedQueries
+from rollout.metrics.batch import DEFAULT_INTERVAL, BatchedQueries
 from rollout.metrics.batch_range import BatchedRanges
 from rollout.metrics.look_back import LookBack
 from rollout.metrics.prometheus import PrometheusProvider
@@ -90,7 +90,7 @@ class Controller:
                 readiness=self.readiness,
                 analyzer=MetricsAnalyzer(
                     prometheus,
-                    batch=BatchedQueries(prometheus),
+                    batch=BatchedQueries(prometheus, interval=DEFAULT_INTERVAL),
                     look_back=LookBack(ranges=BatchedRanges(prometheus)),
                 ),
                 alerts=self.dispatcher,

@@ -1,17 +1,34 @@
-"""Prometheus asked once per policy query per pass, for every rollout the policy applies to.
+"""Prometheus asked once per policy query per analysis interval, for every rollout the policy
+applies to.
 
-Rollouts tick on the same beat (the work queue keeps each on its due times), so within a
-pass every rollout asks the same policy templates for its own workloads. ``BatchedQueries``
-sends the batch form of a template (``rollout.metrics.batch_query``) for every workload
-that asked for it recently, and answers the other rollouts of the pass from that answer,
+Rollouts tick once per analysis interval (the work queue keeps each on its due times), so
+within an interval every rollout asks the same policy templates for its own workloads.
+``BatchedQueries`` sends the batch form of a template (``rollout.metrics.batch_query``) for
+every workload that asked for it recently, and answers the other rollouts from that answer,
 split in memory, as long as it was evaluated within ``max_age`` seconds of the time they
-ask about. A workload the answer does not cover yet (a rollout that just started) waits
-for the next widened query, sent at most every ``min_interval`` seconds for everyone who
-joined meanwhile, so a burst of new rollouts (a push to all of them) costs a few queries,
-not one each; ``join`` lets a rollout enrol all its queries before it asks the first.
-A new answer asks only for the workloads whose rollouts may tick during its life (each
-rollout's next tick is its last one plus the gap before it): a rollout served moments
-ago is not read again for an answer it will never use.
+ask about. An answer is renewed in the background once it is one ``interval`` old (the
+first tick past that asks for it and is still served by the current answer), and serves
+until ``interval / RENEW_AT``: each template is asked about once per interval however the
+ticks spread over it (a thousand rollouts tick all through it, and late when the workers
+fall behind), and a renewal is back before its answer expires.
+
+The numbers a tick reads are therefore up to about one interval old (a third more at
+most). That is what the analysis can use anyway: Prometheus scrapes every 15 s or so
+(more than the default 5 s interval), and the analysis cuts its intervals on the samples'
+own timestamps (``rollout.analysis.alignment``), so canary and stable are compared over the
+same seconds whatever moment the answer was evaluated at; a tick served by an older answer
+sees the same samples again and closes no interval, and the next answer carries them on.
+A rollout whose own analysis interval is longer than the batch's asks at its own ticks
+(the answer it finds has expired, and its tick renews it); one whose interval is shorter
+reads answers up to the batch's interval old.
+
+A workload the answer does not cover yet (a rollout that just started) waits for the next
+widened query, sent at most every ``min_interval`` seconds for everyone who joined
+meanwhile and evaluated at the answer's own time, so a burst of new rollouts (a push to all
+of them) costs a few queries, not one each; ``join`` lets a rollout enrol all its queries
+before it asks the first. A new answer asks only for the workloads whose rollouts may tick
+during its life (each rollout's next tick is its last one plus the gap before it): a
+rollout served moments ago is not read again for an answer it will never use.
 
 A batch that Prometheus refuses as a bad query marks its template as unbatchable (it is
 then queried per rollout, as before); an unreachable Prometheus is remembered for the
@@ -32,12 +49,18 @@ from rollout.metrics.batch_group import Answer, Group
 from rollout.metrics.batch_query import BatchForm, Forms, Member
 from rollout.ports import DEFAULT_QUERY_TIMEOUT, MetricsProvider, Series
 
-__all__ = ["RENEW_AT", "BatchedQueries", "VectorProvider"]
+__all__ = ["DEFAULT_INTERVAL", "RENEW_AT", "BatchedQueries", "VectorProvider"]
+
+DEFAULT_INTERVAL = 5.0
+"""Seconds between a rollout's analysis ticks when nobody says otherwise: the spec's
+default ``analysis.interval``."""
 
 RENEW_AT = 0.75
-"""An answer is renewed in the background once this share of its ``max_age`` has passed:
-late enough that a pass asks few more queries, early enough that the renewal is usually
-back before the answer expires."""
+"""An answer is renewed in the background once this share of its ``max_age`` has passed,
+which is one ``interval``: its life is ``interval / RENEW_AT``. The renewal is asked once
+per interval whatever the number of rollouts, and the third of an interval left is the
+time it has to come back before the answer expires (a batch query naming a thousand
+workloads takes a fraction of a second)."""
 
 
 @runtime_checkable
@@ -51,11 +74,11 @@ class VectorProvider(Protocol):
 
 
 class BatchedQueries:
-    """Answers single-workload policy queries from one batch query per pass.
+    """Answers single-workload policy queries from one batch query per interval.
 
     No lock is held while a query is in flight: one caller per group asks, the others of
     the group wait for its answer (a caller already covered by the current answer does not
-    wait at all: past ``RENEW_AT`` of its ``max_age`` the answer is renewed in the background
+    wait at all: once it is one ``interval`` old the answer is renewed in the background
     while it still serves), and a newcomer is added to a fresh answer by a query of the newcomers
     only, evaluated at the answer's own time, so a burst of new rollouts never re-reads
     every rollout's series.
@@ -65,14 +88,19 @@ class BatchedQueries:
         self,
         provider: MetricsProvider,
         *,
-        max_age: float = 2.5,
+        interval: float = DEFAULT_INTERVAL,
         min_interval: float = 0.2,
         forget_after: float = 600.0,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        if interval <= 0:
+            raise ValueError(f"the analysis interval must be positive, not {interval}")
         self.provider = provider
-        self.max_age = max_age
+        self.interval = interval
+        """Seconds between a rollout's ticks: an answer is renewed once this old."""
+        self.max_age = interval / RENEW_AT
+        """How far from its evaluation time an answer serves a tick."""
         self.min_interval = min_interval
         self.forget_after = forget_after
         self._clock = clock
@@ -174,10 +202,11 @@ class BatchedQueries:
         return answer if abs(when - answer.at) <= self.max_age else None
 
     def _ahead_due(self, group: Group, answer: Answer, when: float) -> threading.Event | None:
-        """Late in an answer's life (``RENEW_AT``), a new one is asked for in the background while
-        the current one still serves (callers never wait for a query the current answer
-        covers); the flight to mark, or None. Called under the guard."""
-        if group.asking is not None or when - answer.at < self.max_age * RENEW_AT:
+        """Once an answer is one interval old (``RENEW_AT`` of its life), a new one is asked
+        for in the background while the current one still serves (callers never wait for a
+        query the current answer covers); the flight to mark, or None. Called under the
+        guard."""
+        if group.asking is not None or when - answer.at < self.interval:
             return None
         if self._monotonic() - answer.asked < self.min_interval:
             return None
@@ -310,7 +339,7 @@ class BatchedQueries:
             if group.answer is None or member not in group.answer.series:
                 group.pending.add(member)
             if when is not None:
-                group.note_tick(member, when, self.max_age)
+                group.note_tick(member, when, self.interval / 2)
         return group, member
 
     def _ask(self, group: Group, members: list[Member], at: float, timeout: float) -> Answer | None:

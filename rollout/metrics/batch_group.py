@@ -99,13 +99,14 @@ class Group:
             found = answer.built[member] = self.form.series_of(answer.series[member])
         return found
 
-    def note_tick(self, member: Member, when: float, max_age: float) -> None:
+    def note_tick(self, member: Member, when: float, apart: float) -> None:
         """Remember the tick ``member`` asks for, and the gap since its previous one (the
-        queries of one tick come within ``max_age`` of each other)."""
+        queries of one tick come within ``apart`` of each other, and two ticks further
+        apart: half an interval)."""
         last = self.ticked.get(member)
         if last is None:
             self.ticked[member] = (when, None)
-        elif when - last[0] > max_age:
+        elif when - last[0] > apart:
             if last[1] is not None:
                 self.early.append(max(0.0, last[0] + last[1] - when))
             self.ticked[member] = (when, when - last[0])

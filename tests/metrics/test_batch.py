@@ -74,11 +74,12 @@ def values(series: tuple[Series, ...]) -> dict[str, float]:
 
 
 def counted_batch(
-    provider: PrometheusProvider, *, max_age: float, min_interval: float = 0.2
+    provider: PrometheusProvider, *, interval: float, min_interval: float = 0.2
 ) -> tuple[Counting, BatchedQueries]:
-    """A batch over the real provider, and the queries it sends."""
+    """A batch over the real provider, and the queries it sends (an answer of a batch
+    renewed every ``interval`` serves a third of an interval more: 1.5 s gives 2 s)."""
     counting = Counting(provider)
-    return counting, BatchedQueries(counting, max_age=max_age, min_interval=min_interval)
+    return counting, BatchedQueries(counting, interval=interval, min_interval=min_interval)
 
 
 def asked_after(
@@ -108,7 +109,7 @@ def contexts(policy: RenderedPolicy) -> list[dict[str, object]]:
 @pytest.mark.usefixtures("scraped")
 def test_each_workload_gets_the_numbers_of_its_own_query(provider: PrometheusProvider) -> None:
     at = time.time()
-    batch = BatchedQueries(provider, max_age=0.5)
+    batch = BatchedQueries(provider, interval=0.375)
     for policy in POLICIES:
         for field, template in policy.templates.items():
             for context in contexts(policy):  # the first pass: everyone joins the batch
@@ -127,7 +128,7 @@ def test_a_pass_sends_one_query_per_template_however_many_rollouts(
     provider: PrometheusProvider,
 ) -> None:
     counting = Counting(provider)
-    batch = BatchedQueries(counting, max_age=5.0)
+    batch = BatchedQueries(counting, interval=3.75)
     names = ["batch-a", "batch-b", "batch-c"]
     templates = sum(len(policy.templates) for policy in POLICIES)
 
@@ -175,7 +176,7 @@ def test_a_burst_of_new_rollouts_shares_a_few_queries(provider: PrometheusProvid
             return super().query_series(promql, at=at, timeout=timeout)
 
     slow = Slow(provider)
-    batch = BatchedQueries(slow, max_age=30.0)
+    batch = BatchedQueries(slow, interval=22.5)
     policy = POLICIES[0]
     template = policy.templates["total"]
     at = time.time()
@@ -201,7 +202,7 @@ def test_a_burst_of_new_rollouts_shares_a_few_queries(provider: PrometheusProvid
 def test_an_answer_late_in_its_life_is_renewed_while_it_still_serves(
     provider: PrometheusProvider,
 ) -> None:
-    counting, batch = counted_batch(provider, max_age=2.0, min_interval=0.0)
+    counting, batch = counted_batch(provider, interval=1.5, min_interval=0.0)
     policy, template = POLICIES[0], TOTAL
     context = contexts(policy)[0]
     at = time.time() - 5
@@ -221,7 +222,7 @@ def test_an_answer_late_in_its_life_is_renewed_while_it_still_serves(
 def test_a_new_answer_leaves_out_rollouts_whose_next_tick_comes_after_its_life(
     provider: PrometheusProvider,
 ) -> None:
-    counting, batch = counted_batch(provider, max_age=2.0, min_interval=0.0)
+    counting, batch = counted_batch(provider, interval=1.5, min_interval=0.0)
     policy, template = POLICIES[0], TOTAL
     every_5s, every_10s = contexts(policy)[0], contexts(policy)[1]
     start = time.time() - 30
@@ -241,7 +242,7 @@ def test_a_new_answer_leaves_out_rollouts_whose_next_tick_comes_after_its_life(
 def test_a_tick_the_new_answer_left_out_is_served_by_the_one_before_while_it_covers_it(
     provider: PrometheusProvider,
 ) -> None:
-    counting, batch = counted_batch(provider, max_age=2.0, min_interval=0.0)
+    counting, batch = counted_batch(provider, interval=1.5, min_interval=0.0)
     every_5s, every_10s = contexts(POLICIES[0])[0], contexts(POLICIES[0])[1]
     start = time.time() - 30
     ticks = [(0, every_5s), (0, every_10s), (5, every_5s), (10, every_5s)]
@@ -268,7 +269,7 @@ def test_a_tick_the_new_answer_left_out_is_served_by_the_one_before_while_it_cov
 def test_a_new_answer_widens_its_margin_by_how_early_ticks_came(
     provider: PrometheusProvider,
 ) -> None:
-    counting, batch = counted_batch(provider, max_age=2.0, min_interval=0.0)
+    counting, batch = counted_batch(provider, interval=1.5, min_interval=0.0)
     steady, early = contexts(POLICIES[0])[0], contexts(POLICIES[0])[1]
     # the second rollout's third tick comes 3 s before its gap says (its worker was free
     # early, as when the workers run behind their ticks)
@@ -283,7 +284,7 @@ def test_a_new_answer_widens_its_margin_by_how_early_ticks_came(
 def test_a_tick_older_than_the_answers_life_is_served_by_the_one_before_or_on_its_own(
     provider: PrometheusProvider,
 ) -> None:
-    counting, batch = counted_batch(provider, max_age=2.0)
+    counting, batch = counted_batch(provider, interval=1.5)
     policy, template = POLICIES[0], TOTAL
     context = contexts(policy)[0]
     at = time.time() - 10
@@ -304,7 +305,7 @@ def test_a_tick_older_than_the_answers_life_is_served_by_the_one_before_or_on_it
 def test_an_unreachable_prometheus_is_asked_once_per_pass() -> None:
     down = PrometheusProvider(PrometheusSettings(url="http://127.0.0.1:9"))
     counting = Counting(down)
-    batch = BatchedQueries(counting, max_age=5.0)
+    batch = BatchedQueries(counting, interval=3.75)
     policy = POLICIES[0]
     template = policy.templates["total"]
     at = time.time()
@@ -320,7 +321,7 @@ def test_a_batch_prometheus_refuses_falls_back_to_one_query_per_rollout(
     provider: PrometheusProvider,
 ) -> None:
     refused = 'sum by (pod) (rate(istio_requests_total{destination_workload="{{ workload }}"}[0s]))'
-    batch = BatchedQueries(provider, max_age=60.0)
+    batch = BatchedQueries(provider, interval=45.0)
     context = {"workload": "batch-a-v1"}
     with pytest.raises(errors.BadQuery):
         provider.query_series(refused.replace("{{ workload }}", "batch-a-v1"))
