@@ -26,9 +26,13 @@ A workload the answer does not cover yet (a rollout that just started) waits for
 widened query, sent at most every ``min_interval`` seconds for everyone who joined
 meanwhile and evaluated at the answer's own time, so a burst of new rollouts (a push to all
 of them) costs a few queries, not one each; ``join`` lets a rollout enrol all its queries
-before it asks the first. A new answer asks only for the workloads whose rollouts may tick
-during its life (each rollout's next tick is its last one plus the gap before it): a
-rollout served moments ago is not read again for an answer it will never use.
+before it asks the first. A new answer names every workload that asked in the last
+``forget_after`` seconds: every rollout ticks once per interval, so each answer serves
+nearly all of them, and however late and irregular the ticks come (a thousand rollouts on
+busy workers), none is left out of a renewal to be asked for again as a newcomer. The price
+is paid by the odd rollout with a longer interval (its workloads are read at renewals it
+does not use) and by one that stopped asking (finished, paused, handed to another replica),
+named until ``forget_after`` has passed.
 
 A batch that Prometheus refuses as a bad query marks its template as unbatchable (it is
 then queried per rollout, as before); an unreachable Prometheus is remembered for the
@@ -49,7 +53,7 @@ from rollout.metrics.batch_group import Answer, Group
 from rollout.metrics.batch_query import BatchForm, Forms, Member
 from rollout.ports import DEFAULT_QUERY_TIMEOUT, MetricsProvider, Series
 
-__all__ = ["DEFAULT_INTERVAL", "RENEW_AT", "BatchedQueries", "VectorProvider"]
+__all__ = ["DEFAULT_INTERVAL", "FORGET_AFTER", "RENEW_AT", "BatchedQueries", "VectorProvider"]
 
 DEFAULT_INTERVAL = 5.0
 """Seconds between a rollout's analysis ticks when nobody says otherwise: the spec's
@@ -61,6 +65,12 @@ which is one ``interval``: its life is ``interval / RENEW_AT``. The renewal is a
 per interval whatever the number of rollouts, and the third of an interval left is the
 time it has to come back before the answer expires (a batch query naming a thousand
 workloads takes a fraction of a second)."""
+
+
+FORGET_AFTER = 120.0
+"""Seconds after its last question a workload is no longer named in renewals: long past a
+tick late by half a minute (workers far behind), short beside the minutes a finished
+rollout would otherwise be read for nothing."""
 
 
 @runtime_checkable
@@ -90,7 +100,7 @@ class BatchedQueries:
         *,
         interval: float = DEFAULT_INTERVAL,
         min_interval: float = 0.2,
-        forget_after: float = 600.0,
+        forget_after: float = FORGET_AFTER,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -127,7 +137,7 @@ class BatchedQueries:
         must be queried on its own (the template has no batch form, or ``at`` is older
         than the current answer's life: a tick whose worker waited)."""
         when = self._clock() if at is None else at
-        group, member = self._join(template, context, when=when)
+        group, member = self._join(template, context)
         if group is None:
             return None
         while True:
@@ -151,10 +161,6 @@ class BatchedQueries:
                     if member in answer.series:
                         serve = answer
                         ahead = self._ahead_due(group, answer, when)
-                    else:  # left out of the renewal: the answer before may still cover it
-                        serve = self._still_serves(group.previous, member, when)
-                        if serve is not None:  # served: no newcomer for the next widening
-                            group.pending.discard(member)
                 if serve is None:
                     # a newcomer this pass: one widening per min_interval serves all
                     wait = (
@@ -194,9 +200,9 @@ class BatchedQueries:
 
     def _still_serves(self, answer: Answer | None, member: Member, when: float) -> Answer | None:
         """``answer`` when it holds ``member`` and was evaluated within ``max_age`` of
-        ``when``: a tick the renewal left out (it came earlier than its gap said) is served
-        by the answer before, as any tick in its life, instead of waiting for a newcomer's
-        query."""
+        ``when``: a tick that started before the current answer's life (its worker waited)
+        is served by the answer before, as any tick in its life, instead of by a query of its
+        own."""
         if answer is None or answer.error is not None or member not in answer.series:
             return None
         return answer if abs(when - answer.at) <= self.max_age else None
@@ -240,23 +246,15 @@ class BatchedQueries:
         asking: Member | None = None,
     ) -> Answer | None:
         """Ask for the group and keep the answer; None when the template turned out
-        unbatchable. Without ``fresh``, a new answer for ``when``: for the members that may
-        ask during its life (``Group.may_ask``) and ``asking``; with it, for the members that
-        joined since and ``asking``, merged into it."""
+        unbatchable. Without ``fresh``, a new answer for ``when``, for every member; with
+        it, for the members that joined since and ``asking``, merged into it."""
         with group.guard:  # copies only: the guard is held briefly, however many members
             group.forget_quiet(self._monotonic(), self.forget_after)
             if fresh is None:
-                margin = group.tick_margin(self.max_age)
-                known, pending = list(group.members), set(group.pending)
+                members = list(group.members)
             else:
                 wanted = {*group.pending, asking} if asking is not None else group.pending
                 members = [m for m in wanted if m in group.members and m not in fresh.series]
-        if fresh is None:
-            members = [
-                m
-                for m in known
-                if m == asking or m in pending or group.may_ask(m, when, self.max_age, margin)
-            ]
         if not members:
             return group.answer  # nobody to ask for: the current answer stays
         if fresh is None:
@@ -319,11 +317,9 @@ class BatchedQueries:
         """Say ``context`` will ask for ``template`` soon: the next batch includes it."""
         self._join(template, context)
 
-    def _join(
-        self, template: str, context: Mapping[str, object], *, when: float | None = None
-    ) -> tuple[Group | None, Member]:
-        """The group of ``template``'s batch form and ``context``'s member in it, enrolled
-        (and its tick at ``when`` noted); no group when the template has no batch form."""
+    def _join(self, template: str, context: Mapping[str, object]) -> tuple[Group | None, Member]:
+        """The group of ``template``'s batch form and ``context``'s member in it, enrolled;
+        no group when the template has no batch form."""
         form = self._form(template, context)
         if form is None:
             return None, ()
@@ -338,8 +334,6 @@ class BatchedQueries:
             group.members[member] = self._monotonic()
             if group.answer is None or member not in group.answer.series:
                 group.pending.add(member)
-            if when is not None:
-                group.note_tick(member, when, self.interval / 2)
         return group, member
 
     def _ask(self, group: Group, members: list[Member], at: float, timeout: float) -> Answer | None:

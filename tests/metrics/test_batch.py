@@ -22,6 +22,7 @@ from rollout.metrics.prometheus import PrometheusProvider, PrometheusSettings
 from rollout.ports import DEFAULT_QUERY_TIMEOUT, Series
 from rollout.source.files import shipped_policies
 from rollout.spec.policy import RenderedPolicy, resolve
+from tests.metrics.clock import Clock
 from tests.metrics.exporter import IstioExporter
 from tests.metrics.shop_rollouts import shop_rollout
 from tests.metrics.stack import wait_for_scrape
@@ -219,7 +220,7 @@ def test_an_answer_late_in_its_life_is_renewed_while_it_still_serves(
 
 
 @pytest.mark.usefixtures("scraped")
-def test_a_new_answer_leaves_out_rollouts_whose_next_tick_comes_after_its_life(
+def test_a_new_answer_names_every_rollout_that_asked_however_its_ticks_are_spaced(
     provider: PrometheusProvider,
 ) -> None:
     counting, batch = counted_batch(provider, interval=1.5, min_interval=0.0)
@@ -228,56 +229,42 @@ def test_a_new_answer_leaves_out_rollouts_whose_next_tick_comes_after_its_life(
     start = time.time() - 30
     ticks = [(0, every_5s), (1, every_10s), (5, every_5s), (10, every_5s), (11, every_10s)]
     asked = asked_after(batch, counting, ticks, (15, every_5s), start=start)
-    # the other rollout ticked at +11 and ticks every 10 s: not due in this answer's life
+    # the other rollout ticked at +11 every 10 s, but workers that run behind start ticks
+    # whenever they are free: it is named, not left to be asked for again as a newcomer
     assert len(asked) == 1
-    assert str(every_5s["workload"]) in asked[0]
-    assert str(every_10s["workload"]) not in asked[0]
-    early = batch.query_series(template, every_10s, at=start + 16)  # ...but it came early
-    assert len(counting.asked) == 2 and str(every_10s["workload"]) in counting.asked[1]
+    assert str(every_5s["workload"]) in asked[0] and str(every_10s["workload"]) in asked[0]
+    early = batch.query_series(template, every_10s, at=start + 16)
+    assert len(counting.asked) == 1
     own = provider.query_series(policy.queries_for(every_10s)["total"], at=start + 15)
     assert early is not None and values(early) == pytest.approx(values(own))
 
 
 @pytest.mark.usefixtures("scraped")
-def test_a_tick_the_new_answer_left_out_is_served_by_the_one_before_while_it_covers_it(
-    provider: PrometheusProvider,
-) -> None:
-    counting, batch = counted_batch(provider, interval=1.5, min_interval=0.0)
-    every_5s, every_10s = contexts(POLICIES[0])[0], contexts(POLICIES[0])[1]
+def test_a_rollout_that_stopped_asking_is_no_longer_named(provider: PrometheusProvider) -> None:
+    counting, clock = Counting(provider), Clock(1000.0)
+    batch = BatchedQueries(
+        counting, interval=1.5, min_interval=0.0, forget_after=60.0, monotonic=clock
+    )
+    stays, leaves = contexts(POLICIES[0])[0], contexts(POLICIES[0])[1]
     start = time.time() - 30
-    ticks = [(0, every_5s), (0, every_10s), (5, every_5s), (10, every_5s)]
-    asked = asked_after(batch, counting, ticks, (10, every_10s), start=start)
-    assert asked == []  # the answer at +10 holds both
-    before = batch.query_series(TOTAL, every_10s, at=start + 10)
-    batch.query_series(TOTAL, every_5s, at=start + 12.5)  # expired: a new answer...
-    assert len(counting.asked) == 1
-    assert str(every_10s["workload"]) not in counting.asked[0]  # ...without the other
-    # the other ticks early, at +11.5: within the new answer's life, which lacks it, and
-    # within the answer before's, which holds it: served from that one, no query
-    assert batch.query_series(TOTAL, every_10s, at=start + 11.5) == before
-    assert len(counting.asked) == 1
-    # served, it is no newcomer: another batch's newcomer widens nothing for it
-    newcomer = contexts(POLICIES[0])[2]
-    batch.query_series(POLICIES[0].templates["errors"], newcomer, at=start + 11.5)
-    assert len(counting.asked) == 2 and str(every_10s["workload"]) not in counting.asked[1]
-    # at +14.5 only the new answer's life covers it: a newcomer, asked for
-    batch.query_series(TOTAL, every_10s, at=start + 14.5)
-    assert len(counting.asked) == 3 and str(every_10s["workload"]) in counting.asked[2]
-
-
-@pytest.mark.usefixtures("scraped")
-def test_a_new_answer_widens_its_margin_by_how_early_ticks_came(
-    provider: PrometheusProvider,
-) -> None:
-    counting, batch = counted_batch(provider, interval=1.5, min_interval=0.0)
-    steady, early = contexts(POLICIES[0])[0], contexts(POLICIES[0])[1]
-    # the second rollout's third tick comes 3 s before its gap says (its worker was free
-    # early, as when the workers run behind their ticks)
-    ticks = [(0, steady), (0, early), (10, steady), (10, early), (17, early)]
-    asked = asked_after(batch, counting, ticks, (20, steady), start=time.time() - 40)
-    # its next tick is due at +24, after this answer's life and the fixed margin (+22.4),
-    # but within how early ticks came lately: it is named now, not added as a newcomer
-    assert len(asked) == 1 and str(early["workload"]) in asked[0]
+    batch.join(TOTAL, stays)
+    batch.join(TOTAL, leaves)
+    batch.query_series(TOTAL, stays, at=start)
+    batch.query_series(TOTAL, leaves, at=start)
+    assert len(counting.asked) == 1  # both joined first: one query names both
+    clock.now += 30
+    batch.query_series(TOTAL, stays, at=start + 3)  # expired: a new answer names both
+    assert len(counting.asked) == 2 and str(leaves["workload"]) in counting.asked[1]
+    clock.now += 40  # the other has not asked for 70 s (its rollout finished)
+    batch.query_series(TOTAL, stays, at=start + 6)
+    assert len(counting.asked) == 3
+    assert str(stays["workload"]) in counting.asked[2]
+    assert str(leaves["workload"]) not in counting.asked[2]
+    # back after all: a newcomer, asked for on its own at the answer's time
+    back = batch.query_series(TOTAL, leaves, at=start + 6.5)
+    assert len(counting.asked) == 4 and str(stays["workload"]) not in counting.asked[3]
+    own = provider.query_series(POLICIES[0].queries_for(leaves)["total"], at=start + 6)
+    assert back is not None and values(back) == pytest.approx(values(own))
 
 
 @pytest.mark.usefixtures("scraped")
