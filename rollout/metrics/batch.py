@@ -44,8 +44,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
-from typing import Protocol, cast, runtime_checkable
+from collections.abc import Callable, Hashable, Mapping
+from typing import NamedTuple, Protocol, cast, runtime_checkable
 
 from rollout.errors import MetricsError
 from rollout.metrics import errors
@@ -53,7 +53,15 @@ from rollout.metrics.batch_group import Answer, Group
 from rollout.metrics.batch_query import BatchForm, Forms, Member
 from rollout.ports import DEFAULT_QUERY_TIMEOUT, MetricsProvider, Series
 
-__all__ = ["DEFAULT_INTERVAL", "FORGET_AFTER", "RENEW_AT", "BatchedQueries", "VectorProvider"]
+__all__ = [
+    "DEFAULT_INTERVAL",
+    "FORGET_AFTER",
+    "MAX_TICKETS",
+    "RENEW_AT",
+    "BatchedQueries",
+    "Ticket",
+    "VectorProvider",
+]
 
 DEFAULT_INTERVAL = 5.0
 """Seconds between a rollout's analysis ticks when nobody says otherwise: the spec's
@@ -71,6 +79,20 @@ FORGET_AFTER = 120.0
 """Seconds after its last question a workload is no longer named in renewals: long past a
 tick late by half a minute (workers far behind), short beside the minutes a finished
 rollout would otherwise be read for nothing."""
+
+
+MAX_TICKETS = 200_000
+"""Tickets remembered (two dozen a rollout); past this many they are all forgotten at once
+and found again as the rollouts ask."""
+
+_UNKNOWN = object()
+
+
+class Ticket(NamedTuple):
+    """Where one rollout's question is answered: its template's batch and its member."""
+
+    group: Group
+    member: Member
 
 
 @runtime_checkable
@@ -118,6 +140,9 @@ class BatchedQueries:
         self._groups: dict[tuple[str, ...], Group] = {}
         self._unbatchable: set[tuple[str, ...]] = set()
         self._forms = Forms()
+        self._tickets: dict[Hashable, Ticket | None] = {}
+        """Each question's ticket by its key (``ticket``): one dict read or write at a time
+        is atomic, and two callers that find the same ticket at once find equal ones."""
         self._guard = threading.Lock()
         """Guards the map of groups and the unbatchable forms (each group has its own guard,
         ``Group.guard``); never held while a group's guard is."""
@@ -136,10 +161,52 @@ class BatchedQueries:
         """The series of ``template`` rendered with ``context``, from a batch; None when it
         must be queried on its own (the template has no batch form, or ``at`` is older
         than the current answer's life: a tick whose worker waited)."""
-        when = self._clock() if at is None else at
-        group, member = self._join(template, context)
-        if group is None:
+        ticket = self.ticket(template, context)
+        if ticket is None:
             return None
+        self.enrol(ticket)
+        return self.serve(ticket, at=at, timeout=timeout)
+
+    def ticket(
+        self,
+        template: str,
+        context: Mapping[str, object],
+        *,
+        key: Hashable | None = None,
+    ) -> Ticket | None:
+        """``template``'s batch and ``context``'s member in it; None when the template has
+        no batch form. Remembered by ``key`` (by default the template and the context's
+        items: a rollout asks the same questions at every tick), so a tick's two dozen
+        questions do not each look for their batch form and member again."""
+        if key is None:
+            key = (template, tuple(context.items()))
+        try:
+            found = self._tickets.get(key, _UNKNOWN)
+        except TypeError:  # a context value that cannot be a key: found afresh each time
+            return self._ticket(template, context)
+        if found is None or (isinstance(found, Ticket) and not found.group.unbatchable):
+            return found
+        made = self._ticket(template, context)
+        if len(self._tickets) >= MAX_TICKETS:
+            self._tickets.clear()
+        self._tickets[key] = made
+        return made
+
+    def enrol(self, ticket: Ticket) -> None:
+        """Say ``ticket``'s member asks now: renewals name it, and the next widening adds it
+        when the current answer lacks it."""
+        group, member = ticket
+        with group.guard:
+            group.members[member] = self._monotonic()
+            if group.answer is None or member not in group.answer.series:
+                group.pending.add(member)
+
+    def serve(
+        self, ticket: Ticket, *, at: float | None = None, timeout: float = DEFAULT_QUERY_TIMEOUT
+    ) -> tuple[Series, ...] | None:
+        """``query_series`` for an enrolled ``ticket``."""
+        when = self._clock() if at is None else at
+        group, member = ticket
         while True:
             serve: Answer | None = None
             ahead: threading.Event | None = None
@@ -315,26 +382,23 @@ class BatchedQueries:
 
     def join(self, template: str, context: Mapping[str, object]) -> None:
         """Say ``context`` will ask for ``template`` soon: the next batch includes it."""
-        self._join(template, context)
+        ticket = self.ticket(template, context)
+        if ticket is not None:
+            self.enrol(ticket)
 
-    def _join(self, template: str, context: Mapping[str, object]) -> tuple[Group | None, Member]:
-        """The group of ``template``'s batch form and ``context``'s member in it, enrolled;
-        no group when the template has no batch form."""
+    def _ticket(self, template: str, context: Mapping[str, object]) -> Ticket | None:
+        """The group of ``template``'s batch form and ``context``'s member in it; None when
+        the template has no batch form."""
         form = self._form(template, context)
         if form is None:
-            return None, ()
-        member = form.member(context)
+            return None
         group = self._groups.get(form.key)  # one dict read: atomic; made under the guard
         if group is None:
             with self._guard:
                 group = self._groups.get(form.key)
                 if group is None:
                     group = self._groups[form.key] = Group(form)
-        with group.guard:
-            group.members[member] = self._monotonic()
-            if group.answer is None or member not in group.answer.series:
-                group.pending.add(member)
-        return group, member
+        return Ticket(group, form.member(context))
 
     def _ask(self, group: Group, members: list[Member], at: float, timeout: float) -> Answer | None:
         try:

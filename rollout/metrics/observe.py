@@ -16,6 +16,7 @@ and ``histogram_quantile()``, at least four scrape intervals; 1m by default) and
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections.abc import Mapping, Sequence
 
@@ -30,11 +31,11 @@ from rollout.analysis.observations import (
 )
 from rollout.errors import MetricsError, TemplateError
 from rollout.metrics import errors
-from rollout.metrics.batch import BatchedQueries
+from rollout.metrics.batch import BatchedQueries, Ticket
 from rollout.metrics.look_back import LookBack, stable_history
 from rollout.ports import DEFAULT_QUERY_TIMEOUT, MetricsProvider
 from rollout.spec.base import seconds
-from rollout.spec.policy import RenderedPolicy
+from rollout.spec.policy import RenderedPolicy, render
 from rollout.spec.rollout import Rollout
 
 __all__ = ["DEFAULT_WINDOW", "observe", "promql_duration", "template_context"]
@@ -104,12 +105,23 @@ def observe(
         if look_back is not None and stable is not None
         else {}
     )
-    if batch is not None:
-        _join(batch, policies, [canary] if stable is None else [canary, stable])
+    contexts = [canary] if stable is None else [canary, stable]
+    questions = {
+        (policy.name, index): _Questions(policy, context, batch)
+        for policy in policies
+        for index, context in enumerate(contexts)
+    }
+    if batch is not None:  # every question of the tick enrolled: the first batch covers all
+        for asked in questions.values():
+            for ticket in asked.tickets.values():
+                if ticket is not None:
+                    batch.enrol(ticket)
     observed: dict[str, PolicyObservation] = {}
     for policy in policies:
-        canary_readings = _stamped(session.read_all(policy, canary))
-        stable_readings = _stamped(session.read_all(policy, stable)) if stable is not None else {}
+        canary_readings = _stamped(session.read_all(questions[policy.name, 0]))
+        stable_readings = (
+            _stamped(session.read_all(questions[policy.name, 1])) if stable is not None else {}
+        )
         observed[policy.name] = PolicyObservation(
             policy=policy.name,
             canary=canary_readings,
@@ -144,15 +156,40 @@ def _stamped(readings: dict[str, Reading]) -> dict[str, Reading]:
     return readings
 
 
-def _join(
-    batch: BatchedQueries, policies: Sequence[RenderedPolicy], contexts: list[Mapping[str, object]]
-) -> None:
-    """Enrol every query of the tick, so the first batch asked covers all of them."""
-    for policy in policies:
-        for context in contexts:
-            merged = {**policy.params, **context}
-            for template in policy.templates.values():
-                batch.join(template, merged)
+@functools.lru_cache(maxsize=1 << 16)
+def _rendered(template: str, items: tuple[tuple[str, object], ...]) -> str:
+    """``render`` remembered: a rollout renders the same queries at every tick."""
+    return render(template, dict(items))
+
+
+class _Questions:
+    """One policy's queries for one version: rendered (or why they cannot be), and where
+    the batch answers each (``BatchedQueries.ticket``)."""
+
+    def __init__(
+        self, policy: RenderedPolicy, context: Mapping[str, object], batch: BatchedQueries | None
+    ) -> None:
+        self.policy = policy
+        merged = {**policy.params, **context}
+        items = tuple(merged.items())
+        self.problem: TemplateError | None = None
+        self.queries: dict[str, str] = {}
+        try:
+            try:
+                self.queries = {
+                    field: _rendered(template, items)
+                    for field, template in policy.templates.items()
+                }
+            except TypeError:  # a value that cannot be a key: rendered without the memory
+                self.queries = policy.queries_for(context)
+        except TemplateError as error:
+            self.problem = error
+        self.tickets: dict[str, Ticket | None] = {}
+        if batch is not None and self.problem is None:
+            self.tickets = {
+                field: batch.ticket(template, merged, key=(template, items))
+                for field, template in policy.templates.items()
+            }
 
 
 class _Session:
@@ -173,38 +210,26 @@ class _Session:
         self.down: str | None = None
         self.answers: dict[str, Reading] = {}
 
-    def read_all(self, policy: RenderedPolicy, context: Mapping[str, object]) -> dict[str, Reading]:
-        try:
-            queries = policy.queries_for(context)
-        except TemplateError as error:
+    def read_all(self, asked: _Questions) -> dict[str, Reading]:
+        if asked.problem is not None:
             return {
-                field: Reading.failed(template, ReadingProblem.BAD_QUERY, str(error))
-                for field, template in policy.templates.items()
+                field: Reading.failed(template, ReadingProblem.BAD_QUERY, str(asked.problem))
+                for field, template in asked.policy.templates.items()
             }
-        merged = {**policy.params, **context}
         return {
-            field: self.read(field, query, template=policy.templates[field], context=merged)
-            for field, query in queries.items()
+            field: self.read(field, query, ticket=asked.tickets.get(field))
+            for field, query in asked.queries.items()
         }
 
-    def read(
-        self,
-        field: str,
-        query: str,
-        *,
-        template: str | None = None,
-        context: Mapping[str, object] | None = None,
-    ) -> Reading:
+    def read(self, field: str, query: str, *, ticket: Ticket | None = None) -> Reading:
         if query in self.answers:
             return self.answers[query]
         if self.down is not None:
             return Reading.failed(query, ReadingProblem.UNREACHABLE, self.down)
         try:
             series = None
-            if self.batch is not None and template is not None and context is not None:
-                series = self.batch.query_series(
-                    template, context, at=self.at, timeout=self.timeout
-                )
+            if self.batch is not None and ticket is not None:
+                series = self.batch.serve(ticket, at=self.at, timeout=self.timeout)
             if series is None:
                 series = self.provider.query_series(query, at=self.at, timeout=self.timeout)
         except MetricsError as error:
