@@ -71,6 +71,10 @@ PRIOR = 1.0
 BREACH_SIGMAS = 3.0
 
 
+UNMEASURED = 1e12
+"""How an unmeasured (infinite) standard error is stored: no measured one comes near it."""
+
+
 @dataclasses.dataclass(frozen=True)
 class History:
     """What stable's look-back showed: pod-level relative variance, its standard error, how
@@ -98,17 +102,22 @@ class History:
     def as_list(self) -> list[float]:
         return [
             self.pod_variance,
-            min(self.error, 1e12),
+            min(self.error, UNMEASURED),
             float(self.pod_minutes),
             float(self.incidents),
         ]
 
     @classmethod
     def from_list(cls, values: Sequence[float] | None) -> History:
+        """The summary ``as_list`` gave (JSON has no infinity: an error stored as
+        ``UNMEASURED`` reads back as the infinity it was, so the round trip is exact)."""
         if not values or len(values) not in (3, 4):
             return cls()
         incidents = int(values[3]) if len(values) == 4 else 0
-        return cls(float(values[0]), float(values[1]), int(values[2]), incidents)
+        error = float(values[1])
+        return cls(
+            float(values[0]), math.inf if error >= UNMEASURED else error, int(values[2]), incidents
+        )
 
 
 def _increases(samples: Sequence[tuple[float, float]]) -> dict[float, float]:

@@ -22,6 +22,10 @@ from rollout.metrics.observe import observe, template_context
 from rollout.ports import DEFAULT_QUERY_TIMEOUT, Desired, MetricsProvider
 from rollout.state import RolloutState
 
+MAX_KEPT = 50_000
+"""Rollouts whose last analysis state is kept in memory; past this many all are forgotten
+at once (each is then read from its stored form once more)."""
+
 
 class MetricsAnalyzer:
     """:class:`rollout.ports.Analyzer`: judges a rollout's canary against its policies, asking
@@ -39,6 +43,11 @@ class MetricsAnalyzer:
         self.timeout = timeout
         self.batch = batch
         self.look_back = look_back or LookBack()
+        self._kept: dict[str, tuple[dict[str, Any], AnalysisState]] = {}
+        """Each rollout's last analysis state and the JSON form it was stored as: the next
+        tick, handed that same mapping back (or an equal one, read from the cluster), uses
+        the state itself instead of reading it again (the round trip is exact:
+        ``tests/analysis/test_judge.py``); a rollout is judged by one worker at a time."""
 
     def analyze(
         self, desired: Desired, state: RolloutState, now: float
@@ -64,11 +73,20 @@ class MetricsAnalyzer:
             batch=self.batch,
             look_back=self.look_back if fresh else None,
         )
+        kept = self._kept.get(rollout.key)
+        stored = state.analysis
+        previous: AnalysisState | dict[str, Any] | None = stored
+        if kept is not None and (kept[0] is stored or kept[0] == stored):
+            previous = kept[1]
         verdict, analysis_state = judge(
             desired.policies,
             observations,
             settings,
-            state.analysis,
+            previous,
             canary_weight=state.canary_weight,
         )
-        return verdict, analysis_state.as_dict()
+        written = analysis_state.as_dict()
+        if len(self._kept) >= MAX_KEPT and rollout.key not in self._kept:
+            self._kept.clear()
+        self._kept[rollout.key] = (written, analysis_state)
+        return verdict, written

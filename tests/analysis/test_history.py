@@ -8,6 +8,9 @@ and the everyday pod-minutes that seed stable's spread.
 
 from __future__ import annotations
 
+import json
+import math
+
 import numpy as np
 
 from rollout.analysis import history
@@ -96,3 +99,7 @@ def test_the_summary_round_trips_through_a_plain_list() -> None:
     assert history.History.from_list(summary.as_list()) == summary
     assert history.History.from_list([0.1, 0.05, 300]) == history.History(0.1, 0.05, 300)
     assert history.History.from_list([1.0]) == history.History()
+    # no variance measured: an infinite error, stored as a finite number, read back as it was
+    unmeasured = history.History(0.0, math.inf, 356)
+    stored = json.loads(json.dumps(unmeasured.as_list()))
+    assert history.History.from_list(stored) == unmeasured

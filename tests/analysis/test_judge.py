@@ -65,8 +65,11 @@ def run(
     traffic: Traffic, state: Any, settings: Analysis = SETTINGS, **kwargs: bool
 ) -> tuple[Any, AnalysisState]:
     verdict, new_state = judge(POLICIES, traffic.observe(**kwargs), settings, state)
-    # the state is stored in the cluster between ticks: it must survive JSON
-    return verdict, AnalysisState.from_dict(json.loads(json.dumps(new_state.as_dict())))
+    # the state is stored in the cluster between ticks: it must survive JSON, exactly (the
+    # analyzer keeps the state itself between ticks instead of reading its JSON back)
+    stored = AnalysisState.from_dict(json.loads(json.dumps(new_state.as_dict())))
+    assert stored == new_state
+    return verdict, stored
 
 
 def test_first_tick_is_a_baseline_that_passes_without_promoting() -> None:
