@@ -32,6 +32,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import orjson
 import requests
 from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
@@ -211,7 +212,10 @@ class PrometheusProvider:
             raise PrometheusApiClientException(
                 f"HTTP Status Code {response.status_code} ({response.content!r})"
             )
-        return response.json()["data"]["result"]
+        # decoded from the bytes with orjson: a batch answer names every workload (megabytes
+        # a minute at a thousand rollouts), and the standard decoder was a tenth of the
+        # controller's time there
+        return orjson.loads(response.content)["data"]["result"]
 
     def query_range(
         self,
