@@ -15,7 +15,6 @@ and ``histogram_quantile()``, at least four scrape intervals; 1m by default) and
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import time
 from collections.abc import Mapping, Sequence
@@ -140,19 +139,17 @@ _STAMPED = ((SAMPLED_FIELD, COUNT_FIELDS), (POD_SAMPLED_FIELD, POD_COUNT_FIELDS)
 
 def _stamped(readings: dict[str, Reading]) -> dict[str, Reading]:
     """Counter readings with the sample times a policy's ``sampled`` (and ``podSampled``)
-    query returned."""
+    query returned (one mapping of them, shared by the counters it stamps: nothing changes
+    a reading's mappings)."""
     for sampled_field, counters in _STAMPED:
         sampled = readings.pop(sampled_field, None)
         if sampled is None or not sampled.ok:
             continue
-        readings = {
-            field: (
-                dataclasses.replace(reading, stamps=dict(sampled.series))
-                if field in counters and reading.ok
-                else reading
-            )
-            for field, reading in readings.items()
-        }
+        stamps = dict(sampled.series)
+        for field in counters:
+            reading = readings.get(field)
+            if reading is not None and reading.ok:
+                readings[field] = Reading(query=reading.query, series=reading.series, stamps=stamps)
     return readings
 
 
