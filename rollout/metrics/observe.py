@@ -15,7 +15,6 @@ and ``histogram_quantile()``, at least four scrape intervals; 1m by default) and
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Mapping, Sequence
 
@@ -153,12 +152,6 @@ def _stamped(readings: dict[str, Reading]) -> dict[str, Reading]:
     return readings
 
 
-@functools.lru_cache(maxsize=1 << 16)
-def _rendered(template: str, items: tuple[tuple[str, object], ...]) -> str:
-    """``render`` remembered: a rollout renders the same queries at every tick."""
-    return render(template, dict(items))
-
-
 class _Questions:
     """One policy's queries for one version: rendered (or why they cannot be), and where
     the batch answers each (``BatchedQueries.ticket``)."""
@@ -168,21 +161,17 @@ class _Questions:
     ) -> None:
         self.policy = policy
         merged = {**policy.params, **context}
-        items = tuple(merged.items())
         self.problem: TemplateError | None = None
         self.queries: dict[str, str] = {}
         try:
-            try:
-                self.queries = {
-                    field: _rendered(template, items)
-                    for field, template in policy.templates.items()
-                }
-            except TypeError:  # a value that cannot be a key: rendered without the memory
-                self.queries = policy.queries_for(context)
+            self.queries = {
+                field: render(template, merged) for field, template in policy.templates.items()
+            }
         except TemplateError as error:
             self.problem = error
         self.tickets: dict[str, Ticket | None] = {}
         if batch is not None and self.problem is None:
+            items = tuple(merged.items())
             self.tickets = {
                 field: batch.ticket(template, merged, key=(template, items))
                 for field, template in policy.templates.items()
