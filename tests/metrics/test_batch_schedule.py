@@ -13,6 +13,7 @@ import random
 import threading
 from collections.abc import Sequence
 
+from rollout.metrics import errors
 from rollout.metrics.batch import DEFAULT_INTERVAL, RENEW_AT, BatchedQueries
 from rollout.metrics.observe import template_context
 from rollout.ports import DEFAULT_QUERY_TIMEOUT, Series
@@ -141,3 +142,31 @@ def test_an_answer_serves_a_third_of_an_interval_past_its_renewal() -> None:
 def test_the_default_interval_is_the_specs() -> None:
     default = Analysis.model_fields["interval"].default
     assert seconds(default) == DEFAULT_INTERVAL
+
+
+class Refusing(Answering):
+    """Refuses every batch query as a bad query (as Prometheus refuses a rewrite it cannot
+    parse): each rollout is then asked on its own."""
+
+    def query_vector(
+        self, promql: str, *, at: float | None = None, timeout: float = DEFAULT_QUERY_TIMEOUT
+    ) -> list[tuple[dict[str, str], float]]:
+        super().query_vector(promql, at=at, timeout=timeout)
+        raise errors.BadQuery("parse error")
+
+
+def test_a_question_finds_its_ticket_once_until_its_batch_is_refused() -> None:
+    refusing, clock = Refusing(), Clock(100.0)
+    batch = BatchedQueries(refusing, interval=INTERVAL, clock=clock, monotonic=clock)
+    first, second = contexts(2)
+    ticket = batch.ticket(TOTAL, first)
+    assert ticket is not None
+    assert batch.ticket(TOTAL, first) is ticket  # remembered: no second look
+    other = batch.ticket(TOTAL, second)
+    assert other is not None and other.group is ticket.group  # one batch for both
+    # the batch is refused: the question is asked on its own from now on
+    assert batch.query_series(TOTAL, first, at=100.0) is None
+    assert len(refusing.asked) == 1
+    assert batch.ticket(TOTAL, first) is None
+    assert batch.query_series(TOTAL, second, at=100.0) is None
+    assert len(refusing.asked) == 1
