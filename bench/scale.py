@@ -23,7 +23,9 @@ services, then:
    Prometheus queries per pass, tick lag, CPU and RSS of the controller process, and
    reconciles per second with the controller's CPU per reconcile. The stand-ins share the
    machine with it, so the CPU of the API server, of Prometheus and of the benchmark's own
-   process (the exporter, the watch) is reported apart.
+   process (the exporter, the watch) is reported apart. The tick lag is measured twice:
+   from 10 s after the push's last first weight (``tick_lag_p50/p99_seconds``, the push's
+   backlog still draining) and over the CPU window 40 s later (``tick_lag_later_*``).
 
 A "pass" is one analysis interval (5 s). Prometheus queries are read from Prometheus' own
 ``prometheus_http_requests_total{handler="/api/v1/query"}``. Tick lag (how late each
@@ -179,9 +181,13 @@ def run(count: int, *, idle: bool, workdir: Path, log_path: Path | None = None) 
                 }
                 known = {field: pid for field, pid in pids.items() if pid is not None}
                 cpu_before = {f: scale_probe.cpu_seconds(p) for f, p in known.items()}
-                runs_before = scale_probe.reconciles(_get(f"{base}/metrics"))
+                metrics_before = _get(f"{base}/metrics")
+                runs_before = scale_probe.reconciles(metrics_before)
                 time.sleep(30.0)
-                runs = scale_probe.reconciles(_get(f"{base}/metrics")) - runs_before
+                metrics_after = _get(f"{base}/metrics")
+                runs = scale_probe.reconciles(metrics_after) - runs_before
+                if not idle:
+                    _later_lag(results, metrics_before, metrics_after)
                 for field, before in cpu_before.items():
                     used = scale_probe.cpu_seconds(known[field]) - before
                     results[field] = round(used * 2, 2)
@@ -203,6 +209,22 @@ def run(count: int, *, idle: bool, workdir: Path, log_path: Path | None = None) 
     finally:
         apiserver.stop()
     return results
+
+
+def _later_lag(results: dict[str, Any], before: str, after: str) -> None:
+    """The tick lag over the CPU window too, 50 to 80 s after the push's last first weight
+    (``tick_lag_later_*``): the main window starts 10 s after it, while the last rollouts
+    take their first steps and the push's backlog drains, and this one says whether the
+    controller keeps up once it has."""
+    lag_before, lag_after = (
+        scale_probe.tick_lag_buckets(before),
+        scale_probe.tick_lag_buckets(after),
+    )
+    if not lag_after:
+        return
+    p50, p99 = scale_probe.histogram_quantiles(lag_before, lag_after, (0.5, 0.99))
+    results["tick_lag_later_p50_seconds"] = round(p50, 2)
+    results["tick_lag_later_p99_seconds"] = round(p99, 2)
 
 
 def _measure_rollouts(
@@ -289,6 +311,8 @@ def main(argv: list[str] | None = None) -> None:
         results = run(args.rollouts, idle=args.idle, workdir=Path(tmp), log_path=args.log)
     results["bench_seconds"] = round(time.monotonic() - began, 1)
     extras = (
+        "tick_lag_later_p50_seconds",
+        "tick_lag_later_p99_seconds",
         "rollouts_weighted_after_push",
         "push_to_first_weight_p50_seconds",
         "push_range_queries",
