@@ -33,7 +33,7 @@ from rollout.metrics.batch import BatchedQueries, Ticket
 from rollout.metrics.look_back import LookBack, stable_history
 from rollout.ports import DEFAULT_QUERY_TIMEOUT, MetricsProvider
 from rollout.spec.base import seconds
-from rollout.spec.policy import RenderedPolicy, render
+from rollout.spec.policy import RenderedPolicy
 from rollout.spec.rollout import Rollout
 
 __all__ = ["DEFAULT_WINDOW", "observe", "promql_duration", "template_context"]
@@ -164,9 +164,7 @@ class _Questions:
         self.problem: TemplateError | None = None
         self.queries: dict[str, str] = {}
         try:
-            self.queries = {
-                field: render(template, merged) for field, template in policy.templates.items()
-            }
+            self.queries = policy.queries_for(context)
         except TemplateError as error:
             self.problem = error
         self.tickets: dict[str, Ticket | None] = {}
