@@ -229,6 +229,11 @@ def judge_counts(
             where.canary_cells,
             _setting(where, spread, looked_back.tempering, allowed, compare, incident),
         )
+    # stable's pods during the rollout, read as the check across pods reads the canary's
+    # (their own series, or the pooled ones): a burst on one ends a quiet look-back
+    stable_pods = where if by_destination else interval
+    if compare and stable_pods is not None:
+        looked_back = looked_back.seen(stable_pods.stable_cells)
 
     tested = compare or allowed is not None
     log_evidence = pooled.log_evidence(compare=compare, allowed=allowed, mass=COMPARISON_MASS)

@@ -27,6 +27,11 @@ under independent requests is ``sqrt(sum(mu + 2 mu^2)) / sum(mu^2)``.
   six pods at 0.1% lifts ``v`` to about 3); the check
   across pods then asks only that no pod's removal leaves the data leaning the other way.
   A history too thin to tell (low traffic, one pod, a new service) is not quiet.
+- **Bursts since** (``History.bursts``): stable's pods keep serving while the canary is
+  judged, and a burst on one of them during the rollout (``burst_among``: a pod's bad
+  requests of an interval far above what the other pods of that interval predict) says
+  the hour was quiet by luck. The history is then no longer quiet, for the rest of the
+  rollout: a quiet hour followed by bursts is the world the relaxed check is wrong in.
 - **Tempering** (``History.tempering``): the rejection tests are tempered by ``v`` (up to
   ``TEMPERING_CEILING``) when it is larger than stable's live measure, so a burst on a
   canary pod weighs what such bursts weigh in stable's own hour.
@@ -46,6 +51,7 @@ __all__ = [
     "TEMPERING_CEILING",
     "History",
     "Samples",
+    "burst_among",
     "pod_minutes",
     "summarise",
 ]
@@ -85,15 +91,25 @@ class History:
     error: float = math.inf
     pod_minutes: int = 0
     incidents: int = 0
+    bursts: int = 0
+    """Intervals of the rollout in which one of stable's pods burst (``burst_among``)."""
 
     @property
     def quiet(self) -> bool:
         return (
             self.pod_minutes > 0
             and self.incidents == 0
+            and self.bursts == 0
             and self.pod_variance <= QUIET_VARIANCE
             and self.error <= QUIET_VARIANCE / 2
         )
+
+    def seen(self, stable_cells: Sequence[tuple[float, float]]) -> History:
+        """The history after one interval of stable's pods during the rollout: a burst on
+        one of them counts (and ends the quiet)."""
+        if not burst_among(stable_cells):
+            return self
+        return dataclasses.replace(self, bursts=self.bursts + 1)
 
     @property
     def tempering(self) -> float:
@@ -105,18 +121,24 @@ class History:
             min(self.error, UNMEASURED),
             float(self.pod_minutes),
             float(self.incidents),
+            float(self.bursts),
         ]
 
     @classmethod
     def from_list(cls, values: Sequence[float] | None) -> History:
         """The summary ``as_list`` gave (JSON has no infinity: an error stored as
         ``UNMEASURED`` reads back as the infinity it was, so the round trip is exact)."""
-        if not values or len(values) not in (3, 4):
+        if not values or len(values) not in (3, 4, 5):
             return cls()
-        incidents = int(values[3]) if len(values) == 4 else 0
+        incidents = int(values[3]) if len(values) >= 4 else 0
+        bursts = int(values[4]) if len(values) == 5 else 0
         error = float(values[1])
         return cls(
-            float(values[0]), math.inf if error >= UNMEASURED else error, int(values[2]), incidents
+            float(values[0]),
+            math.inf if error >= UNMEASURED else error,
+            int(values[2]),
+            incidents,
+            bursts,
         )
 
 
@@ -179,12 +201,7 @@ def _against_neighbours(
     """Each pod-minute ``(x, n, mu, others' requests)``, ``mu`` from the other pods of the
     minute that are not outliers themselves: one bursting pod would otherwise raise every
     other pod's expectation and hide itself in the spread it causes."""
-    outliers = set()
-    for index, (x, n) in enumerate(cells):
-        others = served - n
-        mu = n * (failed - x) / others if others > 0 else 0.0
-        if x > mu + BREACH_SIGMAS * math.sqrt(mu) + 2.0:
-            outliers.add(index)
+    outliers = _outliers(cells, failed, served)
     kept_bad = sum(x for index, (x, _) in enumerate(cells) if index not in outliers)
     kept = sum(n for index, (_, n) in enumerate(cells) if index not in outliers)
     measured = []
@@ -195,6 +212,29 @@ def _against_neighbours(
             mu = n * (kept_bad - (x if own else 0.0)) / others
             measured.append((x, n, mu, others))
     return measured
+
+
+def _outliers(cells: Sequence[tuple[float, float]], failed: float, served: float) -> set[int]:
+    """The cells whose bad requests are far above what the other cells predict: more than
+    ``BREACH_SIGMAS`` Poisson deviations and two requests over their expectation."""
+    outliers = set()
+    for index, (x, n) in enumerate(cells):
+        others = served - n
+        mu = n * (failed - x) / others if others > 0 else 0.0
+        if x > mu + BREACH_SIGMAS * math.sqrt(mu) + 2.0:
+            outliers.add(index)
+    return outliers
+
+
+def burst_among(cells: Sequence[tuple[float, float]]) -> bool:
+    """Whether one of several pods' ``(bad, total)`` of one interval burst: its bad
+    requests far above what the others predict. Noise shared by every pod (an incident, a
+    slow dependency) raises the others' prediction with it and is no burst."""
+    served = [cell for cell in cells if cell[1] > 0]
+    if len(served) < 2:
+        return False
+    failed = sum(cell[0] for cell in served)
+    return bool(_outliers(served, failed, sum(cell[1] for cell in served)))
 
 
 def _breach_level(served: float, allowed: float) -> float:

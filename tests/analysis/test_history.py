@@ -3,7 +3,8 @@
 Inputs are simulated cumulative counters per pod at one-minute steps (independent
 requests, a bursting pod, a shared incident, a thin history, a counter reset); outputs
 are the pod-level relative variance, its standard error, whether the history is quiet,
-and the everyday pod-minutes that seed stable's spread.
+and the everyday pod-minutes that seed stable's spread; then stable's pods during the
+rollout (an interval's cells), where a burst on one ends the quiet.
 """
 
 from __future__ import annotations
@@ -95,11 +96,41 @@ def test_a_counter_reset_counts_what_came_after_it() -> None:
 
 
 def test_the_summary_round_trips_through_a_plain_list() -> None:
-    summary = history.History(2.5, 0.1, 300, 2)
+    summary = history.History(2.5, 0.1, 300, 2, 3)
     assert history.History.from_list(summary.as_list()) == summary
+    assert history.History.from_list([0.1, 0.05, 300, 1]) == history.History(0.1, 0.05, 300, 1)
     assert history.History.from_list([0.1, 0.05, 300]) == history.History(0.1, 0.05, 300)
     assert history.History.from_list([1.0]) == history.History()
     # no variance measured: an infinite error, stored as a finite number, read back as it was
     unmeasured = history.History(0.0, math.inf, 356)
     stored = json.loads(json.dumps(unmeasured.as_list()))
     assert history.History.from_list(stored) == unmeasured
+
+
+def test_a_burst_on_one_of_stables_pods_is_told_from_noise_every_pod_shares() -> None:
+    rng = np.random.default_rng(7)
+    everyday = [
+        [(float(rng.binomial(250, 0.001)), 250.0) for _ in range(PODS)] for _ in range(2000)
+    ]
+    # independent requests at 0.1%: three bad requests on one pod while the others had none
+    # read as a burst, about one interval of six pods in 300 (7 of these 2,000)
+    assert sum(history.burst_among(cells) for cells in everyday) <= 20
+    # one pod at 10% for the interval (25 bad of 250), the others as usual
+    assert history.burst_among([(25.0, 250.0)] + [(0.0, 250.0)] * (PODS - 1))
+    # every pod at 20% (an incident stable suffers as a whole) is no one pod's burst
+    assert not history.burst_among([(50.0 + pod, 250.0) for pod in range(PODS)])
+    # one pod alone, or pods that served nothing, cannot be compared
+    assert not history.burst_among([(25.0, 250.0)])
+    assert not history.burst_among([(25.0, 250.0), (0.0, 0.0)])
+
+
+def test_a_burst_during_the_rollout_ends_a_quiet_look_back() -> None:
+    quiet = history.History(0.02, 0.05, 354)
+    assert quiet.quiet
+    calm = quiet.seen([(0.0, 250.0)] * PODS)
+    assert calm is quiet
+    burst = calm.seen([(25.0, 250.0)] + [(0.0, 250.0)] * (PODS - 1))
+    assert burst.bursts == 1 and not burst.quiet
+    # and stays ended: the quiet hour was luck
+    assert not burst.seen([(0.0, 250.0)] * PODS).quiet
+    assert history.History.from_list(json.loads(json.dumps(burst.as_list()))) == burst

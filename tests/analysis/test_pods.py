@@ -7,7 +7,9 @@ the leave-one-pod-out statistics.
 
 from __future__ import annotations
 
-from rollout.analysis import pods
+import dataclasses
+
+from rollout.analysis import history, pods
 from rollout.analysis.verdicts import Outcome
 from tests.analysis.judged_counters import LEVEL, JudgedCounters
 
@@ -122,3 +124,35 @@ def test_a_hold_adds_at_most_a_third_of_the_level_per_window() -> None:
     evidence = hold.statistics.log_evidence(compare=True, allowed=0.01, mass=0.8)
     assert LEVEL / 3 - 1.0 < evidence <= LEVEL / 3 + 1e-9
     assert pods.Hold.from_list(hold.as_list()) == hold
+
+
+class StablePodCounters(JudgedCounters):
+    """Two canary pods and two stable pods, after a look-back that found stable quiet."""
+
+    def __init__(self) -> None:
+        super().__init__("canary-a", "canary-b", "stable-a", "stable-b")
+        self.progress = dataclasses.replace(self.progress, history=history.History(0.0, 0.05, 354))
+
+    def serve(self, stable_a: tuple[int, int] = (0, 500)) -> None:
+        self.judge(
+            {
+                "canary-a": (0, 50),
+                "canary-b": (0, 50),
+                "stable-a": stable_a,
+                "stable-b": (0, 500),
+            }
+        )
+
+
+def test_a_burst_on_a_stable_pod_during_the_rollout_ends_the_quiet_check_across_pods() -> None:
+    counters = StablePodCounters()
+    counters.serve()
+    for _ in range(10):
+        counters.serve()
+    assert counters.progress.history.quiet
+    counters.serve(stable_a=(50, 500))  # one stable pod at 10% for an interval
+    assert counters.progress.history.bursts == 1
+    assert not counters.progress.history.quiet
+    for _ in range(10):
+        counters.serve()
+    assert not counters.progress.history.quiet
