@@ -123,12 +123,18 @@ def test_the_story_promotes_v2_and_rolls_back_v3_as_envoy_counts_it(tmp_path: Pa
     assert v2["outcome"] == "promoted"
     assert v3["outcome"] == "rolled-back"
     assert "istio-error-ratio" in v3["reason"]
-    assert 0 < v3["seconds_to_decision"] <= 20, v3
+    # caught at its first weight, within half a minute of canary traffic at 10% of 200
+    # req/s: the sequential test needs about 100 canary requests at 5% errors (95% of runs
+    # within 9 one-second ticks), and Prometheus, the aligned intervals and the route's
+    # change add seconds while Envoy goes on counting (192 to 303 canary requests, 9.5 to
+    # 15.6 s, in five runs; 20.5 s once on a busy machine)
+    assert v3["seconds_to_decision"] > 0, v3
+    assert [step["weight"] for step in v3["steps"]] == [10], v3
+    assert v3["steps"][0]["canary_requests"] < 600, v3
 
     assert [step["weight"] for step in v2["steps"]] == [10, 30, 60]
     for step in v2["steps"]:
         check_share(step, held_to_end=True)
-    assert v3["steps"] and v3["steps"][0]["weight"] == 10
     for index, step in enumerate(v3["steps"]):
         check_share(step, held_to_end=index < len(v3["steps"]) - 1)
 
