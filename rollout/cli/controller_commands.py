@@ -6,7 +6,6 @@ configures it from a ConfigMap and Secrets without a command line to maintain.
 
 from __future__ import annotations
 
-import ctypes
 import functools
 import os
 import signal
@@ -17,6 +16,11 @@ from types import FrameType
 import click
 
 from rollout import logs
+from rollout.cli.process_tuning import (
+    freeze_startup_objects,
+    limit_malloc_arenas,
+    tune_garbage_collector,
+)
 from rollout.controller import Controller
 from rollout.errors import RolloutError
 from rollout.mesh.factory import ROUTERS
@@ -41,33 +45,6 @@ Set only in the environment (never a flag: flags show in ps):
   ROLLOUT_PROMETHEUS_INSECURE_SKIP_VERIFY  'true' skips the certificate check
 Every flag above can also be set by the ROLLOUT_* variable shown beside it.
 """
-
-
-M_ARENA_MAX = -8
-"""glibc's ``mallopt`` parameter for the most malloc arenas."""
-
-MALLOC_ARENAS = 2
-"""Malloc arenas the controller's threads share."""
-
-
-def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
-    """Cap glibc's malloc arenas; whether it was done.
-
-    glibc gives threads that allocate at the same time arenas of their own, up to eight per
-    core, and each keeps the memory freed in it. The controller's workers decode large
-    answers (batch queries naming every workload, watch events) in whichever thread asks,
-    so at 1,000 rollouts in progress the default arenas held about a tenth of the process's
-    memory (303 MB against 280 MB with two: ``docs/scaling.md``). The interpreter's own
-    small objects are not affected. Nothing is done where ``MALLOC_ARENA_MAX`` is set (the
-    operator's choice stands) or the C library has no ``mallopt`` (not glibc).
-    """
-    if os.environ.get("MALLOC_ARENA_MAX"):
-        return False
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return False
-    return bool(mallopt(M_ARENA_MAX, arenas))
 
 
 @click.command(epilog=_ENVIRONMENT_ONLY)
@@ -282,6 +259,7 @@ def run(
     """Run the controller until SIGTERM or Ctrl-C."""
     logs.configure(level=log_level, fmt=log_format)
     limit_malloc_arenas()  # before any worker thread allocates
+    tune_garbage_collector()
     host, _, port = listen.rpartition(":")
     author_name, _, author_email = git_author.partition("<")
     identity = identity or default_identity()
@@ -320,6 +298,7 @@ def run(
         )
         controller = Controller(settings)
         controller.start()
+        freeze_startup_objects()
     except (RolloutError, ValueError) as error:
         click.echo(f"rollout run: {error}", err=True)
         sys.exit(1)

@@ -8,10 +8,9 @@ never flags (secrets).
 from __future__ import annotations
 
 import click
-import pytest
 from click.testing import CliRunner
 
-from rollout.cli.controller_commands import limit_malloc_arenas, run
+from rollout.cli.controller_commands import run
 from rollout.cli.main import main
 
 
@@ -47,12 +46,3 @@ def test_variables_that_are_never_flags_are_listed() -> None:
         "ROLLOUT_PROMETHEUS_CA_FILE",
     ):
         assert variable in text
-
-
-def test_the_controller_caps_the_malloc_arenas_unless_the_operator_did(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
-    assert limit_malloc_arenas() is True  # glibc, as in the controller's image
-    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
-    assert limit_malloc_arenas() is False
