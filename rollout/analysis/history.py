@@ -36,7 +36,7 @@ under independent requests is ``sqrt(sum(mu + 2 mu^2)) / sum(mu^2)``.
   ``TEMPERING_CEILING``) when it is larger than stable's live measure, so a burst on a
   canary pod weighs what such bursts weigh in stable's own hour.
 
-Pure arithmetic; the history is read once and kept as three numbers.
+Pure arithmetic; the history is read once and kept as five numbers.
 """
 
 from __future__ import annotations
