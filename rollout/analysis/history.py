@@ -92,7 +92,8 @@ class History:
     pod_minutes: int = 0
     incidents: int = 0
     bursts: int = 0
-    """Intervals of the rollout in which one of stable's pods burst (``burst_among``)."""
+    """Bursts on one of stable's pods during the rollout that ended a quiet look-back
+    (``burst_among``): 0 or 1, since nothing is looked for once the history is not quiet."""
 
     @property
     def quiet(self) -> bool:
@@ -106,8 +107,9 @@ class History:
 
     def seen(self, stable_cells: Sequence[tuple[float, float]]) -> History:
         """The history after one interval of stable's pods during the rollout: a burst on
-        one of them counts (and ends the quiet)."""
-        if not burst_among(stable_cells):
+        one of them ends the quiet. Only a quiet history is checked: the check is on every
+        tick's path, and the quiet is all a burst changes."""
+        if not self.quiet or not burst_among(stable_cells):
             return self
         return dataclasses.replace(self, bursts=self.bursts + 1)
 
