@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from rollout.desired import DesiredSpecs
@@ -92,11 +92,12 @@ class LeaderWork:
         self._conditions.spec_files({problem.path for problem in specs.catalog.problems})
         try:
             self._store.check_served()
-            self._store.list_rollouts(self._namespace)
+            before_publish = self._store.list_rollouts(self._namespace)
         except ClusterError as error:
             self._conditions.rollout_api(error)
             return False
         self._conditions.rollout_api(None)
+        self._reconciler.prepare(self._new_specs(specs, before_publish))
         self._source.publish(self._owned_specs(specs))
         listed = self._store.list_rollouts(self._namespace)
         stored = {item.key: item for item in listed if self._owns(item.key)}
@@ -127,6 +128,22 @@ class LeaderWork:
     def stopped_leading(self) -> None:
         """This replica no longer syncs: what its last sync saw is no longer current."""
         self._conditions.forget(*Conditions.SYNC_CONDITIONS)
+
+    def _new_specs(self, specs: SpecSet, listed: list[Stored]) -> Iterator[tuple[Desired, Stored]]:
+        """Each of this replica's Rollouts with the spec Git now gives it, before it is
+        mirrored: the rollouts whose next tick starts a canary have their first analysis
+        asked ahead while their specs are written (``Reconciler.prepare``)."""
+        rollouts = specs.catalog.rollouts
+        for item in listed:
+            entry = rollouts.get(item.key)
+            if entry is None or not self._owns(item.key):
+                continue
+            if entry.rollout.spec.version in (item.state.stable_version, item.state.canary_version):
+                continue  # nothing starts: no need to build what it would start with
+            desired = Desired(
+                rollout=entry.rollout, policies=entry.policies, commit=entry.origin.commit
+            )
+            yield desired, item
 
     def _owned_specs(self, specs: SpecSet) -> SpecSet:
         """The specs of this replica's rollouts only, for the mirror to write."""

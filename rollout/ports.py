@@ -332,6 +332,11 @@ class Analyzer(Protocol):
         self, desired: Desired, state: RolloutState, now: float
     ) -> tuple[Verdict | None, dict[str, Any] | None]: ...
 
+    def prepare(self, starting: Sequence[tuple[Desired, RolloutState]], now: float) -> None:
+        """Rollouts whose next tick starts a canary: what their first ticks will read may
+        be asked ahead, in the background (never raises, never waits for an answer)."""
+        ...
+
 
 class MetricsProvider(Protocol):
     """A monitoring system that answers instant queries (Flagger's ``RunQuery``/``IsOnline``).

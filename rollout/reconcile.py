@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from rollout import hook_calls, ports, route_record, status_writes, version_ports, workload_calls
@@ -38,6 +38,7 @@ from rollout.drift import weight_drift
 from rollout.effects import RecordEvent, SetWeights
 from rollout.errors import Conflict, RolloutError
 from rollout.events import Notification
+from rollout.ports import Desired
 from rollout.spec.rollout import Rollout
 from rollout.spec.routing import Routing, routing_at
 from rollout.state import (
@@ -48,7 +49,7 @@ from rollout.state import (
     with_standard_conditions,
 )
 
-__all__ = ["MAX_CONFLICT_RETRIES", "Ports", "Reconciled", "Reconciler"]
+__all__ = ["MAX_CONFLICT_RETRIES", "Ports", "Reconciled", "Reconciler", "starts_canary"]
 
 log = logging.getLogger("rollout.reconcile")
 
@@ -102,6 +103,18 @@ class Reconciler:
                 log.info("conflict writing %s, re-reading: %s", desired.rollout.key, error)
                 continue
             return dataclasses.replace(outcome, conflicts=conflicts)
+
+    def prepare(self, candidates: Iterable[tuple[Desired, ports.Stored]]) -> None:
+        """Rollouts a sync is about to hand new specs (``candidates``: each new desired
+        spec and its Rollout as stored): those whose next tick starts a canary have what
+        that tick will read asked ahead by the analyzer, in the background."""
+        starting = [
+            (desired, state)
+            for desired, stored in candidates
+            if starts_canary(desired, state := self.unsaved.current(stored))
+        ]
+        if starting:
+            self.ports.analyzer.prepare(starting, self.ports.clock())
 
     def report_failure(self, namespace: str, name: str, error: RolloutError) -> None:
         """``Reconciled=False`` and ``Ready=False`` with the reason on a Rollout whose tick
@@ -234,13 +247,7 @@ class Reconciler:
         version = desired.rollout.spec.version
         if desired.deleted or state.stable_version is None:
             return None, None
-        failed = state.failed
-        blocked = failed is not None and (failed.version, failed.spec_hash) == (
-            version,
-            desired.spec_hash,
-        )
-        starting = state.canary_version != version and version != state.stable_version
-        if starting and not blocked:
+        if starts_canary(desired, state):
             if not ready:
                 return None, None
             fresh = state.model_copy(update={"canary_version": version, "analysis": {}})
@@ -344,6 +351,19 @@ class Reconciler:
             log.info("%s: alerts queued; their record will be rewritten next tick", rollout.key)
             return state
         return delivered
+
+
+def starts_canary(desired: ports.Desired, state: RolloutState) -> bool:
+    """A tick with ``desired`` starts its version as a new canary (its first analysis is a
+    baseline): there is a stable version, the spec's version is neither it nor the
+    current canary, and it is not the revision that already failed."""
+    version = desired.rollout.spec.version
+    if desired.deleted or state.stable_version is None:
+        return False
+    if version in (state.canary_version, state.stable_version):
+        return False
+    failed = state.failed
+    return failed is None or (failed.version, failed.spec_hash) != (version, desired.spec_hash)
 
 
 def _encoded_record(rollout: Rollout, state: RolloutState) -> str | None:

@@ -138,12 +138,17 @@ class ScriptedAnalyzer:
     def __init__(self) -> None:
         self.verdict: Verdict | None = PASS
         self.calls: list[tuple[str | None, dict[str, Any], int]] = []
+        self.prepared: list[list[str]] = []
+        """The keys of each ``prepare`` call: rollouts whose first tick was asked ahead."""
 
     def analyze(
         self, desired: Desired, state: RolloutState, now: float
     ) -> tuple[Verdict | None, dict[str, Any] | None]:
         self.calls.append((state.canary_version, dict(state.analysis), state.canary_weight))
         return self.verdict, {"for": state.canary_version}
+
+    def prepare(self, starting: Sequence[tuple[Desired, RolloutState]], now: float) -> None:
+        self.prepared.append([desired.rollout.key for desired, _ in starting])
 
 
 class Alerts:

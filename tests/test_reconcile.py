@@ -172,6 +172,30 @@ def test_the_tick_that_first_sends_traffic_takes_the_baseline(world: dict[str, A
     assert RolloutState.from_status(world["ports"].store.status).analysis == {"for": "v3"}
 
 
+def test_only_a_spec_that_starts_a_canary_has_its_first_analysis_asked_ahead(
+    world: dict[str, Any],
+) -> None:
+    reconciler: Reconciler = world["reconciler"]
+    analyzer: ScriptedAnalyzer = world["ports"].analyzer
+    store: MemoryStore = world["ports"].store
+
+    def prepared(version: str) -> list[list[str]]:
+        analyzer.prepared.clear()
+        reconciler.prepare([(desired(version), store.load("shop", "checkout"))])
+        return list(analyzer.prepared)
+
+    assert prepared("v1") == []  # no stable version yet: adoption judges nothing
+    reconciler.reconcile(desired("v1"))
+    assert prepared("v1") == []  # the stable version itself
+    assert prepared("v2") == [["shop/checkout"]]
+    reconciler.reconcile(desired("v2"))
+    assert prepared("v2") == []  # already the canary
+    assert prepared("v3") == [["shop/checkout"]]  # superseding it starts a new one
+    world["ports"].analyzer.verdict = FAIL
+    reconciler.reconcile(desired("v2"))
+    assert prepared("v2") == []  # the revision that failed does not start again
+
+
 def test_after_a_crash_the_redecided_weight_is_not_taken_for_drift(world: dict[str, Any]) -> None:
     """Traffic moved to 50% but the state saying so was never saved: no step back to 10%."""
     reconciler: Reconciler = world["reconciler"]

@@ -8,6 +8,7 @@ store's writes, and the analysis state each tick was decided from.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -92,6 +93,9 @@ class CountingAnalyzer:
         self.seen.append(ticks)
         verdict = Verdict(Outcome.PASS, (), canary_requests=10.0 * ticks, within_slo=True)
         return verdict, {"ticks": ticks + 1}
+
+    def prepare(self, starting: Sequence[tuple[Desired, RolloutState]], now: float) -> None:
+        return None  # nothing to ask ahead
 
 
 @pytest.fixture

@@ -11,6 +11,9 @@ check across pods by the noise stable's pods showed before the rollout.
 
 from __future__ import annotations
 
+import functools
+import threading
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from rollout.analysis.judge import judge
@@ -18,7 +21,7 @@ from rollout.analysis.running import AnalysisState
 from rollout.analysis.verdicts import Verdict
 from rollout.metrics.batch import BatchedQueries
 from rollout.metrics.look_back import LookBack
-from rollout.metrics.observe import observe, template_context
+from rollout.metrics.observe import enrol_first_tick, observe, template_context
 from rollout.ports import DEFAULT_QUERY_TIMEOUT, Desired, MetricsProvider
 from rollout.state import RolloutState
 
@@ -48,6 +51,43 @@ class MetricsAnalyzer:
         tick, handed that same mapping back (or an equal one, read from the cluster), uses
         the state itself instead of reading it again (the round trip is exact:
         ``tests/analysis/test_judge.py``); a rollout is judged by one worker at a time."""
+
+    def prepare(self, starting: Sequence[tuple[Desired, RolloutState]], now: float) -> None:
+        """Rollouts whose next tick starts a canary (a push being mirrored): enrol what
+        their first ticks will ask (each policy query for both versions, stable's
+        look-back) and ask it for all of them at once, in the background. The first ticks
+        are then served from those answers: a push to a thousand rollouts asks one query
+        per policy query and one look-back per counter, not one gathering per few rollouts
+        in front of their first weights. Without a batch nothing is asked ahead."""
+        if self.batch is None and self.look_back.ranges is None:
+            return
+        enrolled = False
+        for desired, state in starting:
+            rollout, stable = desired.rollout, state.stable_version
+            if not desired.policies or stable is None:
+                continue
+            enrol_first_tick(
+                desired.policies,
+                canary=template_context(rollout, rollout.spec.version),
+                stable=(
+                    template_context(rollout, stable)
+                    if rollout.spec.analysis.compare_with_stable
+                    else None
+                ),
+                at=now,
+                batch=self.batch,
+                look_back=self.look_back,
+            )
+            enrolled = True
+        if not enrolled:
+            return
+        asks: list[Callable[[], None]] = []
+        if self.batch is not None:
+            asks.append(functools.partial(self.batch.ask_pending, at=now, timeout=self.timeout))
+        if self.look_back.ranges is not None:
+            asks.append(functools.partial(self.look_back.ranges.ask_pending, timeout=self.timeout))
+        for ask in asks:
+            threading.Thread(target=ask, name="analysis-ahead", daemon=True).start()
 
     def analyze(
         self, desired: Desired, state: RolloutState, now: float

@@ -348,7 +348,7 @@ class BatchedQueries:
         now too, all at once, so their next questions are answered without waiting."""
         with self._guard:
             groups = list(self._groups.values())
-        chosen: list[tuple[Group, Answer, threading.Event]] = []
+        chosen: list[tuple[Group, Answer | None, threading.Event]] = []
         for group in groups:
             if group is asked:
                 continue
@@ -362,21 +362,58 @@ class BatchedQueries:
                     continue
                 flight = group.asking = threading.Event()
             chosen.append((group, answer, flight))
+        self._refresh_all(chosen, when, timeout)
 
-        def widen(group: Group, answer: Answer, flight: threading.Event) -> None:
+    def ask_pending(
+        self, *, at: float | None = None, timeout: float = DEFAULT_QUERY_TIMEOUT
+    ) -> None:
+        """Ask now, in every batch with enrolled members its answer lacks and no query out,
+        for those members (rollouts about to start, enrolled ahead of their first tick):
+        a fresh answer is widened by them, any other renewed for every member, all batches
+        at once. Their first ticks are then served without a query of their own."""
+        when = self._clock() if at is None else at
+        with self._guard:
+            groups = list(self._groups.values())
+        chosen: list[tuple[Group, Answer | None, threading.Event]] = []
+        for group in groups:
+            with group.guard:
+                if group.asking is not None or group.unbatchable or not group.pending:
+                    continue
+                answer = group.answer
+                fresh = (
+                    answer
+                    if answer is not None
+                    and answer.error is None
+                    and abs(when - answer.at) <= self.max_age
+                    else None
+                )
+                flight = group.asking = threading.Event()
+            chosen.append((group, fresh, flight))
+        self._refresh_all(chosen, when, timeout)
+
+    def _refresh_all(
+        self,
+        chosen: list[tuple[Group, Answer | None, threading.Event]],
+        when: float,
+        timeout: float,
+    ) -> None:
+        """``_refresh`` each chosen group (marked as asked, with its fresh answer or None)
+        at once, each in a thread of its own but the first; back when all have landed."""
+
+        def refresh(group: Group, fresh: Answer | None, flight: threading.Event) -> None:
             try:
-                self._refresh(group, answer, when, timeout)
+                self._refresh(group, fresh, when, timeout)
             finally:
                 self._landed(group, flight)
 
         helpers = [
-            threading.Thread(target=widen, args=chosen_one, name="batch-widen", daemon=True)
+            threading.Thread(target=refresh, args=chosen_one, name="batch-widen", daemon=True)
             for chosen_one in chosen[1:]
         ]
         for helper in helpers:
             helper.start()
         if chosen:
-            widen(*chosen[0])
+            refresh(*chosen[0])
         for helper in helpers:
             helper.join()
 

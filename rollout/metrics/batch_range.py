@@ -122,8 +122,10 @@ class BatchedRanges:
             return
         form, member, grid, _ = found
         with self._guard:
+            if self._answered(form, member, grid) is not None:
+                return
             kept = self._range(form, grid)
-            if member not in kept.answered and member not in kept.failed:
+            if member not in kept.failed:
                 kept.pending.add(member)
 
     def _batchable(
@@ -139,6 +141,21 @@ class BatchedRanges:
             return None
         start, end = self.on_grid(start, end, step)
         return form, form.member(context), (start, end, step), fill
+
+    def _answered(
+        self, form: BatchForm, member: Member, window: tuple[float, float, float]
+    ) -> _Range | None:
+        """The range over ``window``, or else over the one a step before it, that holds
+        ``member``'s answer; None when neither does. A look-back asked ahead of a rollout's
+        first tick (``ask_pending``) still serves the tick that comes in the next step. Called
+        under the guard."""
+        start, end, step = window
+        for earlier in (0.0, step):
+            kept = self._ranges.get((form.key, start - earlier, end - earlier, step))
+            if kept is not None and member in kept.answered:
+                kept.used = self._monotonic()
+                return kept
+        return None
 
     def _range(self, form: BatchForm, window: tuple[float, float, float]) -> _Range:
         """The range of ``form`` over ``window``, made when missing (the oldest beyond
@@ -197,10 +214,12 @@ class BatchedRanges:
         form, member, (start, end, step), fill = batchable
         while True:
             with self._guard:
-                found = self._range(form, (start, end, step))
-                if member in found.answered:
-                    raw = found.answered[member]
+                answered = self._answered(form, member, (start, end, step))
+                if answered is not None:
+                    raw = answered.answered[member]
+                    start, end, step = answered.window
                     break
+                found = self._range(form, (start, end, step))
                 if member in found.failed:
                     raise found.failed[member]
                 if member in found.alone or form.key in self._unbatchable:
@@ -256,15 +275,33 @@ class BatchedRanges:
     def _claim_siblings(self, found: _Range) -> list[tuple[_Range, threading.Event]]:
         """The other ranges over ``found``'s range with members waiting and no query out,
         each marked as asked: their queries go out with ``found``'s, at once."""
+        return self._claim(lambda other: other is not found and other.window == found.window)
+
+    def _claim(self, chosen: Callable[[_Range], bool]) -> list[tuple[_Range, threading.Event]]:
+        """The ``chosen`` ranges with members waiting and no query out, each marked as
+        asked."""
         claimed: list[tuple[_Range, threading.Event]] = []
         with self._guard:
-            for other in self._ranges.values():
-                if other is found or other.window != found.window:
-                    continue
-                if other.asking is None and other.pending:
-                    other.asking = threading.Event()
-                    claimed.append((other, other.asking))
+            for kept in self._ranges.values():
+                if chosen(kept) and kept.asking is None and kept.pending:
+                    kept.asking = threading.Event()
+                    claimed.append((kept, kept.asking))
         return claimed
+
+    def ask_pending(self, *, timeout: float = DEFAULT_QUERY_TIMEOUT) -> None:
+        """Ask now for every range with members enrolled (``join``) and no query out, all
+        at once (the look-backs of rollouts about to start, enrolled ahead of their first
+        ticks); back when all have landed."""
+        threads = [
+            threading.Thread(
+                target=self._ask_claimed, args=(kept, flight, timeout), name="range-ahead"
+            )
+            for kept, flight in self._claim(lambda kept: True)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
 
     def _ask_claimed(self, found: _Range, flight: threading.Event, timeout: float) -> None:
         try:

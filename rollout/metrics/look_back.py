@@ -31,7 +31,7 @@ from rollout.spec.policy import RenderedPolicy
 if TYPE_CHECKING:
     from rollout.metrics.batch_range import BatchedRanges
 
-__all__ = ["History", "LookBack", "RangeProvider", "stable_history"]
+__all__ = ["History", "LookBack", "RangeProvider", "enrol_look_back", "stable_history"]
 
 History = dict[str, dict[str, tuple[tuple[float, float], ...]]]
 """Per counter field, per series key, ``(time, value)`` at each step."""
@@ -75,12 +75,7 @@ def stable_history(
     """Per count policy, stable's counters over the look-back ending at ``at``."""
     if not isinstance(provider, RangeProvider):
         return {}
-    if look_back.ranges is not None:  # every counter it may read, asked together
-        for policy in policies:
-            context = {**policy.params, **stable}
-            for field in {field for fields in _choices(policy) for field in fields}:
-                window = (at - look_back.seconds, at, look_back.step)
-                look_back.ranges.join(policy.templates[field], context, window=window)
+    enrol_look_back(policies, stable=stable, at=at, look_back=look_back)
     histories: dict[str, History] = {}
     for policy in policies:
         for fields in _choices(policy):
@@ -106,6 +101,26 @@ def stable_history(
                 histories[policy.name] = history
                 break
     return histories
+
+
+def enrol_look_back(
+    policies: Sequence[RenderedPolicy],
+    *,
+    stable: Mapping[str, object],
+    at: float,
+    look_back: LookBack,
+) -> None:
+    """Enrol every counter stable's look-back ending at ``at`` may read in the batched
+    ranges, without asking: the first query over the range names them all, so a look-back
+    waits for one gathering, not one per counter (and one enrolled ahead of a rollout's
+    first tick is asked by ``BatchedRanges.ask_pending``)."""
+    if look_back.ranges is None:
+        return
+    window = (at - look_back.seconds, at, look_back.step)
+    for policy in policies:
+        context = {**policy.params, **stable}
+        for field in {field for fields in _choices(policy) for field in fields}:
+            look_back.ranges.join(policy.templates[field], context, window=window)
 
 
 def _choices(policy: RenderedPolicy) -> list[list[str]]:

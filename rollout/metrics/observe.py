@@ -30,13 +30,19 @@ from rollout.analysis.observations import (
 from rollout.errors import MetricsError, TemplateError
 from rollout.metrics import errors
 from rollout.metrics.batch import BatchedQueries, Ticket
-from rollout.metrics.look_back import LookBack, stable_history
+from rollout.metrics.look_back import LookBack, enrol_look_back, stable_history
 from rollout.ports import DEFAULT_QUERY_TIMEOUT, MetricsProvider
 from rollout.spec.base import seconds
 from rollout.spec.policy import RenderedPolicy
 from rollout.spec.rollout import Rollout
 
-__all__ = ["DEFAULT_WINDOW", "observe", "promql_duration", "template_context"]
+__all__ = [
+    "DEFAULT_WINDOW",
+    "enrol_first_tick",
+    "observe",
+    "promql_duration",
+    "template_context",
+]
 
 DEFAULT_WINDOW = "1m"
 
@@ -91,6 +97,7 @@ def observe(
     observation also carries stable's counters over it (``rollout.metrics.look_back``).
     """
     session = _Session(provider, at=at, timeout=timeout, batch=batch)
+    questions = _enrolled_questions(policies, canary=canary, stable=stable, batch=batch)
     histories = (
         stable_history(
             policies,
@@ -103,17 +110,6 @@ def observe(
         if look_back is not None and stable is not None
         else {}
     )
-    contexts = [canary] if stable is None else [canary, stable]
-    questions = {
-        (policy.name, index): _Questions(policy, context, batch)
-        for policy in policies
-        for index, context in enumerate(contexts)
-    }
-    if batch is not None:  # every question of the tick enrolled: the first batch covers all
-        for asked in questions.values():
-            for ticket in asked.tickets.values():
-                if ticket is not None:
-                    batch.enrol(ticket)
     observed: dict[str, PolicyObservation] = {}
     for policy in policies:
         canary_readings = _stamped(session.read_all(questions[policy.name, 0]))
@@ -127,6 +123,48 @@ def observe(
             history=histories.get(policy.name, {}),
         )
     return observed
+
+
+def enrol_first_tick(
+    policies: Sequence[RenderedPolicy],
+    *,
+    canary: Mapping[str, object],
+    stable: Mapping[str, object] | None,
+    at: float,
+    batch: BatchedQueries | None,
+    look_back: LookBack | None,
+) -> None:
+    """Enrol, without asking, what a rollout's first tick will ask: every policy query for
+    both versions in ``batch`` and stable's look-back in ``look_back``'s ranges. The caller
+    asks for everyone enrolled at once (``BatchedQueries.ask_pending``,
+    ``BatchedRanges.ask_pending``): after a push, the first ticks are then served from
+    answers asked while their specs were being mirrored."""
+    _enrolled_questions(policies, canary=canary, stable=stable, batch=batch)
+    if look_back is not None and stable is not None:
+        enrol_look_back(policies, stable=stable, at=at, look_back=look_back)
+
+
+def _enrolled_questions(
+    policies: Sequence[RenderedPolicy],
+    *,
+    canary: Mapping[str, object],
+    stable: Mapping[str, object] | None,
+    batch: BatchedQueries | None,
+) -> dict[tuple[str, int], _Questions]:
+    """Each policy's questions for the canary (0) and stable (1), every one enrolled in
+    ``batch``: the first batch query of the tick covers them all."""
+    contexts = [canary] if stable is None else [canary, stable]
+    questions = {
+        (policy.name, index): _Questions(policy, context, batch)
+        for policy in policies
+        for index, context in enumerate(contexts)
+    }
+    if batch is not None:
+        for asked in questions.values():
+            for ticket in asked.tickets.values():
+                if ticket is not None:
+                    batch.enrol(ticket)
+    return questions
 
 
 _MAY_BE_EMPTY = COUNT_FIELDS | POD_COUNT_FIELDS | {SAMPLED_FIELD, POD_SAMPLED_FIELD}

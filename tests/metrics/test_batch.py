@@ -17,7 +17,7 @@ import pytest
 from rollout.errors import MetricsError
 from rollout.metrics import errors
 from rollout.metrics.batch import BatchedQueries
-from rollout.metrics.observe import observe, template_context
+from rollout.metrics.observe import enrol_first_tick, observe, template_context
 from rollout.metrics.prometheus import PrometheusProvider, PrometheusSettings
 from rollout.ports import DEFAULT_QUERY_TIMEOUT, Series
 from rollout.source.files import shipped_policies
@@ -165,6 +165,56 @@ def test_a_pass_sends_one_query_per_template_however_many_rollouts(
         for name in names
     }
     assert second == plain  # same readings, each naming its own rendered query
+
+
+@pytest.mark.usefixtures("scraped")
+def test_first_ticks_enrolled_ahead_are_asked_at_once_and_then_ask_nothing(
+    provider: PrometheusProvider,
+) -> None:
+    counting = Counting(provider)
+    batch = BatchedQueries(counting, interval=3.75)
+    names = ["batch-a", "batch-b", "batch-c"]
+    templates = sum(len(policy.templates) for policy in POLICIES)
+
+    def canary(name: str) -> dict[str, str]:
+        return template_context(shop_rollout(name), "v2")
+
+    def stable(name: str) -> dict[str, str]:
+        return template_context(shop_rollout(name), "v1")
+
+    settled = time.time() - 1.5
+    for name in names:  # a push to three rollouts, seen by the sync
+        enrol_first_tick(
+            POLICIES,
+            canary=canary(name),
+            stable=stable(name),
+            at=settled,
+            batch=batch,
+            look_back=None,
+        )
+    assert counting.asked == []  # enrolling asks nothing
+    batch.ask_pending(at=settled)
+    assert len(counting.asked) == templates  # one query per template for all three
+    batch.ask_pending(at=settled)
+    assert len(counting.asked) == templates  # and nobody is left to ask for
+    counting.asked.clear()
+    first_ticks = {
+        name: observe(
+            POLICIES,
+            counting,
+            canary=canary(name),
+            stable=stable(name),
+            at=settled + 1,
+            batch=batch,
+        )
+        for name in names
+    }
+    assert counting.asked == []  # their mirrors landed: the first ticks wait for nothing
+    plain = {
+        name: observe(POLICIES, provider, canary=canary(name), stable=stable(name), at=settled)
+        for name in names
+    }
+    assert first_ticks == plain  # the answers asked ahead, each naming its own query
 
 
 @pytest.mark.usefixtures("scraped")

@@ -17,7 +17,7 @@ import pytest
 
 from rollout.metrics import batch_range
 from rollout.metrics.batch_range import BatchedRanges
-from rollout.metrics.look_back import LookBack, stable_history
+from rollout.metrics.look_back import LookBack, enrol_look_back, stable_history
 from rollout.metrics.observe import template_context
 from rollout.metrics.prometheus import PrometheusProvider, PrometheusSettings
 from rollout.source.files import shipped_policies
@@ -180,6 +180,27 @@ def test_a_look_back_asks_all_its_counters_at_once(
     found = stable_history(POLICIES, slow, stable=later, at=at + 1.0, look_back=look_back)
     assert slow.ranges == 2 * counters, "one query per counter for the next rollout too"
     assert set(found) == set(first)
+
+
+def test_look_backs_enrolled_ahead_are_asked_at_once_and_serve_first_ticks_a_step_later(
+    recorded: None, provider: PrometheusProvider
+) -> None:
+    counting = CountingProvider(provider)
+    look_back, at = on_a_ten_second_grid(counting, gather=0.5)
+    assert look_back.ranges is not None
+    for service in SERVICES:  # a push to three rollouts, seen by the sync
+        stable = template_context(shop_rollout(service), "v1")
+        enrol_look_back(POLICIES, stable=stable, at=at, look_back=look_back)
+    assert counting.ranges == 0  # enrolling asks nothing
+    look_back.ranges.ask_pending()
+    asked = counting.ranges
+    assert asked >= 4  # each counter once, for all three
+    first_ticks = histories(counting, look_back, at + 10.0)  # their ticks, in the next step
+    assert counting.ranges == asked
+    _, end = BatchedRanges.on_grid(at - 20.0, at, 10.0)
+    assert first_ticks == histories(CountingProvider(provider), LookBack(20.0, 10.0), end)
+    histories(counting, look_back, at + 20.0)  # two steps later: a look-back of its own
+    assert counting.ranges == 2 * asked
 
 
 def test_the_range_ends_on_its_steps_grid() -> None:
