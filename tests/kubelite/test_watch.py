@@ -1,9 +1,9 @@
 """Watches through the official client's ``watch.Watch().stream``.
 
-Inputs: writes made while a watch is open, resume from a resourceVersion, label selectors,
-``timeoutSeconds`` and a server whose event history is tiny. Outputs under test: the
-ADDED/MODIFIED/DELETED events in order, the stream ending on time, and 410 Expired as
-``ApiException`` when the history no longer reaches back.
+Inputs: writes made while a watch is open (of its kind and of another), resume from a
+resourceVersion, label selectors, ``timeoutSeconds`` and a server whose event history is
+tiny. Outputs under test: the ADDED/MODIFIED/DELETED events in order, the stream ending on
+time, and 410 Expired as ``ApiException`` when the history no longer reaches back.
 """
 
 from __future__ import annotations
@@ -95,6 +95,31 @@ def test_watch_resumes_from_resource_version(custom: CustomObjects) -> None:
         timeout_seconds=2,
     )
     assert collect_events(stream, 2) == [("ADDED", "two"), ("DELETED", "one")]
+
+
+def test_a_watch_sees_its_kind_while_other_kinds_are_written(custom: CustomObjects) -> None:
+    stream = watch.Watch().stream(
+        custom.list_namespaced_custom_object, GROUP, "v1", NAMESPACE, PLURAL, timeout_seconds=10
+    )
+
+    def write_later() -> None:
+        time.sleep(0.3)
+        for index in range(20):  # another kind: no event for this watch
+            body = {
+                "apiVersion": f"{GROUP}/v1",
+                "kind": "DestinationRule",
+                "metadata": {"name": f"rule-{index}"},
+                "spec": {"host": "shop"},
+            }
+            custom.create_namespaced_custom_object(GROUP, "v1", NAMESPACE, "destinationrules", body)
+        create_vs(custom, virtual_service("after-the-rules"))
+
+    writer = threading.Thread(target=write_later)
+    writer.start()
+    started = time.monotonic()
+    assert collect_events(stream, 1) == [("ADDED", "after-the-rules")]
+    assert time.monotonic() - started < 5, "woken by its own kind's write"
+    writer.join()
 
 
 def test_watch_honours_timeout_and_selectors(custom: CustomObjects) -> None:
