@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 from kubernetes import client as k8s_client
 
@@ -20,7 +20,7 @@ from rollout import GROUP_VERSION
 from rollout.effects import RecordEvent
 from rollout.errors import Conflict, NotFound
 from rollout.kube.rollout_resource import KIND
-from rollout.kubeapi import errors
+from rollout.kubeapi import errors, json_call
 from rollout.kubeapi.client import REQUEST_TIMEOUT, as_json
 
 __all__ = ["COMPONENT", "EventRecorder", "event_name"]
@@ -89,9 +89,7 @@ class EventRecorder:
         action = f"recording event {reason} on rollout {namespace}/{rollout_name}"
         try:
             with errors.translated(action):
-                self._core.create_namespaced_event(
-                    namespace, cast(Any, body), _request_timeout=REQUEST_TIMEOUT
-                )
+                json_call.send(self._api, "POST", json_call.EVENTS, {"namespace": namespace}, body)
             return name
         except Conflict:
             pass  # already recorded: count it once more

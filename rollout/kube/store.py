@@ -225,17 +225,13 @@ class KubeStateStore:
     ) -> JsonObject:
         """Patch the Rollout (a JSON patch unless told otherwise); the result is cached."""
         with errors.translated(action):
-            patched = json_object(
-                self.objects.patch_namespaced_custom_object(
-                    API_GROUP,
-                    API_VERSION,
-                    namespace,
-                    resource.PLURAL,
-                    name,
-                    patch,
-                    _content_type=content_type,
-                    _request_timeout=REQUEST_TIMEOUT,
-                )
+            patched = json_call.send(
+                self.api,
+                "PATCH",
+                json_call.CUSTOM_OBJECT,
+                {**self._path(namespace, name), "plural": resource.PLURAL},
+                patch,
+                content_type=content_type,
             )
         self.cache.remember(patched)
         return patched

@@ -13,7 +13,9 @@ quoting, default headers, the configuration's authentication, refreshed tokens i
 and sends it with ``ApiClient.call_api`` over the client's own connection pool; the body
 is encoded once by the client's REST layer (``json.dumps``) and the answer decoded once.
 A non-2xx answer raises the same ``ApiException`` subclasses the generated methods raise,
-so :func:`rollout.kubeapi.errors.translated` reads it as before.
+so :func:`rollout.kubeapi.errors.translated` reads it as before. It carries every write of
+a push's path: the status, the spec mirror, the VirtualService patch and the Event (whose
+generated method also builds the client's models of the answer, field by field).
 """
 
 from __future__ import annotations
@@ -27,9 +29,14 @@ from kubernetes.client.exceptions import ApiException
 
 from rollout.kubeapi.client import REQUEST_TIMEOUT, json_object
 
-__all__ = ["JSON", "send"]
+__all__ = ["CUSTOM_OBJECT", "EVENTS", "JSON", "send"]
 
 JSON = "application/json"
+
+CUSTOM_OBJECT = "/apis/{group}/{version}/namespaces/{namespace}/{plural}/{name}"
+"""One namespaced custom object (a Rollout's spec, a VirtualService)."""
+
+EVENTS = "/api/v1/namespaces/{namespace}/events"
 
 _AUTH = ["BearerToken"]
 """The authentication settings every generated Kubernetes API method names."""

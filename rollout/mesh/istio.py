@@ -35,7 +35,7 @@ from kubernetes.client.exceptions import ApiException
 from rollout import route_record
 from rollout.effects import SetWeights
 from rollout.errors import ClusterError, NotFound, TrafficConfigError
-from rollout.kubeapi import errors
+from rollout.kubeapi import errors, json_call
 from rollout.kubeapi.client import REQUEST_TIMEOUT, json_object
 from rollout.kubeapi.object_cache import ObjectCache
 from rollout.mesh import guarded_patch, istio_extras, istio_routes
@@ -267,17 +267,22 @@ class IstioRouter:
         namespace, name = target.namespace, ref.name
 
         def send(operations: list[JsonObject]) -> None:
-            patched = self._objects.patch_namespaced_custom_object(
-                ISTIO_GROUP,
-                self._version or ISTIO_VERSIONS[0],
-                namespace,
-                "virtualservices",
-                name,
+            path = {
+                "group": ISTIO_GROUP,
+                "version": self._version or ISTIO_VERSIONS[0],
+                "namespace": namespace,
+                "plural": "virtualservices",
+                "name": name,
+            }
+            patched = json_call.send(
+                self._objects.api_client,
+                "PATCH",
+                json_call.CUSTOM_OBJECT,
+                path,
                 operations,
-                _content_type=JSON_PATCH,
-                _request_timeout=REQUEST_TIMEOUT,
+                content_type=JSON_PATCH,
             )
-            self._caches["virtualservices"].remember(json_object(patched))
+            self._caches["virtualservices"].remember(patched)
 
         sent = guarded_patch.send_guarded(
             label=f"VirtualService {namespace}/{name}",
