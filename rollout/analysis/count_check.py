@@ -229,11 +229,13 @@ def judge_counts(
             where.canary_cells,
             _setting(where, spread, looked_back.tempering, allowed, compare, incident),
         )
-    # stable's pods during the rollout, read as the check across pods reads the canary's
-    # (their own series, or the pooled ones): a burst on one ends a quiet look-back
-    stable_pods = where if by_destination else interval
-    if compare and stable_pods is not None:
-        looked_back = looked_back.seen(stable_pods.stable_cells)
+    # the pods during the rollout, stable's and the canary's, read as the check across pods
+    # reads them (their own series, or the pooled ones): a burst on one pod of either
+    # version ends a quiet look-back (a version's regression shows on all its pods alike)
+    seen_pods = where if by_destination else interval
+    if compare and seen_pods is not None:
+        canary_cells = [(bad, total) for _, bad, total in seen_pods.canary_cells]
+        looked_back = looked_back.seen(seen_pods.stable_cells).seen(canary_cells)
 
     tested = compare or allowed is not None
     log_evidence = pooled.log_evidence(compare=compare, allowed=allowed, mass=COMPARISON_MASS)

@@ -105,11 +105,12 @@ class History:
             and self.error <= QUIET_VARIANCE / 2
         )
 
-    def seen(self, stable_cells: Sequence[tuple[float, float]]) -> History:
-        """The history after one interval of stable's pods during the rollout: a burst on
-        one of them ends the quiet. Only a quiet history is checked: the check is on every
-        tick's path, and the quiet is all a burst changes."""
-        if not self.quiet or not burst_among(stable_cells):
+    def seen(self, cells: Sequence[tuple[float, float]]) -> History:
+        """The history after one interval of one version's pods during the rollout: a burst
+        on one of them (stable's, or one of the canary's: pod-level noise the quiet hour
+        did not show) ends the quiet. Only a quiet history is checked: the check is on
+        every tick's path, and the quiet is all a burst changes."""
+        if not self.quiet or not burst_among(cells):
             return self
         return dataclasses.replace(self, bursts=self.bursts + 1)
 

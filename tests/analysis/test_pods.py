@@ -133,15 +133,21 @@ class StablePodCounters(JudgedCounters):
         super().__init__("canary-a", "canary-b", "stable-a", "stable-b")
         self.progress = dataclasses.replace(self.progress, history=history.History(0.0, 0.05, 354))
 
-    def serve(self, stable_a: tuple[int, int] = (0, 500)) -> None:
-        self.judge(
+    def serve(
+        self,
+        stable_a: tuple[int, int] = (0, 500),
+        canary_a: tuple[int, int] = (0, 50),
+        canary_b: tuple[int, int] = (0, 50),
+    ) -> Outcome:
+        judged = self.judge(
             {
-                "canary-a": (0, 50),
-                "canary-b": (0, 50),
+                "canary-a": canary_a,
+                "canary-b": canary_b,
                 "stable-a": stable_a,
                 "stable-b": (0, 500),
             }
         )
+        return judged.evidence.outcome
 
 
 def test_a_burst_on_a_stable_pod_during_the_rollout_ends_the_quiet_check_across_pods() -> None:
@@ -156,3 +162,26 @@ def test_a_burst_on_a_stable_pod_during_the_rollout_ends_the_quiet_check_across_
     for _ in range(10):
         counters.serve()
     assert not counters.progress.history.quiet
+
+
+def test_a_burst_on_one_canary_pod_ends_the_quiet_check_across_pods() -> None:
+    counters = StablePodCounters()
+    counters.serve()
+    for _ in range(10):
+        counters.serve()
+    assert counters.progress.history.quiet
+    counters.serve(canary_a=(10, 50))  # one canary pod at 20% for an interval, not the other
+    assert counters.progress.history.bursts == 1
+    assert not counters.progress.history.quiet  # the full check across pods from now on
+
+
+def test_a_canary_worse_on_every_pod_keeps_the_quiet_check_across_pods() -> None:
+    counters = StablePodCounters()
+    counters.serve()
+    outcome = Outcome.PASS
+    for _ in range(10):  # both canary pods at 6%: the version, not one pod
+        outcome = counters.serve(canary_a=(3, 50), canary_b=(3, 50))
+        if outcome is Outcome.FAIL:
+            break
+    assert counters.progress.history.quiet
+    assert outcome is Outcome.FAIL
