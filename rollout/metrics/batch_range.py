@@ -18,6 +18,12 @@ in the same step asks nothing, and forgotten once no rollout will ask them again
 look-back first enrols every counter it may read (``join``), and the first query over a
 range sends those of the other counters over the same times with it, so a look-back waits
 for one gathering, not one per counter.
+
+A sync that is about to start rollouts (a push) enrols their look-backs ahead of their first
+ticks and asks them all at once (``ask_pending``, through ``MetricsAnalyzer.prepare``): one
+query per counter for the whole push, while the specs are being mirrored. A first tick that
+comes in the next step of the grid is still served by that answer: its hour then ends at
+most two steps before the tick.
 """
 
 from __future__ import annotations
