@@ -19,7 +19,7 @@ from rollout.metrics import errors
 from rollout.metrics.batch import BatchedQueries
 from rollout.metrics.observe import enrol_first_tick, observe, template_context
 from rollout.metrics.prometheus import PrometheusProvider, PrometheusSettings
-from rollout.ports import DEFAULT_QUERY_TIMEOUT, Series
+from rollout.ports import DEFAULT_QUERY_TIMEOUT, MetricsProvider, Series
 from rollout.source.files import shipped_policies
 from rollout.spec.policy import RenderedPolicy, resolve
 from tests.metrics.clock import Clock
@@ -124,47 +124,43 @@ def test_each_workload_gets_the_numbers_of_its_own_query(provider: PrometheusPro
                 )
 
 
+SHOP = ("batch-a", "batch-b", "batch-c")
+"""Three rollouts of v2 over v1: the passes of the tests below."""
+TEMPLATES = sum(len(policy.templates) for policy in POLICIES)
+
+
+def shop_pass(
+    provider: MetricsProvider, at: float, batch: BatchedQueries | None = None
+) -> dict[str, object]:
+    """Each of ``SHOP``'s ticks at ``at``, one after the other."""
+    return {
+        name: observe(
+            POLICIES,
+            provider,
+            canary=template_context(shop_rollout(name), "v2"),
+            stable=template_context(shop_rollout(name), "v1"),
+            at=at,
+            batch=batch,
+        )
+        for name in SHOP
+    }
+
+
 @pytest.mark.usefixtures("scraped")
 def test_a_pass_sends_one_query_per_template_however_many_rollouts(
     provider: PrometheusProvider,
 ) -> None:
     counting = Counting(provider)
     batch = BatchedQueries(counting, interval=3.75)
-    names = ["batch-a", "batch-b", "batch-c"]
-    templates = sum(len(policy.templates) for policy in POLICIES)
-
-    def one_pass(at: float) -> dict[str, object]:
-        found: dict[str, object] = {}
-        for name in names:
-            found[name] = observe(
-                POLICIES,
-                counting,
-                canary=template_context(shop_rollout(name), "v2"),
-                stable=template_context(shop_rollout(name), "v1"),
-                at=at,
-                batch=batch,
-            )
-        return found
-
     # Both passes look at settled moments in the past: a query about the future would see
     # each new scrape land between the batched pass and the plain one.
     settled = time.time() - 1.5
-    one_pass(settled - 6)  # one after the other, each newcomer widens the batch
-    assert len(counting.asked) <= 2 * templates * len(names)
+    shop_pass(counting, settled - 6, batch)  # one after the other, each newcomer widens it
+    assert len(counting.asked) <= 2 * TEMPLATES * len(SHOP)
     counting.asked.clear()
-    second = one_pass(settled)
-    assert len(counting.asked) == templates
-    plain = {
-        name: observe(
-            POLICIES,
-            provider,
-            canary=template_context(shop_rollout(name), "v2"),
-            stable=template_context(shop_rollout(name), "v1"),
-            at=settled,
-        )
-        for name in names
-    }
-    assert second == plain  # same readings, each naming its own rendered query
+    second = shop_pass(counting, settled, batch)
+    assert len(counting.asked) == TEMPLATES
+    assert second == shop_pass(provider, settled)  # the same readings, each its own query
 
 
 @pytest.mark.usefixtures("scraped")
@@ -173,48 +169,25 @@ def test_first_ticks_enrolled_ahead_are_asked_at_once_and_then_ask_nothing(
 ) -> None:
     counting = Counting(provider)
     batch = BatchedQueries(counting, interval=3.75)
-    names = ["batch-a", "batch-b", "batch-c"]
-    templates = sum(len(policy.templates) for policy in POLICIES)
-
-    def canary(name: str) -> dict[str, str]:
-        return template_context(shop_rollout(name), "v2")
-
-    def stable(name: str) -> dict[str, str]:
-        return template_context(shop_rollout(name), "v1")
-
     settled = time.time() - 1.5
-    for name in names:  # a push to three rollouts, seen by the sync
+    for name in SHOP:  # a push to three rollouts, seen by the sync
         enrol_first_tick(
             POLICIES,
-            canary=canary(name),
-            stable=stable(name),
+            canary=template_context(shop_rollout(name), "v2"),
+            stable=template_context(shop_rollout(name), "v1"),
             at=settled,
             batch=batch,
             look_back=None,
         )
     assert counting.asked == []  # enrolling asks nothing
     batch.ask_pending(at=settled)
-    assert len(counting.asked) == templates  # one query per template for all three
+    assert len(counting.asked) == TEMPLATES  # one query per template for all three
     batch.ask_pending(at=settled)
-    assert len(counting.asked) == templates  # and nobody is left to ask for
+    assert len(counting.asked) == TEMPLATES  # and nobody is left to ask for
     counting.asked.clear()
-    first_ticks = {
-        name: observe(
-            POLICIES,
-            counting,
-            canary=canary(name),
-            stable=stable(name),
-            at=settled + 1,
-            batch=batch,
-        )
-        for name in names
-    }
+    first_ticks = shop_pass(counting, settled + 1, batch)
     assert counting.asked == []  # their mirrors landed: the first ticks wait for nothing
-    plain = {
-        name: observe(POLICIES, provider, canary=canary(name), stable=stable(name), at=settled)
-        for name in names
-    }
-    assert first_ticks == plain  # the answers asked ahead, each naming its own query
+    assert first_ticks == shop_pass(provider, settled)  # the answers asked ahead
 
 
 @pytest.mark.usefixtures("scraped")
