@@ -27,10 +27,11 @@ under independent requests is ``sqrt(sum(mu + 2 mu^2)) / sum(mu^2)``.
   six pods at 0.1% lifts ``v`` to about 3); the check
   across pods then asks only that no pod's removal leaves the data leaning the other way.
   A history too thin to tell (low traffic, one pod, a new service) is not quiet.
-- **Bursts since** (``History.bursts``): stable's pods keep serving while the canary is
-  judged, and a burst on one of them during the rollout (``burst_among``: a pod's bad
-  requests of an interval far above what the other pods of that interval predict) says
-  the hour was quiet by luck. The history is then no longer quiet, for the rest of the
+- **Bursts since** (``History.bursts``): the pods of both versions keep serving while the
+  canary is judged, and a burst on one of them during the rollout (``burst_among``: a
+  pod's bad requests of an interval far above what the other pods of its version predict
+  for that interval) says the hour was quiet by luck; a regression of the canary shows on
+  all its pods alike and is no burst. The history is then no longer quiet, for the rest of the
   rollout: a quiet hour followed by bursts is the world the relaxed check is wrong in.
 - **Tempering** (``History.tempering``): the rejection tests are tempered by ``v`` (up to
   ``TEMPERING_CEILING``) when it is larger than stable's live measure, so a burst on a
@@ -92,7 +93,7 @@ class History:
     pod_minutes: int = 0
     incidents: int = 0
     bursts: int = 0
-    """Bursts on one of stable's pods during the rollout that ended a quiet look-back
+    """Bursts on one pod of either version during the rollout that ended a quiet look-back
     (``burst_among``): 0 or 1, since nothing is looked for once the history is not quiet."""
 
     @property
