@@ -16,8 +16,8 @@ namespace deletes what it holds at once (no Terminating phase). Writing a Custom
 registers its kind; deleting it drops its objects.
 
 Each kind keeps a bounded history of :class:`WatchEvent` for watches; asking for events older
-than the history holds raises 410 Expired. :meth:`ObjectStore.wait_for_events` blocks on a
-condition variable until a write or the deadline.
+than the history holds raises 410 Expired. :meth:`ObjectStore.wait_for_events` blocks on its
+kind's condition variable until a write of that kind or the deadline.
 """
 
 from __future__ import annotations
@@ -57,7 +57,6 @@ class ObjectStore:
         self._registry = registry
         self._history_limit = history_limit
         self._lock = threading.RLock()
-        self._cond = threading.Condition(self._lock)
         """Held by every read and write; the writes' notices go to ``_changed``."""
         self._changed: dict[tuple[str, str], threading.Condition] = {}
         """Per kind, what its watches wait on: a write wakes the watches of its own kind."""
@@ -69,12 +68,12 @@ class ObjectStore:
 
     @property
     def revision(self) -> int:
-        with self._cond:
+        with self._lock:
             return self._revision
 
     def close(self) -> None:
         """Wake every waiting watch so it can end; used when the server stops."""
-        with self._cond:
+        with self._lock:
             self._closed = True
             for changed in self._changed.values():
                 changed.notify_all()
@@ -82,14 +81,14 @@ class ObjectStore:
     # -- reads ---------------------------------------------------------------------------
 
     def get(self, resource: ResourceType, namespace: str, name: str) -> JsonObject:
-        with self._cond:
+        with self._lock:
             return self._get_locked(resource, namespace, name)
 
     def list_objects(
         self, resource: ResourceType, namespace: str | None
     ) -> tuple[list[JsonObject], int]:
         """Objects of a kind (in one namespace, or all when ``None``) and the current revision."""
-        with self._cond:
+        with self._lock:
             objects = self._objects.get(resource.key, {})
             items = [
                 obj
@@ -139,7 +138,7 @@ class ObjectStore:
             if not resource.custom:
                 obj["status"] = {}
         admission.prepare_special_kinds(resource, obj, now=now)
-        with self._cond:
+        with self._lock:
             objects = self._objects.setdefault(resource.key, {})
             if (namespace, name) in objects:
                 raise status.already_exists(group=resource.group, plural=resource.plural, name=name)
@@ -160,7 +159,7 @@ class ObjectStore:
         new = copy.deepcopy(body)
         if not isinstance(new.get("metadata"), dict):
             new["metadata"] = {}
-        with self._cond:
+        with self._lock:
             old = self._get_locked(resource, namespace, name)
             admission.check_url_name(new, name)
             admission.check_identity(resource, namespace, new)
@@ -190,7 +189,7 @@ class ObjectStore:
         subresource: str | None = None,
     ) -> JsonObject:
         """Apply ``apply_patch`` to the current object atomically (PATCH)."""
-        with self._cond:
+        with self._lock:
             old = self._get_locked(resource, namespace, name)
             new = apply_patch(copy.deepcopy(old))
             if not isinstance(new.get("metadata"), dict):
@@ -211,7 +210,7 @@ class ObjectStore:
         preconditions: JsonObject | None = None,
     ) -> tuple[JsonObject, bool]:
         """Delete an object; returns it and whether it is gone (False: finalizers pending)."""
-        with self._cond:
+        with self._lock:
             old = self._get_locked(resource, namespace, name)
             admission.check_preconditions(resource, old, preconditions or {})
             meta = old["metadata"]
@@ -229,7 +228,7 @@ class ObjectStore:
 
     @property
     def closed(self) -> bool:
-        with self._cond:
+        with self._lock:
             return self._closed
 
     def wait_for_events(
@@ -241,7 +240,7 @@ class ObjectStore:
         Raises 410 Expired when events after ``after`` have left the bounded history.
         """
         deadline = time.monotonic() + timeout
-        with self._cond:
+        with self._lock:
             while not self._closed:
                 compacted = self._compacted.get(resource.key, 0)
                 if after < compacted:
