@@ -131,15 +131,13 @@ class LeaderWork:
 
     def _new_specs(self, specs: SpecSet, listed: list[Stored]) -> Iterator[tuple[Desired, Stored]]:
         """Each of this replica's Rollouts with the spec Git now gives it, before it is
-        mirrored: the rollouts whose next tick starts a canary have their first analysis
-        asked ahead while their specs are written (``Reconciler.prepare``)."""
+        mirrored; ``Reconciler.prepare`` picks those whose next tick starts a canary, and has
+        their first analysis asked ahead while their specs are written."""
         rollouts = specs.catalog.rollouts
         for item in listed:
             entry = rollouts.get(item.key)
             if entry is None or not self._owns(item.key):
                 continue
-            if entry.rollout.spec.version in (item.state.stable_version, item.state.canary_version):
-                continue  # nothing starts: no need to build what it would start with
             desired = Desired(
                 rollout=entry.rollout, policies=entry.policies, commit=entry.origin.commit
             )

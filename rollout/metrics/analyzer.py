@@ -11,9 +11,8 @@ check across pods by the noise stable's pods showed before the rollout.
 
 from __future__ import annotations
 
-import functools
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from rollout.analysis.judge import judge
@@ -81,13 +80,20 @@ class MetricsAnalyzer:
             enrolled = True
         if not enrolled:
             return
-        asks: list[Callable[[], None]] = []
         if self.batch is not None:
-            asks.append(functools.partial(self.batch.ask_pending, at=now, timeout=self.timeout))
+            threading.Thread(
+                target=self.batch.ask_pending,
+                kwargs={"at": now, "timeout": self.timeout},
+                name="analysis-ahead",
+                daemon=True,
+            ).start()
         if self.look_back.ranges is not None:
-            asks.append(functools.partial(self.look_back.ranges.ask_pending, timeout=self.timeout))
-        for ask in asks:
-            threading.Thread(target=ask, name="analysis-ahead", daemon=True).start()
+            threading.Thread(
+                target=self.look_back.ranges.ask_pending,
+                kwargs={"timeout": self.timeout},
+                name="look-back-ahead",
+                daemon=True,
+            ).start()
 
     def analyze(
         self, desired: Desired, state: RolloutState, now: float

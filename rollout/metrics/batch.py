@@ -270,9 +270,14 @@ class BatchedQueries:
         ``when``: a tick that started before the current answer's life (its worker waited)
         is served by the answer before, as any tick in its life, instead of by a query of its
         own."""
-        if answer is None or answer.error is not None or member not in answer.series:
+        if answer is None or member not in answer.series:
             return None
-        return answer if abs(when - answer.at) <= self.max_age else None
+        return answer if self._serves_at(answer, when) else None
+
+    def _serves_at(self, answer: Answer, when: float) -> bool:
+        """Whether ``answer`` serves a tick at ``when``: it did not fail, and was evaluated
+        within ``max_age`` of it."""
+        return answer.error is None and abs(when - answer.at) <= self.max_age
 
     def _ahead_due(self, group: Group, answer: Answer, when: float) -> threading.Event | None:
         """Once an answer is one interval old (``RENEW_AT`` of its life), a new one is asked
@@ -356,7 +361,7 @@ class BatchedQueries:
                 answer = group.answer
                 if group.asking is not None or answer is None:
                     continue  # someone is asking it right now, or nobody has yet
-                if abs(when - answer.at) > self.max_age or answer.error:
+                if not self._serves_at(answer, when):
                     continue
                 if not group.pending:
                     continue
@@ -380,13 +385,7 @@ class BatchedQueries:
                 if group.asking is not None or group.unbatchable or not group.pending:
                     continue
                 answer = group.answer
-                fresh = (
-                    answer
-                    if answer is not None
-                    and answer.error is None
-                    and abs(when - answer.at) <= self.max_age
-                    else None
-                )
+                fresh = answer if answer is not None and self._serves_at(answer, when) else None
                 flight = group.asking = threading.Event()
             chosen.append((group, fresh, flight))
         self._refresh_all(chosen, when, timeout)
