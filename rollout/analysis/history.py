@@ -53,6 +53,7 @@ __all__ = [
     "History",
     "Samples",
     "burst_among",
+    "bursting",
     "pod_minutes",
     "summarise",
 ]
@@ -234,11 +235,19 @@ def burst_among(cells: Sequence[tuple[float, float]]) -> bool:
     """Whether one of several pods' ``(bad, total)`` of one interval burst: its bad
     requests far above what the others predict. Noise shared by every pod (an incident, a
     slow dependency) raises the others' prediction with it and is no burst."""
-    served = [cell for cell in cells if cell[1] > 0]
+    return bool(bursting(cells))
+
+
+def bursting(cells: Sequence[tuple[float, float]]) -> set[int]:
+    """The indices of the pods of ``cells`` (one interval of one version's pods) that
+    burst in it (``burst_among``); none with fewer than two pods serving."""
+    served = [index for index, cell in enumerate(cells) if cell[1] > 0]
     if len(served) < 2:
-        return False
-    failed = sum(cell[0] for cell in served)
-    return bool(_outliers(served, failed, sum(cell[1] for cell in served)))
+        return set()
+    kept = [cells[index] for index in served]
+    failed = sum(cell[0] for cell in kept)
+    outliers = _outliers(kept, failed, sum(cell[1] for cell in kept))
+    return {served[index] for index in outliers}
 
 
 def _breach_level(served: float, allowed: float) -> float:

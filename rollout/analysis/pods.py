@@ -17,6 +17,12 @@ rejection only lowers its false-alarm probability, so the guarantee of the poole
 quickly: each pod's own errors are strong evidence. A canary with one pod cannot be told
 from a burst on that pod: it is judged on the pooled evidence alone.
 
+A pod bursting in an interval (its bad requests far above what the canary's other pods
+predict: ``history.bursting``) is left out of the other pods' leave-one-out data for that
+interval: two pods that burst at different moments do not corroborate each other's
+evidence, while a regression shows on all pods alike and is no burst. This changes only
+the condition added to the pooled test, so its guarantee is kept.
+
 A pod first seen after the start takes the pooled statistics as its leave-one-out ones
 (before it, the canary's data did not include it). At most ``MAX_PODS`` pods are followed,
 the ones seen last. Pure arithmetic; the state is plain data.
@@ -28,7 +34,7 @@ import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 
-from rollout.analysis import dispersion, sequential
+from rollout.analysis import dispersion, history, sequential
 
 __all__ = [
     "CORROBORATION",
@@ -223,9 +229,12 @@ def leave_one_out(
     for key, _, _ in cells:
         # a pod seen now for the first time: the canary's data so far did not include it
         pods[key] = pods.pop(key, pooled_before)
-    bad = sum(cell[1] for cell in cells)
-    total = sum(cell[2] for cell in cells)
-    own = {key: (cell_bad, cell_total) for key, cell_bad, cell_total in cells}
+    # a pod bursting in this interval corroborates no other pod's evidence
+    bursts = history.bursting([(cell_bad, cell_total) for _, cell_bad, cell_total in cells])
+    steady = [cell for index, cell in enumerate(cells) if index not in bursts]
+    bad = sum(cell[1] for cell in steady)
+    total = sum(cell[2] for cell in steady)
+    own = {key: (cell_bad, cell_total) for key, cell_bad, cell_total in steady}
     updated = {}
     for key, statistics in pods.items():
         pod_bad, pod_total = own.get(key, (0.0, 0.0))

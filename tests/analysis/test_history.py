@@ -122,6 +122,9 @@ def test_a_burst_on_one_of_stables_pods_is_told_from_noise_every_pod_shares() ->
     # one pod alone, or pods that served nothing, cannot be compared
     assert not history.burst_among([(25.0, 250.0)])
     assert not history.burst_among([(25.0, 250.0), (0.0, 0.0)])
+    # which pod burst, counted among the pods that served
+    assert history.bursting([(0.0, 0.0), (0.0, 250.0), (25.0, 250.0), (0.0, 250.0)]) == {2}
+    assert history.bursting([(25.0, 250.0), (0.0, 0.0)]) == set()
 
 
 def test_a_burst_during_the_rollout_ends_a_quiet_look_back() -> None:

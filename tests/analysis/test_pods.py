@@ -88,6 +88,24 @@ def test_a_pod_seen_late_starts_from_the_pooled_statistics() -> None:
     assert later["b"] == pods.rejection_step(pooled, (0.0, 50.0), setting)
 
 
+def test_a_burst_on_another_pod_corroborates_no_pods_evidence() -> None:
+    setting = _setting(15.0)
+    # pod a bursts (10 of 100 while b served 0 of 100): leave-b-out is a's data alone, and a
+    # burst is no evidence of the version's, so it stays where it was
+    burst = pods.leave_one_out(
+        {}, pods.Rejection.fresh(), [("a", 10.0, 100.0), ("b", 0.0, 100.0)], setting
+    )
+    assert burst["b"] == pods.Rejection.fresh()
+    assert burst["a"] == pods.rejection_step(pods.Rejection.fresh(), (0.0, 100.0), setting)
+    # both pods worse alike is the version's regression: each pod's data corroborates the other
+    alike = pods.leave_one_out(
+        {}, pods.Rejection.fresh(), [("a", 5.0, 100.0), ("b", 5.0, 100.0)], setting
+    )
+    for key in ("a", "b"):
+        assert alike[key] == pods.rejection_step(pods.Rejection.fresh(), (5.0, 100.0), setting)
+        assert alike[key].log_evidence(compare=True, allowed=0.01, mass=0.8) > 0
+
+
 def test_the_statistics_round_trip_through_plain_lists() -> None:
     statistics = pods.Rejection(tuple(float(i) for i in range(8)), (1.0, 2.0, 3.0, 4.0, 5.0))
     assert pods.Rejection.from_list(statistics.as_list()) == statistics
