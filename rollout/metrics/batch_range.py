@@ -23,7 +23,9 @@ A sync that is about to start rollouts (a push) enrols their look-backs ahead of
 ticks and asks them all at once (``ask_pending``, through ``MetricsAnalyzer.prepare``): one
 query per counter for the whole push, while the specs are being mirrored. A first tick that
 comes in the next step of the grid is still served by that answer: its hour then ends at
-most two steps before the tick.
+most two steps before the tick. A query that fails is the answer of the ticks that were
+waiting for it; a tick that begins after it asks again, so a look-back that failed ahead
+of a push, with no tick waiting, is asked by the first ticks themselves.
 """
 
 from __future__ import annotations
@@ -62,7 +64,10 @@ class _Range:
     window: tuple[float, float, float]
     """Start, end and step."""
     answered: dict[Member, RawSeries[Points]] = dataclasses.field(default_factory=dict)
-    failed: dict[Member, MetricsError] = dataclasses.field(default_factory=dict)
+    failed: dict[Member, tuple[MetricsError, float]] = dataclasses.field(default_factory=dict)
+    """Members whose query failed, and when (monotonic): the answer of the ticks that were
+    waiting for it. A tick that begins after a failure asks again (a look-back asked ahead
+    of a push may fail with no tick waiting; the first ticks then ask their own)."""
     alone: set[Member] = dataclasses.field(default_factory=set)
     """Members whose batch could not be asked (refused, or a value no regex may hold):
     each asks its own query."""
@@ -131,8 +136,8 @@ class BatchedRanges:
             if self._answered(form, member, grid) is not None:
                 return
             kept = self._range(form, grid)
-            if member not in kept.failed:
-                kept.pending.add(member)
+            kept.failed.pop(member, None)  # enrolled anew: asked again
+            kept.pending.add(member)
 
     def _batchable(
         self, template: str, context: Mapping[str, object], start: float, end: float, step: float
@@ -218,6 +223,7 @@ class BatchedRanges:
         if batchable is None:
             return None
         form, member, (start, end, step), fill = batchable
+        began = self._monotonic()
         while True:
             with self._guard:
                 answered = self._answered(form, member, (start, end, step))
@@ -226,8 +232,9 @@ class BatchedRanges:
                     start, end, step = answered.window
                     break
                 found = self._range(form, (start, end, step))
-                if member in found.failed:
-                    raise found.failed[member]
+                failure = found.failed.pop(member, None)
+                if failure is not None and failure[1] >= began:
+                    raise failure[0]
                 if member in found.alone or form.key in self._unbatchable:
                     return None
                 if member not in found.pending:
@@ -274,8 +281,9 @@ class BatchedRanges:
                 continue
             if other.form.labels != found.form.labels:
                 continue
-            if member in other.answered or member in other.failed or member in other.alone:
+            if member in other.answered or member in other.alone:
                 continue
+            other.failed.pop(member, None)  # its tick asks again, with this one
             other.pending.add(member)
 
     def _claim_siblings(self, found: _Range) -> list[tuple[_Range, threading.Event]]:
@@ -340,7 +348,7 @@ class BatchedRanges:
             return
         except MetricsError as error:
             with self._guard:
-                found.failed.update(dict.fromkeys(members, error))
+                found.failed.update(dict.fromkeys(members, (error, self._monotonic())))
             return
         split = found.form.group_vector(matrix, members)
         with self._guard:

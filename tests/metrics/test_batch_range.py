@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from rollout.metrics import batch_range
+from rollout.metrics import batch_range, errors
 from rollout.metrics.batch_range import BatchedRanges
 from rollout.metrics.look_back import LookBack, enrol_look_back, stable_history
 from rollout.metrics.observe import template_context
@@ -201,6 +201,63 @@ def test_look_backs_enrolled_ahead_are_asked_at_once_and_serve_first_ticks_a_ste
     assert first_ticks == histories(CountingProvider(provider), LookBack(20.0, 10.0), end)
     histories(counting, look_back, at + 20.0)  # two steps later: a look-back of its own
     assert counting.ranges == 2 * asked
+
+
+def over_ten_minutes(provider: CountingProvider) -> tuple[LookBack, float]:
+    """A batched look-back over the last ten minutes in 1 s steps, and a first tick now:
+    every recorded counter is in it."""
+    look_back = LookBack(seconds=600.0, step=STEP, ranges=BatchedRanges(provider, gather=0.5))
+    return look_back, time.time() + 1.0
+
+
+class Failing(CountingProvider):
+    """Counts range queries, and fails them while ``down``."""
+
+    down = False
+
+    def query_range(
+        self, promql: str, **window: float
+    ) -> list[tuple[dict[str, str], tuple[tuple[float, float], ...]]]:
+        if self.down:
+            self.ranges += 1
+            raise errors.Unreachable("prometheus is down")
+        return super().query_range(promql, **window)
+
+
+def test_a_look_back_that_failed_ahead_is_asked_again_by_the_first_ticks(
+    recorded: None, provider: PrometheusProvider
+) -> None:
+    failing = Failing(provider)
+    look_back, at = over_ten_minutes(failing)
+    assert look_back.ranges is not None
+    for service in SERVICES:
+        stable = template_context(shop_rollout(service), "v1")
+        enrol_look_back(POLICIES, stable=stable, at=at, look_back=look_back)
+    failing.down = True
+    look_back.ranges.ask_pending()  # no tick waits for these: their failure is nobody's answer
+    failed = failing.ranges
+    assert failed >= 4
+    failing.down = False
+    first_ticks = histories(failing, look_back, at)
+    assert failing.ranges == 2 * failed  # asked again, once for all three
+    _, end = BatchedRanges.on_grid(at - 600.0, at, STEP)
+    assert first_ticks == histories(CountingProvider(provider), LookBack(600.0, STEP), end)
+    assert all(first_ticks[service] for service in SERVICES)
+
+
+def test_a_failed_look_back_is_the_answer_of_the_ticks_that_waited_for_it(
+    recorded: None, provider: PrometheusProvider
+) -> None:
+    failing = Failing(provider)
+    look_back, at = over_ten_minutes(failing)
+    failing.down = True
+    assert histories(failing, look_back, at) == {service: {} for service in SERVICES}
+    failed = failing.ranges
+    assert failed >= 1  # one gathering for the three, each look-back stopping at its failure
+    failing.down = False
+    again = histories(failing, look_back, at)  # their ticks again, over the same range
+    assert failing.ranges > failed
+    assert all(again[service] for service in SERVICES)
 
 
 def test_the_range_ends_on_its_steps_grid() -> None:
