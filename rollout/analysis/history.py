@@ -219,14 +219,17 @@ def _against_neighbours(
     return measured
 
 
-def _outliers(cells: Sequence[tuple[float, float]], failed: float, served: float) -> set[int]:
+def _outliers(
+    cells: Sequence[tuple[float, float]], failed: float, served: float, variance: float = 0.0
+) -> set[int]:
     """The cells whose bad requests are far above what the other cells predict: more than
-    ``BREACH_SIGMAS`` Poisson deviations and two requests over their expectation."""
+    ``BREACH_SIGMAS`` deviations and two requests over their expectation, a deviation being
+    Poisson's with a pod's rate swinging by ``variance`` (relative) on top."""
     outliers = set()
     for index, (x, n) in enumerate(cells):
         others = served - n
         mu = n * (failed - x) / others if others > 0 else 0.0
-        if x > mu + BREACH_SIGMAS * math.sqrt(mu) + 2.0:
+        if x > mu + BREACH_SIGMAS * math.sqrt(mu + variance * mu * mu) + 2.0:
             outliers.add(index)
     return outliers
 
@@ -238,15 +241,16 @@ def burst_among(cells: Sequence[tuple[float, float]]) -> bool:
     return bool(bursting(cells))
 
 
-def bursting(cells: Sequence[tuple[float, float]]) -> set[int]:
+def bursting(cells: Sequence[tuple[float, float]], *, variance: float = 0.0) -> set[int]:
     """The indices of the pods of ``cells`` (one interval of one version's pods) that
-    burst in it (``burst_among``); none with fewer than two pods serving."""
+    burst in it (``burst_among``), beyond pods' rates that swing by ``variance`` (relative)
+    from interval to interval; none with fewer than two pods serving."""
     served = [index for index, cell in enumerate(cells) if cell[1] > 0]
     if len(served) < 2:
         return set()
     kept = [cells[index] for index in served]
     failed = sum(cell[0] for cell in kept)
-    outliers = _outliers(kept, failed, sum(cell[1] for cell in kept))
+    outliers = _outliers(kept, failed, sum(cell[1] for cell in kept), variance)
     return {served[index] for index in outliers}
 
 

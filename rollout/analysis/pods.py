@@ -18,10 +18,13 @@ quickly: each pod's own errors are strong evidence. A canary with one pod cannot
 from a burst on that pod: it is judged on the pooled evidence alone.
 
 A pod bursting in an interval (its bad requests far above what the canary's other pods
-predict: ``history.bursting``) is left out of the other pods' leave-one-out data for that
-interval: two pods that burst at different moments do not corroborate each other's
-evidence, while a regression shows on all pods alike and is no burst. This changes only
-the condition added to the pooled test, so its guarantee is kept.
+predict, beyond the noise the interval's tests are tempered by: ``history.bursting``) is
+left out of the other pods' leave-one-out data for that interval: two pods that burst at
+different moments do not corroborate each other's evidence, while a regression shows on
+all pods alike and is no burst. This changes only the condition added to the pooled test,
+so its guarantee is kept. Where every pod's rate swings hard from minute to minute, a
+regression's errors come in one pod's loud minutes too and corroborate less: it is held
+longer (measured in docs/analysis.md).
 
 A pod first seen after the start takes the pooled statistics as its leave-one-out ones
 (before it, the canary's data did not include it). At most ``MAX_PODS`` pods are followed,
@@ -230,7 +233,9 @@ def leave_one_out(
         # a pod seen now for the first time: the canary's data so far did not include it
         pods[key] = pods.pop(key, pooled_before)
     # a pod bursting in this interval corroborates no other pod's evidence
-    bursts = history.bursting([(cell_bad, cell_total) for _, cell_bad, cell_total in cells])
+    bursts = history.bursting(
+        [(cell_bad, cell_total) for _, cell_bad, cell_total in cells], variance=setting.noise
+    )
     steady = [cell for index, cell in enumerate(cells) if index not in bursts]
     bad = sum(cell[1] for cell in steady)
     total = sum(cell[2] for cell in steady)

@@ -125,6 +125,10 @@ def test_a_burst_on_one_of_stables_pods_is_told_from_noise_every_pod_shares() ->
     # which pod burst, counted among the pods that served
     assert history.bursting([(0.0, 0.0), (0.0, 250.0), (25.0, 250.0), (0.0, 250.0)]) == {2}
     assert history.bursting([(25.0, 250.0), (0.0, 0.0)]) == set()
+    # a pod over its neighbour by more than Poisson noise, but within rates that swing by
+    # their own size from interval to interval: no burst where the pods' noise is that large
+    assert history.bursting([(14.0, 250.0), (4.0, 250.0)]) == {0}
+    assert history.bursting([(14.0, 250.0), (4.0, 250.0)], variance=1.0) == set()
 
 
 def test_a_burst_during_the_rollout_ends_a_quiet_look_back() -> None:
