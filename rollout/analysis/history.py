@@ -32,7 +32,9 @@ under independent requests is ``sqrt(sum(mu + 2 mu^2)) / sum(mu^2)``.
   pod's bad requests of an interval far above what the other pods of its version predict
   for that interval) says the hour was quiet by luck; a regression of the canary shows on
   all its pods alike and is no burst. The history is then no longer quiet, for the rest of the
-  rollout: a quiet hour followed by bursts is the world the relaxed check is wrong in.
+  rollout: a quiet hour followed by bursts is the world the relaxed check is wrong in. The
+  same rule (``bursting``, allowing for the pods' measured swings) tells the check across
+  pods which canary pod's data corroborates no other pod's evidence in an interval.
 - **Tempering** (``History.tempering``): the rejection tests are tempered by ``v`` (up to
   ``TEMPERING_CEILING``) when it is larger than stable's live measure, so a burst on a
   canary pod weighs what such bursts weigh in stable's own hour.
