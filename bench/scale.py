@@ -18,7 +18,10 @@ services, then:
    ``git_push_seconds``, is the benchmark's work, not the controller's), and the range
    and instant queries Prometheus answered until the last first weight
    (``push_range_queries``: stable's look-back, read on each rollout's first tick;
-   ``push_instant_queries``);
+   ``push_instant_queries``), with what the push cost the controller over the same time:
+   its CPU per rollout (``push_controller_cpu_ms_per_rollout``, steadier from run to run
+   than the p99) and its API requests by kind (``push_api_requests``: ``verb resource
+   [subresource]``, the writes of every rollout's start);
 5. steady state (all N rollouts in progress, analysing every 5 s): API requests and
    Prometheus queries per pass, tick lag, CPU and RSS of the controller process, and
    reconciles per second with the controller's CPU per reconcile. The stand-ins share the
@@ -41,6 +44,7 @@ The machine is shared: figures are for comparing runs made close together, not a
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import math
 import os
@@ -171,7 +175,9 @@ def run(count: int, *, idle: bool, workdir: Path, log_path: Path | None = None) 
                 window = requests.window(INTERVAL * passes)
                 results["api_requests_per_pass_idle"] = round(len(window) / passes, 1)
                 if not idle:
-                    _measure_rollouts(results, api, prometheus, repo, base, requests)
+                    _measure_rollouts(
+                        results, api, prometheus, repo, base, requests, controller=process.pid
+                    )
                 # the stand-ins share the machine: each one's CPU is reported on its own
                 pids: dict[str, int | None] = {
                     "cpu_seconds_per_minute": process.pid,
@@ -234,6 +240,8 @@ def _measure_rollouts(
     repo: SpecRepo,
     base: str,
     requests: scale_probe.RequestClock,
+    *,
+    controller: int,
 ) -> None:
     watch = scale_probe.FirstCanaryWeight(api, NAMESPACE, "v2")
     threading.Thread(target=watch.run, daemon=True).start()
@@ -241,6 +249,7 @@ def _measure_rollouts(
     began = time.monotonic()
     commit = repo.push("v2")
     pushed = time.monotonic()
+    cpu_at_push = scale_probe.cpu_seconds(controller)
     results["git_push_seconds"] = round(pushed - began, 2)
     ranges_before = scale_probe.prometheus_queries(prometheus.url, handler=RANGE_HANDLER)
     instants_before = scale_probe.prometheus_queries(prometheus.url)
@@ -249,8 +258,18 @@ def _measure_rollouts(
     deadline = time.monotonic() + PUSH_PATIENCE
     while watch.count() < count and time.monotonic() < deadline:
         time.sleep(0.5)
+    cpu_push = scale_probe.cpu_seconds(controller) - cpu_at_push
+    last_seen = time.monotonic()
     delays = sorted(seen - pushed for seen in watch.first_seen.values())
     watch.stop()
+    results["push_controller_cpu_ms_per_rollout"] = round(cpu_push / count * 1000, 2)
+    time.sleep(0.5)  # the request log is read every 0.1 s
+    kinds = collections.Counter(
+        " ".join(filter(None, (record.verb, record.resource, record.subresource)))
+        for at, record in requests.records()
+        if pushed <= at < last_seen
+    )
+    results["push_api_requests"] = dict(kinds.most_common())
     ranges = scale_probe.prometheus_queries(prometheus.url, handler=RANGE_HANDLER)
     instants = scale_probe.prometheus_queries(prometheus.url)
     results["push_range_queries"] = round(ranges - ranges_before)
@@ -317,6 +336,8 @@ def main(argv: list[str] | None = None) -> None:
         "push_to_first_weight_p50_seconds",
         "push_range_queries",
         "push_instant_queries",
+        "push_controller_cpu_ms_per_rollout",
+        "push_api_requests",
         "git_push_seconds",
         "apiserver_cpu_seconds_per_minute",
         "prometheus_cpu_seconds_per_minute",
@@ -326,7 +347,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     for field in (*FIELDS, *extras, "tick_lag_source", "bench_seconds"):
         if field in results:
-            print(f"{field:36} {results[field]}")
+            value = results[field]
+            if isinstance(value, dict):
+                value = ", ".join(f"{kind}: {number}" for kind, number in value.items())
+            print(f"{field:36} {value}")
     if args.json is not None:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
 
