@@ -1,8 +1,9 @@
 """Effects: what the decision core asks the coordinator to do, as data.
 
 Weights are absolute values, never deltas, so applying an effect twice is harmless.
-The coordinator applies them in a safe order: traffic first, then the state, then alerts
-(which the state already holds in its outbox, so a crash loses none).
+The coordinator applies them in a safe order: traffic first, then the state (which records
+the alerts the decision owes as sent), then alerts, handed to the dispatcher once that
+write succeeded.
 """
 
 from __future__ import annotations

@@ -11,7 +11,9 @@ For one rollout and one tick, in a safe order:
 4. apply effects: traffic first, then the state with optimistic concurrency (a conflict
    means someone else wrote: re-read and decide again), then alerts, told hooks, replicas.
    A tick's progress alone (analysis counters, the verdict's numbers) is written at a
-   cadence, anything else at once (:mod:`rollout.status_writes`).
+   cadence, anything else at once (:mod:`rollout.status_writes`). The alerts a decision
+   owes are written as sent with the state, and handed to the dispatcher once that write
+   succeeded: one status write per tick, and a conflict's retry never queues one twice.
 
 Weights are absolute and the state is saved after traffic moved, so a crash at any point
 only repeats work: a restarted controller re-reads the state and decides again. Running it
@@ -42,6 +44,7 @@ from rollout.ports import Desired
 from rollout.spec.rollout import Rollout
 from rollout.spec.routing import Routing, routing_at
 from rollout.state import (
+    PendingAlert,
     Phase,
     RolloutState,
     reconcile_failure,
@@ -214,6 +217,9 @@ class Reconciler:
             next_state, desired_version=rollout.spec.version, generation=stored.generation, now=now
         )
         status_writes.log_transition(state, next_state, verdict)
+        owed = next_state.outbox
+        if owed:
+            next_state = mark_sent(next_state, [pending.key for pending in owed])
         version = stored.resource_version
         if self.unsaved.must_write(stored, next_state, now):
             version = adapters.store.save_state(
@@ -222,6 +228,7 @@ class Reconciler:
             self.unsaved.written(rollout.key, version, next_state, now)
         elif next_state != stored.state:
             self.unsaved.keep(stored, next_state)
+        self._deliver_alerts(rollout, owed)
         for effect in decision.effects:
             if isinstance(effect, RecordEvent):
                 self._record(stored, effect)
@@ -229,7 +236,6 @@ class Reconciler:
         if failure is not None:
             recovered = f"ticks go through again (they failed with {failure.reason})"
             self._record(stored, RecordEvent("Reconciled", recovered))
-        next_state = self._deliver_alerts(rollout, next_state, version)
         for told in hook_calls.tell(adapters.hooks, adapters.alerts, rollout, state, decision, now):
             self._record(stored, RecordEvent("HookFailed", told, warning=True))
         hook_calls.nudge_load(adapters.hooks, rollout, next_state, verdict)
@@ -328,29 +334,20 @@ class Reconciler:
         except RolloutError as error:
             log.warning("%s: event %s not recorded: %s", stored.key, event.reason, error)
 
-    def _deliver_alerts(
-        self, rollout: Rollout, state: RolloutState, resource_version: str | None
-    ) -> RolloutState:
-        """Hand the alerts the state owes to the dispatcher, then record them as sent."""
-        if not state.outbox:
-            return state
-        keys: list[str] = []
-        for pending in state.outbox:
+    def _deliver_alerts(self, rollout: Rollout, owed: Iterable[PendingAlert]) -> None:
+        """Hand the alerts the decision owed to the dispatcher, after the state that
+        records them as sent was written (an alert it cannot queue is given up, logged).
+
+        At most once: a controller killed after that write and before the dispatcher
+        delivered them does not send them again, as it does not resend alerts it had
+        queued and not yet delivered. A tick that fails to write queues none, and the
+        tick that decides again owes them again."""
+        for pending in owed:
             try:
                 notification = Notification.from_dict(pending.notification)
                 self.ports.alerts.send(notification, rollout.spec.alerts)
             except (RolloutError, KeyError, ValueError) as error:
                 log.warning("%s: alert %s not queued: %s", rollout.key, pending.key, error)
-            keys.append(pending.key)
-        delivered = mark_sent(state, keys)
-        try:
-            self.ports.store.save_state(
-                rollout.namespace, rollout.name, delivered, resource_version
-            )
-        except Conflict:
-            log.info("%s: alerts queued; their record will be rewritten next tick", rollout.key)
-            return state
-        return delivered
 
 
 def starts_canary(desired: ports.Desired, state: RolloutState) -> bool:

@@ -105,7 +105,9 @@ class VerdictRecord(StatusModel):
 
 
 class PendingAlert(StatusModel):
-    """An alert decided but not yet delivered: kept in the status so a crash loses none."""
+    """An alert a decision owes, until the coordinator writes the state that records it as
+    sent and hands it to the dispatcher (a status an older controller saved may still hold
+    some: the next tick sends them)."""
 
     key: str
     notification: dict[str, Any]
