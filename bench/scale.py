@@ -1,6 +1,6 @@
 """How the controller's cost grows with the number of rollouts.
 
-    python -m bench.scale --rollouts N [--json PATH] [--idle]
+    python -m bench.scale --rollouts N [--json PATH] [--idle] [--steady-seconds S]
 
 Runs the real ``rollout run`` as a child process against the local API server (another
 child process, :mod:`bench.scale_apiserver`, whose request log file counts every call the
@@ -28,7 +28,9 @@ services, then:
    machine with it, so the CPU of the API server, of Prometheus and of the benchmark's own
    process (the exporter, the watch) is reported apart. The tick lag is measured twice:
    from 10 s after the push's last first weight (``tick_lag_p50/p99_seconds``, the push's
-   backlog still draining) and over the CPU window 40 s later (``tick_lag_later_*``).
+   backlog still draining) and over the CPU window 40 s later (``tick_lag_later_*``), 30 s
+   long unless ``--steady-seconds`` says otherwise (a long window shows what comes
+   seldom: the cyclic garbage collector's full passes, memory that grows).
 
 A "pass" is one analysis interval (5 s). Prometheus queries are read from Prometheus' own
 ``prometheus_http_requests_total{handler="/api/v1/query"}``. Tick lag (how late each
@@ -73,6 +75,9 @@ from rollout_local.processes.prometheus_server import PrometheusServer, free_por
 INTERVAL = 5.0
 PUSH_PATIENCE = 300.0
 """Seconds to wait for every rollout's first canary weight after the push."""
+STEADY_SECONDS = 30.0
+"""The CPU window's length (``--steady-seconds``): CPU, reconciles and the later tick lag
+are measured over it."""
 HOOK_SECRET = "bench-secret"
 RANGE_HANDLER = "/api/v1/query_range"
 """Prometheus' handler for range queries: the look-back's, asked on a rollout's first tick."""
@@ -127,7 +132,14 @@ def _adopted(api: kubernetes.client.ApiClient, count: int) -> bool:
     return stable >= count
 
 
-def run(count: int, *, idle: bool, workdir: Path, log_path: Path | None = None) -> dict[str, Any]:
+def run(
+    count: int,
+    *,
+    idle: bool,
+    workdir: Path,
+    log_path: Path | None = None,
+    steady_seconds: float = STEADY_SECONDS,
+) -> dict[str, Any]:
     names = service_names(count)
     results: dict[str, Any] = {"rollouts": count}
     apiserver = ApiServerProcess(workdir, history_limit=max(1000, count * 20))
@@ -187,19 +199,20 @@ def run(count: int, *, idle: bool, workdir: Path, log_path: Path | None = None) 
                 }
                 known = {field: pid for field, pid in pids.items() if pid is not None}
                 cpu_before = {f: scale_probe.cpu_seconds(p) for f, p in known.items()}
+                results["rss_mb_window_start"] = round(scale_probe.rss_mb(process.pid), 1)
                 metrics_before = _get(f"{base}/metrics")
                 runs_before = scale_probe.reconciles(metrics_before)
-                time.sleep(30.0)
+                time.sleep(steady_seconds)
                 metrics_after = _get(f"{base}/metrics")
                 runs = scale_probe.reconciles(metrics_after) - runs_before
                 if not idle:
                     _later_lag(results, metrics_before, metrics_after)
                 for field, before in cpu_before.items():
                     used = scale_probe.cpu_seconds(known[field]) - before
-                    results[field] = round(used * 2, 2)
-                results["reconciles_per_second"] = round(runs / 30.0, 1)
+                    results[field] = round(used * 60 / steady_seconds, 2)
+                results["reconciles_per_second"] = round(runs / steady_seconds, 1)
                 if runs:
-                    per_run = results["cpu_seconds_per_minute"] / 2 / runs
+                    per_run = results["cpu_seconds_per_minute"] / 60 * steady_seconds / runs
                     results["controller_cpu_ms_per_reconcile"] = round(per_run * 1000, 2)
                 results["rss_mb"] = round(scale_probe.rss_mb(process.pid), 1)
             finally:
@@ -218,7 +231,7 @@ def run(count: int, *, idle: bool, workdir: Path, log_path: Path | None = None) 
 
 
 def _later_lag(results: dict[str, Any], before: str, after: str) -> None:
-    """The tick lag over the CPU window too, 50 to 80 s after the push's last first weight
+    """The tick lag over the CPU window too, from 50 s after the push's last first weight
     (``tick_lag_later_*``): the main window starts 10 s after it, while the last rollouts
     take their first steps and the push's backlog drains, and this one says whether the
     controller keeps up once it has."""
@@ -322,12 +335,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     parser.add_argument("--idle", action="store_true", help="stable rollouts only, no push")
     parser.add_argument("--log", type=Path, default=None, help="keep the controller's log here")
+    parser.add_argument(
+        "--steady-seconds",
+        type=float,
+        default=STEADY_SECONDS,
+        help="how long the CPU window lasts (the later tick lag, CPU and reconciles)",
+    )
     args = parser.parse_args(argv)
     if args.rollouts < 1:
         parser.error("--rollouts must be at least 1")
+    if args.steady_seconds < 5:
+        parser.error("--steady-seconds must be at least 5")
     began = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
-        results = run(args.rollouts, idle=args.idle, workdir=Path(tmp), log_path=args.log)
+        results = run(
+            args.rollouts,
+            idle=args.idle,
+            workdir=Path(tmp),
+            log_path=args.log,
+            steady_seconds=args.steady_seconds,
+        )
     results["bench_seconds"] = round(time.monotonic() - began, 1)
     extras = (
         "tick_lag_later_p50_seconds",
@@ -344,6 +371,7 @@ def main(argv: list[str] | None = None) -> None:
         "bench_cpu_seconds_per_minute",
         "reconciles_per_second",
         "controller_cpu_ms_per_reconcile",
+        "rss_mb_window_start",
     )
     for field in (*FIELDS, *extras, "tick_lag_source", "bench_seconds"):
         if field in results:
