@@ -207,12 +207,12 @@ def run(
                 runs = scale_probe.reconciles(metrics_after) - runs_before
                 if not idle:
                     _later_lag(results, metrics_before, metrics_after)
-                for field, before in cpu_before.items():
-                    used = scale_probe.cpu_seconds(known[field]) - before
-                    results[field] = round(used * 60 / steady_seconds, 2)
+                used = {f: scale_probe.cpu_seconds(known[f]) - b for f, b in cpu_before.items()}
+                for field, seconds in used.items():
+                    results[field] = round(seconds * 60 / steady_seconds, 2)
                 results["reconciles_per_second"] = round(runs / steady_seconds, 1)
                 if runs:
-                    per_run = results["cpu_seconds_per_minute"] / 60 * steady_seconds / runs
+                    per_run = used["cpu_seconds_per_minute"] / runs
                     results["controller_cpu_ms_per_reconcile"] = round(per_run * 1000, 2)
                 results["rss_mb"] = round(scale_probe.rss_mb(process.pid), 1)
             finally:
