@@ -203,7 +203,8 @@ def _spec_deleted(tick: Tick, rollout: Rollout) -> None:
 
 
 def mark_sent(state: RolloutState, keys: list[str]) -> RolloutState:
-    """Move delivered (or given up) alerts from the outbox to the sent list."""
+    """Move alerts from the outbox to the sent list: the coordinator does it in the status
+    write that comes before it hands them to the dispatcher."""
     done = set(keys)
     outbox = [a for a in state.outbox if a.key not in done]
     sent = [*state.alerts_sent, *[k for k in keys if k not in state.alerts_sent]]
