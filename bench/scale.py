@@ -30,7 +30,10 @@ services, then:
    from 10 s after the push's last first weight (``tick_lag_p50/p99_seconds``, the push's
    backlog still draining) and over the CPU window 40 s later (``tick_lag_later_*``), 30 s
    long unless ``--steady-seconds`` says otherwise (a long window shows what comes
-   seldom: the cyclic garbage collector's full passes, memory that grows).
+   seldom: the cyclic garbage collector's full passes, memory that grows). Each window
+   also gives the share of ticks more than 1 s late (``tick_lag_over_1s_percent``,
+   ``tick_lag_later_over_1s_percent``), exact where the p99 is interpolated within a
+   bucket: the p99 is under 1 s when that share is under 1%.
 
 A "pass" is one analysis interval (5 s). Prometheus queries are read from Prometheus' own
 ``prometheus_http_requests_total{handler="/api/v1/query"}``. Tick lag (how late each
@@ -244,6 +247,15 @@ def _later_lag(results: dict[str, Any], before: str, after: str) -> None:
     p50, p99 = scale_probe.histogram_quantiles(lag_before, lag_after, (0.5, 0.99))
     results["tick_lag_later_p50_seconds"] = round(p50, 2)
     results["tick_lag_later_p99_seconds"] = round(p99, 2)
+    results["tick_lag_later_over_1s_percent"] = _percent_over_1s(lag_before, lag_after)
+
+
+def _percent_over_1s(before: dict[float, float], after: dict[float, float]) -> float | None:
+    """The share of ticks more than 1 s late, in percent; None from a controller whose
+    histogram has no 1 s edge."""
+    if 1.0 not in after:
+        return None
+    return round(100 * scale_probe.share_over(before, after, 1.0), 2)
 
 
 def _measure_rollouts(
@@ -305,6 +317,7 @@ def _measure_rollouts(
     results["prometheus_queries_per_pass"] = round(queries / passes, 1)
     if lag_after:
         p50, p99 = scale_probe.histogram_quantiles(lag_before, lag_after, (0.5, 0.99))
+        results["tick_lag_over_1s_percent"] = _percent_over_1s(lag_before, lag_after)
         results["tick_lag_source"] = "rollout_tick_lag_seconds"
     else:
         lags = scale_probe.lags_from_reads(window, INTERVAL)
@@ -357,8 +370,10 @@ def main(argv: list[str] | None = None) -> None:
         )
     results["bench_seconds"] = round(time.monotonic() - began, 1)
     extras = (
+        "tick_lag_over_1s_percent",
         "tick_lag_later_p50_seconds",
         "tick_lag_later_p99_seconds",
+        "tick_lag_later_over_1s_percent",
         "rollouts_weighted_after_push",
         "push_to_first_weight_p50_seconds",
         "push_range_queries",

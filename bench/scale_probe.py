@@ -7,8 +7,9 @@
   to the new version;
 - ``cpu_seconds`` and ``rss_mb`` read ``/proc`` for the controller process;
 - ``prometheus_queries`` reads Prometheus' own count of instant queries served;
-- ``tick_lag_buckets``/``histogram_quantiles`` read the controller's tick-lag histogram,
-  and ``lags_from_reads`` derives tick lag from the request log for code without one.
+- ``tick_lag_buckets``/``histogram_quantiles``/``share_over`` read the controller's
+  tick-lag histogram, and ``lags_from_reads`` derives tick lag from the request log for
+  code without one.
 """
 
 from __future__ import annotations
@@ -204,6 +205,18 @@ def histogram_quantiles(
         share = (rank - below) / inside if inside > 0 else 1.0
         answers.append(lower + (upper - lower) * share)
     return answers
+
+
+def share_over(before: dict[float, float], after: dict[float, float], bound: float) -> float:
+    """The share of the observations made between two readings that were over ``bound``,
+    exactly: ``bound`` must be one of the histogram's bucket edges (no interpolation)."""
+    if bound not in after:
+        raise ValueError(f"{bound} is not a bucket edge of the histogram: {sorted(after)}")
+    total = after[math.inf] - before.get(math.inf, 0.0)
+    if total <= 0:
+        return math.nan
+    within = after[bound] - before.get(bound, 0.0)
+    return (total - within) / total
 
 
 def lags_from_reads(records: list[tuple[float, RequestRecord]], interval: float) -> list[float]:

@@ -29,6 +29,20 @@ def test_histogram_quantiles_of_nothing_observed_are_nan() -> None:
     assert all(math.isnan(q) for q in scale_probe.histogram_quantiles(buckets, buckets, (0.5,)))
 
 
+def test_share_over_a_bucket_edge_is_exact_between_the_readings() -> None:
+    before = {0.5: 10.0, 1.0: 10.0, math.inf: 10.0}
+    after = {0.5: 10.0 + 150.0, 1.0: 10.0 + 196.0, math.inf: 10.0 + 200.0}
+    assert scale_probe.share_over(before, after, 1.0) == pytest.approx(0.02)
+    assert scale_probe.share_over(before, after, 0.5) == pytest.approx(0.25)
+
+
+def test_share_over_refuses_a_bound_that_is_no_bucket_edge() -> None:
+    buckets = {0.5: 1.0, 1.0: 2.0, math.inf: 3.0}
+    with pytest.raises(ValueError, match=r"0\.75 is not a bucket edge"):
+        scale_probe.share_over({}, buckets, 0.75)
+    assert math.isnan(scale_probe.share_over(buckets, buckets, 1.0))
+
+
 def test_tick_lag_is_the_gap_between_reconcile_starts_beyond_the_interval() -> None:
     # two reads 0.2 s apart are one reconcile; the next starts 5.5 s later: 0.5 s late
     records = [(0.0, _read("a")), (0.2, _read("a")), (5.5, _read("a")), (10.4, _read("a"))]
