@@ -7,8 +7,17 @@ rollout is most of what the controller and the API server do at a thousand rollo
 nobody reads it that often. So a tick writes the status at once when something a person or
 the next decision needs changed (``news``: phase, step, weight, versions, the verdict's
 outcome and reason, a failure, conditions, alerts owed, commands, the inconclusive streak),
-and otherwise keeps the newer state in memory (``UnsavedStates``) and writes it once the
-status written last is ``PERSIST_EVERY`` seconds old.
+and otherwise keeps the newer state in memory (``UnsavedStates``) and writes it once per
+``PERSIST_EVERY`` seconds: at the first tick in a new period of the rollout's own, so it is
+never more than ``PERSIST_EVERY`` seconds and a tick old.
+
+Each rollout's periods are offset by a phase drawn from its key (``progress_due``), so the
+progress writes of rollouts started together, by one push to a thousand of them, are
+spread over the period instead of coming together ``PERSIST_EVERY`` seconds later. Counted
+from each write, they stayed together: every rollout's write, each a blocking request to
+the API server, fell in the same few seconds, twice a minute, and held the workers from
+the ticks due meanwhile (ticks up to a second late, where the rest of the time they were
+on time).
 
 Why that is safe: traffic moves only with news, and news is written in the same tick (after
 the weights, as before). A crash, a lost connection or another replica taking over loses at
@@ -26,8 +35,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import re
 import threading
+import zlib
 
 from rollout.analysis.verdicts import Verdict
 from rollout.ports import Stored
@@ -38,7 +49,8 @@ __all__ = ["PERSIST_EVERY", "UnsavedStates", "log_transition", "news"]
 log = logging.getLogger("rollout.reconcile")
 
 PERSIST_EVERY = 30.0
-"""Seconds a status holding only older progress may stay unwritten."""
+"""The period of progress-only writes: a status holding only older progress stays
+unwritten at most this long and one tick."""
 
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
@@ -115,15 +127,27 @@ class UnsavedStates:
 
     def must_write(self, stored: Stored, state: RolloutState, now: float) -> bool:
         """Whether ``state``, decided from ``stored``, must be written now: news against
-        the status held, or that status older than ``persist_every`` (or of unknown age:
-        the first tick since this process started)."""
+        the status held, or progress past the rollout's next write (``progress_due``; at
+        once where the status is of unknown age: the first tick since this process
+        started)."""
         if state == stored.state:
             return False
         if self.persist_every <= 0 or news(stored.state, state):
             return True
         with self._lock:
             kept = self._kept.get(stored.key)
-        return kept is None or now - kept.written_at >= self.persist_every
+        if kept is None or math.isinf(kept.written_at):
+            return True
+        return now >= self.progress_due(stored.key, kept.written_at)
+
+    def progress_due(self, key: str, written_at: float) -> float:
+        """When progress alone is next written for ``key``, its status written at
+        ``written_at``: the start of the rollout's next period, in ``(written_at,
+        written_at + persist_every]``. The periods are offset by a phase drawn from the key
+        (CRC-32: the same in every process), uniform over the period across keys."""
+        phase = zlib.crc32(key.encode()) / 2**32 * self.persist_every
+        period = math.floor((written_at + phase) / self.persist_every)
+        return (period + 1) * self.persist_every - phase
 
     def written(
         self, key: str, resource_version: str | None, state: RolloutState, now: float

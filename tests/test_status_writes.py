@@ -8,7 +8,9 @@ store's writes, and the analysis state each tick was decided from.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -17,7 +19,7 @@ from rollout.analysis.verdicts import Outcome, Verdict
 from rollout.ports import Desired
 from rollout.reconcile import Ports, Reconciler
 from rollout.state import Phase, RolloutState, VerdictRecord
-from rollout.status_writes import PERSIST_EVERY, news
+from rollout.status_writes import PERSIST_EVERY, UnsavedStates, news
 from tests.memory_ports import MemoryStore, memory_world
 from tests.rollouts import make_rollout
 
@@ -130,16 +132,43 @@ def test_progress_alone_is_written_once_per_cadence_and_each_tick_builds_on_the_
     world: dict[str, Any],
 ) -> None:
     store = analysing(world)
-    writes = store.writes
+    news_written_at = world["now"][0]
     ticks = int(PERSIST_EVERY // 5)
-    for _ in range(ticks - 1):
-        tick(world)
-    assert store.writes == writes, "nothing but progress: not written"
-    tick(world)
-    assert store.writes == writes + 1, f"written once the status is {PERSIST_EVERY:.0f}s old"
+    written_at: list[float] = []
     seen = world["analyzer"].seen
-    assert seen[-ticks:] == sorted(seen[-ticks:]) and len(set(seen[-ticks:])) == ticks
-    assert RolloutState.from_status(store.status).analysis == {"ticks": seen[-1] + 1}
+    for _ in range(3 * ticks):
+        writes = store.writes
+        tick(world)
+        if store.writes > writes:
+            written_at.append(world["now"][0])
+            written = RolloutState.from_status(store.status).analysis
+            assert written == {"ticks": seen[-1] + 1}, "the newest state is what is written"
+    assert len(written_at) == 3, "progress alone: once per period"
+    assert 0 < written_at[0] - news_written_at <= PERSIST_EVERY + 5
+    assert [later - earlier for earlier, later in pairwise(written_at)] == [PERSIST_EVERY] * 2
+    assert seen == sorted(seen) and len(set(seen)) == len(seen), "each tick builds on the last"
+
+
+def test_progress_is_next_due_within_one_period_of_the_last_write() -> None:
+    unsaved = UnsavedStates()
+    for key in ("shop/cart", "shop/checkout", "payments/api"):
+        for written_at in (1000.0, 1000.5, 1029.9, 123456.7):
+            due = unsaved.progress_due(key, written_at)
+            assert written_at < due <= written_at + PERSIST_EVERY
+            assert unsaved.progress_due(key, due - 0.01) == due, "one period: one write"
+            assert unsaved.progress_due(key, due) == due + PERSIST_EVERY
+
+
+def test_rollouts_written_together_write_their_progress_spread_over_the_period() -> None:
+    # a push starts a thousand rollouts within seconds: counted from each write, their
+    # progress writes would all come PERSIST_EVERY later, in the same few seconds
+    unsaved = UnsavedStates()
+    offsets = sorted(
+        unsaved.progress_due(f"shop/service-{number}", 1000.0) - 1000.0 for number in range(1000)
+    )
+    assert 0 < offsets[0] < 1.0 and PERSIST_EVERY - 1.0 < offsets[-1] <= PERSIST_EVERY
+    per_second = [bisect.bisect(offsets, s + 1.0) - bisect.bisect(offsets, s) for s in range(30)]
+    assert max(per_second) <= 2 * 1000 / PERSIST_EVERY, per_second
 
 
 def test_a_restart_decides_from_the_status_written_last(world: dict[str, Any]) -> None:
