@@ -210,7 +210,10 @@ def run(
                 runs = scale_probe.reconciles(metrics_after) - runs_before
                 if not idle:
                     _later_lag(results, metrics_before, metrics_after)
-                used = {f: scale_probe.cpu_seconds(known[f]) - b for f, b in cpu_before.items()}
+                used = {
+                    field: scale_probe.cpu_seconds(known[field]) - before
+                    for field, before in cpu_before.items()
+                }
                 for field, seconds in used.items():
                     results[field] = round(seconds * 60 / steady_seconds, 2)
                 results["reconciles_per_second"] = round(runs / steady_seconds, 1)
