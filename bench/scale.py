@@ -21,7 +21,11 @@ services, then:
    ``push_instant_queries``), with what the push cost the controller over the same time:
    its CPU per rollout (``push_controller_cpu_ms_per_rollout``, steadier from run to run
    than the p99) and its API requests by kind (``push_api_requests``: ``verb resource
-   [subresource]``, the writes of every rollout's start);
+   [subresource]``, the writes of every rollout's start); the CPU per rollout of every
+   process of the run over the same time (``push_cpu_ms_per_rollout``: the controller, the
+   API server, Prometheus, the benchmark with its exporter), and that CPU spread over the
+   cores this process may use (``push_cpu_floor_seconds``: however the work were shared
+   out, the push could not end sooner on this machine);
 5. steady state (all N rollouts in progress, analysing every 5 s): API requests and
    Prometheus queries per pass, tick lag, CPU and RSS of the controller process, and
    reconciles per second with the controller's CPU per reconcile. The stand-ins share the
@@ -135,6 +139,15 @@ def _adopted(api: kubernetes.client.ApiClient, count: int) -> bool:
     return stable >= count
 
 
+_STEADY_CPU_FIELDS = {
+    "controller": "cpu_seconds_per_minute",
+    "apiserver": "apiserver_cpu_seconds_per_minute",
+    "prometheus": "prometheus_cpu_seconds_per_minute",
+    "bench": "bench_cpu_seconds_per_minute",
+}
+"""Each process's field for its CPU over the steady window."""
+
+
 def run(
     count: int,
     *,
@@ -189,18 +202,22 @@ def run(
                 passes = 4
                 window = requests.window(INTERVAL * passes)
                 results["api_requests_per_pass_idle"] = round(len(window) / passes, 1)
+                # the stand-ins share the machine: each one's CPU is reported on its own
+                processes = {
+                    name: pid
+                    for name, pid in (
+                        ("controller", process.pid),
+                        ("apiserver", apiserver.pid),
+                        ("prometheus", prometheus.pid),
+                        ("bench", os.getpid()),
+                    )
+                    if pid is not None
+                }
                 if not idle:
                     _measure_rollouts(
-                        results, api, prometheus, repo, base, requests, controller=process.pid
+                        results, api, prometheus, repo, base, requests, processes=processes
                     )
-                # the stand-ins share the machine: each one's CPU is reported on its own
-                pids: dict[str, int | None] = {
-                    "cpu_seconds_per_minute": process.pid,
-                    "apiserver_cpu_seconds_per_minute": apiserver.pid,
-                    "prometheus_cpu_seconds_per_minute": prometheus.pid,
-                    "bench_cpu_seconds_per_minute": os.getpid(),
-                }
-                known = {field: pid for field, pid in pids.items() if pid is not None}
+                known = {_STEADY_CPU_FIELDS[name]: pid for name, pid in processes.items()}
                 cpu_before = {f: scale_probe.cpu_seconds(p) for f, p in known.items()}
                 results["rss_mb_window_start"] = round(scale_probe.rss_mb(process.pid), 1)
                 metrics_before = _get(f"{base}/metrics")
@@ -269,7 +286,7 @@ def _measure_rollouts(
     base: str,
     requests: scale_probe.RequestClock,
     *,
-    controller: int,
+    processes: dict[str, int],
 ) -> None:
     watch = scale_probe.FirstCanaryWeight(api, NAMESPACE, "v2")
     threading.Thread(target=watch.run, daemon=True).start()
@@ -277,7 +294,7 @@ def _measure_rollouts(
     began = time.monotonic()
     commit = repo.push("v2")
     pushed = time.monotonic()
-    cpu_at_push = scale_probe.cpu_seconds(controller)
+    cpu_at_push = {name: scale_probe.cpu_seconds(pid) for name, pid in processes.items()}
     results["git_push_seconds"] = round(pushed - began, 2)
     ranges_before = scale_probe.prometheus_queries(prometheus.url, handler=RANGE_HANDLER)
     instants_before = scale_probe.prometheus_queries(prometheus.url)
@@ -286,11 +303,19 @@ def _measure_rollouts(
     deadline = time.monotonic() + PUSH_PATIENCE
     while watch.count() < count and time.monotonic() < deadline:
         time.sleep(0.5)
-    cpu_push = scale_probe.cpu_seconds(controller) - cpu_at_push
+    cpu_push = {
+        name: scale_probe.cpu_seconds(pid) - cpu_at_push[name] for name, pid in processes.items()
+    }
     last_seen = time.monotonic()
     delays = sorted(seen - pushed for seen in watch.first_seen.values())
     watch.stop()
-    results["push_controller_cpu_ms_per_rollout"] = round(cpu_push / count * 1000, 2)
+    results["push_controller_cpu_ms_per_rollout"] = round(cpu_push["controller"] / count * 1000, 2)
+    results["push_cpu_ms_per_rollout"] = {
+        name: round(seconds / count * 1000, 2) for name, seconds in cpu_push.items()
+    }
+    results["push_cpu_floor_seconds"] = round(
+        sum(cpu_push.values()) / scale_probe.usable_cores(), 2
+    )
     time.sleep(0.5)  # the request log is read every 0.1 s
     kinds = collections.Counter(
         " ".join(filter(None, (record.verb, record.resource, record.subresource)))
@@ -382,6 +407,8 @@ def main(argv: list[str] | None = None) -> None:
         "push_range_queries",
         "push_instant_queries",
         "push_controller_cpu_ms_per_rollout",
+        "push_cpu_ms_per_rollout",
+        "push_cpu_floor_seconds",
         "push_api_requests",
         "git_push_seconds",
         "apiserver_cpu_seconds_per_minute",

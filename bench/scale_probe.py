@@ -5,7 +5,8 @@
   User-Agent);
 - ``FirstCanaryWeight`` watches VirtualServices and notes when each first routes traffic
   to the new version;
-- ``cpu_seconds`` and ``rss_mb`` read ``/proc`` for the controller process;
+- ``cpu_seconds`` and ``rss_mb`` read ``/proc`` for a process of the run, and
+  ``usable_cores`` says how many cores their CPU time is shared over;
 - ``prometheus_queries`` reads Prometheus' own count of instant queries served;
 - ``tick_lag_buckets``/``histogram_quantiles``/``share_over`` read the controller's
   tick-lag histogram, and ``lags_from_reads`` derives tick lag from the request log for
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import os
 import threading
 import time
 import urllib.request
@@ -240,3 +242,8 @@ def quantile(values: Sequence[float], q: float) -> float:
         return math.nan
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity), at least one."""
+    return max(1, len(os.sched_getaffinity(0)))

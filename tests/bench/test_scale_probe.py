@@ -1,9 +1,12 @@
 """The scale benchmark's readings: histogram quantiles between two scrapes, tick lag from
-the request log, and the exporter's Istio series that the shipped policies query."""
+the request log, a process's CPU and the cores it is shared over, and the exporter's Istio
+series that the shipped policies query."""
 
 from __future__ import annotations
 
 import math
+import os
+import time
 
 import pytest
 
@@ -77,3 +80,22 @@ def test_reconciles_are_read_from_the_reconcile_duration_count() -> None:
     assert scale_probe.reconciles("") == 0.0
     labelled = 'rollout_reconcile_duration_seconds_count{rollout="a"} 2.0\n' * 2
     assert scale_probe.reconciles(labelled) == 4.0
+
+
+def test_cpu_seconds_count_the_work_a_process_has_done() -> None:
+    before = scale_probe.cpu_seconds(os.getpid())
+    started = time.process_time()
+    while time.process_time() - started < 0.3:
+        sum(range(1000))
+    # /proc counts in ticks of 10 ms
+    assert scale_probe.cpu_seconds(os.getpid()) - before >= 0.25
+
+
+def test_usable_cores_follow_the_process_affinity() -> None:
+    allowed = os.sched_getaffinity(0)
+    assert scale_probe.usable_cores() == len(allowed)
+    os.sched_setaffinity(0, {min(allowed)})
+    try:
+        assert scale_probe.usable_cores() == 1
+    finally:
+        os.sched_setaffinity(0, allowed)
