@@ -37,7 +37,10 @@ services, then:
    seldom: the cyclic garbage collector's full passes, memory that grows). Each window
    also gives the share of ticks more than 1 s late (``tick_lag_over_1s_percent``,
    ``tick_lag_later_over_1s_percent``), exact where the p99 is interpolated within a
-   bucket: the p99 is under 1 s when that share is under 1%.
+   bucket: the p99 is under 1 s when that share is under 1%, and the share of beats a
+   rollout skipped instead of running them because its run before started more than half
+   an interval late (``ticks_skipped_percent``, ``ticks_skipped_later_percent``: a skipped
+   beat is a tick not run, whose lag the histogram never sees).
 
 A "pass" is one analysis interval (5 s). Prometheus queries are read from Prometheus' own
 ``prometheus_http_requests_total{handler="/api/v1/query"}``. Tick lag (how late each
@@ -268,6 +271,26 @@ def _later_lag(results: dict[str, Any], before: str, after: str) -> None:
     results["tick_lag_later_p50_seconds"] = round(p50, 2)
     results["tick_lag_later_p99_seconds"] = round(p99, 2)
     results["tick_lag_later_over_1s_percent"] = _percent_over_1s(lag_before, lag_after)
+    skipped = _skipped_percent(before, after, lag_before, lag_after)
+    if skipped is not None:
+        results["ticks_skipped_later_percent"] = skipped
+
+
+def _skipped_percent(
+    before: str,
+    after: str,
+    lag_before: dict[float, float],
+    lag_after: dict[float, float],
+) -> float | None:
+    """The share of the beats between two ``/metrics`` readings that were skipped after a
+    late run instead of run, in percent; None from a controller that does not skip any."""
+    skipped_after = scale_probe.skipped_ticks(after)
+    if skipped_after is None:
+        return None
+    skipped = skipped_after - (scale_probe.skipped_ticks(before) or 0.0)
+    ran = lag_after.get(math.inf, 0.0) - lag_before.get(math.inf, 0.0)
+    beats = ran + skipped
+    return round(100 * skipped / beats, 2) if beats > 0 else 0.0
 
 
 def _percent_over_1s(before: dict[float, float], after: dict[float, float]) -> float | None:
@@ -337,16 +360,21 @@ def _measure_rollouts(
     time.sleep(2 * INTERVAL)  # the pass that moved traffic is not the steady state
     passes = 8
     queries_before = scale_probe.prometheus_queries(prometheus.url)
-    lag_before = scale_probe.tick_lag_buckets(_get(f"{base}/metrics"))
+    metrics_before = _get(f"{base}/metrics")
+    lag_before = scale_probe.tick_lag_buckets(metrics_before)
     window = requests.window(INTERVAL * passes)
     queries = scale_probe.prometheus_queries(prometheus.url) - queries_before
-    lag_after = scale_probe.tick_lag_buckets(_get(f"{base}/metrics"))
+    metrics_after = _get(f"{base}/metrics")
+    lag_after = scale_probe.tick_lag_buckets(metrics_after)
     results["api_requests_per_pass_steady"] = round(len(window) / passes, 1)
     results["prometheus_queries_per_pass"] = round(queries / passes, 1)
     if lag_after:
         p50, p99 = scale_probe.histogram_quantiles(lag_before, lag_after, (0.5, 0.99))
         results["tick_lag_over_1s_percent"] = _percent_over_1s(lag_before, lag_after)
         results["tick_lag_source"] = "rollout_tick_lag_seconds"
+        skipped = _skipped_percent(metrics_before, metrics_after, lag_before, lag_after)
+        if skipped is not None:
+            results["ticks_skipped_percent"] = skipped
     else:
         lags = scale_probe.lags_from_reads(window, INTERVAL)
         p50, p99 = scale_probe.quantile(lags, 0.5), scale_probe.quantile(lags, 0.99)
@@ -402,6 +430,8 @@ def main(argv: list[str] | None = None) -> None:
         "tick_lag_later_p50_seconds",
         "tick_lag_later_p99_seconds",
         "tick_lag_later_over_1s_percent",
+        "ticks_skipped_percent",
+        "ticks_skipped_later_percent",
         "rollouts_weighted_after_push",
         "push_to_first_weight_p50_seconds",
         "push_range_queries",

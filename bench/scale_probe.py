@@ -34,6 +34,7 @@ from kubelite import RequestRecord, read_request_log
 CONTROLLER_AGENT = "rollout-controller/"
 TICK_LAG_METRIC = "rollout_tick_lag_seconds_bucket"
 RECONCILES_METRIC = "rollout_reconcile_duration_seconds_count"
+SKIPPED_TICKS_METRIC = "rollout_ticks_skipped_total"
 
 
 class RequestClock:
@@ -165,11 +166,23 @@ def prometheus_queries(url: str, *, handler: str = "/api/v1/query") -> float:
 def reconciles(metrics_text: str) -> float:
     """Reconciles the controller has run so far: its reconcile-duration histogram's count,
     summed over its series (one per rollout in older controllers)."""
-    return sum(
+    return metric_sum(metrics_text, RECONCILES_METRIC) or 0.0
+
+
+def skipped_ticks(metrics_text: str) -> float | None:
+    """Beats the controller's rollouts skipped after late runs so far; None from a
+    controller that does not count them."""
+    return metric_sum(metrics_text, SKIPPED_TICKS_METRIC)
+
+
+def metric_sum(metrics_text: str, name: str) -> float | None:
+    """The sum of every series of ``name`` in a ``/metrics`` page; None if it has none."""
+    values = [
         float(line.rsplit(" ", 1)[1])
         for line in metrics_text.splitlines()
-        if line.startswith((RECONCILES_METRIC + " ", RECONCILES_METRIC + "{"))
-    )
+        if line.startswith((name + " ", name + "{"))
+    ]
+    return sum(values) if values else None
 
 
 def tick_lag_buckets(metrics_text: str) -> dict[float, float]:

@@ -264,6 +264,7 @@ class Controller:
             poll_interval=self.settings.poll_interval,
             workers=self.settings.workers,
             on_tick_lag=self.metrics.observe_tick_lag,
+            on_skipped_ticks=self.metrics.count_skipped_ticks,
         )
 
     def _stop_leading(self) -> None:

@@ -6,8 +6,10 @@ for while one is in progress (a Git push, a person's command, the next interval)
 into a single follow-up run right after it, never dropped and never overlapping; a slow
 Prometheus query in one rollout never delays another beyond the pool's width. After a
 run the rollout is queued again at its previous due time plus its interval (ticks stay on
-their beat however long a run took); a run that raises is retried with backoff. How late
-each run started after it was due (tick lag) is reported through ``on_tick_lag``.
+their beat however long a run took), skipping a beat that would come less than half an
+interval after a late run's start; a run that raises is retried with backoff. How late
+each run started after it was due (tick lag) is reported through ``on_tick_lag``, the
+beats skipped through ``on_skipped_ticks``.
 
 APScheduler keeps only the periodic jobs: the Git poll (and the sync on demand).
 """
@@ -55,11 +57,13 @@ class Scheduler:
         poll_interval: float,
         workers: int = DEFAULT_WORKERS,
         on_tick_lag: Callable[[float], None] | None = None,
+        on_skipped_ticks: Callable[[int], None] | None = None,
     ) -> None:
         self._run_rollout = run_rollout
         self._sync = sync
         self._poll_interval = poll_interval
         self._on_tick_lag = on_tick_lag
+        self._on_skipped_ticks = on_skipped_ticks
         self._slots: dict[str, _Slot] = {}
         self._intervals: dict[str, float] = {}
         self._runs: dict[str, int] = {}
@@ -180,7 +184,10 @@ class Scheduler:
                     self._queue.add_after(item.key, delay)
                 else:
                     self._queue.forget(item.key)
-                    self._queue.add(item.key, at=_next_due(item.due, interval))
+                    due, skipped = _next_due(item.due, interval, started)
+                    if skipped and self._on_skipped_ticks is not None:
+                        self._on_skipped_ticks(skipped)
+                    self._queue.add(item.key, at=due)
             self._queue.done(item.key)
 
     # ---- one run at a time per job ---------------------------------------------------
@@ -208,12 +215,25 @@ class Scheduler:
             slot.lock.release()
 
 
-def _next_due(due: float, interval: float) -> float:
-    """One interval after the last due time; a rollout more than an interval behind skips
-    the ticks it missed rather than running them back to back."""
+def _next_due(due: float, interval: float, started: float) -> tuple[float, int]:
+    """The next beat of a run that was due at ``due`` and started at ``started``, and how
+    many beats it skips to get there.
+
+    One interval after the last due time, so ticks keep their beat; but never within half
+    an interval of the run's start: a run that started late would otherwise be followed by
+    another soon after, which reads the same batched answers (renewed once per interval)
+    and only adds work when the workers are already behind. That beat is skipped, and the
+    rollout is analysed at most one and a half intervals apart. A rollout more than an
+    interval behind runs again at once, skipping every beat it missed."""
     following = due + interval
     now = time.monotonic()
-    return following if following >= now - interval else now
+    if following < now - interval:
+        return now, 0
+    skipped = 0
+    while following < started + interval / 2:
+        following += interval
+        skipped += 1
+    return following, skipped
 
 
 def _now() -> datetime.datetime:

@@ -1,5 +1,6 @@
 """The scheduler: runs per rollout, no overlap, folded re-runs, a slow rollout blocks no other,
-ticks on their beat with their lag reported, failures retried with backoff.
+ticks on their beat with their lag reported, a late run's next beat skipped, failures
+retried with backoff.
 
 Real threads (the work queue's workers, APScheduler for the sync) and real time, with short
 intervals; every wait is bounded.
@@ -15,7 +16,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from rollout.scheduler import SYNC_JOB, Scheduler
+from rollout.scheduler import SYNC_JOB, Scheduler, _next_due
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
@@ -161,6 +162,45 @@ def test_ticks_keep_their_beat_and_report_their_lag() -> None:
     span = starts[5] - starts[0]
     assert span == pytest.approx(1.0, abs=0.25)  # 5 intervals, not 5 x (interval + run): 1.5
     assert len(lags) >= 6 and sorted(lags)[len(lags) // 2] < 0.1
+
+
+def test_the_next_beat_comes_one_interval_after_the_last_unless_the_run_started_late() -> None:
+    now = time.monotonic()
+    # on time, or less than half an interval late: the next beat
+    assert _next_due(now - 0.5, 5.0, started=now - 0.4) == (now + 4.5, 0)
+    assert _next_due(now - 2.4, 5.0, started=now) == (now + 2.6, 0)
+    # more than half an interval late: that beat would come too soon, the one after it is kept
+    assert _next_due(now - 3.0, 5.0, started=now) == (now + 7.0, 1)
+    # more than an interval behind: at once, every missed beat skipped
+    assert _next_due(now - 12.0, 5.0, started=now) == pytest.approx((now, 0), abs=0.05)
+
+
+def test_late_runs_skip_the_beat_that_would_follow_them_too_soon() -> None:
+    starts: dict[str, list[float]] = {"shop/a": [], "shop/b": []}
+    skipped: list[int] = []
+
+    def run(key: str) -> None:
+        starts[key].append(time.monotonic())
+        time.sleep(0.15)  # two rollouts of 0.15 s at 0.2 s on one worker: always behind
+
+    scheduler = Scheduler(
+        run_rollout=run,
+        sync=lambda: None,
+        poll_interval=3600,
+        workers=1,
+        on_skipped_ticks=skipped.append,
+    )
+    scheduler.start()
+    try:
+        scheduler.set_rollouts({"shop/a": 0.2, "shop/b": 0.2})
+        wait_until(lambda: min(len(s) for s in starts.values()) >= 6, timeout=10)
+    finally:
+        scheduler.stop()
+    assert sum(skipped) > 0
+    for times in starts.values():
+        gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+        # never run again within half an interval of a run's start
+        assert min(gaps[:5]) >= 0.1
 
 
 def test_many_rollouts_are_served_by_the_fixed_pool_without_overlap(recorder: Recorder) -> None:

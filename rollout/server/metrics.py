@@ -109,6 +109,12 @@ class ControllerMetrics:
             buckets=TICK_LAG_BUCKETS,
             registry=self.registry,
         )
+        self._ticks_skipped = Counter(
+            "rollout_ticks_skipped_total",
+            "Beats a rollout skipped because its last run started more than half an interval "
+            "late (its next run would have come too soon to read anything new).",
+            registry=self.registry,
+        )
         self._reconcile_errors = Counter(
             "rollout_reconcile_errors_total",
             "Reconciles that ended in an error, by error kind.",
@@ -214,6 +220,10 @@ class ControllerMetrics:
     def observe_tick_lag(self, seconds: float) -> None:
         """Record how late one rollout run started after its due time."""
         self._tick_lag.observe(seconds)
+
+    def count_skipped_ticks(self, beats: int) -> None:
+        """Count the beats a late run made its rollout skip."""
+        self._ticks_skipped.inc(beats)
 
     @contextmanager
     def time_reconcile(self) -> Iterator[None]:

@@ -82,6 +82,13 @@ def test_reconciles_are_read_from_the_reconcile_duration_count() -> None:
     assert scale_probe.reconciles(labelled) == 4.0
 
 
+def test_skipped_beats_are_read_only_from_a_controller_that_counts_them() -> None:
+    text = "# TYPE rollout_ticks_skipped_total counter\nrollout_ticks_skipped_total 17.0\n"
+    assert scale_probe.skipped_ticks(text) == 17.0
+    assert scale_probe.skipped_ticks("rollout_ticks_skipped_created 1.7e9\n") is None
+    assert scale_probe.skipped_ticks("") is None
+
+
 def test_cpu_seconds_count_the_work_a_process_has_done() -> None:
     before = scale_probe.cpu_seconds(os.getpid())
     started = time.process_time()

@@ -95,3 +95,11 @@ def test_tick_lag_is_read_to_a_tenth_of_a_second_below_one_second() -> None:
     assert value(metrics, "rollout_tick_lag_seconds_bucket", le="0.6") == 1
     assert value(metrics, "rollout_tick_lag_seconds_bucket", le="0.9") == 1
     assert value(metrics, "rollout_tick_lag_seconds_bucket", le="1.0") == 2
+
+
+def test_skipped_beats_are_counted_over_all_rollouts() -> None:
+    metrics = ControllerMetrics()
+    assert value(metrics, "rollout_ticks_skipped_total") == 0
+    metrics.count_skipped_ticks(1)
+    metrics.count_skipped_ticks(2)
+    assert value(metrics, "rollout_ticks_skipped_total") == 3
