@@ -166,11 +166,12 @@ def test_ticks_keep_their_beat_and_report_their_lag() -> None:
 
 def test_the_next_beat_comes_one_interval_after_the_last_unless_the_run_started_late() -> None:
     now = time.monotonic()
+    # (now - 0.5) + 5.0 and now + 4.5 may differ in the last bit: compared to a nanosecond
     # on time, or less than half an interval late: the next beat
-    assert _next_due(now - 0.5, 5.0, started=now - 0.4) == (now + 4.5, 0)
-    assert _next_due(now - 2.4, 5.0, started=now) == (now + 2.6, 0)
+    assert _next_due(now - 0.5, 5.0, started=now - 0.4) == pytest.approx((now + 4.5, 0), abs=1e-9)
+    assert _next_due(now - 2.4, 5.0, started=now) == pytest.approx((now + 2.6, 0), abs=1e-9)
     # more than half an interval late: that beat would come too soon, the one after it is kept
-    assert _next_due(now - 3.0, 5.0, started=now) == (now + 7.0, 1)
+    assert _next_due(now - 3.0, 5.0, started=now) == pytest.approx((now + 7.0, 1), abs=1e-9)
     # more than an interval behind: at once, every missed beat skipped
     assert _next_due(now - 12.0, 5.0, started=now) == pytest.approx((now, 0), abs=0.05)
 
