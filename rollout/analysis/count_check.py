@@ -8,8 +8,10 @@ noise (``dispersion.py``):
   the interval's bad requests, is the canary's share too large?
 - **rejection, canary versus the SLO** (``sequential.rate_update``): is the canary's rate
   above ``max``? Intervals in which stable itself clearly breached the SLO (a shared
-  incident, ``stable_breached``) are left out: the canary is not blamed for what both
-  versions suffer; the comparison still judges those intervals.
+  incident, ``stable_breached``), or was over it on all its pods together (an incident the
+  interval covers in part, ``over_on_every_pod`` on the per-destination-pod series), are
+  left out: the canary is not blamed for what both versions suffer; the comparison still
+  judges those intervals, and they are not counted as stable's everyday noise.
 - **acceptance** (``sequential.acceptance_step``): is the canary within the SLO?
 
 Each interval adds at most ``INTERVAL_CAP`` to a rejection log ratio: one clump cannot
@@ -25,6 +27,7 @@ acceptance statistic says whether the evidence shows the canary within its SLO
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from rollout.analysis import count_summary, dispersion, history, pod_series, pods, sequential
@@ -121,6 +124,35 @@ def _shared_incident(
     )
 
 
+def over_on_every_pod(cells: Sequence[tuple[float, float]], *, allowed: float) -> bool:
+    """Whether stable's pods, ``(bad, total)`` each, are over ``allowed`` with the pod that
+    served the most bad requests left out (by a bad request more than ``allowed`` predicts
+    of the others): what a shared incident does to every pod, and a burst on one pod does
+    not. False with fewer than two pods serving: one pod cannot tell them apart."""
+    serving = [(bad, total) for bad, total in cells if total > 0]
+    if len(serving) < 2:
+        return False
+    loudest = max(range(len(serving)), key=lambda index: serving[index][0])
+    others = [cell for index, cell in enumerate(serving) if index != loudest]
+    bad = sum(cell_bad for cell_bad, _ in others)
+    total = sum(cell_total for _, cell_total in others)
+    return bad > total * allowed + 1.0
+
+
+def _elevated_together(
+    interval: Interval, where: Interval | None, allowed: float | None, compare: bool
+) -> bool:
+    """Whether stable is over the SLO in ``interval``, if less clearly than in an incident,
+    while its pods, read per destination pod in ``where`` (the per-pod series' interval of
+    the same tick), are over it together: the part of a shared incident that an interval
+    covers only in part. A burst on one stable pod lifts every caller's count of stable
+    alike, so only the per-pod series tell the two apart; without them, False."""
+    if not compare or allowed is None or where is None:
+        return False
+    bad, total = interval.stable
+    return 0 < total < bad / allowed and over_on_every_pod(where.stable_cells, allowed=allowed)
+
+
 def _setting(
     interval: Interval,
     spread: dispersion.Spread,
@@ -195,11 +227,13 @@ def judge_counts(
             counted[key] += value
         counted["canary_expected"] += _expected_canary(interval, canary_weight)
         incident = _shared_incident(interval, spread, allowed, compare)
-        if not incident:
-            # an incident is set apart, not counted as everyday noise
+        shared = incident or _elevated_together(interval, where, allowed, compare)
+        if not shared:
+            # an incident, or the part of one an interval covers (stable over the SLO on
+            # all its pods), is set apart: not everyday noise, nor the canary's fault
             spread = spread.add(interval.stable_cells)
         noise, rate = spread.relative_variance, spread.rate
-        setting = _setting(interval, spread, looked_back.tempering, allowed, compare, incident)
+        setting = _setting(interval, spread, looked_back.tempering, allowed, compare, shared)
         pooled = pods.rejection_step(pooled, interval.canary, setting)
         if not by_destination:
             pod_statistics = pods.leave_one_out(

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from rollout.analysis import pods
+from rollout.analysis.count_check import over_on_every_pod
 from rollout.analysis.observations import Reading
 from rollout.analysis.pod_series import pod_count_fields
 from rollout.analysis.running import PolicyProgress
@@ -120,3 +121,56 @@ def test_the_per_pod_timeline_survives_the_stored_json() -> None:
     stored = PolicyProgress.from_dict(counters.progress.as_dict())
     assert stored.pod_timeline == counters.progress.pod_timeline
     assert stored.pod_timeline.cut is not None
+
+
+class TwoStablePods(CallersAndPods):
+    """Two canary pods and two stable pods, seen per caller and per destination pod."""
+
+    def __init__(self) -> None:
+        JudgedCounters.__init__(self, "canary-a", "canary-b", "stable-s", "stable-t")
+        self.policy = POLICY
+        self.pod_answers = True
+
+    def serve_both(
+        self, canary: tuple[int, int], s: tuple[int, int], t: tuple[int, int]
+    ) -> Outcome:
+        """One tick: each canary pod serves ``canary``; stable pods s and t their own."""
+        served = {"canary-a": canary, "canary-b": canary, "stable-s": s, "stable-t": t}
+        return self.judge(served).evidence.outcome
+
+    def against_the_slo(self) -> tuple[float, ...]:
+        return self.progress.absolute
+
+
+def test_stable_over_its_slo_on_every_pod_is_told_from_one_pods_burst() -> None:
+    # 7 and 8 in 500 each: the pod with 8 left out, 7 > 500 x 1% + 1
+    assert over_on_every_pod([(8, 500), (7, 500)], allowed=0.01)
+    # a burst on one pod: the rest is at its everyday rate
+    assert not over_on_every_pod([(14, 500), (1, 500)], allowed=0.01)
+    # one pod cannot tell an incident from its own burst
+    assert not over_on_every_pod([(30, 500), (0, 0)], allowed=0.01)
+
+
+def test_a_partial_incident_on_every_stable_pod_is_not_held_against_the_canary() -> None:
+    counters = TwoStablePods()
+    counters.serve_both((0, 0), (0, 0), (0, 0))
+    for _ in range(3):
+        counters.serve_both((0, 50), (0, 500), (1, 500))
+    before = counters.against_the_slo()
+    # stable at 1.5%: over the 1% SLO on both pods, not clearly enough to be an incident
+    # on its own; the canary's pods at 1.5% too
+    counters.serve_both((1, 50), (8, 500), (7, 500))
+    counters.serve_both((1, 50), (7, 500), (8, 500))
+    assert counters.against_the_slo() == before
+
+
+def test_one_stable_pods_burst_leaves_the_canary_judged_against_the_slo() -> None:
+    counters = TwoStablePods()
+    counters.serve_both((0, 0), (0, 0), (0, 0))
+    for _ in range(3):
+        counters.serve_both((0, 50), (0, 500), (1, 500))
+    before = counters.against_the_slo()
+    # the same 15 bad stable requests, all on pod s: a burst, not a shared incident; the
+    # canary at 6% on both its pods is judged against its SLO
+    counters.serve_both((3, 50), (14, 500), (1, 500))
+    assert max(counters.against_the_slo()) > max(before)
