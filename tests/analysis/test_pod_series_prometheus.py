@@ -6,7 +6,9 @@ canary pods (a, b) and two stable pods, each request counted twice as Istio woul
 the calling pod's sidecar (``reporter="source"``, callers x and y, each getting half of
 every pod's requests and errors) and once by the serving pod's (``reporter="destination"``).
 Read through ``observe`` with the shipped policies and judged by ``judge`` tick after tick
-(the state carried through JSON). Outputs: the verdicts, and the pooled evidence.
+(the state carried through JSON). Outputs: the verdicts, and the pooled evidence (with its
+canary-versus-SLO part, which stable over its SLO on every pod leaves alone and one stable
+pod's burst does not).
 """
 
 from __future__ import annotations
@@ -58,9 +60,14 @@ class Service:
         self.state: dict[str, Any] = {}
         self.served = {"v1": 0, "v2": 0}
 
-    def serve(self, canary: dict[str, tuple[int, int]]) -> None:
-        """Each pod's ``(errors, requests)`` this tick (even numbers: callers get halves)."""
-        for version, pods in (("v1", STABLE), ("v2", canary)):
+    def serve(
+        self,
+        canary: dict[str, tuple[int, int]],
+        stable: dict[str, tuple[int, int]] | None = None,
+    ) -> None:
+        """Each pod's ``(errors, requests)`` this tick (even numbers: callers get halves);
+        stable's pods serve ``STABLE`` unless told otherwise."""
+        for version, pods in (("v1", stable or STABLE), ("v2", canary)):
             workload = f"{self.name}-{version}"
             for pod, (bad, total) in pods.items():
                 self._record(workload, pod, bad, total, "destination")
@@ -97,6 +104,11 @@ class Service:
     def pooled_peak(self) -> float:
         errors = AnalysisState.from_dict(self.state).policies["istio-error-ratio"]
         return errors.peak_log_evidence
+
+    def against_the_slo(self) -> float:
+        """The canary-versus-SLO part of the pooled evidence: its largest log ratio."""
+        errors = AnalysisState.from_dict(self.state).policies["istio-error-ratio"]
+        return max(errors.absolute)
 
 
 def _burst_on_pod_a(service: Service) -> list[Verdict]:
@@ -144,3 +156,35 @@ def test_a_canary_bad_on_every_pod_is_still_rolled_back(
         if outcome is Outcome.FAIL:
             break
     assert outcome is Outcome.FAIL
+
+
+def _stable_over_its_slo(service: Service, stable: dict[str, tuple[int, int]]) -> float:
+    """A baseline and two quiet ticks, then three in which stable's pods serve ``stable``
+    (16 bad requests in 1,000: over the 1% SLO, not by the three deviations of a whole
+    incident) and the canary's pods 4%; the canary-versus-SLO evidence those three added."""
+    service.serve({"a": (0, 0), "b": (0, 0)})
+    service.tick()
+    for _ in range(2):
+        service.serve({"a": (0, 100), "b": (0, 100)})
+        service.tick()
+    before = service.against_the_slo()
+    for _ in range(3):
+        service.serve({"a": (4, 100), "b": (4, 100)}, stable)
+        service.tick()
+    return service.against_the_slo() - before
+
+
+def test_stable_over_its_slo_on_every_pod_is_not_held_against_the_canary(
+    exporter: IstioExporter, provider: PrometheusProvider
+) -> None:
+    # the part of a shared incident that an interval covers: every stable pod over the SLO
+    service = Service(exporter, provider, "partial-incident", POLICIES)
+    assert _stable_over_its_slo(service, {"s1": (8, 500), "s2": (8, 500)}) == 0.0
+
+
+def test_one_stable_pods_burst_is_not_taken_for_an_incident(
+    exporter: IstioExporter, provider: PrometheusProvider
+) -> None:
+    # the same 16 bad stable requests, all on s1: every caller sees them, the pods do not
+    service = Service(exporter, provider, "stable-burst", POLICIES)
+    assert _stable_over_its_slo(service, {"s1": (16, 500), "s2": (0, 500)}) > 0.0
