@@ -228,6 +228,7 @@ def judge_counts(
         counted["canary_expected"] += _expected_canary(interval, canary_weight)
         incident = _shared_incident(interval, spread, allowed, compare)
         shared = incident or _elevated_together(interval, where, allowed, compare)
+        counted["shared_incidents"] += shared
         if not shared:
             # an incident, or the part of one an interval covers (stable over the SLO on
             # all its pods), is set apart: not everyday noise, nor the canary's fault
@@ -343,6 +344,7 @@ def judge_counts(
         log_threshold=log_threshold,
         tested=tested,
         acceptance=acceptance if allowed is not None else None,
+        shared_incidents=counted["shared_incidents"],
     )
     if not settled and not rejected:
         summary += "; leaning worse than stable: waits for more requests"

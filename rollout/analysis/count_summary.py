@@ -36,6 +36,7 @@ def summary(
     log_threshold: float,
     tested: bool,
     acceptance: float | None,
+    shared_incidents: float = 0.0,
 ) -> str:
     noun = "errors" if bad_field == "errors" else "slow"
 
@@ -49,6 +50,13 @@ def summary(
         text += f" vs stable {part(stable)}"
     if allowed is not None:
         text += f", SLO max {allowed:.2%}"
+    if shared_incidents and allowed is not None:
+        # why a canary over its SLO may not be rolled back: stable was over it too
+        count = f"{shared_incidents:.0f} interval" + ("s" if shared_incidents != 1 else "")
+        text += (
+            f"; stable over the SLO too in {count} (a shared incident): judged there"
+            " against stable, not the SLO"
+        )
     if tested:
         evidence = math.exp(min(log_evidence, 700.0)) if math.isfinite(log_evidence) else 0.0
         # the e-value: how many times likelier these counts are if the canary is worse

@@ -31,7 +31,10 @@ COUNTED_KEYS = (
     "stable_bad",
     "stable_total",
     "canary_expected",
+    "shared_incidents",
 )
+"""What a policy counts over the rollout: both versions' bad and total requests, the canary
+requests its weights predicted, and the intervals set apart as shared incidents."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -43,6 +43,18 @@ def test_an_incident_both_versions_suffer_does_not_roll_the_canary_back() -> Non
         )
         assert outcome is Outcome.PASS
     assert counters.progress.acceptance > 0
+    # the evidence says why the canary's errors in those intervals were not held against it
+    assert (
+        "; stable over the SLO too in 6 intervals (a shared incident): judged there against"
+        " stable, not the SLO; " in counters.message
+    )
+
+
+def test_without_an_incident_the_evidence_does_not_mention_one() -> None:
+    counters = Counters()
+    counters.serve((0, 0), (0, 0))
+    counters.serve((0, 100), (1, 1000))
+    assert "incident" not in counters.message
 
 
 def test_a_canary_worse_than_stable_during_the_incident_is_rolled_back() -> None:
