@@ -151,11 +151,17 @@ def test_stable_over_its_slo_on_every_pod_is_told_from_one_pods_burst() -> None:
     assert not over_on_every_pod([(30, 500), (0, 0)], allowed=0.01)
 
 
-def test_a_partial_incident_on_every_stable_pod_is_not_held_against_the_canary() -> None:
+def _quiet_start() -> TwoStablePods:
+    """A baseline and three quiet ticks."""
     counters = TwoStablePods()
     counters.serve_both((0, 0), (0, 0), (0, 0))
     for _ in range(3):
         counters.serve_both((0, 50), (0, 500), (1, 500))
+    return counters
+
+
+def test_a_partial_incident_on_every_stable_pod_is_not_held_against_the_canary() -> None:
+    counters = _quiet_start()
     before = counters.against_the_slo()
     # stable at 1.5%: over the 1% SLO on both pods, not clearly enough to be an incident
     # on its own; the canary's pods at 1.5% too
@@ -165,10 +171,7 @@ def test_a_partial_incident_on_every_stable_pod_is_not_held_against_the_canary()
 
 
 def test_one_stable_pods_burst_leaves_the_canary_judged_against_the_slo() -> None:
-    counters = TwoStablePods()
-    counters.serve_both((0, 0), (0, 0), (0, 0))
-    for _ in range(3):
-        counters.serve_both((0, 50), (0, 500), (1, 500))
+    counters = _quiet_start()
     before = counters.against_the_slo()
     # the same 15 bad stable requests, all on pod s: a burst, not a shared incident; the
     # canary at 6% on both its pods is judged against its SLO
