@@ -29,6 +29,13 @@ PUBLIC_NAMES: dict[str, list[str]] = {
         "latency_notes",
         "snap_down",
     ],
+    "rollout.analysis.incidents": [
+        "BREACH_SIGMAS",
+        "elevated_together",
+        "over_on_every_pod",
+        "shared_incident",
+        "stable_breached",
+    ],
     "rollout.analysis.count_check": [
         "ACCEPT_LOG_LEVEL",
         "COMPARISON_MASS",
@@ -37,7 +44,6 @@ PUBLIC_NAMES: dict[str, list[str]] = {
         "allowed_rate",
         "count_fields",
         "judge_counts",
-        "stable_breached",
     ],
     "rollout.analysis.dispersion": [
         "CORRELATION_SECONDS",

@@ -8,8 +8,8 @@ noise (``dispersion.py``):
   the interval's bad requests, is the canary's share too large?
 - **rejection, canary versus the SLO** (``sequential.rate_update``): is the canary's rate
   above ``max``? Intervals in which stable itself clearly breached the SLO (a shared
-  incident, ``stable_breached``), or was over it on all its pods together (an incident the
-  interval covers in part, ``over_on_every_pod`` on the per-destination-pod series), are
+  incident), or was over it on all its pods together (an incident the interval covers in
+  part, on the per-destination-pod series; both in ``incidents.py``), are
   left out: the canary is not blamed for what both versions suffer; the comparison still
   judges those intervals, and they are not counted as stable's everyday noise.
 - **acceptance** (``sequential.acceptance_step``): is the canary within the SLO?
@@ -27,10 +27,17 @@ acceptance statistic says whether the evidence shows the canary within its SLO
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from typing import Any
 
-from rollout.analysis import count_summary, dispersion, history, pod_series, pods, sequential
+from rollout.analysis import (
+    count_summary,
+    dispersion,
+    history,
+    incidents,
+    pod_series,
+    pods,
+    sequential,
+)
 from rollout.analysis.alignment import Interval, Timeline
 from rollout.analysis.observations import CANARY, STABLE, PolicyObservation
 from rollout.analysis.running import COUNTED_KEYS, PolicyProgress
@@ -45,7 +52,6 @@ __all__ = [
     "allowed_rate",
     "count_fields",
     "judge_counts",
-    "stable_breached",
 ]
 
 COMPARISON_MASS = 0.8
@@ -62,9 +68,6 @@ bad requests: enough for a canary well over it to show itself."""
 UNEXPECTED_SILENCE = math.log(1000.0)
 """Canary requests expected at its weight past which their absence is a problem: a canary
 that gets its share of the requests shows none with probability at most 0.1% here."""
-
-BREACH_SIGMAS = 3.0
-"""Stable's interval count this many standard deviations over its SLO is an incident."""
 
 
 class CountResult:
@@ -96,61 +99,6 @@ def count_fields(policy: RenderedPolicy) -> tuple[str, str] | None:
 def allowed_rate(policy: RenderedPolicy) -> float | None:
     name = "max" if policy.type == "ratio" else "max_slow_ratio"
     return policy.thresholds.get(name)
-
-
-def stable_breached(interval: Interval, *, allowed: float, noise: float) -> bool:
-    """Whether stable's own rate clearly broke the SLO in this interval (an incident)."""
-    bad, total = interval.stable
-    if total <= 0:
-        return False
-    expected = total * allowed
-    spread = math.sqrt(
-        expected
-        * dispersion.rate_dispersion(
-            variance=noise, rate=allowed, total=total, seconds=interval.seconds
-        )
-    )
-    return bad > expected + BREACH_SIGMAS * spread + 1.0
-
-
-def _shared_incident(
-    interval: Interval, spread: dispersion.Spread, allowed: float | None, compare: bool
-) -> bool:
-    """Whether ``interval`` holds an incident stable suffers too (compared, with an SLO)."""
-    return (
-        compare
-        and allowed is not None
-        and stable_breached(interval, allowed=allowed, noise=spread.relative_variance)
-    )
-
-
-def over_on_every_pod(cells: Sequence[tuple[float, float]], *, allowed: float) -> bool:
-    """Whether stable's pods, ``(bad, total)`` each, are over ``allowed`` with the pod that
-    served the most bad requests left out (by a bad request more than ``allowed`` predicts
-    of the others): what a shared incident does to every pod, and a burst on one pod does
-    not. False with fewer than two pods serving: one pod cannot tell them apart."""
-    serving = [(bad, total) for bad, total in cells if total > 0]
-    if len(serving) < 2:
-        return False
-    loudest = max(range(len(serving)), key=lambda index: serving[index][0])
-    others = [cell for index, cell in enumerate(serving) if index != loudest]
-    bad = sum(cell_bad for cell_bad, _ in others)
-    total = sum(cell_total for _, cell_total in others)
-    return bad > total * allowed + 1.0
-
-
-def _elevated_together(
-    interval: Interval, where: Interval | None, allowed: float | None, compare: bool
-) -> bool:
-    """Whether stable is over the SLO in ``interval``, if less clearly than in an incident,
-    while its pods, read per destination pod in ``where`` (the per-pod series' interval of
-    the same tick), are over it together: the part of a shared incident that an interval
-    covers only in part. A burst on one stable pod lifts every caller's count of stable
-    alike, so only the per-pod series tell the two apart; without them, False."""
-    if not compare or allowed is None or where is None:
-        return False
-    bad, total = interval.stable
-    return 0 < total < bad / allowed and over_on_every_pod(where.stable_cells, allowed=allowed)
 
 
 def _setting(
@@ -226,8 +174,8 @@ def judge_counts(
         for key, value in _as_counts(interval).items():
             counted[key] += value
         counted["canary_expected"] += _expected_canary(interval, canary_weight)
-        incident = _shared_incident(interval, spread, allowed, compare)
-        shared = incident or _elevated_together(interval, where, allowed, compare)
+        incident = incidents.shared_incident(interval, spread, allowed, compare)
+        shared = incident or incidents.elevated_together(interval, where, allowed, compare)
         counted["shared_incidents"] += shared
         if not shared:
             # an incident, or the part of one an interval covers (stable over the SLO on
@@ -257,7 +205,7 @@ def judge_counts(
             )
 
     if by_destination and where is not None:
-        incident = _shared_incident(where, spread, allowed, compare)
+        incident = incidents.shared_incident(where, spread, allowed, compare)
         pod_statistics = pods.leave_one_out(
             pod_statistics,
             pooled_before,

@@ -7,7 +7,7 @@ interval per tick) for the shipped error policy; outputs are its evidence and st
 from __future__ import annotations
 
 from rollout.analysis.alignment import Interval
-from rollout.analysis.count_check import stable_breached
+from rollout.analysis.incidents import stable_breached
 from rollout.analysis.verdicts import Outcome
 from tests.analysis.judged_counters import JudgedCounters
 

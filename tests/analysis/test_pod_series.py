@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from rollout.analysis import pods
-from rollout.analysis.count_check import over_on_every_pod
+from rollout.analysis.incidents import over_on_every_pod
 from rollout.analysis.observations import Reading
 from rollout.analysis.pod_series import pod_count_fields
 from rollout.analysis.running import PolicyProgress
