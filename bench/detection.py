@@ -1,7 +1,8 @@
 """How fast a bad canary is stopped, and how rarely a good one is: ours against Flagger and Argo.
 
     python -m bench.detection [--seeds N] [--seed-offset N] [--json PATH] [--scenarios a,b]
-        [--policies a,b] [--noise field=value ...] [--pods S,C] [--callers N] [--jobs N]
+        [--policies a,b] [--noise field=value ...] [--latency MEDIAN,P99[,TAIL]]
+        [--errors STABLE,CANARY] [--pods S,C] [--callers N] [--jobs N]
 
 A simulation in virtual time (``bench/traffic.py``: per-pod traffic, 15 s scrapes per pod,
 sample times, and the noise of real traffic: shared incidents, retries, per-pod gamma
@@ -45,7 +46,11 @@ from bench.scenarios import (
     HORIZON_SECONDS,
     SCENARIOS,
     Scenario,
+    parse_errors,
+    parse_latency,
     with_callers,
+    with_errors,
+    with_latency,
     with_noise,
     with_pods,
 )
@@ -297,6 +302,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         "e.g. pod_burst_every=3600; repeatable",
     )
     parser.add_argument(
+        "--latency",
+        metavar="MEDIAN,P99[,TAIL]",
+        help="stable's latency in ms in every scenario run, log-normal or with a Lomax tail "
+        "shape (e.g. 6,200,1.5); the canary keeps its scenario's ratio to stable",
+    )
+    parser.add_argument(
+        "--errors",
+        metavar="STABLE,CANARY",
+        help="each version's error probability in every scenario run (e.g. 0.008,0.012: a "
+        "canary just over the 1%% SLO beside a stable near it); bad where the canary's is higher",
+    )
+    parser.add_argument(
         "--pods", metavar="STABLE,CANARY", help="pods of each version (6,2 unless given)"
     )
     parser.add_argument(
@@ -332,10 +349,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ValueError("--pods: give STABLE,CANARY, each at least 1")
         if args.callers is not None and args.callers < 0:
             raise ValueError("--callers: give 0 or more")
+        latency = parse_latency(args.latency) if args.latency else None
+        errors = parse_errors(args.errors) if args.errors else None
         scenarios = [
             with_callers(
                 with_pods(
-                    with_noise(known[name], args.noise), (pods[0], pods[1]) if pods else None
+                    with_errors(with_latency(with_noise(known[name], args.noise), latency), errors),
+                    (pods[0], pods[1]) if pods else None,
                 ),
                 args.callers,
             )

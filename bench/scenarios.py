@@ -162,6 +162,70 @@ def with_callers(scenario: Scenario, callers: int | None) -> Scenario:
     return dataclasses.replace(scenario, name=f"{scenario.name}[{view}]", callers=callers)
 
 
+def with_latency(scenario: Scenario, latency: Latency | None) -> Scenario:
+    """The scenario with stable's latency replaced, renamed after it. The canary keeps its
+    latency's ratio to stable's (1 where both are alike, 1.5 in ``latency-200-300``), so a
+    healthy world stays healthy and a slow canary stays as much slower."""
+    if latency is None:
+        return scenario
+    factor = scenario.canary.latency.p99_ms / scenario.stable.latency.p99_ms
+    shape = "" if latency.tail_shape is None else f",{latency.tail_shape:g}"
+    name = f"{scenario.name}[latency={latency.median_ms:g},{latency.p99_ms:g}{shape}]"
+    return dataclasses.replace(
+        scenario,
+        name=name,
+        stable=dataclasses.replace(scenario.stable, latency=latency),
+        canary=dataclasses.replace(scenario.canary, latency=latency.scaled(factor)),
+    )
+
+
+def with_errors(scenario: Scenario, errors: tuple[float, float] | None) -> Scenario:
+    """The scenario with stable's and the canary's error probabilities replaced, renamed
+    after them. The canary is bad (its rollback the right outcome) where its errors are
+    higher than stable's, or where it is slower as the scenario made it."""
+    if errors is None:
+        return scenario
+    stable, canary = errors
+    slower = scenario.canary.latency.slow_probability() > scenario.stable.latency.slow_probability()
+    return dataclasses.replace(
+        scenario,
+        name=f"{scenario.name}[errors={stable:g},{canary:g}]",
+        stable=dataclasses.replace(scenario.stable, error_probability=stable),
+        canary=dataclasses.replace(
+            scenario.canary, error_probability=canary, first_pod_errors=None
+        ),
+        bad=canary > stable or slower,
+    )
+
+
+def parse_errors(text: str) -> tuple[float, float]:
+    """``STABLE,CANARY``: each version's probability that a request fails."""
+    try:
+        stable, canary = (float(part) for part in text.split(","))
+    except ValueError:
+        stable = canary = -1.0
+    if not (0.0 <= stable < 1.0 and 0.0 <= canary < 1.0):
+        raise ValueError(
+            f"bad errors {text!r}: give STABLE,CANARY, each a probability (0.008,0.012)"
+        )
+    return stable, canary
+
+
+def parse_latency(text: str) -> Latency:
+    """``MEDIAN,P99[,TAIL]`` in milliseconds: log-normal, or Lomax with that tail shape."""
+    parts = [part.strip() for part in text.split(",")]
+    try:
+        numbers = [float(part) for part in parts]
+    except ValueError:
+        numbers = []
+    if len(numbers) not in (2, 3) or min(numbers) <= 0 or numbers[0] >= numbers[1]:
+        raise ValueError(
+            f"bad latency {text!r}: give MEDIAN,P99[,TAIL] in ms, 0 < MEDIAN < P99 "
+            "(TAIL: a Lomax shape, e.g. 1.5; without it the latency is log-normal)"
+        )
+    return Latency(numbers[0], numbers[1], numbers[2] if len(numbers) == 3 else None)
+
+
 def with_noise(scenario: Scenario, overrides: Sequence[str]) -> Scenario:
     """The scenario with ``field=value`` noise overrides (``pod_burst_every=3600``); a
     scenario renamed after them, so a report says what it ran."""
