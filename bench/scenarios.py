@@ -142,6 +142,9 @@ SCENARIOS = (
         bad=True,
         horizon=LOW_TRAFFIC_HORIZON_SECONDS,
     ),
+    # a canary a quarter over its 1% SLO beside a stable at half of it: outside what the
+    # acceptance test promises (twice the SLO), so the share promoted is measured, not bounded
+    Scenario("bad-near-slo", 100.0, _version(0.005), _version(0.0125), bad=True),
 )
 
 
