@@ -75,3 +75,17 @@ def test_ours_is_the_real_decision_code() -> None:
     assert ours.state.last_verdict.outcome == "fail"
     assert "istio-error-ratio" in ours.state.analysis["policies"]
     assert run.decision_sample == ours.state.last_verdict.canary_requests
+
+
+def test_a_floor_depends_on_its_rates_alone() -> None:
+    by_name = {s.name: s for s in detection.SCENARIOS}
+    alone = detection.run_all([by_name["bad-1pct"]], 1, jobs=1, policies=["ours"])
+    after = detection.run_all(
+        [by_name["bad-5pct"], by_name["bad-5pct-bursty"], by_name["bad-1pct"]],
+        1,
+        jobs=1,
+        policies=["ours"],
+    )
+    assert alone["floors_mc"]["bad-1pct"] == after["floors_mc"]["bad-1pct"]
+    # the same rates (the bursty world's noise is not in the SPRT's model): the same floor
+    assert after["floors_mc"]["bad-5pct"] == after["floors_mc"]["bad-5pct-bursty"]
