@@ -358,16 +358,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ValueError("--callers: give 0 or more")
         latency = parse_latency(args.latency) if args.latency else None
         errors = parse_errors(args.errors) if args.errors else None
-        scenarios = [
-            with_callers(
-                with_pods(
-                    with_errors(with_latency(with_noise(known[name], args.noise), latency), errors),
-                    (pods[0], pods[1]) if pods else None,
-                ),
-                args.callers,
-            )
-            for name in wanted
-        ]
+        scenarios = []
+        for name in wanted:
+            scenario = with_noise(known[name], args.noise)
+            scenario = with_errors(with_latency(scenario, latency), errors)
+            scenario = with_pods(scenario, (pods[0], pods[1]) if pods else None)
+            scenarios.append(with_callers(scenario, args.callers))
     except ValueError as error:
         parser.error(str(error))
     print(
