@@ -46,6 +46,7 @@ from rollout.spec.policy import RenderedPolicy
 
 __all__ = [
     "ACCEPT_LOG_LEVEL",
+    "BASELINE_MESSAGE",
     "COMPARISON_MASS",
     "INTERVAL_CAP",
     "CountResult",
@@ -53,6 +54,9 @@ __all__ = [
     "count_fields",
     "judge_counts",
 ]
+
+BASELINE_MESSAGE = "baseline recorded; counting canary requests from here"
+"""A canary's first tick: its counters read as the baseline, nothing judged yet."""
 
 COMPARISON_MASS = 0.8
 """Prior mass of the canary-versus-stable test when a policy also has an absolute maximum."""
@@ -301,7 +305,7 @@ def judge_counts(
     elif CANARY in problems:
         outcome, message = Outcome.INCONCLUSIVE, f"canary {problems[CANARY]}"
     elif baseline:
-        outcome, message = Outcome.PASS, "baseline recorded; counting canary requests from here"
+        outcome, message = Outcome.PASS, BASELINE_MESSAGE
     elif not canary_total and not _pending(timeline) and _silence_expected(counted, canary_weight):
         outcome, message = (
             Outcome.PASS,

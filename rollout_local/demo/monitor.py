@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from rollout.analysis.count_check import BASELINE_MESSAGE
 from rollout.errors import RolloutError
 from rollout.kube.store import KubeStateStore
 from rollout.state import Phase, RolloutState
@@ -34,6 +35,7 @@ __all__ = [
     "TimelinePoint",
     "VerdictNote",
     "VersionRecord",
+    "verdict_note",
     "verdict_words",
 ]
 
@@ -70,6 +72,8 @@ class VerdictNote:
     canary_requests: float
     promotable: bool
     failing: tuple[str, ...] = ()
+    baseline: bool = False
+    """The tick only read the canary's counters as its baseline (its first tick)."""
 
 
 @dataclasses.dataclass
@@ -281,22 +285,10 @@ class DemoMonitor:
             self._decide(record, ROLLED_BACK, state.failed.reason)
 
     def _note_verdict(self, record: VersionRecord, verdict: dict[str, Any]) -> None:
-        failing = tuple(
-            evidence_numbers(item)
-            for item in verdict.get("evidence", [])
-            if item.get("outcome") == "fail"
-        )
-        note = VerdictNote(
-            at=float(verdict["at"]),
-            outcome=str(verdict["outcome"]),
-            reason=str(verdict["reason"]),
-            canary_requests=float(verdict.get("canary_requests", 0.0)),
-            promotable=bool(verdict.get("promotable", False)),
-            failing=failing,
-        )
+        note = verdict_note(verdict)
         record.verdicts.append(note)
         self._echo(f"{self.clock()}  verdict {verdict_words(note)}")
-        for line in failing:
+        for line in note.failing:
             self._echo(f"{'':9}    failed check {line}")
 
     def _decide(self, record: VersionRecord, outcome: str, reason: str) -> None:
@@ -331,6 +323,20 @@ class DemoMonitor:
         self._echo(f"{self.clock(reading.at)}  traffic at Envoy {label}: {counts}")
 
 
+def verdict_note(verdict: dict[str, Any]) -> VerdictNote:
+    """The Rollout status's last verdict (as plain data), as the demo keeps it."""
+    evidence = verdict.get("evidence", [])
+    return VerdictNote(
+        at=float(verdict["at"]),
+        outcome=str(verdict["outcome"]),
+        reason=str(verdict["reason"]),
+        canary_requests=float(verdict.get("canary_requests", 0.0)),
+        promotable=bool(verdict.get("promotable", False)),
+        failing=tuple(evidence_numbers(item) for item in evidence if item.get("outcome") == "fail"),
+        baseline=any(item.get("message") == BASELINE_MESSAGE for item in evidence),
+    )
+
+
 _MARKS = {"pass": "ok", "fail": "FAIL", "inconclusive": "wait"}
 """An inconclusive verdict holds the weight: the rollout waits for data, nothing failed."""
 
@@ -339,11 +345,13 @@ def verdict_words(note: VerdictNote) -> str:
     """``ok   ...``, ``FAIL ...`` or ``wait ...``, and the verdict's reason.
 
     The first tick of a canary only records the counters' baseline: nothing was judged, and
-    the line says so instead of "all checks pass" with no request counted.
+    the line says so instead of "all checks pass" with no request counted. A later pass
+    with no canary request counted yet (Prometheus has not scraped the canary's first
+    requests) keeps the controller's own words.
     """
     mark = _MARKS.get(note.outcome, "?")
     reason = note.reason
-    if note.outcome == "pass" and not note.canary_requests:
+    if note.outcome == "pass" and note.baseline and not note.canary_requests:
         reason = "baseline recorded: canary requests are counted from here (none yet)"
     return f"{mark:<4} {reason}"
 

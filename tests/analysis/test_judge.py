@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from rollout.analysis.count_check import BASELINE_MESSAGE
 from rollout.analysis.judge import judge, rejection_log_threshold
 from rollout.analysis.observations import PolicyObservation, Reading, ReadingProblem
 from rollout.analysis.running import AnalysisState
@@ -79,6 +80,9 @@ def test_first_tick_is_a_baseline_that_passes_without_promoting() -> None:
     assert verdict.outcome is Outcome.PASS
     assert not verdict.promotable
     assert state.ticks == 1
+    # what the demo reads to tell the baseline from a later pass with no request counted
+    counted = [e for e in verdict.evidence if e.check in ("errors", "slow-requests")]
+    assert counted and all(e.message == BASELINE_MESSAGE for e in counted)
 
 
 def test_no_canary_traffic_after_the_baseline_is_inconclusive_or_fails_on_request() -> None:
