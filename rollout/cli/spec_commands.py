@@ -49,6 +49,8 @@ def validate(paths: tuple[str, ...], output: str) -> None:
             click.echo(str(problem))
         for note in notes:
             click.echo(f"note: {note}", err=True)
+        if any("unknown policy" in problem.message for problem in loaded.problems):
+            click.echo(_where_validate_looked(paths, loaded), err=True)
         repo_policies = sum(1 for _, origin in loaded.policies.values() if origin is not None)
         summary = (
             f"{len(loaded.rollouts)} rollout(s) valid, {repo_policies} policy file(s) checked, "
@@ -89,6 +91,18 @@ def _where_looked(places: str, found: Sequence[Policy]) -> str:
     return (
         f"policies were looked for in the file itself, the shipped ones ({shipped}) and "
         f"{places} (found: {names}); --policies PATH looks elsewhere"
+    )
+
+
+def _where_validate_looked(paths: Sequence[str], loaded: Catalog) -> str:
+    """``validate`` reads only the paths it is given: a policy kept in another directory
+    of the same repository is unknown unless that directory is given too."""
+    shipped = ", ".join(policy.name for policy in spec_files.shipped_policies())
+    own = sorted(name for name, (_, origin) in loaded.policies.items() if origin is not None)
+    return (
+        f"hint: policies are the shipped ones ({shipped}) and those in the paths given "
+        f"({', '.join(paths)}; found: {', '.join(own) or 'none'}): give the directory that "
+        "holds the others too, or the repository's root"
     )
 
 

@@ -175,6 +175,22 @@ def test_an_unknown_policy_says_where_policies_were_looked_for(
     ) in result.stderr
 
 
+def test_validate_says_an_unknown_policy_may_be_in_a_path_not_given(
+    repo_root: Path, tmp_path: Path
+) -> None:
+    spec = copy_payments(repo_root, tmp_path / "specs")
+    alone = run("validate", str(spec.parent))
+    assert alone.returncode == 1
+    assert "unknown policy 'payments-declined-ratio'" in alone.stdout
+    assert (
+        "hint: policies are the shipped ones (istio-error-ratio, istio-latency-p99, "
+        f"istio-slow-request-ratio) and those in the paths given ({spec.parent}; found: none)"
+    ) in alone.stderr
+    together = run("validate", str(spec.parent), str(repo_root / "examples" / "policies"))
+    assert together.returncode == 0, together.stdout
+    assert "hint:" not in together.stderr
+
+
 def test_plan_looks_through_the_git_repository_around_the_file(
     repo_root: Path, tmp_path: Path
 ) -> None:
