@@ -38,6 +38,7 @@ PUBLIC_NAMES: dict[str, list[str]] = {
     ],
     "rollout.analysis.count_check": [
         "ACCEPT_LOG_LEVEL",
+        "BASELINE_MESSAGE",
         "COMPARISON_MASS",
         "CountResult",
         "INTERVAL_CAP",
