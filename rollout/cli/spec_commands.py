@@ -22,6 +22,7 @@ from rollout.source import files as spec_files
 from rollout.spec import plan as spec_plan
 from rollout.spec.catalog import Catalog
 from rollout.spec.policy import Policy
+from rollout.spec.problems import Problem
 
 
 @click.command()
@@ -49,11 +50,11 @@ def validate(paths: tuple[str, ...], output: str) -> None:
             click.echo(str(problem))
         for note in notes:
             click.echo(f"note: {note}", err=True)
-        if any("unknown policy" in problem.message for problem in loaded.problems):
-            click.echo(_where_validate_looked(paths, loaded), err=True)
-        repo_policies = sum(1 for _, origin in loaded.policies.values() if origin is not None)
+        own = sorted(name for name, (_, origin) in loaded.policies.items() if origin is not None)
+        if _names_unknown_policy(loaded.problems):
+            click.echo(_where_validate_looked(paths, own), err=True)
         summary = (
-            f"{len(loaded.rollouts)} rollout(s) valid, {repo_policies} policy file(s) checked, "
+            f"{len(loaded.rollouts)} rollout(s) valid, {len(own)} policy file(s) checked, "
             f"{len(loaded.problems)} problem(s) in {loaded.files} file(s)"
         )
         if loaded.foreign:
@@ -85,22 +86,27 @@ def _policies_in(paths: Sequence[Path], planned: Path) -> list[Policy]:
     ]
 
 
+def _names_unknown_policy(problems: Sequence[Problem]) -> bool:
+    return any("unknown policy" in problem.message for problem in problems)
+
+
+def _shipped_names() -> str:
+    return ", ".join(policy.name for policy in spec_files.shipped_policies())
+
+
 def _where_looked(places: str, found: Sequence[Policy]) -> str:
-    shipped = ", ".join(policy.name for policy in spec_files.shipped_policies())
     names = ", ".join(sorted(policy.name for policy in found)) or "none"
     return (
-        f"policies were looked for in the file itself, the shipped ones ({shipped}) and "
+        f"policies were looked for in the file itself, the shipped ones ({_shipped_names()}) and "
         f"{places} (found: {names}); --policies PATH looks elsewhere"
     )
 
 
-def _where_validate_looked(paths: Sequence[str], loaded: Catalog) -> str:
+def _where_validate_looked(paths: Sequence[str], own: Sequence[str]) -> str:
     """``validate`` reads only the paths it is given: a policy kept in another directory
     of the same repository is unknown unless that directory is given too."""
-    shipped = ", ".join(policy.name for policy in spec_files.shipped_policies())
-    own = sorted(name for name, (_, origin) in loaded.policies.items() if origin is not None)
     return (
-        f"hint: policies are the shipped ones ({shipped}) and those in the paths given "
+        f"hint: policies are the shipped ones ({_shipped_names()}) and those in the paths given "
         f"({', '.join(paths)}; found: {', '.join(own) or 'none'}): give the directory that "
         "holds the others too, or the repository's root"
     )
@@ -137,7 +143,7 @@ def plan(file: Path, name: str | None, policy_paths: tuple[Path, ...]) -> None:
     problems.extend(loaded.problems)
     for problem in problems:
         click.echo(str(problem), err=True)
-    if any("unknown policy" in problem.message for problem in problems):
+    if _names_unknown_policy(problems):
         click.echo(_where_looked(places, found), err=True)
     rollouts = [r for r in loaded.rollouts.values() if name in (None, r.rollout.name)]
     if not rollouts:
